@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import numpy as np
+from numba import njit
 
 from .errors import VocabularyError
 
@@ -237,21 +238,17 @@ class Vocabulary:
         self._fingerprint = h.hexdigest()
 
 
+@njit(cache=True)
 def _lcp(data: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     n = len(offsets) - 1
     out = np.zeros(max(n, 0), dtype=np.int32)
-    if n <= 1:
-        return out
-    raw = data.tobytes()
-    prev = raw[offsets[0] : offsets[1]]
     for i in range(1, n):
-        cur = raw[offsets[i] : offsets[i + 1]]
-        limit = min(len(prev), len(cur))
+        a, b = offsets[i - 1], offsets[i]
+        limit = min(offsets[i] - a, offsets[i + 1] - b)
         k = 0
-        while k < limit and prev[k] == cur[k]:
+        while k < limit and data[a + k] == data[b + k]:
             k += 1
         out[i] = k
-        prev = cur
     return out
 
 
@@ -260,19 +257,16 @@ def _detect_kind(tokenizer: Any) -> tuple[str, bool]:
     (SentencePiece ``▁`` and ``<0xNN>``). Also whether encoding adds a leading space."""
     backend = getattr(tokenizer, "backend_tokenizer", None)
     if backend is not None:
-        cfg = json.loads(backend.to_str())
-        text = json.dumps({k: cfg.get(k) for k in ("pre_tokenizer", "decoder", "normalizer")})
-        if '"ByteLevel"' in text:
+        # The components' reprs name their types and settings; cheaper than to_str().
+        text = " ".join(repr(getattr(backend, part, None)) for part in ("decoder", "pre_tokenizer", "normalizer"))
+        if "ByteLevel(" in text:
             return "byte_level", False
-        if "\u2581" in text or '"Metaspace"' in text or '"ByteFallback"' in text:
-            prefix = '"prepend_scheme": "always"' in text or '"Prepend"' in text
-            if '"prepend_scheme": "first"' in text:
-                prefix = True
+        if "\u2581" in text or "Metaspace(" in text or "ByteFallback(" in text:
+            prefix = "prepend_scheme=always" in text or "prepend_scheme=first" in text or "Prepend(" in text
             return "metaspace", prefix
         raise VocabularyError(
             f"cannot recover exact token bytes for tokenizer {type(tokenizer).__name__}: its decoder is neither "
-            "byte-level BPE nor SentencePiece-style (model type "
-            f"{cfg.get('model', {}).get('type')!r})"
+            f"byte-level BPE nor SentencePiece-style ({text[:200]})"
         )
     if hasattr(tokenizer, "sp_model"):
         return "metaspace", True

@@ -1,0 +1,116 @@
+"""The lexer: every terminal's byte DFA run in parallel, as one lazily built product DFA.
+
+A lexer state is the set of (terminal, DFA state) scans still alive in the current
+lexeme, plus whether the lexeme is still empty. States are interned to integers and
+their 256-way transition rows stored in one int32 table, which is all the numba trie
+walk needs. The table is built per set of terminals the parser allows at a lexeme
+start, closed eagerly under transitions (with a state limit), and shared by every
+parse state that allows the same terminals.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Sequence
+
+import numpy as np
+
+from ..errors import CompileLimitError
+
+__all__ = ["Lexer"]
+
+
+class Lexer:
+    def __init__(self, dfas: Sequence, ignore: Sequence[int], *, max_states: int = 200_000):
+        self.dfas = list(dfas)
+        self.ignore = frozenset(ignore)
+        self.max_states = max_states
+        self._lock = threading.RLock()
+        self._keys: dict[tuple[frozenset, bool], int] = {}
+        self._members: list[tuple[tuple[int, int], ...]] = []
+        self.completed: list[tuple[int, ...]] = []  # terminals whose lexeme may end here
+        self.is_start: list[bool] = []
+        self._cap = 64
+        self.trans = np.full((self._cap, 256), -1, dtype=np.int32)
+        self.accept = np.zeros(self._cap, dtype=np.bool_)
+        self._starts: dict[tuple[int, ...], int] = {}
+
+    @property
+    def n_states(self) -> int:
+        return len(self._members)
+
+    def start(self, allowed: tuple[int, ...]) -> int:
+        """The lexer state at a lexeme start where the parser allows ``allowed`` (ignores added).
+
+        Returns -1 when nothing at all may follow.
+        """
+        got = self._starts.get(allowed)
+        if got is not None:
+            return got
+        with self._lock:
+            got = self._starts.get(allowed)
+            if got is None:
+                terms = set(allowed) | self.ignore
+                if not terms:
+                    got = -1
+                else:
+                    got = self._build(frozenset((t, self.dfas[t].start) for t in terms), True)
+                self._starts[allowed] = got
+        return got
+
+    def step(self, state: int, byte: int) -> int:
+        return int(self.trans[state, byte])
+
+    # ------------------------------------------------------------------ building
+
+    def _new_state(self, members: frozenset, is_start: bool) -> int:
+        sid = len(self._members)
+        if sid >= self.max_states:
+            raise CompileLimitError(
+                f"lexer limit: more than {self.max_states} combined lexer states (too many overlapping terminals?)"
+            )
+        if sid >= self._cap:
+            self._cap *= 2
+            trans = np.full((self._cap, 256), -1, dtype=np.int32)
+            trans[:sid] = self.trans[:sid]
+            accept = np.zeros(self._cap, dtype=np.bool_)
+            accept[:sid] = self.accept[:sid]
+            self.trans, self.accept = trans, accept
+        ordered = tuple(sorted(members))
+        self._members.append(ordered)
+        self._keys[(members, is_start)] = sid
+        done = tuple(sorted({t for t, s in ordered if self.dfas[t].accepting[s]}))
+        self.completed.append(done)
+        self.is_start.append(is_start)
+        self.accept[sid] = bool(done)
+        return sid
+
+    def _build(self, members: frozenset, is_start: bool) -> int:
+        key = (members, is_start)
+        got = self._keys.get(key)
+        if got is not None:
+            return got
+        root = self._new_state(members, is_start)
+        todo = [root]
+        while todo:
+            sid = todo.pop()
+            ordered = self._members[sid]
+            terms = [t for t, _ in ordered]
+            table = np.stack([self.dfas[t].transitions[s] for t, s in ordered])  # [m, 256]
+            cols, inverse = np.unique(table.T, axis=0, return_inverse=True)
+            row = np.full(256, -1, dtype=np.int32)
+            targets = np.empty(len(cols), dtype=np.int32)
+            for c, col in enumerate(cols):
+                nxt = frozenset((terms[k], int(col[k])) for k in range(len(terms)) if col[k] >= 0)
+                if not nxt:
+                    targets[c] = -1
+                    continue
+                k2 = (nxt, False)
+                tid = self._keys.get(k2)
+                if tid is None:
+                    tid = self._new_state(nxt, False)
+                    todo.append(tid)
+                targets[c] = tid
+            row[:] = targets[inverse.reshape(-1)]
+            self.trans[sid] = row
+        return root

@@ -1,0 +1,255 @@
+"""Token masks for one compiled grammar over one vocabulary.
+
+A matcher's state is a set of hypotheses (parse state, lexer state), interned to an
+integer. The mask of a hypothesis is the union of
+
+* the tokens that stay inside the current lexeme: a trie walk from the lexer state
+  alone, independent of the parse, computed once per lexer state; and
+* the tokens that cross lexeme boundaries: at each trie node where a lexeme may end,
+  the parser (a memoized automaton) names the next lexer state and the walk resumes
+  on that subtree only.
+
+Masks are memoized per hypothesis set in a bounded LRU. Everything here is exact: a
+token is allowed iff some split of its bytes into lexemes is accepted by the grammar's
+lexer and parser, and (the grammar being reduced, every terminal non-empty and every
+DFA trimmed) every allowed token leaves a completion open.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+
+import numpy as np
+
+from ..vocabulary import Vocabulary
+from .lexer import Lexer
+from .parser import DEAD, EarleyParser
+from .walk import bits_from_ids, set_bits, walk
+
+__all__ = ["MaskEngine", "Hyp"]
+
+Hyp = tuple[int, int]  # (parse state, lexer state); lexer state -1: nothing more may be read
+
+
+class _LRU:
+    def __init__(self, capacity: int):
+        self.capacity = capacity
+        self.data: OrderedDict = OrderedDict()
+
+    def get(self, key):
+        got = self.data.get(key)
+        if got is not None:
+            self.data.move_to_end(key)
+        return got
+
+    def put(self, key, value) -> None:
+        self.data[key] = value
+        self.data.move_to_end(key)
+        if len(self.data) > self.capacity:
+            self.data.popitem(last=False)
+
+
+class MaskEngine:
+    def __init__(
+        self,
+        parser: EarleyParser,
+        lexer: Lexer,
+        vocab: Vocabulary,
+        *,
+        mask_cache_size: int = 2048,
+        walk_cache_size: int = 8192,
+    ):
+        self.parser = parser
+        self.lexer = lexer
+        self.vocab = vocab
+        self.n_words = vocab.bitmask_words
+        self._lock = threading.RLock()
+        self._hyps: list[frozenset[Hyp]] = []
+        self._hyp_index: dict[frozenset[Hyp], int] = {}
+        self._masks = _LRU(mask_cache_size)
+        self._walks = _LRU(walk_cache_size)
+        self._steps: dict[tuple[int, int], int] = {}
+        self._accepting: dict[int, bool] = {}
+        self._eos = np.asarray(vocab.eos_token_ids, dtype=np.int64)
+        self._trie = (vocab.trie_data, vocab.trie_offsets, vocab.trie_lcp)
+        self._n_sorted = len(vocab.trie_ids)
+        p0 = parser.initial
+        self.initial = self.intern(frozenset({(p0, lexer.start(parser.allowed(p0)))}))
+
+    # ------------------------------------------------------------------ hypotheses
+
+    def intern(self, hyps: frozenset[Hyp]) -> int:
+        got = self._hyp_index.get(hyps)
+        if got is None:
+            with self._lock:
+                got = self._hyp_index.get(hyps)
+                if got is None:
+                    got = len(self._hyps)
+                    self._hyps.append(hyps)
+                    self._hyp_index[hyps] = got
+        return got
+
+    def hyps(self, hid: int) -> frozenset[Hyp]:
+        return self._hyps[hid]
+
+    def _after_lexeme(self, p: int, term: int) -> int:
+        return p if term in self.lexer.ignore else self.parser.advance(p, term)
+
+    def accepting(self, hid: int) -> bool:
+        got = self._accepting.get(hid)
+        if got is None:
+            got = any(self._hyp_accepting(p, c) for p, c in self._hyps[hid])
+            self._accepting[hid] = got
+        return got
+
+    def _hyp_accepting(self, p: int, c: int) -> bool:
+        if c < 0 or self.lexer.is_start[c]:
+            return self.parser.accepting(p)
+        for t in self.lexer.completed[c]:
+            p2 = self._after_lexeme(p, t)
+            if p2 != DEAD and self.parser.accepting(p2):
+                return True
+        return False
+
+    # ------------------------------------------------------------------ stepping
+
+    def step(self, hid: int, token: int) -> int:
+        """Hypothesis set after ``token``'s bytes, or -1 if no split of them is allowed."""
+        key = (hid, token)
+        got = self._steps.get(key)
+        if got is None:
+            got = self.step_bytes(hid, self.vocab.token_bytes(token))
+            self._steps[key] = got
+        return got
+
+    def step_bytes(self, hid: int, data: bytes) -> int:
+        frontier = set(self._hyps[hid])
+        trans = self.lexer.trans
+        for b in data:
+            nxt: set[Hyp] = set()
+            for p, c in frontier:
+                if c < 0:
+                    continue
+                c1 = int(trans[c, b])
+                if c1 >= 0:
+                    nxt.add((p, c1))
+                for t in self.lexer.completed[c]:
+                    p2 = self._after_lexeme(p, t)
+                    if p2 == DEAD:
+                        continue
+                    c2 = self.lexer.start(self.parser.allowed(p2))
+                    trans = self.lexer.trans  # the table may have grown
+                    if c2 >= 0:
+                        c3 = int(trans[c2, b])
+                        if c3 >= 0:
+                            nxt.add((p2, c3))
+            if not nxt:
+                return -1
+            frontier = nxt
+        return self.intern(frozenset(frontier))
+
+    def viable_bytes(self, hid: int) -> list[int]:
+        """Bytes that may come next (sorted)."""
+        out: set[int] = set()
+        for p, c in self._hyps[hid]:
+            if c < 0:
+                continue
+            row = self.lexer.trans[c]
+            out.update(np.nonzero(row >= 0)[0].tolist())
+            for t in self.lexer.completed[c]:
+                p2 = self._after_lexeme(p, t)
+                if p2 == DEAD:
+                    continue
+                c2 = self.lexer.start(self.parser.allowed(p2))
+                if c2 >= 0:
+                    out.update(np.nonzero(self.lexer.trans[c2] >= 0)[0].tolist())
+        return sorted(out)
+
+    # ------------------------------------------------------------------ masks
+
+    def mask(self, hid: int) -> np.ndarray:
+        """uint32 words of the allowed-token bitmask (EOS included when accepting). Read-only."""
+        got = self._masks.get(hid)
+        if got is None:
+            with self._lock:
+                got = self._masks.get(hid)
+                if got is None:
+                    got = self._compute_mask(hid)
+                    got.setflags(write=False)
+                    self._masks.put(hid, got)
+        return got
+
+    def _compute_mask(self, hid: int) -> np.ndarray:
+        words = np.zeros(self.n_words, dtype=np.uint32)
+        for p, c in self._hyps[hid]:
+            if c < 0:
+                continue
+            ids, events = self._walk(c, 0, self._n_sorted, 0)
+            words |= ids  # full-vocabulary walks come back as dense words
+            seen: set[tuple[int, int, int, int]] = set()
+            self._resolve(p, events, words, seen)
+            if lexer_completed := self.lexer.completed[c]:
+                # The lexeme may also end exactly at the token boundary: the next token
+                # may then start a new lexeme, from the root of the trie.
+                root = (np.zeros(1, np.int32), np.full(1, self._n_sorted, np.int32), np.zeros(1, np.int32), np.full(1, c, np.int32))
+                del lexer_completed
+                self._resolve(p, root, words, seen)
+        if self.accepting(hid) and len(self._eos):
+            set_bits(words, self._eos)
+        return words
+
+    def _resolve(self, p: int, events, words: np.ndarray, seen: set) -> None:
+        ev_lo, ev_hi, ev_depth, ev_state = events
+        parser, lexer = self.parser, self.lexer
+        for k in range(len(ev_lo)):
+            lo, hi, d, s = int(ev_lo[k]), int(ev_hi[k]), int(ev_depth[k]), int(ev_state[k])
+            for t in lexer.completed[s]:
+                p2 = self._after_lexeme(p, t)
+                if p2 == DEAD:
+                    continue
+                key = (p2, lo, hi, d)
+                if key in seen:
+                    continue
+                seen.add(key)
+                c2 = lexer.start(parser.allowed(p2))
+                if c2 < 0:
+                    continue
+                ids, sub_events = self._walk(c2, lo, hi, d)
+                if d == 0:
+                    words |= ids  # whole-vocabulary walk: dense words
+                elif len(ids):
+                    set_bits(words, ids)
+                if len(sub_events[0]):
+                    self._resolve(p2, sub_events, words, seen)
+
+    def _walk(self, c: int, lo: int, hi: int, depth: int):
+        """Cached walk of sorted tokens [lo, hi) from lexer state ``c`` at ``depth``.
+
+        A whole-vocabulary walk returns dense uint32 words, a subtree walk token ids.
+        """
+        key = (c, lo, hi, depth)
+        got = self._walks.get(key)
+        if got is not None:
+            return got
+        data, offsets, lcp = self._trie
+        n = hi - lo
+        out = np.empty(max(n, 1), dtype=np.int32)
+        cap = min(max(64, n // 4), 1 << 20)
+        while True:
+            ev = [np.empty(cap, dtype=np.int32) for _ in range(4)]
+            n_out, n_ev = walk(
+                self.lexer.trans, self.lexer.accept, data, offsets, lcp,
+                lo, hi, depth, c, self.vocab.max_token_length, out, ev[0], ev[1], ev[2], ev[3],
+            )
+            if n_ev >= 0:
+                break
+            cap *= 4
+        events = tuple(a[:n_ev].copy() for a in ev)
+        if lo == 0 and hi == self._n_sorted and depth == 0:
+            ids = bits_from_ids(self.n_words, out[:n_out], self.vocab.trie_ids)
+        else:
+            ids = self.vocab.trie_ids[out[:n_out]]
+        got = (ids, events)
+        self._walks.put(key, got)
+        return got

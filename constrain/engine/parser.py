@@ -1,0 +1,272 @@
+"""Earley recognizer whose sets are hash-consed into integer states.
+
+An Earley item is (dotted rule, origin), where the origin is the *id of an earlier
+interned set* or HERE (predicted in this very set). Because an earlier set's id stands
+for its whole content, and that content recursively fixes everything that completing
+an item can do, a set's content determines the parser's entire future. Interning sets
+therefore turns Earley into a lazily built deterministic automaton: ``advance(state,
+terminal)`` is a pure function of two integers and is memoized. Left recursion,
+ambiguity and empty rules are handled (nullable symbols by the Aycock-Horspool rule).
+Two sequences that reach the same parse situation share a state id, so everything
+keyed on it (token masks included) is computed once.
+"""
+
+from __future__ import annotations
+
+import threading
+from ..errors import CompileLimitError, UnsatisfiableError
+from ..grammar.ir import Grammar
+
+__all__ = ["EarleyParser", "DEAD"]
+
+DEAD = -1
+_BIG = 1 << 32  # item = dotted_rule * _BIG + (origin + 1); origin -1 means HERE
+
+
+class EarleyParser:
+    """Deterministic view of an Earley recognizer over terminal ids ``0..n_terminals-1``."""
+
+    def __init__(
+        self,
+        grammar: Grammar,
+        terminal_index: dict[str, int],
+        *,
+        max_states: int = 2_000_000,
+        max_items_per_set: int = 50_000,
+        dead_terminals: frozenset[str] = frozenset(),
+    ):
+        self.max_states = max_states
+        self.max_items_per_set = max_items_per_set
+        self._lock = threading.RLock()
+        reduced = _reduce(grammar, dead_terminals)
+        nts = sorted(reduced)
+        start_aug = "\0start"
+        self.nt_index = {name: i for i, name in enumerate(nts)}
+        self.nt_index[start_aug] = len(nts)
+        n_nt = len(self.nt_index)
+        self.n_terminals = len(terminal_index)
+
+        # Symbols: nonterminals are 0..n_nt-1, terminals are n_nt + t.
+        def sym(name: str) -> int:
+            if name in self.nt_index:
+                return self.nt_index[name]
+            return n_nt + terminal_index[name]
+
+        rules: list[tuple[int, tuple[int, ...]]] = [(self.nt_index[start_aug], (self.nt_index[grammar.start],))]
+        for name in nts:
+            for alt in reduced[name]:
+                rules.append((self.nt_index[name], tuple(sym(s) for s in alt)))
+        self.n_nt = n_nt
+        # Dotted rules laid out flat: dr = first[r] + dot.
+        next_sym: list[int] = []  # -1 at the end of a rule
+        lhs: list[int] = []
+        first_dr_of: list[list[int]] = [[] for _ in range(n_nt)]
+        for head, rhs in rules:
+            first_dr_of[head].append(len(next_sym))
+            for k in range(len(rhs) + 1):
+                next_sym.append(rhs[k] if k < len(rhs) else -1)
+                lhs.append(head)
+        self._next_sym = next_sym
+        self._lhs = lhs
+        self._first_dr = first_dr_of
+        self._accept_dr = 1  # S' -> S .
+        nullable = [False] * n_nt
+        changed = True
+        while changed:
+            changed = False
+            for head, rhs in rules:
+                if not nullable[head] and all(s < n_nt and nullable[s] for s in rhs):
+                    nullable[head] = True
+                    changed = True
+        self._nullable = nullable
+
+        self._sets: list[frozenset[int]] = []
+        self._index: dict[frozenset[int], int] = {}
+        self._waiting: dict[int, dict[int, list[int]]] = {}
+        self._by_terminal: dict[int, dict[int, list[int]]] = {}
+        self._advance: dict[tuple[int, int], int] = {}
+        self._allowed: dict[int, tuple[int, ...]] = {}
+        self._accepting: dict[int, bool] = {}
+        self.initial = self._intern(self._closure({0 * _BIG + 0}))
+
+    # ------------------------------------------------------------------ public
+
+    def advance(self, state: int, terminal: int) -> int:
+        """The state after ``terminal``, or ``DEAD`` when the grammar does not allow it."""
+        key = (state, terminal)
+        got = self._advance.get(key)
+        if got is not None:
+            return got
+        with self._lock:
+            got = self._advance.get(key)
+            if got is None:
+                got = self._compute_advance(state, terminal)
+                self._advance[key] = got
+        return got
+
+    def allowed(self, state: int) -> tuple[int, ...]:
+        """Terminal ids the grammar allows next, sorted."""
+        got = self._allowed.get(state)
+        if got is None:
+            got = tuple(sorted(self._terminal_items(state)))
+            self._allowed[state] = got
+        return got
+
+    def accepting(self, state: int) -> bool:
+        got = self._accepting.get(state)
+        if got is None:
+            acc = self._accept_dr
+            got = any(it // _BIG == acc for it in self._sets[state])
+            self._accepting[state] = got
+        return got
+
+    @property
+    def n_states(self) -> int:
+        return len(self._sets)
+
+    # ------------------------------------------------------------------ internals
+
+    def _terminal_items(self, state: int) -> dict[int, list[int]]:
+        got = self._by_terminal.get(state)
+        if got is None:
+            got = {}
+            n_nt = self.n_nt
+            ns = self._next_sym
+            for it in self._sets[state]:
+                s = ns[it // _BIG]
+                if s >= n_nt:
+                    got.setdefault(s - n_nt, []).append(it)
+            self._by_terminal[state] = got
+        return got
+
+    def _waiting_for(self, state: int) -> dict[int, list[int]]:
+        """Items of ``state`` whose dot is before a nonterminal, HERE origins resolved to ``state``."""
+        got = self._waiting.get(state)
+        if got is None:
+            got = {}
+            n_nt = self.n_nt
+            ns = self._next_sym
+            here = state + 1
+            for it in self._sets[state]:
+                dr, org = divmod(it, _BIG)
+                s = ns[dr]
+                if 0 <= s < n_nt:
+                    got.setdefault(s, []).append(dr * _BIG + (org if org else here))
+            self._waiting[state] = got
+        return got
+
+    def _compute_advance(self, state: int, terminal: int) -> int:
+        items = self._terminal_items(state).get(terminal)
+        if not items:
+            return DEAD
+        here = state + 1
+        kernel = set()
+        for it in items:
+            dr, org = divmod(it, _BIG)
+            kernel.add((dr + 1) * _BIG + (org if org else here))
+        return self._intern(self._closure(kernel))
+
+    def _closure(self, kernel: set[int]) -> frozenset[int]:
+        items = set(kernel)
+        stack = list(kernel)
+        ns = self._next_sym
+        lhs = self._lhs
+        n_nt = self.n_nt
+        nullable = self._nullable
+        first = self._first_dr
+        predicted: set[int] = set()
+        limit = self.max_items_per_set
+        while stack:
+            it = stack.pop()
+            dr, org = divmod(it, _BIG)
+            s = ns[dr]
+            if s < 0:
+                if org:  # completed an item that started in an earlier set
+                    for w in self._waiting_for(org - 1).get(lhs[dr], ()):
+                        new = w + _BIG
+                        if new not in items:
+                            items.add(new)
+                            stack.append(new)
+                continue
+            if s >= n_nt:
+                continue
+            if s not in predicted:
+                predicted.add(s)
+                for d0 in first[s]:
+                    new = d0 * _BIG
+                    if new not in items:
+                        items.add(new)
+                        stack.append(new)
+            if nullable[s]:
+                new = it + _BIG
+                if new not in items:
+                    items.add(new)
+                    stack.append(new)
+            if len(items) > limit:
+                raise CompileLimitError(
+                    f"parser limit: an Earley set grew past {limit} items (a highly ambiguous grammar?)"
+                )
+        return frozenset(items)
+
+    def _intern(self, items: frozenset[int]) -> int:
+        got = self._index.get(items)
+        if got is not None:
+            return got
+        if len(self._sets) >= self.max_states:
+            raise CompileLimitError(f"parser limit: more than {self.max_states} distinct parse states")
+        sid = len(self._sets)
+        self._sets.append(items)
+        self._index[items] = sid
+        return sid
+
+
+def _reduce(grammar: Grammar, dead_terminals: frozenset[str] = frozenset()) -> dict[str, list[tuple[str, ...]]]:
+    """Drop unproductive alternatives and unreachable rules; raise if nothing is left.
+
+    ``dead_terminals`` are terminals whose language is empty.
+    """
+    productive: set[str] = set()
+    terms = {t for t in grammar.terminals if t not in dead_terminals}
+    changed = True
+    while changed:
+        changed = False
+        for name, alts in grammar.rules.items():
+            if name in productive:
+                continue
+            for alt in alts:
+                if all(s in terms or s in productive for s in alt):
+                    productive.add(name)
+                    changed = True
+                    break
+    if grammar.start not in productive:
+        raise UnsatisfiableError(f"the start rule {grammar.start!r} derives no finite string")
+    kept: dict[str, list[tuple[str, ...]]] = {}
+    todo = [grammar.start]
+    while todo:
+        name = todo.pop()
+        if name in kept:
+            continue
+        alts = [a for a in grammar.rules[name] if all(s in terms or s in productive for s in a)]
+        kept[name] = alts
+        for alt in alts:
+            for s in alt:
+                if s in grammar.rules and s not in kept:
+                    todo.append(s)
+    return kept
+
+
+def terminals_used(rules: dict[str, list[tuple[str, ...]]], grammar: Grammar) -> list[str]:
+    """Terminal names reachable from the kept rules, in first-use order, then ignores."""
+    seen: dict[str, None] = {}
+    for alts in rules.values():
+        for alt in alts:
+            for s in alt:
+                if s in grammar.terminals:
+                    seen.setdefault(s, None)
+    for s in grammar.ignore:
+        seen.setdefault(s, None)
+    return list(seen)
+
+
+def reduce_grammar(grammar: Grammar, dead_terminals: frozenset[str] = frozenset()) -> dict[str, list[tuple[str, ...]]]:
+    return _reduce(grammar, dead_terminals)

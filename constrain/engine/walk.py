@@ -1,0 +1,91 @@
+"""numba kernels: walk the vocabulary's flat trie through the lexer's product DFA.
+
+The vocabulary is sorted by bytes; ``lcp[i]`` is the prefix token ``i`` shares with
+token ``i - 1``, so a trie node is a contiguous range and a dead byte skips every
+token below it. A walk reports the tokens that stay alive inside the current lexeme
+and the trie nodes where a lexeme may end while the token goes on (events): there the
+parser must say which lexeme may start next, and the walk resumes on that subtree.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+__all__ = ["walk", "set_bits", "bits_from_ids"]
+
+
+@njit(cache=True, nogil=True)
+def walk(trans, accept, data, offsets, lcp, lo, hi, depth0, start, max_len, out, ev_lo, ev_hi, ev_depth, ev_state):
+    """Walk sorted tokens ``[lo, hi)`` (all sharing their first ``depth0`` bytes) from
+    lexer state ``start`` at depth ``depth0``.
+
+    Writes the sorted indices of tokens whose bytes all keep the lexer alive to ``out``
+    and the events (subtree range, depth, lexer state) to the ``ev_*`` arrays. Returns
+    (n_out, n_events), or n_events = -1 when the event buffers were too small.
+    """
+    stack = np.empty(max_len + 2, dtype=np.int32)
+    stack[depth0] = start
+    valid = depth0
+    n_out = 0
+    n_ev = 0
+    cap_ev = ev_lo.shape[0]
+    i = lo
+    while i < hi:
+        base = offsets[i]
+        length = offsets[i + 1] - base
+        if i == lo:
+            d = depth0
+        else:
+            d = lcp[i]
+            if d > valid:
+                d = valid
+            if d < depth0:
+                d = depth0
+        alive = True
+        while d < length:
+            s = trans[stack[d], data[base + d]]
+            if s < 0:
+                valid = d
+                i += 1
+                while i < hi and lcp[i] > d:
+                    i += 1
+                alive = False
+                break
+            d += 1
+            stack[d] = s
+            if accept[s]:
+                first = i if length > d else i + 1
+                j = i + 1
+                while j < hi and lcp[j] >= d:
+                    j += 1
+                if first < j:
+                    if n_ev >= cap_ev:
+                        return n_out, -1
+                    ev_lo[n_ev] = first
+                    ev_hi[n_ev] = j
+                    ev_depth[n_ev] = d
+                    ev_state[n_ev] = s
+                    n_ev += 1
+        if alive:
+            valid = length
+            out[n_out] = i
+            n_out += 1
+            i += 1
+    return n_out, n_ev
+
+
+@njit(cache=True, nogil=True)
+def set_bits(words, ids):
+    for k in range(ids.shape[0]):
+        t = ids[k]
+        words[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
+
+
+@njit(cache=True, nogil=True)
+def bits_from_ids(n_words, sorted_idx, trie_ids):
+    words = np.zeros(n_words, dtype=np.uint32)
+    for k in range(sorted_idx.shape[0]):
+        t = trie_ids[sorted_idx[k]]
+        words[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
+    return words

@@ -1,0 +1,294 @@
+"""CompiledGrammar (immutable, shared) and Matcher (one per sequence)."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from .automata import compile_terminal
+from .engine.lexer import Lexer
+from .engine.masks import MaskEngine
+from .engine.parser import EarleyParser, reduce_grammar, terminals_used
+from .errors import GrammarError, MatcherError, UnsatisfiableError
+from .grammar.ir import Grammar
+from .vocabulary import Vocabulary
+
+__all__ = ["CompiledGrammar", "Matcher"]
+
+_TERMINATED = -2
+
+
+class CompiledGrammar:
+    """A grammar compiled against one vocabulary: lexer, parser and memoized token masks.
+
+    Logically immutable and safe to share between threads and requests; create a
+    :class:`Matcher` per sequence with :meth:`matcher`.
+    """
+
+    def __init__(self, grammar: Grammar, vocab: Vocabulary, *, report: Any = None, name: str = ""):
+        grammar.validate()
+        self.grammar = grammar
+        self.vocab = vocab
+        self.report = report
+        self.name = name
+        dfas = {}
+        dead = set()
+        for tname in _used_terminal_names(grammar):
+            dfa = compile_terminal(grammar.terminals[tname])
+            if dfa.is_empty():
+                dead.add(tname)
+            elif dfa.accepts_empty():
+                raise GrammarError(f"terminal {tname!r} matches the empty string; make its use optional instead")
+            dfas[tname] = dfa
+        dead_f = frozenset(dead)
+        reduced = reduce_grammar(grammar, dead_f)
+        used = [t for t in terminals_used(reduced, grammar) if t not in dead_f]
+        index = {t: i for i, t in enumerate(used)}
+        self.terminal_names = used
+        self.parser = EarleyParser(grammar, index, dead_terminals=dead_f)
+        self.lexer = Lexer([dfas[t] for t in used], [index[t] for t in grammar.ignore if t in index])
+        self.engine = MaskEngine(self.parser, self.lexer, vocab)
+        if not vocab.single_bytes.all():
+            # With every single byte a token, any byte string can be spelled, so a live
+            # lexer state always has a completion. Without that, check the start at least.
+            words = self.engine.mask(self.engine.initial)
+            if not words.any():
+                raise UnsatisfiableError("no token of this vocabulary can start the spec's language")
+
+    def matcher(self, max_tokens: int | None = None) -> "Matcher":
+        """A fresh matcher at the start of the language."""
+        return Matcher(self, max_tokens=max_tokens)
+
+    def __repr__(self) -> str:
+        return (
+            f"CompiledGrammar({self.name or self.grammar.start!r}, terminals={len(self.terminal_names)}, "
+            f"vocab={self.vocab.name!r})"
+        )
+
+
+def _used_terminal_names(grammar: Grammar) -> list[str]:
+    seen: dict[str, None] = {}
+    for alts in grammar.rules.values():
+        for alt in alts:
+            for s in alt:
+                if s in grammar.terminals:
+                    seen.setdefault(s, None)
+    for s in grammar.ignore:
+        seen.setdefault(s, None)
+    return list(seen)
+
+
+class Matcher:
+    """The cursor of one sequence through a :class:`CompiledGrammar`.
+
+    ``advance`` a token at a time; ``fill_bitmask`` writes which tokens may come next
+    (EOS exactly when the text so far is in the language). ``rollback`` and ``fork``
+    are O(1) per token.
+    """
+
+    __slots__ = ("_grammar", "_engine", "_stack", "max_tokens")
+
+    def __init__(self, grammar: CompiledGrammar, max_tokens: int | None = None):
+        self._grammar = grammar
+        self._engine = grammar.engine
+        self._stack: list[int] = [grammar.engine.initial]
+        self.max_tokens = max_tokens
+
+    @property
+    def grammar(self) -> CompiledGrammar:
+        return self._grammar
+
+    @property
+    def state(self) -> int:
+        """An integer naming the current state; equal states have equal futures."""
+        return self._stack[-1]
+
+    @property
+    def num_tokens(self) -> int:
+        """Tokens advanced so far (EOS included)."""
+        return len(self._stack) - 1
+
+    def is_terminated(self) -> bool:
+        """True after EOS was accepted."""
+        return self._stack[-1] == _TERMINATED
+
+    def is_accepting(self) -> bool:
+        """True when the text so far is a complete member of the language."""
+        s = self._stack[-1]
+        return s != _TERMINATED and self._engine.accepting(s)
+
+    def is_token_allowed(self, token_id: int) -> bool:
+        s = self._stack[-1]
+        if s == _TERMINATED:
+            return False
+        vocab = self._grammar.vocab
+        if token_id in vocab.eos_token_ids:
+            return self._engine.accepting(s)
+        if not 0 <= token_id < vocab.size or vocab.special_mask[token_id]:
+            return False
+        return self._engine.step(s, token_id) >= 0
+
+    def advance(self, token_id: int) -> bool:
+        """Consume ``token_id``. A disallowed token returns False and changes nothing."""
+        token_id = int(token_id)
+        s = self._stack[-1]
+        if s == _TERMINATED:
+            return False
+        vocab = self._grammar.vocab
+        if token_id in vocab.eos_token_ids:
+            if not self._engine.accepting(s):
+                return False
+            self._stack.append(_TERMINATED)
+            return True
+        if not 0 <= token_id < vocab.size or vocab.special_mask[token_id]:
+            return False
+        nxt = self._engine.step(s, token_id)
+        if nxt < 0:
+            return False
+        self._stack.append(nxt)
+        return True
+
+    def advance_bytes(self, data: bytes) -> bool:
+        """Consume raw bytes as one step (e.g. a forced continuation). False changes nothing."""
+        s = self._stack[-1]
+        if s == _TERMINATED:
+            return False
+        nxt = self._engine.step_bytes(s, data)
+        if nxt < 0:
+            return False
+        self._stack.append(nxt)
+        return True
+
+    def rollback(self, num_tokens: int = 1) -> None:
+        """Undo the last ``num_tokens`` advances (EOS included)."""
+        if num_tokens < 0 or num_tokens > len(self._stack) - 1:
+            raise MatcherError(f"cannot roll back {num_tokens} tokens: only {len(self._stack) - 1} were advanced")
+        if num_tokens:
+            del self._stack[-num_tokens:]
+
+    def reset(self) -> None:
+        del self._stack[1:]
+
+    def fork(self) -> "Matcher":
+        """An independent copy at the same position."""
+        m = Matcher.__new__(Matcher)
+        m._grammar = self._grammar
+        m._engine = self._engine
+        m._stack = list(self._stack)
+        m.max_tokens = self.max_tokens
+        return m
+
+    def mask_words(self) -> np.ndarray:
+        """The next-token bitmask as read-only uint32 words (all zero once terminated)."""
+        s = self._stack[-1]
+        if s == _TERMINATED:
+            return np.zeros(self._grammar.vocab.bitmask_words, dtype=np.uint32)
+        return self._engine.mask(s)
+
+    def fill_bitmask(self, bitmask: Any, index: int = 0) -> None:
+        """Write the next-token mask into row ``index`` of an int32 ``[batch, ceil(V/32)]``
+        bitmask (numpy array or CPU torch tensor). Raises ValueError on a bad shape or dtype."""
+        words = self.mask_words()
+        row = _row_view(bitmask, index, words.shape[0])
+        row[:] = words.view(np.int32)
+
+    def allowed_token_ids(self) -> np.ndarray:
+        words = self.mask_words()
+        bits = np.unpackbits(words.view(np.uint8), bitorder="little")
+        return np.nonzero(bits[: self._grammar.vocab.model_vocab_size])[0]
+
+    def forced_bytes(self, limit: int = 4096) -> bytes:
+        """The bytes the grammar allows in exactly one way from here (stops where a choice
+        or the end of the language is reached)."""
+        engine = self._engine
+        s = self._stack[-1]
+        if s == _TERMINATED:
+            return b""
+        out = bytearray()
+        while len(out) < limit and not engine.accepting(s):
+            nxt = engine.viable_bytes(s)
+            if len(nxt) != 1:
+                break
+            out.append(nxt[0])
+            s = engine.step_bytes(s, bytes(nxt))
+            if s < 0:  # cannot happen for a reduced grammar; stop rather than loop
+                break
+        return bytes(out)
+
+    def forced_tokens(self) -> list[int]:
+        """A tokenization of :meth:`forced_bytes` by longest match, without its last token
+        when a longer token could run past the forced text (the model may split the
+        boundary differently)."""
+        data = self.forced_bytes()
+        vocab = self._grammar.vocab
+        return _greedy_tokens(vocab, data)
+
+
+def _row_view(bitmask: Any, index: int, n_words: int) -> np.ndarray:
+    if isinstance(bitmask, np.ndarray):
+        arr = bitmask
+    else:
+        try:
+            import torch
+        except ImportError as exc:  # pragma: no cover - torch is a dependency
+            raise ValueError("bitmask must be a numpy array or a torch tensor") from exc
+        if not isinstance(bitmask, torch.Tensor):
+            raise ValueError(f"bitmask must be a numpy array or a torch tensor, not {type(bitmask).__name__}")
+        if bitmask.device.type != "cpu":
+            raise ValueError("fill_bitmask writes CPU tensors; copy the result to the device afterwards")
+        arr = bitmask.numpy()
+    if arr.dtype != np.int32 or arr.ndim != 2:
+        raise ValueError(f"bitmask must be int32 of shape [batch, {n_words}], got {arr.dtype} {arr.shape}")
+    if arr.shape[1] < n_words:
+        raise ValueError(f"bitmask rows have {arr.shape[1]} words; this vocabulary needs {n_words}")
+    if not 0 <= index < arr.shape[0]:
+        raise ValueError(f"bitmask row {index} out of range for batch {arr.shape[0]}")
+    return arr[index, :n_words]
+
+
+def _greedy_tokens(vocab: Vocabulary, data: bytes) -> list[int]:
+    table = _token_lookup(vocab)
+    out: list[int] = []
+    i = 0
+    n = len(data)
+    while i < n:
+        best = None
+        for j in range(min(n, i + vocab.max_token_length), i, -1):
+            tid = table.get(data[i:j])
+            if tid is not None:
+                best = (j, tid)
+                break
+        if best is None:
+            break
+        j, tid = best
+        if j == n and table.get(("prefix", data[i:j])):
+            break  # a longer token may merge across the boundary
+        out.append(tid)
+        i = j
+    return out
+
+
+_lookup_cache: dict[str, dict] = {}
+
+
+def _token_lookup(vocab: Vocabulary) -> dict:
+    got = _lookup_cache.get(vocab.fingerprint)
+    if got is None:
+        got = {}
+        for tid in vocab.trie_ids.tolist():
+            tb = vocab.token_bytes(tid)
+            got.setdefault(tb, tid)
+            for k in range(1, len(tb)):
+                got[("prefix", tb[:k])] = True
+        if len(_lookup_cache) > 8:
+            _lookup_cache.clear()
+        _lookup_cache[vocab.fingerprint] = got
+    return got
+
+
+def fill_bitmasks(matchers: Sequence[Matcher], bitmask: Any) -> None:
+    """Fill row ``i`` of ``bitmask`` for ``matchers[i]`` (None rows are left alone)."""
+    for i, m in enumerate(matchers):
+        if m is not None:
+            m.fill_bitmask(bitmask, i)

@@ -1,0 +1,158 @@
+"""Spec front doors and ``compile``: one obvious way to compile anything."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import SpecError
+from .grammar.ir import Grammar, GrammarBuilder
+from .grammar.ir import Regex as RegexTerminal
+from .matcher import CompiledGrammar
+from .vocabulary import Vocabulary
+
+__all__ = ["Regex", "Lark", "GBNF", "JsonSchema", "compile", "to_grammar"]
+
+
+@dataclass(frozen=True)
+class Regex:
+    """A regular expression, Python ``re`` syntax and semantics, matched in full.
+
+    ``ascii=True`` gives ECMA-262 classes (``\\d`` is ``[0-9]``)."""
+
+    pattern: str
+    ascii: bool = False
+    ignore_case: bool = False
+
+
+@dataclass(frozen=True)
+class Lark:
+    """A grammar in Lark's syntax, read with lark's own loader."""
+
+    text: str
+    start: str = "start"
+
+
+@dataclass(frozen=True)
+class GBNF:
+    """A grammar in llama.cpp's GBNF syntax."""
+
+    text: str
+    start: str = "root"
+
+
+@dataclass(frozen=True, eq=False)
+class JsonSchema:
+    """A JSON Schema (dict, bool or JSON text).
+
+    ``strict=False`` turns unenforceable keywords into warnings recorded in
+    ``grammar.report``. ``whitespace``: ``"json"`` (JSON's own), ``"compact"`` or an int
+    bounding the whitespace run at each place JSON allows it."""
+
+    schema: Any
+    strict: bool = True
+    whitespace: Any = "json"
+    options: dict = field(default_factory=dict)
+
+
+def to_grammar(spec: Any) -> tuple[Grammar, Any, str]:
+    """The grammar IR of ``spec``, its compile report (or None) and a display name."""
+    if isinstance(spec, Grammar):
+        return spec, None, spec.start
+    if isinstance(spec, Regex):
+        b = GrammarBuilder()
+        t = b.terminal(RegexTerminal(spec.pattern, ascii=spec.ascii, ignore_case=spec.ignore_case), name="REGEX")
+        b.rule("start", [(t,)])
+        return b.build("start"), None, f"regex {spec.pattern[:40]!r}"
+    if isinstance(spec, Lark):
+        from .frontends.lark import lark_to_grammar
+
+        return lark_to_grammar(spec.text, start=spec.start), None, "lark grammar"
+    if isinstance(spec, GBNF):
+        from .frontends.gbnf import gbnf_to_grammar
+
+        return gbnf_to_grammar(spec.text, start=spec.start), None, "gbnf grammar"
+    schema_spec = _as_json_schema(spec)
+    if schema_spec is not None:
+        from .frontends.json_schema import json_schema_to_grammar
+
+        grammar, report = json_schema_to_grammar(
+            schema_spec.schema, strict=schema_spec.strict, whitespace=schema_spec.whitespace, **schema_spec.options
+        )
+        return grammar, report, "json schema"
+    raise SpecError(
+        f"cannot compile a {type(spec).__name__}: pass constrain.Regex, constrain.Lark, constrain.GBNF, "
+        "constrain.JsonSchema, a JSON Schema dict or a pydantic model"
+    )
+
+
+def _as_json_schema(spec: Any) -> JsonSchema | None:
+    if isinstance(spec, JsonSchema):
+        return spec
+    if isinstance(spec, (dict, bool)):
+        return JsonSchema(spec)
+    if _is_pydantic_type(spec):
+        from .frontends.pydantic import pydantic_to_schema
+
+        return JsonSchema(pydantic_to_schema(spec))
+    return None
+
+
+def _is_pydantic_type(spec: Any) -> bool:
+    try:
+        from pydantic import BaseModel
+    except ImportError:  # pragma: no cover - pydantic is a dependency
+        return False
+    return isinstance(spec, type) and issubclass(spec, BaseModel)
+
+
+def _spec_key(spec: Any) -> str | None:
+    if isinstance(spec, (Regex, Lark, GBNF)):
+        raw = repr(spec)
+    else:
+        js = _as_json_schema(spec) if not isinstance(spec, Grammar) else None
+        if js is None:
+            return None
+        try:
+            body = json.dumps(js.schema, sort_keys=True) if not isinstance(js.schema, str) else js.schema
+        except (TypeError, ValueError):
+            return None
+        raw = json.dumps(["json", body, js.strict, js.whitespace, sorted(js.options.items())], default=str)
+    return hashlib.sha256(raw.encode("utf-8")).hexdigest()
+
+
+_CACHE_CAP = 128
+_cache: OrderedDict[tuple[str, str], CompiledGrammar] = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+def compile(spec: Any, vocab: Vocabulary, *, cache: bool = True) -> CompiledGrammar:
+    """Compile ``spec`` against ``vocab``.
+
+    ``spec``: :class:`Regex`, :class:`Lark`, :class:`GBNF`, :class:`JsonSchema`, a JSON
+    Schema dict, a pydantic model class, or a grammar IR. Compiled grammars are cached in
+    memory per (spec, vocabulary). Raises :class:`SpecError` subclasses for bad specs,
+    :class:`UnsatisfiableError` when no token sequence can satisfy the spec and
+    :class:`CompileLimitError` when a limit is exceeded.
+    """
+    if not isinstance(vocab, Vocabulary):
+        raise TypeError(f"vocab must be a constrain.Vocabulary, not {type(vocab).__name__}")
+    key = _spec_key(spec) if cache else None
+    if key is not None:
+        with _cache_lock:
+            got = _cache.get((key, vocab.fingerprint))
+            if got is not None:
+                _cache.move_to_end((key, vocab.fingerprint))
+                return got
+    grammar, report, name = to_grammar(spec)
+    compiled = CompiledGrammar(grammar, vocab, report=report, name=name)
+    if key is not None:
+        with _cache_lock:
+            _cache[(key, vocab.fingerprint)] = compiled
+            if len(_cache) > _CACHE_CAP:
+                _cache.popitem(last=False)
+    return compiled
