@@ -1,0 +1,427 @@
+"""A parser for Python ``re`` syntax (the regular subset) into a small AST.
+
+AST nodes are tuples:
+``("set", ranges)`` one character from a code point set (case folding already applied),
+``("cat", nodes)``, ``("alt", nodes)``, ``("rep", node, lo, hi_or_None)``,
+``("bol",)`` start of text, ``("eol",)`` Python ``$`` (end, or before a final newline),
+``("eoz",)`` end of text only.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+from ..errors import RegexError
+from . import charset as cs
+
+EMPTY = ("cat", ())
+
+_FLAG_CHARS = "aiLmsux"
+_SIMPLE_ESCAPES = {"a": 7, "f": 12, "n": 10, "r": 13, "t": 9, "v": 11}
+_DIGITS = "0123456789"
+_HEX = "0123456789abcdefABCDEF"
+_OCT = "01234567"
+
+
+class Parser:
+    def __init__(self, pattern: str, *, ascii: bool = False, ignore_case: bool = False, search: bool = False):
+        self.p = pattern
+        self.i = 0
+        self.ecma = ascii  # ascii=True: ECMA-262 classes, '.' and ASCII case folding
+        self.search = search
+        self.flags = {"i": ignore_case, "s": False, "a": ascii, "x": False}
+        self.group_names: set[str] = set()
+
+    # -- helpers
+    def error(self, msg: str, pos: int | None = None) -> RegexError:
+        return RegexError(msg, self.p, self.i if pos is None else pos)
+
+    def peek(self, n: int = 0) -> str:
+        j = self.i + n
+        return self.p[j] if j < len(self.p) else ""
+
+    def eof(self) -> bool:
+        return self.i >= len(self.p)
+
+    def skip_verbose(self) -> None:
+        if not self.flags["x"]:
+            return
+        while not self.eof():
+            ch = self.p[self.i]
+            if ch in " \t\n\r\f\v":
+                self.i += 1
+            elif ch == "#":
+                while not self.eof() and self.p[self.i] != "\n":
+                    self.i += 1
+            else:
+                return
+
+    # -- sets
+    def cset(self, r) -> tuple:
+        if self.flags["i"]:
+            r = cs.fold(r, ascii_only=self.flags["a"])
+        return ("set", r)
+
+    def class_ranges(self, letter: str) -> tuple:
+        low = letter.lower()
+        if self.flags["a"]:
+            r = cs.ECMA_SPACE if (low == "s" and self.ecma) else cs.ASCII_CLASSES[low]
+        else:
+            r = cs.unicode_class(low)
+        return cs.complement(r) if letter.isupper() else r
+
+    def dot(self) -> tuple:
+        if self.flags["s"]:
+            return ("set", cs.FULL)
+        if self.ecma:
+            return ("set", cs.complement(((0x0A, 0x0A), (0x0D, 0x0D), (0x2028, 0x2029))))
+        return ("set", cs.complement(((0x0A, 0x0A),)))
+
+    # -- entry
+    def parse(self) -> tuple:
+        self.leading_flags()
+        node = self.alternation(0)
+        if not self.eof():
+            if self.peek() == ")":
+                raise self.error("unbalanced parenthesis")
+            raise self.error("unexpected character")
+        return node
+
+    def leading_flags(self) -> None:
+        while self.p.startswith("(?", self.i):
+            j = self.i + 2
+            letters = ""
+            while j < len(self.p) and self.p[j] in _FLAG_CHARS:
+                letters += self.p[j]
+                j += 1
+            if not letters or j >= len(self.p) or self.p[j] != ")":
+                return
+            self.apply_flags(letters, True, self.i + 2)
+            self.i = j + 1
+
+    def apply_flags(self, letters: str, on: bool, pos: int) -> None:
+        for k, ch in enumerate(letters):
+            if ch == "m":
+                raise self.error("MULTILINE flag (?m) is not supported", pos + k)
+            if ch == "L":
+                raise self.error("LOCALE flag (?L) is not supported", pos + k)
+            if ch == "u":
+                continue
+            self.flags[ch] = on
+
+    def alternation(self, depth: int) -> tuple:
+        branches = [self.sequence(depth)]
+        while self.peek() == "|":
+            self.i += 1
+            branches.append(self.sequence(depth))
+        return branches[0] if len(branches) == 1 else ("alt", tuple(branches))
+
+    def sequence(self, depth: int) -> tuple:
+        items: list = []
+        while True:
+            self.skip_verbose()
+            if self.eof():
+                break
+            ch = self.peek()
+            if ch == "|" or ch == ")":
+                break
+            start = self.i
+            atom = self.atom(depth)
+            if atom is None:
+                continue
+            items.append(self.quantifiers(atom, start))
+        if len(items) == 1:
+            return items[0]
+        return ("cat", tuple(items))
+
+    def quantifiers(self, atom: tuple, start: int) -> tuple:
+        self.skip_verbose()
+        q = self.quantifier()
+        if q is None:
+            return atom
+        if atom[0] in ("bol", "eol", "eoz"):
+            raise self.error("nothing to repeat", start)
+        qpos, lo, hi = q
+        if self.peek() == "?":
+            self.i += 1  # lazy: same language
+        elif self.peek() == "+":
+            raise self.error("possessive quantifier is not supported", self.i)
+        self.skip_verbose()
+        if self.quantifier(probe=True):
+            raise self.error("multiple repeat", self.i)
+        if hi is not None and hi < lo:
+            raise self.error("min repeat greater than max repeat", qpos)
+        return ("rep", atom, lo, hi)
+
+    def quantifier(self, probe: bool = False):
+        ch = self.peek()
+        pos = self.i
+        if ch and ch in "*+?":
+            if not probe:
+                self.i += 1
+            return (pos, {"*": 0, "+": 1, "?": 0}[ch], {"*": None, "+": None, "?": 1}[ch])
+        if ch != "{":
+            return None
+        j = self.i + 1
+        if j < len(self.p) and self.p[j] == "}":
+            return None
+        lo = hi = ""
+        while j < len(self.p) and self.p[j] in _DIGITS:
+            lo += self.p[j]
+            j += 1
+        comma = j < len(self.p) and self.p[j] == ","
+        if comma:
+            j += 1
+            while j < len(self.p) and self.p[j] in _DIGITS:
+                hi += self.p[j]
+                j += 1
+        else:
+            hi = lo
+        if j >= len(self.p) or self.p[j] != "}":
+            return None
+        if not probe:
+            self.i = j + 1
+        return (pos, int(lo) if lo else 0, int(hi) if hi else None)
+
+    def atom(self, depth: int):
+        ch = self.peek()
+        pos = self.i
+        if self.quantifier(probe=True) is not None:
+            raise self.error("nothing to repeat")
+        if ch == "(":
+            return self.group(depth)
+        if ch == "[":
+            return self.char_class()
+        self.i += 1
+        if ch == ".":
+            return self.dot()
+        if ch == "^":
+            return ("bol",)
+        if ch == "$":
+            return ("eoz",) if self.search else ("eol",)
+        if ch == "\\":
+            return self.escape(pos, in_class=False)
+        c = ord(ch)
+        return self.cset(((c, c),))
+
+    def group(self, depth: int):
+        pos = self.i
+        self.i += 1
+        saved = dict(self.flags)
+        if self.peek() == "?":
+            self.i += 1
+            k = self.peek()
+            if k == ":":
+                self.i += 1
+            elif k == "P" and self.peek(1) == "<":
+                end = self.p.find(">", self.i + 2)
+                if end < 0:
+                    raise self.error("missing >, unterminated name", self.i + 2)
+                name = self.p[self.i + 2 : end]
+                if not name.isidentifier():
+                    raise self.error(f"bad character in group name {name!r}", self.i + 2)
+                if name in self.group_names:
+                    raise self.error(f"redefinition of group name {name!r}", self.i + 2)
+                self.group_names.add(name)
+                self.i = end + 1
+            elif k == "P" and self.peek(1) == "=":
+                raise self.error("backreference (?P=name) cannot be a finite automaton", pos)
+            elif k == "<" and self.peek(1) not in ("=", "!"):
+                raise self.error("group syntax (?<name>...) is not Python re syntax; use (?P<name>...)", pos)
+            elif k in ("=", "!") or (k == "<" and self.peek(1) in ("=", "!")):
+                raise self.error("lookaround assertions are not supported", pos)
+            elif k == "(":
+                raise self.error("conditional groups are not supported", pos)
+            elif k == ">":
+                raise self.error("atomic groups are not supported", pos)
+            elif k == "#":
+                end = self.p.find(")", self.i)
+                if end < 0:
+                    raise self.error("missing ), unterminated comment", pos)
+                self.i = end + 1
+                return None
+            elif k and (k in _FLAG_CHARS or k == "-"):
+                on = ""
+                while self.peek() in _FLAG_CHARS and self.peek():
+                    on += self.peek()
+                    self.i += 1
+                off = ""
+                if self.peek() == "-":
+                    self.i += 1
+                    while self.peek() in _FLAG_CHARS and self.peek():
+                        off += self.peek()
+                        self.i += 1
+                if self.peek() == ")":
+                    raise self.error("global flags not at the start of the expression", pos)
+                if self.peek() != ":":
+                    raise self.error("unknown flag", self.i)
+                self.i += 1
+                self.apply_flags(on, True, pos + 2)
+                self.apply_flags(off, False, pos + 2)
+            elif not k:
+                raise self.error("unexpected end of pattern", self.i)
+            else:
+                raise self.error("unknown extension ?" + k, pos + 1)
+        node = self.alternation(depth + 1)
+        if self.peek() != ")":
+            raise self.error("missing ), unterminated subpattern", pos)
+        self.i += 1
+        self.flags = saved
+        return node
+
+    # -- escapes
+    def read_hex(self, n: int, pos: int, what: str) -> int:
+        digits = self.p[self.i : self.i + n]
+        if len(digits) != n or any(d not in _HEX for d in digits):
+            raise self.error(f"incomplete escape {what}{digits}", pos)
+        self.i += n
+        return int(digits, 16)
+
+    def escape_char(self, pos: int, in_class: bool):
+        """A single-character escape: returns the code point, or None if not one."""
+        ch = self.peek()
+        if ch == "":
+            raise self.error("bad escape (end of pattern)", pos)
+        if ch in _SIMPLE_ESCAPES:
+            self.i += 1
+            return _SIMPLE_ESCAPES[ch]
+        if ch == "b" and in_class:
+            self.i += 1
+            return 8
+        if ch == "x":
+            self.i += 1
+            return self.read_hex(2, pos, "\\x")
+        if ch == "u":
+            self.i += 1
+            return self.read_hex(4, pos, "\\u")
+        if ch == "U":
+            self.i += 1
+            v = self.read_hex(8, pos, "\\U")
+            if v > cs.MAX_CP:
+                raise self.error(f"bad escape \\U{v:08x}", pos)
+            return v
+        if ch == "N":
+            self.i += 1
+            if self.peek() != "{":
+                raise self.error("missing {", self.i)
+            end = self.p.find("}", self.i)
+            if end < 0:
+                raise self.error("missing }, unterminated name", self.i)
+            name = self.p[self.i + 1 : end]
+            try:
+                v = ord(unicodedata.lookup(name))
+            except KeyError:
+                raise self.error(f"undefined character name {name!r}", pos) from None
+            self.i = end + 1
+            return v
+        if ch == "0":
+            self.i += 1
+            digits = ""
+            while len(digits) < 2 and self.peek() in _OCT and self.peek():
+                digits += self.peek()
+                self.i += 1
+            return int(digits, 8) if digits else 0
+        if ch in _DIGITS:
+            # octal escape of three digits, otherwise a backreference
+            d3 = self.p[self.i : self.i + 3]
+            if len(d3) == 3 and all(d in _OCT for d in d3):
+                v = int(d3, 8)
+                if v > 0o377:
+                    raise self.error(f"octal escape value \\{d3} outside of range 0-0o377", pos)
+                self.i += 3
+                return v
+            if in_class:
+                raise self.error(f"bad escape \\{ch}", pos)
+            return None
+        if ch.isascii() and ch.isalnum():
+            return None
+        self.i += 1
+        return ord(ch)
+
+    def escape(self, pos: int, in_class: bool):
+        ch = self.peek()
+        if not in_class:
+            if ch and ch in _DIGITS and ch != "0":
+                d3 = self.p[self.i : self.i + 3]
+                if not (len(d3) == 3 and all(d in _OCT for d in d3)):
+                    raise self.error("backreference cannot be a finite automaton", pos)
+            if ch == "A":
+                self.i += 1
+                return ("bol",)
+            if ch == "Z":
+                self.i += 1
+                return ("eoz",)
+            if ch in ("b", "B"):
+                raise self.error(f"word boundary \\{ch} is not supported", pos)
+        if ch in "dDwWsS" and ch:
+            self.i += 1
+            return ("set", self.class_ranges(ch))
+        v = self.escape_char(pos, in_class)
+        if v is None:
+            raise self.error(f"bad escape \\{ch}", pos)
+        return self.cset(((v, v),))
+
+    # -- classes
+    def char_class(self) -> tuple:
+        pos = self.i
+        self.i += 1
+        negate = False
+        if self.peek() == "^":
+            negate = True
+            self.i += 1
+        pairs: list = []
+        first = True
+        while True:
+            if self.eof():
+                raise self.error("unterminated character set", pos)
+            ch = self.peek()
+            if ch == "]" and not first:
+                self.i += 1
+                break
+            first = False
+            item_pos = self.i
+            lo = self.class_item()
+            if isinstance(lo, tuple):
+                pairs.extend(lo)
+                if self.peek() == "-" and self.peek(1) not in ("]", ""):
+                    raise self.error("bad character range", item_pos)
+                continue
+            if self.peek() == "-" and self.peek(1) not in ("]", ""):
+                self.i += 1
+                hi_pos = self.i
+                hi = self.class_item()
+                if isinstance(hi, tuple):
+                    raise self.error("bad character range", item_pos)
+                if hi < lo:
+                    raise self.error("bad character range", item_pos)
+                del hi_pos
+                pairs.append((lo, hi))
+            else:
+                pairs.append((lo, lo))
+        r = cs.normalize(pairs)
+        if self.flags["i"]:
+            r = cs.fold(r, ascii_only=self.flags["a"])
+        if negate:
+            r = cs.complement(r)
+        return ("set", r)
+
+    def class_item(self):
+        """A code point, or a tuple of ranges for a class escape inside ``[...]``."""
+        ch = self.peek()
+        pos = self.i
+        self.i += 1
+        if ch != "\\":
+            return ord(ch)
+        e = self.peek()
+        if e in "dDwWsS" and e:
+            self.i += 1
+            return self.class_ranges(e)
+        v = self.escape_char(pos, in_class=True)
+        if v is None:
+            raise self.error(f"bad escape \\{e}", pos)
+        return v
+
+
+def parse(pattern: str, *, ascii: bool = False, ignore_case: bool = False, search: bool = False) -> tuple:
+    """Parse ``pattern``; raises RegexError naming the construct and its position."""
+    return Parser(pattern, ascii=ascii, ignore_case=ignore_case, search=search).parse()
