@@ -1,5 +1,11 @@
-"""constrain: structured-output decoding with exact token masks."""
+"""constrain: structured-output decoding with exact token masks.
 
+    vocab = constrain.Vocabulary.from_tokenizer(tokenizer)
+    grammar = constrain.compile(MyPydanticModel, vocab)   # or Regex / Lark / GBNF / JsonSchema
+    matcher = grammar.matcher()
+"""
+
+from .bitmask import allocate_bitmask, apply_bitmask
 from .errors import (
     AssetError,
     CompileLimitError,
@@ -12,20 +18,32 @@ from .errors import (
     UnsatisfiableError,
     VocabularyError,
 )
+from .matcher import CompiledGrammar, Matcher, fill_bitmasks
+from .specs import GBNF, JsonSchema, Lark, Regex, compile
 from .vocabulary import Vocabulary
 
 __all__ = [
     "AssetError",
     "CompileLimitError",
+    "CompiledGrammar",
     "ConstrainError",
+    "GBNF",
     "GrammarError",
+    "JsonSchema",
+    "Lark",
+    "Matcher",
     "MatcherError",
+    "Regex",
     "RegexError",
     "SchemaError",
     "SpecError",
     "UnsatisfiableError",
     "Vocabulary",
     "VocabularyError",
+    "allocate_bitmask",
+    "apply_bitmask",
+    "compile",
+    "fill_bitmasks",
 ]
 
 __version__ = "0.1.0"

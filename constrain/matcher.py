@@ -6,12 +6,13 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .automata import compile_terminal
+from .automata.regex import compile_terminal
+from .engine.budget import BudgetPlanner
 from .engine.lexer import Lexer
 from .engine.masks import MaskEngine
 from .engine.parser import EarleyParser, reduce_grammar, terminals_used
 from .errors import GrammarError, MatcherError, UnsatisfiableError
-from .grammar.ir import Grammar
+from .grammar.ir import Difference, Grammar, Lit
 from .vocabulary import Vocabulary
 
 __all__ = ["CompiledGrammar", "Matcher"]
@@ -34,21 +35,30 @@ class CompiledGrammar:
         self.name = name
         dfas = {}
         dead = set()
+        nullable_terms = set()
         for tname in _used_terminal_names(grammar):
             dfa = compile_terminal(grammar.terminals[tname])
+            if dfa.accepts_empty():
+                # Lexemes are never empty: T becomes (T minus the empty string)?.
+                nullable_terms.add(tname)
+                dfa = compile_terminal(Difference(grammar.terminals[tname], Lit(b"")))
             if dfa.is_empty():
                 dead.add(tname)
-            elif dfa.accepts_empty():
-                raise GrammarError(f"terminal {tname!r} matches the empty string; make its use optional instead")
             dfas[tname] = dfa
+        if nullable_terms:
+            grammar = _optionalize(grammar, nullable_terms)
         dead_f = frozenset(dead)
         reduced = reduce_grammar(grammar, dead_f)
         used = [t for t in terminals_used(reduced, grammar) if t not in dead_f]
         index = {t: i for i, t in enumerate(used)}
         self.terminal_names = used
         self.parser = EarleyParser(grammar, index, dead_terminals=dead_f)
-        self.lexer = Lexer([dfas[t] for t in used], [index[t] for t in grammar.ignore if t in index])
+        ignore_ids = [index[t] for t in grammar.ignore if t in index]
+        follow = _terminals_with_followers(reduced, set(used))
+        can_continue = [bool(ignore_ids) or t in follow for t in used]
+        self.lexer = Lexer([dfas[t] for t in used], ignore_ids, can_continue=can_continue)
         self.engine = MaskEngine(self.parser, self.lexer, vocab)
+        self._planner: BudgetPlanner | None = None
         if not vocab.single_bytes.all():
             # With every single byte a token, any byte string can be spelled, so a live
             # lexer state always has a completion. Without that, check the start at least.
@@ -57,14 +67,88 @@ class CompiledGrammar:
                 raise UnsatisfiableError("no token of this vocabulary can start the spec's language")
 
     def matcher(self, max_tokens: int | None = None) -> "Matcher":
-        """A fresh matcher at the start of the language."""
+        """A fresh matcher at the start of the language.
+
+        With ``max_tokens`` (EOS included), masks keep a way to finish the document
+        within the tokens left; raises :class:`UnsatisfiableError` when even the
+        shortest document needs more.
+        """
         return Matcher(self, max_tokens=max_tokens)
+
+    @property
+    def planner(self) -> BudgetPlanner:
+        if self._planner is None:
+            self._planner = BudgetPlanner(self.engine)
+        return self._planner
+
+    def min_tokens(self) -> int:
+        """Tokens (EOS excluded) of the shortest document found, tokenized by longest match."""
+        return self.planner.min_tokens(self.engine.initial)
 
     def __repr__(self) -> str:
         return (
             f"CompiledGrammar({self.name or self.grammar.start!r}, terminals={len(self.terminal_names)}, "
             f"vocab={self.vocab.name!r})"
         )
+
+
+def _optionalize(grammar: Grammar, names: set[str]) -> Grammar:
+    """Replace each use of a terminal in ``names`` by a rule ``T | <empty>``."""
+    rules = {k: list(v) for k, v in grammar.rules.items()}
+    wrap = {}
+    for t in sorted(names):
+        w = f"\0opt {t}"
+        wrap[t] = w
+        rules[w] = [(t,), ()]
+    for k, alts in list(rules.items()):
+        if k in wrap.values():
+            continue
+        rules[k] = [tuple(wrap.get(s, s) for s in alt) for alt in alts]
+    return Grammar(grammar.start, rules, dict(grammar.terminals), grammar.ignore, dict(grammar.priorities))
+
+
+def _terminals_with_followers(rules: dict[str, list[tuple[str, ...]]], terminals: set[str]) -> set[str]:
+    """Terminals that some terminal may follow in a sentence (a FOLLOW-set computation)."""
+    nullable: set[str] = set()
+    changed = True
+    while changed:
+        changed = False
+        for k, alts in rules.items():
+            if k not in nullable and any(all(s in nullable for s in alt) for alt in alts):
+                nullable.add(k)
+                changed = True
+    nonempty: set[str] = set(terminals)
+    changed = True
+    while changed:
+        changed = False
+        for k, alts in rules.items():
+            if k not in nonempty and any(any(s in nonempty for s in alt) for alt in alts):
+                nonempty.add(k)
+                changed = True
+    # ends[X]: symbols that can end a derivation of X; followed: symbols that can be followed.
+    followed: set[str] = set()
+    ends: dict[str, set[str]] = {k: set() for k in rules}
+    changed = True
+    while changed:
+        changed = False
+        for k, alts in rules.items():
+            for alt in alts:
+                for i, s in enumerate(alt):
+                    rest_nonnull = any(r in nonempty for r in alt[i + 1 :])
+                    if rest_nonnull and s not in followed:
+                        followed.add(s)
+                        changed = True
+                    if all(r in nullable for r in alt[i + 1 :]):
+                        new = {s} | ends.get(s, set())
+                        if not new <= ends[k]:
+                            ends[k] |= new
+                            changed = True
+        for k in list(followed):
+            for s in ends.get(k, ()):
+                if s not in followed:
+                    followed.add(s)
+                    changed = True
+    return {t for t in followed if t in terminals}
 
 
 def _used_terminal_names(grammar: Grammar) -> list[str]:
@@ -94,6 +178,13 @@ class Matcher:
         self._engine = grammar.engine
         self._stack: list[int] = [grammar.engine.initial]
         self.max_tokens = max_tokens
+        if max_tokens is not None:
+            need = grammar.planner.min_tokens(grammar.engine.initial) + 1
+            if need > max_tokens:
+                raise UnsatisfiableError(
+                    f"the shortest document of this spec needs {need} tokens (EOS included); "
+                    f"the budget is {max_tokens}"
+                )
 
     @property
     def grammar(self) -> CompiledGrammar:
@@ -139,9 +230,13 @@ class Matcher:
         if token_id in vocab.eos_token_ids:
             if not self._engine.accepting(s):
                 return False
+            if self.max_tokens is not None and len(self._stack) > self.max_tokens:
+                return False
             self._stack.append(_TERMINATED)
             return True
         if not 0 <= token_id < vocab.size or vocab.special_mask[token_id]:
+            return False
+        if self.max_tokens is not None and not _bit(self.mask_words(), token_id):
             return False
         nxt = self._engine.step(s, token_id)
         if nxt < 0:
@@ -184,6 +279,16 @@ class Matcher:
         s = self._stack[-1]
         if s == _TERMINATED:
             return np.zeros(self._grammar.vocab.bitmask_words, dtype=np.uint32)
+        if self.max_tokens is not None:
+            left = self.max_tokens - (len(self._stack) - 1)  # this token included
+            limit = left - 2  # tokens after this one, EOS excluded
+            planner = self._grammar.planner
+            if limit < 0:
+                if left == 1 and self._engine.accepting(s):
+                    return planner.mask(s, -1)  # EOS only
+                return np.zeros(self._grammar.vocab.bitmask_words, dtype=np.uint32)
+            if planner.max_cost_after(s) > limit:
+                return planner.mask(s, limit)
         return self._engine.mask(s)
 
     def fill_bitmask(self, bitmask: Any, index: int = 0) -> None:
@@ -223,6 +328,10 @@ class Matcher:
         data = self.forced_bytes()
         vocab = self._grammar.vocab
         return _greedy_tokens(vocab, data)
+
+
+def _bit(words: np.ndarray, token_id: int) -> bool:
+    return bool((int(words[token_id >> 5]) >> (token_id & 31)) & 1)
 
 
 def _row_view(bitmask: Any, index: int, n_words: int) -> np.ndarray:

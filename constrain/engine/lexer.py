@@ -21,14 +21,25 @@ __all__ = ["Lexer"]
 
 
 class Lexer:
-    def __init__(self, dfas: Sequence, ignore: Sequence[int], *, max_states: int = 200_000):
+    def __init__(
+        self,
+        dfas: Sequence,
+        ignore: Sequence[int],
+        *,
+        can_continue: Sequence[bool] | None = None,
+        max_states: int = 200_000,
+    ):
         self.dfas = list(dfas)
+        # can_continue[t]: something may follow a lexeme of t (a terminal or an ignore).
+        # Boundaries after other terminals need no parser visit inside a token.
+        self.can_continue = list(can_continue) if can_continue is not None else [True] * len(self.dfas)
         self.ignore = frozenset(ignore)
         self.max_states = max_states
         self._lock = threading.RLock()
         self._keys: dict[tuple[frozenset, bool], int] = {}
         self._members: list[tuple[tuple[int, int], ...]] = []
         self.completed: list[tuple[int, ...]] = []  # terminals whose lexeme may end here
+        # accept[s]: some lexeme may end in state s and be followed by more bytes.
         self.is_start: list[bool] = []
         self._cap = 64
         self.trans = np.full((self._cap, 256), -1, dtype=np.int32)
@@ -82,7 +93,7 @@ class Lexer:
         done = tuple(sorted({t for t, s in ordered if self.dfas[t].accepting[s]}))
         self.completed.append(done)
         self.is_start.append(is_start)
-        self.accept[sid] = bool(done)
+        self.accept[sid] = any(self.can_continue[t] for t in done)
         return sid
 
     def _build(self, members: frozenset, is_start: bool) -> int:

@@ -69,6 +69,8 @@ class MaskEngine:
         self._hyp_index: dict[frozenset[Hyp], int] = {}
         self._masks = _LRU(mask_cache_size)
         self._walks = _LRU(walk_cache_size)
+        self._walk_states = _LRU(256)
+        self.keep_walk_states = False
         self._steps: dict[tuple[int, int], int] = {}
         self._accepting: dict[int, bool] = {}
         self._eos = np.asarray(vocab.eos_token_ids, dtype=np.int64)
@@ -235,12 +237,13 @@ class MaskEngine:
         data, offsets, lcp = self._trie
         n = hi - lo
         out = np.empty(max(n, 1), dtype=np.int32)
+        out_state = np.empty(max(n, 1), dtype=np.int32)
         cap = min(max(64, n // 4), 1 << 20)
         while True:
             ev = [np.empty(cap, dtype=np.int32) for _ in range(4)]
             n_out, n_ev = walk(
                 self.lexer.trans, self.lexer.accept, data, offsets, lcp,
-                lo, hi, depth, c, self.vocab.max_token_length, out, ev[0], ev[1], ev[2], ev[3],
+                lo, hi, depth, c, self.vocab.max_token_length, out, out_state, ev[0], ev[1], ev[2], ev[3],
             )
             if n_ev >= 0:
                 break
@@ -252,4 +255,17 @@ class MaskEngine:
             ids = self.vocab.trie_ids[out[:n_out]]
         got = (ids, events)
         self._walks.put(key, got)
+        if self.keep_walk_states:
+            self._walk_states.put(key, (out[:n_out].copy(), out_state[:n_out].copy()))
+        return got
+
+    def walk_states(self, c: int, lo: int, hi: int, depth: int):
+        """(sorted token indices, final lexer states) of a walk; computed on demand."""
+        key = (c, lo, hi, depth)
+        got = self._walk_states.get(key)
+        if got is None:
+            self.keep_walk_states = True
+            self._walks.data.pop(key, None)
+            self._walk(c, lo, hi, depth)
+            got = self._walk_states.get(key)
         return got

@@ -16,12 +16,12 @@ __all__ = ["walk", "set_bits", "bits_from_ids"]
 
 
 @njit(cache=True, nogil=True)
-def walk(trans, accept, data, offsets, lcp, lo, hi, depth0, start, max_len, out, ev_lo, ev_hi, ev_depth, ev_state):
+def walk(trans, accept, data, offsets, lcp, lo, hi, depth0, start, max_len, out, out_state, ev_lo, ev_hi, ev_depth, ev_state):
     """Walk sorted tokens ``[lo, hi)`` (all sharing their first ``depth0`` bytes) from
     lexer state ``start`` at depth ``depth0``.
 
     Writes the sorted indices of tokens whose bytes all keep the lexer alive to ``out``
-    and the events (subtree range, depth, lexer state) to the ``ev_*`` arrays. Returns
+    (their final lexer states to ``out_state``) and the events (subtree range, depth, lexer state) to the ``ev_*`` arrays. Returns
     (n_out, n_events), or n_events = -1 when the event buffers were too small.
     """
     stack = np.empty(max_len + 2, dtype=np.int32)
@@ -70,6 +70,7 @@ def walk(trans, accept, data, offsets, lcp, lo, hi, depth0, start, max_len, out,
         if alive:
             valid = length
             out[n_out] = i
+            out_state[n_out] = stack[length]
             n_out += 1
             i += 1
     return n_out, n_ev

@@ -1,0 +1,241 @@
+"""Token budgets: keep the shortest way to finish the document inside the tokens left.
+
+For a hypothesis (parse state, lexer state) we build the shortest byte string that
+completes it (shortest suffix of each live terminal's DFA, then a Dijkstra search over
+parse states with terminals weighted by their shortest member) and count the tokens
+of a longest-match tokenization of that string: an upper bound on the tokens really
+needed, since the matcher accepts any tokenization of viable bytes. A token is allowed
+under a budget only when some hypothesis it leads to can still finish in time, so a
+generation stopped by ``max_new_tokens`` still ends in the language.
+"""
+
+from __future__ import annotations
+
+import heapq
+import threading
+from collections import OrderedDict
+
+import numpy as np
+
+from .masks import MaskEngine
+from .parser import DEAD
+from .walk import set_bits
+
+__all__ = ["BudgetPlanner"]
+
+_INF = 1 << 30
+# Preferred filler bytes when several shortest suffixes exist: letters, digits, then the rest.
+_PREF = np.full(256, 200, dtype=np.int64)
+for _rank, _b in enumerate(b"abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ.-_ "):
+    _PREF[_b] = _rank
+
+
+class BudgetPlanner:
+    def __init__(self, engine: MaskEngine, *, max_search: int = 50_000, group_cache: int = 256):
+        self.engine = engine
+        self.parser = engine.parser
+        self.lexer = engine.lexer
+        self.vocab = engine.vocab
+        self.max_search = max_search
+        self._lock = threading.RLock()
+        self._suffix_tables: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._parser_completion: dict[int, bytes | None] = {}
+        self._hyp_tokens: dict[tuple[int, int], int] = {}
+        self._groups: OrderedDict[int, list[tuple[int, np.ndarray]]] = OrderedDict()
+        self._group_cap = group_cache
+        self._lookup: dict[bytes, int] | None = None
+
+    # ------------------------------------------------------------------ shortest strings
+
+    def _suffix_table(self, t: int) -> tuple[np.ndarray, np.ndarray]:
+        got = self._suffix_tables.get(t)
+        if got is None:
+            dfa = self.lexer.dfas[t]
+            trans = dfa.transitions
+            n = trans.shape[0]
+            dist = np.where(dfa.accepting, 0, _INF).astype(np.int64)
+            while True:
+                via = np.where(trans >= 0, dist[np.maximum(trans, 0)] + 1, _INF)
+                best = np.minimum(dist, via.min(axis=1))
+                if np.array_equal(best, dist):
+                    break
+                dist = best
+            via = np.where(trans >= 0, dist[np.maximum(trans, 0)] + 1, _INF)
+            choice = np.argmin(via * 512 + _PREF[None, :], axis=1).astype(np.int64)
+            choice[dfa.accepting] = -1
+            got = (dist, choice)
+            self._suffix_tables[t] = got
+            del n
+        return got
+
+    def terminal_suffix(self, t: int, state: int) -> bytes:
+        dist, choice = self._suffix_table(t)
+        trans = self.lexer.dfas[t].transitions
+        out = bytearray()
+        s = state
+        while dist[s] > 0:
+            b = int(choice[s])
+            out.append(b)
+            s = int(trans[s, b])
+        return bytes(out)
+
+    def parser_completion(self, p: int) -> bytes | None:
+        """Shortest bytes from a lexeme boundary in parse state ``p`` to acceptance."""
+        if p in self._parser_completion:
+            return self._parser_completion[p]
+        parser = self.parser
+        ignore = self.lexer.ignore
+        heap: list[tuple[int, int, int]] = [(0, 0, p)]
+        prev: dict[int, tuple[int, int]] = {}
+        best = {p: 0}
+        tick = 0
+        found = None
+        while heap:
+            cost, _, q = heapq.heappop(heap)
+            if cost > best.get(q, _INF):
+                continue
+            if parser.accepting(q):
+                found = q
+                break
+            tick += 1
+            if tick > self.max_search:
+                break
+            for t in parser.allowed(q):
+                if t in ignore:
+                    continue
+                q2 = parser.advance(q, t)
+                if q2 == DEAD:
+                    continue
+                c2 = cost + int(self._suffix_table(t)[0][self.lexer.dfas[t].start])
+                if c2 < best.get(q2, _INF):
+                    best[q2] = c2
+                    prev[q2] = (q, t)
+                    tick_id = len(prev)
+                    heapq.heappush(heap, (c2, tick_id, q2))
+        result: bytes | None = None
+        if found is not None:
+            parts = []
+            q = found
+            while q != p:
+                q0, t = prev[q]
+                parts.append(self.terminal_suffix(t, self.lexer.dfas[t].start))
+                q = q0
+            result = b"".join(reversed(parts))
+        self._parser_completion[p] = result
+        return result
+
+    def hyp_completion(self, p: int, c: int) -> bytes | None:
+        """Shortest known completion of hypothesis (p, c)."""
+        lexer = self.lexer
+        candidates: list[bytes] = []
+        if c < 0 or lexer.is_start[c]:
+            done = self.parser_completion(p)
+            if done is not None:
+                candidates.append(done)
+        if c >= 0:
+            for t, s in lexer._members[c]:
+                suffix = self.terminal_suffix(t, s)
+                p2 = p if t in lexer.ignore else self.parser.advance(p, t)
+                if p2 == DEAD:
+                    continue
+                rest = self.parser_completion(p2)
+                if rest is not None:
+                    candidates.append(suffix + rest)
+        if not candidates:
+            return None
+        return min(candidates, key=len)
+
+    # ------------------------------------------------------------------ token counts
+
+    def _greedy_count(self, data: bytes) -> int:
+        if self._lookup is None:
+            self._lookup = {self.vocab.token_bytes(int(t)): int(t) for t in self.vocab.trie_ids}
+        lookup = self._lookup
+        n, i, count = len(data), 0, 0
+        span = min(self.vocab.max_token_length, 24)
+        while i < n:
+            for j in range(min(n, i + span), i, -1):
+                if data[i:j] in lookup:
+                    i = j
+                    break
+            else:
+                return _INF  # a byte no token spells: cannot promise anything
+            count += 1
+        return count
+
+    def hyp_tokens(self, p: int, c: int) -> int:
+        """Upper bound on the tokens needed to finish hypothesis (p, c), EOS excluded."""
+        key = (p, c)
+        got = self._hyp_tokens.get(key)
+        if got is None:
+            done = self.hyp_completion(p, c)
+            got = _INF if done is None else self._greedy_count(done)
+            self._hyp_tokens[key] = got
+        return got
+
+    def min_tokens(self, hid: int) -> int:
+        """Upper bound on the tokens needed to finish from hypothesis set ``hid``."""
+        return min((self.hyp_tokens(p, c) for p, c in self.engine.hyps(hid)), default=_INF)
+
+    # ------------------------------------------------------------------ budget masks
+
+    def _token_groups(self, hid: int) -> list[tuple[int, np.ndarray]]:
+        """Allowed tokens grouped by the cost of the cheapest hypothesis they reach."""
+        got = self._groups.get(hid)
+        if got is not None:
+            self._groups.move_to_end(hid)
+            return got
+        engine, lexer, parser = self.engine, self.lexer, self.parser
+        n_sorted = len(self.vocab.trie_ids)
+        best = np.full(n_sorted, _INF, dtype=np.int64)
+
+        def take(p: int, c: int, lo: int, hi: int, depth: int, seen: set) -> None:
+            idx, states = engine.walk_states(c, lo, hi, depth)
+            for f in np.unique(states).tolist():
+                cost = self.hyp_tokens(p, f)
+                sel = idx[states == f]
+                np.minimum.at(best, sel, cost)
+            _, events = engine._walk(c, lo, hi, depth)
+            for k in range(len(events[0])):
+                lo2, hi2, d2, s2 = (int(a[k]) for a in events)
+                split(p, s2, lo2, hi2, d2, seen)
+
+        def split(p: int, s: int, lo: int, hi: int, depth: int, seen: set) -> None:
+            for t in lexer.completed[s]:
+                p2 = p if t in lexer.ignore else parser.advance(p, t)
+                if p2 == DEAD or (p2, lo, hi, depth) in seen:
+                    continue
+                seen.add((p2, lo, hi, depth))
+                c2 = lexer.start(parser.allowed(p2))
+                if c2 >= 0:
+                    take(p2, c2, lo, hi, depth, seen)
+
+        for p, c in engine.hyps(hid):
+            if c < 0:
+                continue
+            seen: set = set()
+            take(p, c, 0, n_sorted, 0, seen)
+            split(p, c, 0, n_sorted, 0, seen)
+        groups = []
+        finite = best < _INF
+        for cost in np.unique(best[finite]).tolist():
+            groups.append((int(cost), self.vocab.trie_ids[np.nonzero(best == cost)[0]]))
+        self._groups[hid] = groups
+        if len(self._groups) > self._group_cap:
+            self._groups.popitem(last=False)
+        return groups
+
+    def max_cost_after(self, hid: int) -> int:
+        groups = self._token_groups(hid)
+        return max((c for c, _ in groups), default=0)
+
+    def mask(self, hid: int, limit: int) -> np.ndarray:
+        """Words of the tokens after which some completion needs at most ``limit`` tokens."""
+        with self._lock:
+            words = np.zeros(self.engine.n_words, dtype=np.uint32)
+            for cost, ids in self._token_groups(hid):
+                if cost <= limit:
+                    set_bits(words, ids.astype(np.int64))
+            if self.engine.accepting(hid) and self.vocab.eos_token_ids:
+                set_bits(words, np.asarray(self.vocab.eos_token_ids, dtype=np.int64))
+            return words

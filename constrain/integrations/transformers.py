@@ -1,0 +1,148 @@
+"""Hugging Face ``transformers`` integration: a LogitsProcessor for ``model.generate``."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from transformers import LogitsProcessor as _HFLogitsProcessor
+
+from ..bitmask import apply_bitmask
+from ..errors import ConstrainError, MatcherError
+from ..matcher import CompiledGrammar, Matcher
+
+__all__ = ["LogitsProcessor", "generate"]
+
+
+class LogitsProcessor(_HFLogitsProcessor):
+    """Masks ``model.generate``'s logits so every row stays inside its grammar.
+
+    ``grammars``: one :class:`CompiledGrammar` for every row, or a list with one per row
+    (rows may use different grammars; the list length must equal the batch, beams and
+    ``num_return_sequences`` included). ``max_new_tokens``: pass the same value as to
+    ``generate`` and a generation stopped by the budget still ends in the language.
+    State is kept per row; each call advances by the newly generated tokens only.
+    """
+
+    def __init__(self, grammars: CompiledGrammar | Sequence[CompiledGrammar], *, max_new_tokens: int | None = None):
+        self._grammars = grammars
+        self.max_new_tokens = max_new_tokens
+        self.matchers: list[Matcher] | None = None
+        self._prompt_len = 0
+        self._seen = 0
+        self._bitmask: np.ndarray | None = None
+
+    def reset(self) -> None:
+        """Forget the rows of the last generation (``generate`` calls it nowhere; reuse needs it)."""
+        self.matchers = None
+
+    def _start(self, batch: int, seq_len: int) -> None:
+        if isinstance(self._grammars, CompiledGrammar):
+            grammars = [self._grammars] * batch
+        else:
+            grammars = list(self._grammars)
+            if len(grammars) != batch:
+                raise ValueError(f"got {len(grammars)} grammars for a batch of {batch} rows")
+        # A generation stopped by max_new_tokens has no EOS: budget one more token, so the
+        # text is already complete when the budget runs out.
+        budget = None if self.max_new_tokens is None else self.max_new_tokens + 1
+        self.matchers = [g.matcher(max_tokens=budget) for g in grammars]
+        self._prompt_len = seq_len
+        self._seen = seq_len
+        words = max(g.vocab.bitmask_words for g in grammars)
+        self._bitmask = np.full((batch, words), -1, dtype=np.int32)
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        batch, seq_len = input_ids.shape
+        if self.matchers is None or seq_len < self._seen or len(self.matchers) != batch:
+            self._start(batch, seq_len)
+        assert self.matchers is not None and self._bitmask is not None
+        if seq_len > self._seen:
+            new = input_ids[:, self._seen : seq_len].tolist()
+            for row, m in enumerate(self.matchers):
+                for tok in new[row]:
+                    if m.is_terminated():
+                        break  # generate pads finished rows
+                    if not m.advance(tok):
+                        raise MatcherError(
+                            f"row {row}: token {tok} was generated although the grammar forbids it "
+                            "(was another logits processor run after this one?)"
+                        )
+            self._seen = seq_len
+        bitmask = self._bitmask
+        for row, m in enumerate(self.matchers):
+            if m.is_terminated():
+                bitmask[row, :] = -1  # generate ignores finished rows' scores
+            else:
+                m.fill_bitmask(bitmask, row)
+        apply_bitmask(scores, bitmask)
+        return scores
+
+
+def generate(
+    model: Any,
+    tokenizer: Any,
+    prompt: str | list[dict],
+    spec: Any,
+    *,
+    vocab: Any = None,
+    max_new_tokens: int = 256,
+    do_sample: bool = False,
+    **generate_kwargs: Any,
+) -> Any:
+    """Generate one document of ``spec`` for ``prompt`` and return it parsed.
+
+    ``prompt`` is text or a chat (list of messages, formatted with the tokenizer's chat
+    template). A pydantic model class comes back as a validated instance, a JSON Schema
+    as the decoded JSON value, anything else as text. Raises :class:`ConstrainError`
+    when the output cannot be completed within ``max_new_tokens``.
+    """
+    from ..specs import compile as compile_spec
+    from ..vocabulary import Vocabulary
+
+    if vocab is None:
+        vocab = Vocabulary.from_tokenizer(
+            tokenizer,
+            model_vocab_size=getattr(getattr(model, "config", None), "vocab_size", None),
+            generation_config=getattr(model, "generation_config", None),
+        )
+    grammar = compile_spec(spec, vocab)
+    if isinstance(prompt, list):
+        text = tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
+    else:
+        text = prompt
+    enc = tokenizer(text, return_tensors="pt", add_special_tokens=False)
+    processor = LogitsProcessor(grammar, max_new_tokens=max_new_tokens)
+    eos = list(vocab.eos_token_ids)
+    with torch.inference_mode():
+        out = model.generate(
+            **enc,
+            logits_processor=[processor],
+            max_new_tokens=max_new_tokens,
+            do_sample=do_sample,
+            eos_token_id=eos,
+            pad_token_id=eos[0] if eos else None,
+            **generate_kwargs,
+        )
+    ids = [t for t in out[0, enc["input_ids"].shape[1] :].tolist() if t not in eos]
+    data = vocab.decode_bytes(ids).decode("utf-8")
+    matcher = processor.matchers[0] if processor.matchers else None
+    if matcher is None or not matcher.is_accepting() and not matcher.is_terminated():
+        raise ConstrainError(f"generation ended outside the language: {data!r}")
+    return _parse(spec, data)
+
+
+def _parse(spec: Any, data: str) -> Any:
+    from ..specs import JsonSchema
+
+    try:
+        from pydantic import BaseModel
+    except ImportError:  # pragma: no cover
+        BaseModel = None
+    if BaseModel is not None and isinstance(spec, type) and issubclass(spec, BaseModel):
+        return spec.model_validate_json(data)
+    if isinstance(spec, (dict, bool, JsonSchema)):
+        return json.loads(data)
+    return data

@@ -1,0 +1,27 @@
+import constrain
+
+
+def test_exports_are_exactly_all():
+    public = {name for name in dir(constrain) if not name.startswith("_")}
+    modules = {name for name in public if type(getattr(constrain, name)).__name__ == "module"}
+    assert public - modules == set(constrain.__all__)
+    for name in constrain.__all__:
+        assert hasattr(constrain, name)
+
+
+def test_errors_share_a_root():
+    for name in constrain.__all__:
+        obj = getattr(constrain, name)
+        if isinstance(obj, type) and issubclass(obj, Exception):
+            assert issubclass(obj, constrain.ConstrainError)
+    assert issubclass(constrain.SchemaError, ValueError)
+    assert issubclass(constrain.RegexError, ValueError)
+
+
+def test_import_is_light():
+    import subprocess
+    import sys
+
+    code = "import constrain, sys; print('torch' in sys.modules, 'transformers' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
