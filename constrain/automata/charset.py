@@ -145,6 +145,7 @@ def _case_classes() -> tuple[tuple[int, ...], dict[int, int]]:
         if ra != rb:
             parent[max(ra, rb)] = min(ra, rb)
 
+    multi_upper: dict[str, int] = {}
     for c in range(0x20000):
         if 0xD800 <= c <= 0xDFFF:
             continue
@@ -153,8 +154,14 @@ def _case_classes() -> tuple[tuple[int, ...], dict[int, int]]:
         if low != ch:
             join(c, ord(low))
         up = ch.upper()
-        if len(up) == 1 and up != ch:
-            join(c, ord(up))
+        if len(up) == 1:
+            if up != ch:
+                join(c, ord(up))
+        else:
+            # same full uppercase ('ΐ' and 'ΐ', 'ﬅ' and 'ﬆ'): re treats them as equal
+            first = multi_upper.setdefault(up, c)
+            if first != c:
+                join(first, c)
     members = sorted(set(parent) | {find(x) for x in parent})
     cid = {m: find(m) for m in members}
     return tuple(members), cid

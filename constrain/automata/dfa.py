@@ -167,7 +167,8 @@ def finalize(table, byte_cls: np.ndarray, accepting, start: int) -> ByteDFA:
                 stack.append(p)
     if not live[start]:
         return empty_dfa()
-    rows = [[(t if t >= 0 and live[t] else -1) for t in r] if live[s] else None for s, r in enumerate(rows)]
+    if not all(live):
+        rows = [[(t if t >= 0 and live[t] else -1) for t in r] if live[s] else None for s, r in enumerate(rows)]
 
     cls = _minimize(rows, acc, live, k)
 

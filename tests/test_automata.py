@@ -1,0 +1,361 @@
+"""Byte DFAs: invariants, set operations, realistic patterns, errors, limits, encodings."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import random
+import re
+import time
+
+import numpy as np
+import pytest
+
+from constrain.automata import charset as cs
+from constrain.automata.dfa import ByteDFA, concat, difference, empty_dfa, intersect, literal_dfa, union
+from constrain.automata.regex import compile_regex, compile_terminal
+from constrain.errors import CompileLimitError, RegexError
+from constrain.grammar.ir import Concat, Difference, Intersect, Lit, Regex, Union_
+
+
+def check_invariants(d: ByteDFA) -> None:
+    t = d.transitions
+    n = d.n_states
+    assert t.dtype == np.int32 and t.shape == (n, 256) and d.accepting.shape == (n,)
+    assert d.start == 0
+    if d.is_empty():
+        return
+    # canonical BFS numbering: states appear in order of first discovery
+    seen = [0]
+    order = {0: 0}
+    i = 0
+    while i < len(seen):
+        for b in range(256):
+            x = int(t[seen[i], b])
+            if x >= 0 and x not in order:
+                order[x] = len(seen)
+                seen.append(x)
+        i += 1
+    assert order == {s: s for s in range(n)}, "not canonically numbered / not all reachable"
+    # every state reaches an accepting state
+    live = set(np.flatnonzero(d.accepting).tolist())
+    changed = True
+    while changed:
+        changed = False
+        for s in range(n):
+            if s not in live and any(int(x) in live for x in t[s] if x >= 0):
+                live.add(s)
+                changed = True
+    assert len(live) == n, "not trimmed"
+    # minimal: re-minimizing changes nothing
+    assert ByteDFA.from_table(t, d.accepting).key == d.key
+
+
+def brute(d: ByteDFA, alphabet: bytes, maxlen: int) -> set:
+    out = set()
+    for n in range(maxlen + 1):
+        for tup in itertools.product(alphabet, repeat=n):
+            s = bytes(tup)
+            if d.accepts(s):
+                out.add(s)
+    return out
+
+
+# ----------------------------------------------------------------------------- DFA core
+
+
+def test_literal_and_empty():
+    d = literal_dfa(b"abc")
+    check_invariants(d)
+    assert d.accepts(b"abc") and not d.accepts(b"ab") and not d.accepts(b"abcd")
+    e = empty_dfa()
+    assert e.is_empty() and not e.accepts_empty() and e.n_states == 1
+    assert literal_dfa(b"").accepts_empty()
+    assert compile_regex("[^\\s\\S]").key == e.key
+    assert compile_regex("a[^\\s\\S]b").is_empty()
+
+
+def test_set_operations_match_brute_force():
+    pats = ["a*b", "(ab|b)*", "a?b?", "[ab]{2}", "b+a"]
+    dfas = [compile_regex(p) for p in pats]
+    langs = [brute(d, b"ab", 4) for d in dfas]
+    for (da, la), (db, lb) in itertools.product(zip(dfas, langs), repeat=2):
+        for op, expect in ((union, la | lb), (intersect, la & lb)):
+            r = op(da, db)
+            check_invariants(r)
+            assert brute(r, b"ab", 4) == expect
+        r = difference(da, db)
+        check_invariants(r)
+        assert brute(r, b"ab", 4) == la - lb
+        r = concat(da, db)
+        check_invariants(r)
+        want = {x + y for x in brute(da, b"ab", 4) for y in brute(db, b"ab", 4) if len(x + y) <= 4}
+        assert brute(r, b"ab", 4) == want
+
+
+def test_equal_languages_equal_keys():
+    groups = [
+        ["a", "a|a", "(a)", "a{1}", "(?:a)", "[a]", "a{1,1}", "(?P<x>a)"],
+        ["a*", "a*a*", "(a*)*", "(?:a|a)*", "a{0,}", "(a+)?", "a*?"],
+        ["[0-9]{2,3}", "[0-9][0-9][0-9]?", "\\d\\d\\d?" ],
+        ["(ab|ac)", "a(b|c)", "a[bc]"],
+    ]
+    for g in groups:
+        keys = {compile_regex(p, ascii=True).key for p in g}
+        assert len(keys) == 1, g
+    assert compile_regex("a").key != compile_regex("b").key
+    assert union(compile_regex("ab"), compile_regex("ac")).key == compile_regex("a[bc]").key
+    assert difference(compile_regex("[a-c]"), compile_regex("b")).key == compile_regex("[ac]").key
+
+
+def test_invariants_on_various_patterns():
+    for p in ["\\w+", "[^\"]{0,20}", "(a|b)*abb", "x(\\d{1,3}\\.){3}", "(?i:straße)", ".*", "\\S+@\\S+"]:
+        check_invariants(compile_regex(p))
+        check_invariants(compile_regex(p, json_string=True))
+        check_invariants(compile_regex(p, search=True))
+
+
+# ----------------------------------------------------------------------------- realistic patterns
+
+WORDS = sorted({"".join(random.Random(i).choice("abcdefghijklmnopqrstuvwxyz") for _ in range(3 + i % 8))
+                for i in range(1000)})
+
+REALISTIC = {
+    "email": (r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}", ["a.b@ex.com", "x@y.io", "bad@x", "@x.com"]),
+    "iso_date": (r"\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])", ["2024-02-29", "2024-13-01", "1999-12-31"]),
+    "date_time": (r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})",
+                  ["2024-01-02T03:04:05Z", "2024-01-02T03:04:05.123+01:00", "2024-01-02 03:04:05Z"]),
+    "uuid": (r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}",
+             ["123e4567-e89b-12d3-a456-426614174000", "123e4567-e89b-12d3-a456-42661417400"]),
+    "ipv4": (r"((25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)",
+             ["192.168.0.1", "256.1.1.1", "1.2.3", "0.0.0.0"]),
+    "ipv6": (r"(([0-9a-fA-F]{1,4}:){7}[0-9a-fA-F]{1,4}|([0-9a-fA-F]{1,4}:){1,7}:|"
+             r"([0-9a-fA-F]{1,4}:){1,6}:[0-9a-fA-F]{1,4}|::)",
+             ["2001:db8:0:0:0:0:2:1", "fe80::1", "::", "1:2:3:4:5:6:7:8:9"]),
+    "url": (r"https?://[A-Za-z0-9.-]+(:\d+)?(/[^\s?#]*)?(\?[^\s#]*)?(#\S*)?",
+            ["https://example.com/a/b?x=1#top", "http://h:80", "ftp://x", "https://ex.com/ä"]),
+    "phone": (r"\+?1?[ -]?\(?\d{3}\)?[ -]?\d{3}[ -]?\d{4}", ["+1 (555) 123-4567", "555-123-4567", "12-34"]),
+    "words_1000": ("|".join(WORDS), WORDS[:20] + ["zzzzzzzzzzzz", WORDS[0] + "x"]),
+    "not_quote_500": (r'[^"]{0,500}', ["", "a" * 500, "a" * 501, 'ab"c', "é" * 300]),
+    "nested_bounded": (r"((a|bc){1,3}d){2,4}", ["ad" * 2, "abcad" * 3, "ad", "ad" * 5]),
+    "thousands": (r"\d{1,3}(,\d{3}){0,4}", ["1,000", "12,345,678", "1234", "1,00"]),
+}
+
+
+def _mutations(s: str, rng: random.Random, alphabet: str) -> list[str]:
+    out = []
+    for _ in range(8):
+        if not s:
+            out.append(rng.choice(alphabet))
+            continue
+        i = rng.randrange(len(s))
+        op = rng.randrange(3)
+        if op == 0:
+            out.append(s[:i] + s[i + 1 :])
+        elif op == 1:
+            out.append(s[:i] + rng.choice(alphabet) + s[i:])
+        else:
+            out.append(s[:i] + rng.choice(alphabet) + s[i + 1 :])
+    return out
+
+
+@pytest.mark.parametrize("name", sorted(REALISTIC))
+def test_realistic_patterns_compile_fast_and_agree(name):
+    pattern, examples = REALISTIC[name]
+    compile_regex("\\d\\w\\s")  # build the Unicode tables outside the timing
+    t0 = time.perf_counter()
+    dfa = compile_regex(pattern)
+    elapsed = time.perf_counter() - t0
+    assert elapsed < 2.0, f"{name} took {elapsed:.3f}s"
+    rng = random.Random(0)
+    rx = re.compile(pattern)
+    alphabet = "".join(sorted(set("".join(examples)))) + "0a:.-é\"\n"
+    cases = list(examples)
+    for e in examples:
+        cases += _mutations(e, rng, alphabet)
+    for s in cases:
+        assert dfa.accepts(s.encode()) == bool(rx.fullmatch(s)), (name, s)
+
+
+def test_not_quote_500_size():
+    d = compile_regex(r'[^"]{0,500}')
+    assert d.accepts(("a" * 500).encode()) and not d.accepts(("a" * 501).encode())
+    assert d.accepts(("\U0001F600" * 500).encode())
+    assert 500 < d.n_states < 5000
+
+
+def test_search_mode_anchors():
+    d = compile_regex(r"(^a|b)c$", search=True)
+    for s in ["ac", "xbc", "bc", "xac", "acx", "ac\n", "zzbc"]:
+        assert d.accepts(s.encode()) == bool(re.search(r"(^a|b)c\Z", s)), s
+    d = compile_regex("ab", search=True)
+    assert d.accepts("x\ny\nab\n".encode())
+    assert not d.accepts(b"a\xff")  # search still requires valid UTF-8
+
+
+def test_ascii_mode_ecma_semantics():
+    d = compile_regex(r"\d", ascii=True)
+    assert d.accepts(b"7") and not d.accepts("\u0663".encode())
+    assert compile_regex(r"\d").accepts("\u0663".encode())
+    dot = compile_regex(".", ascii=True)
+    for ch in "\n\r\u2028\u2029":
+        assert not dot.accepts(ch.encode())
+    assert dot.accepts("é".encode())
+    sp = compile_regex(r"\s", ascii=True)
+    for ch in " \t\n\r\f\v\u00a0\u2028\ufeff\u3000":
+        assert sp.accepts(ch.encode()), repr(ch)
+    assert not compile_regex("k", ascii=True, ignore_case=True).accepts("\u212a".encode())
+    assert compile_regex("k", ignore_case=True).accepts("\u212a".encode())
+
+
+# ----------------------------------------------------------------------------- json_string
+
+
+def test_json_string_any_two_or_three_chars():
+    d = compile_regex(r"[\s\S]{2,3}", json_string=True)
+    rng = random.Random(1)
+    pieces = ["a", "é", "\U0001F600", '\\"', "\\\\", "\\/", "\\n", "\\u00e9", "\\u00E9", "\\ud83d\\ude00",
+              "\\uD83D\\uDE00", '"', "\\", "\x01", "\\ud83d", "\\x", "\\u12"]
+    for _ in range(3000):
+        body = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 4)))
+        try:
+            decoded = json.loads('"' + body + '"')
+            ok = 2 <= len(decoded) <= 3 and not any(0xD800 <= ord(c) <= 0xDFFF for c in decoded)
+        except ValueError:
+            ok = False
+        assert d.accepts(body.encode()) == ok, body
+
+
+def test_json_string_format_patterns():
+    d = compile_regex(r"\d{4}-\d{2}-\d{2}", ascii=True, json_string=True)
+    assert d.accepts(b"2024-01-02") and d.accepts(b"\\u0032024-01-02") and not d.accepts(b"2024-01-2")
+    q = compile_regex(r'a"b', json_string=True)
+    assert q.accepts(b'a\\"b') and q.accepts(b"a\\u0022b") and not q.accepts(b'a"b')
+
+
+# ----------------------------------------------------------------------------- errors and limits
+
+UNSUPPORTED = [
+    (r"(a)\1", 3, "backreference"),
+    (r"(?P<n>a)(?P=n)", 8, "backreference"),
+    (r"a(?=b)", 1, "lookaround"),
+    (r"a(?!b)", 1, "lookaround"),
+    (r"(?<=a)b", 0, "lookaround"),
+    (r"x(?<!a)b", 1, "lookaround"),
+    (r"(a)?(?(1)b|c)", 4, "conditional"),
+    (r"ab\b", 2, "word boundary"),
+    (r"a\Bb", 1, "word boundary"),
+    (r"a*+", 2, "possessive"),
+    (r"(?>a)", 0, "atomic"),
+    (r"(?m)^a", 2, "MULTILINE"),
+    (r"ab(", 2, "missing )"),
+    (r"a)", 1, "unbalanced"),
+    (r"*a", 0, "nothing to repeat"),
+    (r"a**", 2, "multiple repeat"),
+    (r"[a", 0, "unterminated"),
+    (r"[z-a]", 1, "bad character range"),
+    (r"a{3,2}", 1, "min repeat greater"),
+    (r"\q", 0, "bad escape"),
+    (r"a(?i)b", 1, "global flags"),
+]
+
+
+@pytest.mark.parametrize("pattern,pos,word", UNSUPPORTED)
+def test_unsupported_constructs_raise_with_position(pattern, pos, word):
+    with pytest.raises(RegexError) as info:
+        compile_regex(pattern)
+    assert info.value.position == pos, str(info.value)
+    assert word.lower() in info.value.msg.lower()
+    assert info.value.pattern == pattern
+
+
+def test_supported_syntax_corners():
+    cases = [
+        (r"a{,2}", ["", "aa", "aaa"]), (r"a{}", ["a{}"]), (r"a{x}", ["a{x}"]), (r"\x41\u00e9\U0001F600", ["Aé😀"]),
+        (r"\N{LATIN SMALL LETTER A}", ["a"]), (r"(?i)abc", ["ABC", "abd"]), (r"(?x) a b # c", ["ab", "a b"]),
+        (r"(?s).", ["\n"]), (r"[]a]", ["]", "a"]), (r"[^]a]", ["]", "b"]), (r"\0\101", ["\x00A"]),
+        (r"a(?#comment)b", ["ab"]), (r"(?i:a)b", ["Ab", "AB"]), (r"(?-i:a)b", ["ab", "Ab"]),
+        (r"\Aa\Z", ["a", "a\n"]), (r"[\b]", ["\x08"]), (r"a|", ["", "a", "b"]),
+    ]
+    for pattern, strings in cases:
+        d = compile_regex(pattern)
+        for s in strings:
+            assert d.accepts(s.encode()) == bool(re.fullmatch(pattern, s)), (pattern, s)
+    d = compile_regex(r"(?-i:a)b", ignore_case=True)
+    assert d.accepts(b"aB") and not d.accepts(b"Ab")
+
+
+def test_limits_raise_compile_limit_error():
+    with pytest.raises(CompileLimitError) as info:
+        compile_regex(r"[ab]*a[ab]{20}", max_states=1000)
+    assert "max_states" in str(info.value) and "[ab]*a[ab]{20}" in str(info.value)
+    with pytest.raises(CompileLimitError) as info:
+        compile_regex(r"[ab]*a[ab]{30}", time_limit=0.05)
+    assert "time_limit" in str(info.value)
+    with pytest.raises(CompileLimitError):
+        compile_regex(r"(a{1000}){1000}")
+
+
+# ----------------------------------------------------------------------------- terminals
+
+
+def test_compile_terminal_ir():
+    num = Regex(r"[0-9]+")
+    assert compile_terminal(num) is compile_terminal(Regex(r"[0-9]+"))
+    assert compile_terminal(Lit("ab")).accepts(b"ab")
+    assert compile_terminal(Lit(b"\xff\x00")).accepts(b"\xff\x00")
+    assert compile_terminal(Lit("Straße", ignore_case=True)).accepts("STRASSE".encode()) is False
+    assert compile_terminal(Lit("Hello", ignore_case=True)).accepts(b"hELLO")
+    d = compile_terminal(Difference(num, Lit("0")))
+    assert d.accepts(b"10") and not d.accepts(b"0")
+    d = compile_terminal(Intersect((num, Regex(r".{2}"))))
+    assert d.accepts(b"12") and not d.accepts(b"1")
+    d = compile_terminal(Concat((Lit("a"), num)))
+    assert d.accepts(b"a12") and not d.accepts(b"a")
+    d = compile_terminal(Union_((Lit("a"), num)))
+    assert d.accepts(b"a") and d.accepts(b"9")
+    s = compile_terminal(Regex(r"\d", search=True, ascii=True))
+    assert s.accepts(b"ab3") and not s.accepts("ab\u0663".encode())
+
+
+# ----------------------------------------------------------------------------- tables
+
+
+def test_case_folding_matches_re():
+    ranges = (list(range(0, 0x600)) + list(range(0x1C80, 0x1C90)) + list(range(0x1E00, 0x2000))
+              + list(range(0x2100, 0x2200)) + list(range(0xFB00, 0xFB10)))
+    universe = "".join(chr(c) for c in ranges)
+    for c in ranges:
+        ch = chr(c)
+        want = {m.group() for m in re.finditer(re.escape(ch), universe, re.IGNORECASE)}
+        got = cs.fold(((c, c),))
+        mine = {x for x in universe if cs.contains(got, ord(x))}
+        assert mine == want, (hex(c), sorted(map(hex, map(ord, mine ^ want))))
+
+
+def test_unicode_class_tables_skip_only_empty_planes():
+    for lo, hi in ((0x40000, 0xDFFFF), (0xE1000, 0x10FFFF)):
+        for c in range(lo, hi + 1, 7):
+            ch = chr(c)
+            assert not (ch.isalnum() or ch.isspace() or ch.isdecimal())
+    w = cs.unicode_class("w")
+    for c in range(0, 0x30000, 13):
+        if 0xD800 <= c <= 0xDFFF:
+            continue
+        ch = chr(c)
+        assert cs.contains(w, c) == bool(re.fullmatch(r"\w", ch))
+        assert cs.contains(cs.unicode_class("d"), c) == bool(re.fullmatch(r"\d", ch))
+        assert cs.contains(cs.unicode_class("s"), c) == bool(re.fullmatch(r"\s", ch))
+
+
+def test_utf8_encoding_of_ranges_is_exact():
+    rng = random.Random(3)
+    for _ in range(20):
+        lo = rng.randrange(0, 0x110000)
+        hi = min(0x10FFFF, lo + rng.choice([0, 5, 300, 5000, 70000]))
+        d = compile_regex(f"[\\U{lo:08x}-\\U{hi:08x}]")
+        probes = [lo, hi, lo - 1, hi + 1, (lo + hi) // 2] + [rng.randrange(0, 0x110000) for _ in range(30)]
+        for c in probes:
+            if 0 <= c <= 0x10FFFF and not 0xD800 <= c <= 0xDFFF:
+                assert d.accepts(chr(c).encode()) == (lo <= c <= hi and not 0xD800 <= c <= 0xDFFF)
+        assert not d.accepts(b"\xed\xa0\x80")  # an encoded surrogate is never accepted
