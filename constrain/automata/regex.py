@@ -37,7 +37,7 @@ class _Limits:
         self.max_states = max_states
         self.time_limit = time_limit
         self.t0 = time.perf_counter()
-        self.max_nfa = max(50 * max_states, 200_000)
+        self.max_nfa = max(4 * max_states, 100_000)
 
     def check_time(self) -> None:
         if time.perf_counter() - self.t0 > self.time_limit:
@@ -256,6 +256,28 @@ class _Determinizer:
         return finalize(rows, self.byte_cls, acc, 0)
 
 
+def _estimate(node: tuple, json_string: bool, cap: int) -> int:
+    """Upper bound on the NFA states ``node`` builds (stops counting past ``cap``)."""
+    kind = node[0]
+    if kind == "set":
+        r = node[1]
+        if not json_string and len(r) == 1 and r[0][1] < 0x80:
+            return 1
+        return len(cs.encode(r, json_string)[0])
+    if kind in ("cat", "alt"):
+        total = 2 * len(node[1])
+        for item in node[1]:
+            total += _estimate(item, json_string, cap)
+            if total > cap:
+                break
+        return total
+    if kind == "rep":
+        _, x, lo, hi = node
+        copies = max(lo, 1) + 1 if hi is None else max(hi, 1)
+        return copies * (_estimate(x, json_string, cap) + 1) + 2
+    return 1
+
+
 def compile_regex(pattern: str, *, ascii: bool = False, ignore_case: bool = False, search: bool = False,
                   json_string: bool = False, max_states: int = 100_000, time_limit: float = 10.0) -> ByteDFA:
     """Compile ``pattern`` (Python ``re`` syntax) to the minimal DFA over bytes of its language.
@@ -277,6 +299,11 @@ def compile_regex(pattern: str, *, ascii: bool = False, ignore_case: bool = Fals
     if search:
         anything = ("rep", ("set", cs.FULL), 0, None)
         ast = ("cat", (anything, ast, anything))
+    size = _estimate(ast, json_string, limits.max_nfa)
+    if size > limits.max_nfa:
+        raise CompileLimitError(
+            f"regex {pattern!r} needs about {size} NFA states, more than {limits.max_nfa} "
+            f"(4 x max_states={max_states})")
     nfa = _NFA(json_string, limits)
     start = nfa.new()
     try:
