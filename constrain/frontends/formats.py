@@ -10,7 +10,7 @@ that ``jsonschema``'s format checkers accept; dates are exact (month lengths, le
 
 from __future__ import annotations
 
-__all__ = ["FORMATS", "format_regexes"]
+__all__ = ["FORMATS", "STANDARD_FORMATS", "format_regexes"]
 
 _DAY31 = r"(?:0[1-9]|[12][0-9]|3[01])"
 _DAY30 = r"(?:0[1-9]|[12][0-9]|30)"
@@ -94,6 +94,18 @@ _RELATIVE = (
 )
 URI_REFERENCE = r"(?:" + URI + "|" + _RELATIVE + ")"
 
+# IRIs (RFC 3987): URIs that may also hold non-ASCII characters where unreserved ones go.
+_UCS = "\u00a0-\ud7ff\uf900-\ufdcf\ufdf0-\uffef\U00010000-\U0010fffd"
+IRI = URI.replace(_UNRESERVED_SUB, _UNRESERVED_SUB + _UCS)
+IRI_REFERENCE = URI_REFERENCE.replace(_UNRESERVED_SUB, _UNRESERVED_SUB + _UCS)
+
+# URI templates (RFC 6570): literals and {expressions}.
+_VARCHAR = r"(?:[A-Za-z0-9_]|" + _PCT + ")"
+_VARSPEC = _VARCHAR + r"(?:\.?" + _VARCHAR + r")*(?::[1-9][0-9]{0,3}|\*)?"
+_EXPRESSION = r"\{[+#./;?&=,!@|]?" + _VARSPEC + r"(?:," + _VARSPEC + r")*\}"
+_LITERAL = r"(?:[^\x00-\x20\"'%<>\\^`{|}\x7f]|" + _PCT + ")"
+URI_TEMPLATE = r"(?:" + _LITERAL + "|" + _EXPRESSION + ")*"
+
 JSON_POINTER = r"(?:/(?:[^~/]|~[01])*)*"
 RELATIVE_JSON_POINTER = r"(?:0|[1-9][0-9]*)(?:#|" + JSON_POINTER + ")"
 
@@ -109,9 +121,20 @@ FORMATS: dict[str, tuple[str, ...]] = {
     "uuid": (UUID,),
     "uri": (URI,),
     "uri-reference": (URI_REFERENCE,),
+    "iri": (IRI,),
+    "iri-reference": (IRI_REFERENCE,),
+    "uri-template": (URI_TEMPLATE,),
     "json-pointer": (JSON_POINTER,),
     "relative-json-pointer": (RELATIVE_JSON_POINTER,),
 }
+
+
+# Formats the specification defines; those without an entry in FORMATS cannot be enforced.
+STANDARD_FORMATS = frozenset(
+    """date-time date time duration email idn-email hostname idn-hostname ipv4 ipv6 uri
+    uri-reference iri iri-reference uuid uri-template json-pointer relative-json-pointer
+    regex""".split()
+)
 
 
 def format_regexes(name: str) -> tuple[str, ...] | None:

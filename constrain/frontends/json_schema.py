@@ -29,7 +29,7 @@ from urllib.parse import unquote
 
 from ..errors import CompileLimitError, SchemaError, UnsatisfiableError
 from ..grammar.ir import Concat, Difference, Grammar, GrammarBuilder, Intersect, Lit, Regex, Terminal, Union_
-from .formats import format_regexes
+from .formats import STANDARD_FORMATS, format_regexes
 from .json_numbers import number_range_regexes, to_decimal
 
 __all__ = ["SchemaReport", "ReportEntry", "json_schema_to_grammar", "JSON_STRING_REGEX", "JSON_NUMBER_REGEX"]
@@ -193,6 +193,8 @@ class _Compiler:
         self.b = GrammarBuilder()
         self.max_rules = max_rules
         self._memo: dict[str, str] = {}
+        self._props_first: set[int] = set()  # anyOf/oneOf groups written before `properties`
+        self._keep: list[Any] = []
         self._names: set[str] = {"start"}
         self._any: str | None = None
         self._warned: set[tuple[str, str]] = set()
@@ -315,21 +317,27 @@ class _Compiler:
             return
         if not isinstance(schema, dict):
             raise SchemaError(f"a schema must be an object or a boolean, not {type(schema).__name__}", ptr)
-        if "$ref" in schema:
-            ref = schema["$ref"]
-            if not isinstance(ref, str):
-                raise SchemaError("$ref must be a string", ptr)
-            target, tptr = self.resolve(ref, ptr)
-            self._merge_into(f, target, tptr, depth + 1)
-            if self.draft <= 7:
-                return  # siblings of $ref are ignored before 2019-09
-        allof = schema.get("allOf")
-        if allof is not None:
-            if not isinstance(allof, list):
-                raise SchemaError("allOf must be an array", ptr + "/allOf")
-            for i, sub in enumerate(allof):
-                self._merge_into(f, sub, f"{ptr}/allOf/{i}", depth + 1)
-        self._merge_keywords(f, schema, ptr)
+        if "$ref" in schema and self.draft <= 7:
+            schema = {"$ref": schema["$ref"]}  # siblings of $ref are ignored before 2019-09
+        # Merge in the order the keywords are written, so that properties keep the
+        # order an author reading the schema top-down would expect.
+        own_done = False
+        for kw in schema:
+            if kw == "$ref":
+                ref = schema["$ref"]
+                if not isinstance(ref, str):
+                    raise SchemaError("$ref must be a string", ptr)
+                target, tptr = self.resolve(ref, ptr)
+                self._merge_into(f, target, tptr, depth + 1)
+            elif kw == "allOf":
+                allof = schema["allOf"]
+                if not isinstance(allof, list):
+                    raise SchemaError("allOf must be an array", ptr + "/allOf")
+                for i, sub in enumerate(allof):
+                    self._merge_into(f, sub, f"{ptr}/allOf/{i}", depth + 1)
+            elif not own_done and kw not in _ANNOTATIONS:
+                own_done = True
+                self._merge_keywords(f, schema, ptr)
 
     def _merge_keywords(self, f: _Flat, s: dict, ptr: str) -> None:
         draft = self.draft
@@ -472,6 +480,8 @@ class _Compiler:
             fmt = s["format"]
             if format_regexes(fmt) is not None:
                 f.formats.append((fmt, ptr + "/format"))
+            elif fmt in STANDARD_FORMATS:
+                f.unsupported.append((ptr + "/format", "format", f"format {fmt!r} is not regular or not implemented"))
             else:
                 self.report.add(ptr + "/format", "format", "ignored", f"unknown format {fmt!r} is an annotation")
         # ---- numbers
@@ -501,6 +511,10 @@ class _Compiler:
                 if not isinstance(subs, list) or not subs:
                     raise SchemaError(f"{kw} must be a non-empty array", ptr + "/" + kw)
                 group = [(sub, f"{ptr}/{kw}/{i}") for i, sub in enumerate(subs)]
+                keys = list(s)
+                if "properties" in s and keys.index(kw) < keys.index("properties"):
+                    self._props_first.add(id(group))
+                    self._keep.append(group)
                 if kw == "anyOf" or len(group) == 1:
                     f.anyofs.append(group)
                 else:
@@ -600,8 +614,13 @@ class _Compiler:
             for gi, gptr in one_groups:
                 self._check_disjoint(groups[gi], base, gptr)
             alts: list[tuple[str, ...]] = []
+            first = [id(g) in self._props_first for g in groups]
             for choice in _product(groups):
                 sub = self.flatten_with(base, choice)
+                lead = [n for (sch, _), fl in zip(choice, first) if fl for n in self._declared_names(sch)]
+                if lead:
+                    order = [n for n in lead if n in sub.props] + [n for n in sub.props if n not in lead]
+                    sub.props = {n: sub.props[n] for n in order}
                 branch = self.build(sub, hint)
                 alts.extend(branch)
             return _dedupe(alts)
@@ -646,6 +665,24 @@ class _Compiler:
             tok = tok.replace("~1", "/").replace("~0", "~")
             node = node[int(tok)] if isinstance(node, list) else node[tok]
         return node, ptr
+
+    def _declared_names(self, schema: Any, depth: int = 0) -> list[str]:
+        """Property names a subschema declares (following $ref and allOf), in order."""
+        if not isinstance(schema, dict) or depth > 8:
+            return []
+        out: list[str] = []
+        for kw, val in schema.items():
+            if kw == "$ref" and isinstance(val, str):
+                try:
+                    out += self._declared_names(self.resolve(val, "")[0], depth + 1)
+                except SchemaError:
+                    pass
+            elif kw == "allOf" and isinstance(val, list):
+                for sub in val:
+                    out += self._declared_names(sub, depth + 1)
+            elif kw == "properties" and isinstance(val, dict):
+                out += list(val)
+        return out
 
     def _strip_combinators(self, f: _Flat) -> _Flat:
         g = _Flat(f.ptr)

@@ -1,0 +1,238 @@
+"""Per-keyword checks of the JSON Schema front door, with ``jsonschema`` as the oracle."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import jsonschema
+import pytest
+from test_json_schema_ir import accepts
+
+from constrain.errors import CompileLimitError, SchemaError, UnsatisfiableError
+from constrain.frontends.json_schema import json_schema_to_grammar
+
+
+def oracle(schema, value) -> bool:
+    cls = jsonschema.validators.validator_for(schema)
+    return cls(schema, format_checker=cls.FORMAT_CHECKER).is_valid(value)
+
+
+def check(schema, valid, invalid, **kw):
+    """Every value in ``valid`` is accepted, every one in ``invalid`` rejected, as the oracle says."""
+    g, report = json_schema_to_grammar(schema, **kw)
+    for v in valid:
+        assert oracle(schema, v), ("oracle rejects", v)
+        assert accepts(g, json.dumps(v, ensure_ascii=False)), ("grammar rejects valid", v)
+    for v in invalid:
+        assert not oracle(schema, v), ("oracle accepts", v)
+        assert not accepts(g, json.dumps(v, ensure_ascii=False)), ("grammar accepts invalid", v)
+    return g, report
+
+
+def test_types():
+    check({"type": ["string", "null"]}, ["a", None], [1, True, [], {}])
+    check({"type": "boolean"}, [True, False], [0, "true", None])
+    check({"type": "integer"}, [0, -5, 12345678901234567890, 3.0], [1.5, "1", None])
+    g, _ = json_schema_to_grammar({"$schema": "http://json-schema.org/draft-04/schema#", "type": "integer"})
+    assert accepts(g, "3") and not accepts(g, "3.0")
+    check({"type": "number"}, [0, -1.5, 1e-7, 2.5e300], ["1", None])
+
+
+@pytest.mark.parametrize(
+    "schema, valid, invalid",
+    [
+        ({"type": "integer", "minimum": -3, "maximum": 12}, [-3, 0, 12, 7], [-4, 13, 100, -30]),
+        ({"type": "integer", "exclusiveMinimum": 0, "exclusiveMaximum": 100}, [1, 99], [0, 100, -1]),
+        ({"type": "integer", "minimum": 1.5}, [2, 10], [1, 0, -2]),
+        ({"type": "number", "minimum": 0.1, "maximum": 2.25}, [0.1, 1, 2.25, 0.5], [0.09, 2.26, -1, 0]),
+        ({"type": "number", "exclusiveMinimum": -1.5}, [-1.4, 0, 1e3], [-1.5, -2]),
+        ({"$schema": "http://json-schema.org/draft-04/schema#", "type": "number", "minimum": 0,
+          "exclusiveMinimum": True, "maximum": 1, "exclusiveMaximum": True}, [0.5, 0.001], [0, 1, 2]),
+        ({"type": "integer", "multipleOf": 5}, [0, 5, 10, 115, -20], [1, 12, 7]),
+        ({"type": "integer", "multipleOf": 4, "minimum": 0}, [0, 4, 8, 100, 1000], [2, 6, 10, -4]),
+    ],
+)
+def test_numeric_bounds(schema, valid, invalid):
+    check(schema, valid, invalid)
+
+
+def test_strings():
+    check({"type": "string", "minLength": 2, "maxLength": 3}, ["ab", "abc", "é€"], ["a", "abcd", ""])
+    check({"type": "string", "pattern": "[0-9]{3}"}, ["123", "a1234"], ["12", "abc"])
+    check({"type": "string", "pattern": "^a+$", "maxLength": 3}, ["a", "aaa"], ["aaaa", "ba"])
+    check({"type": "string"}, ['quote " and \\ and \n'], [1])
+
+
+@pytest.mark.parametrize(
+    "fmt, valid, invalid",
+    [
+        ("date", ["2024-02-29", "1999-12-31"], ["2023-02-29", "2020-13-01", "20-01-01"]),
+        ("date-time", ["2020-01-01T12:30:00Z", "2020-01-01T12:30:00.5+02:00"], ["2020-01-01", "2020-01-01T25:00:00Z"]),
+        ("time", ["12:30:00Z", "23:59:59+01:00"], ["12:30", "24:00:00Z"]),
+        ("email", ["a.b@example.com", "x+y@sub.example.org"], ["no-at-sign"]),
+        ("uuid", ["123e4567-e89b-12d3-a456-426614174000"], ["123e4567e89b12d3a456426614174000x"]),
+        ("ipv4", ["10.0.0.1", "255.255.255.255"], ["256.1.1.1", "1.2.3"]),
+        ("ipv6", ["::1", "2001:db8::1", "::ffff:10.0.0.1"], ["1:2:3:4:5:6:7:8:9", "12345::"]),
+        ("hostname", ["example.com", "a-b.example"], ["-bad.com", "a" * 64 + ".com"]),
+        ("uri", ["https://example.com/a?b=c#d", "urn:isbn:0451450523"], ["not a uri", "/relative"]),
+        ("duration", ["P1D", "PT1H30M", "P2W"], ["P", "1D"]),
+    ],
+)
+def test_formats(fmt, valid, invalid):
+    schema = {"type": "string", "format": fmt}
+    g, _ = json_schema_to_grammar(schema)
+    for v in valid:
+        assert accepts(g, json.dumps(v)), (fmt, v)
+    for v in invalid:
+        assert not accepts(g, json.dumps(v)), (fmt, v)
+
+
+def test_unknown_format_is_an_annotation_but_regex_format_is_refused():
+    g, report = json_schema_to_grammar({"type": "string", "format": "int32"})
+    assert accepts(g, '"anything"')
+    assert report.ignored and report.ignored[0].keyword == "format"
+    with pytest.raises(SchemaError, match="format"):
+        json_schema_to_grammar({"type": "string", "format": "regex"})
+
+
+def test_enum_and_const():
+    check({"enum": ["a", 1, None, {"k": [1, 2]}]}, ["a", 1, None, {"k": [1, 2]}, 1.0], ["b", 2, {"k": [1]}, False])
+    check({"const": {"a": True}}, [{"a": True}], [{"a": False}, {}])
+    check({"type": "string", "enum": ["a", "bb", 3], "minLength": 2}, ["bb"], ["a", 3])
+
+
+def test_objects_properties_required_and_additional():
+    schema = {"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "string"}},
+              "required": ["b"], "additionalProperties": False}
+    check(schema, [{"b": "x"}, {"a": 1, "b": "x"}], [{}, {"a": 1}, {"b": "x", "c": 1}, {"a": "1", "b": "x"}])
+    schema = {"type": "object", "properties": {"a": {"type": "integer"}}, "additionalProperties": {"type": "string"}}
+    check(schema, [{}, {"a": 1, "z": "s"}, {"z": "s", "y": "t"}], [{"a": "1"}, {"z": 1}])
+    # Declared names cannot sneak in as additional properties, however they are spelled.
+    g, _ = json_schema_to_grammar(schema)
+    assert not accepts(g, '{"\\u0061": "str"}')
+    check({"type": "object", "required": ["x"]}, [{"x": 1}, {"x": None, "y": 2}], [{"y": 2}])
+
+
+def test_property_order_follows_schema():
+    schema = {"type": "object", "properties": {"a": {}, "b": {}}}
+    g, _ = json_schema_to_grammar(schema)
+    assert accepts(g, '{"a": 1, "b": 2}')
+    assert not accepts(g, '{"b": 2, "a": 1}')
+    assert accepts(g, '{"a": 1, "b": 2, "c": 3}')  # additional properties come after declared ones
+
+
+def test_pattern_properties():
+    schema = {"type": "object", "patternProperties": {"^x-": {"type": "integer"}, "^y": {"type": "string"}},
+              "additionalProperties": False}
+    check(schema, [{"x-a": 1, "yb": "s"}, {}], [{"x-a": "s"}, {"z": 1}, {"yb": 2}])
+
+
+def test_min_max_properties():
+    schema = {"type": "object", "properties": {"a": {}, "b": {}, "c": {}}, "minProperties": 1, "maxProperties": 2}
+    check(schema, [{"a": 1}, {"a": 1, "c": 3}, {"z": 1}], [{}, {"a": 1, "b": 2, "c": 3}, {"a": 1, "z": 1, "y": 2}])
+
+
+def test_arrays():
+    check({"type": "array", "items": {"type": "integer"}, "minItems": 1, "maxItems": 3},
+          [[1], [1, 2, 3]], [[], [1, 2, 3, 4], ["a"]])
+    check({"type": "array", "prefixItems": [{"type": "string"}, {"type": "integer"}], "items": False},
+          [[], ["a"], ["a", 1]], [[1], ["a", 1, 2]])
+    check({"$schema": "http://json-schema.org/draft-04/schema#", "type": "array",
+           "items": [{"type": "string"}], "additionalItems": {"type": "boolean"}},
+          [["a", True, False], []], [[1], ["a", 1]])
+    check({"type": "array", "minItems": 2}, [[1, "x"], [None, None, None]], [[], [1]])
+
+
+def test_combinators():
+    check({"anyOf": [{"type": "string", "maxLength": 1}, {"type": "integer", "minimum": 10}]},
+          ["a", 10], ["ab", 9])
+    check({"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}, ["a", ["b"]], [1, [1]])
+    check({"oneOf": [{"type": "object", "properties": {"kind": {"const": "a"}, "x": {"type": "integer"}}, "required": ["kind"]},
+                     {"type": "object", "properties": {"kind": {"const": "b"}, "y": {"type": "string"}}, "required": ["kind"]}]},
+          [{"kind": "a", "x": 1}, {"kind": "b", "y": "s"}], [{"kind": "c"}, {"kind": "a", "x": "s"}])
+    check({"type": "object", "allOf": [{"properties": {"a": {"type": "integer"}}, "required": ["a"]},
+                                        {"properties": {"b": {"type": "string"}}}]},
+          [{"a": 1}, {"a": 1, "b": "s"}], [{"b": "s"}, {"a": 1, "b": 2}])
+    check({"allOf": [{"type": "integer", "minimum": 0}, {"maximum": 5}]}, [0, 5], [-1, 6, "a"])
+
+
+def test_overlapping_one_of_strict_and_lenient():
+    schema = {"oneOf": [{"type": "object", "properties": {"a": {}}}, {"type": "object", "properties": {"b": {}}}]}
+    with pytest.raises(SchemaError, match="oneOf") as e:
+        json_schema_to_grammar(schema)
+    assert e.value.pointer == "/oneOf"
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        g, report = json_schema_to_grammar(schema, strict=False)
+    assert w and report.approximated[0].keyword == "oneOf"
+    assert accepts(g, '{"a": 1}')
+
+
+def test_refs_and_recursion():
+    tree = {"$defs": {"node": {"type": "object", "properties": {"v": {"type": "integer"},
+                                                                "kids": {"type": "array", "items": {"$ref": "#/$defs/node"}}},
+                               "additionalProperties": False}},
+            "$ref": "#/$defs/node"}
+    check(tree, [{"v": 1, "kids": [{"v": 2, "kids": []}, {"kids": [{"v": 3}]}]}], [{"v": 1, "kids": [{"v": "x"}]}])
+    root = {"type": "object", "properties": {"next": {"$ref": "#"}, "n": {"type": "integer"}}, "additionalProperties": False}
+    check(root, [{"next": {"next": {"n": 1}}, "n": 2}], [{"next": {"m": 1}}])
+    escaped = {"definitions": {"a/b": {"type": "integer"}, "c~d": {"type": "string"}, "e f": {"type": "boolean"}},
+               "type": "array", "prefixItems": [{"$ref": "#/definitions/a~1b"}, {"$ref": "#/definitions/c~0d"},
+                                                {"$ref": "#/definitions/e%20f"}]}
+    check(escaped, [[1, "s", True]], [["s"], [1, 2], [1, "s", 0]])
+    check({"properties": {"x": {"type": "integer"}, "y": {"$ref": "#/properties/x"}}}, [{"x": 1, "y": 2}], [{"y": "s"}])
+
+
+def test_nullable_openapi():
+    g, _ = json_schema_to_grammar({"type": "string", "nullable": True})
+    assert accepts(g, "null") and accepts(g, '"a"') and not accepts(g, "1")
+
+
+def test_not_simple_forms():
+    check({"type": ["string", "integer"], "not": {"type": "integer"}}, ["a"], [1])
+    check({"type": "string", "not": {"enum": ["a", "b"]}}, ["c", "ab"], ["a", "b"])
+
+
+@pytest.mark.parametrize("keyword, schema", [
+    ("uniqueItems", {"type": "array", "uniqueItems": True}),
+    ("if", {"if": {"type": "string"}, "then": {"minLength": 1}}),
+    ("propertyNames", {"type": "object", "properties": {"a": {"propertyNames": {"maxLength": 3}}}}),
+    ("multipleOf", {"type": "number", "multipleOf": 0.01}),
+    ("not", {"not": {"type": "object", "required": ["a"]}}),
+    ("contains", {"contains": {"type": "integer"}}),
+])
+def test_unenforceable_keywords(keyword, schema):
+    with pytest.raises(SchemaError, match=keyword) as e:
+        json_schema_to_grammar(schema)
+    if keyword == "propertyNames":
+        assert e.value.pointer == "/properties/a/propertyNames"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _, report = json_schema_to_grammar(schema, strict=False)
+    assert any(e.keyword == keyword for e in report.approximated)
+
+
+def test_annotations_ignored():
+    g, _ = json_schema_to_grammar({"type": "integer", "title": "t", "description": "d", "default": 3,
+                                   "examples": [1], "$comment": "c", "deprecated": True, "readOnly": True})
+    assert accepts(g, "3") and not accepts(g, '"3"')
+
+
+def test_limits():
+    with pytest.raises(CompileLimitError):
+        json_schema_to_grammar({"type": "array", "minItems": 10**6})
+    with pytest.raises(CompileLimitError):
+        json_schema_to_grammar({"enum": list(range(100_000))})
+    deep: dict = {"type": "integer"}
+    for _ in range(5000):
+        deep = {"type": "array", "items": deep}
+    with pytest.raises(CompileLimitError):
+        json_schema_to_grammar(deep)
+
+
+def test_contradictions_are_unsatisfiable():
+    with pytest.raises(UnsatisfiableError):
+        json_schema_to_grammar({"type": "string", "minLength": 3, "maxLength": 2})
+    with pytest.raises(UnsatisfiableError):
+        json_schema_to_grammar({"type": "array", "prefixItems": [False], "minItems": 1})
