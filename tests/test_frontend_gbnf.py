@@ -1,0 +1,215 @@
+"""GBNF front door: syntax, error reporting, fusion into regex terminals, and the
+language of the result checked through the engine (json.gbnf against ``json.loads``)."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+import constrain
+from constrain import grammars
+from constrain.errors import GrammarError
+from constrain.frontends.gbnf import gbnf_to_grammar
+from constrain.grammar.ir import Difference, Grammar, Lit, Regex
+
+from conftest import byte_vocab
+from grammar_sampling import GrammarSampler, literal_alphabet, mutate
+
+try:
+    from constrain.automata import compile_terminal
+except ImportError:
+    from constrain.automata.regex import compile_terminal
+
+
+def byte_accepts(compiled, data: bytes) -> bool:
+    matcher = compiled.matcher()
+    for byte in data:
+        if not matcher.advance(byte):
+            return False
+    return matcher.is_accepting()
+
+
+def language(text: str, start: str = "root"):
+    compiled = constrain.compile(gbnf_to_grammar(text, start=start), byte_vocab())
+    return lambda s: byte_accepts(compiled, s.encode("utf-8") if isinstance(s, str) else s)
+
+
+def check(text: str, accepted, rejected, start: str = "root"):
+    member = language(text, start)
+    for s in accepted:
+        assert member(s), f"{s!r} should be accepted"
+    for s in rejected:
+        assert not member(s), f"{s!r} should be rejected"
+
+
+# ------------------------------------------------------------------- structure
+def test_bundled_json_gbnf_structure():
+    g = gbnf_to_grammar(grammars.read("json", ".gbnf"))
+    assert isinstance(g, Grammar) and g.start == "root"
+    g.validate()
+    # recursive rules stay rules; regular ones (string, number, ws...) are fused away
+    assert {"root", "value", "object", "array", "member"} <= set(g.rules)
+    assert not {"string", "number", "ws", "hex", "escape", "int", "frac", "exp"} & set(g.rules)
+    assert len(g.terminals) <= 16
+    for name, term in g.terminals.items():
+        dfa = compile_terminal(term)
+        assert dfa.transitions.shape[0] > 0, name
+        assert not dfa.accepting[0], f"terminal {name} accepts the empty string"
+
+
+def test_literal_escapes():
+    g = gbnf_to_grammar(r'root ::= "a\x41\u00e9\U0001F600\n\t\r\"\\\[\]"')
+    (alt,) = g.rules["root"]
+    (term,) = alt
+    assert g.terminals[term] == Lit("aA\u00e9\U0001F600\n\t\r\"\\[]")
+
+
+def test_runs_fuse_into_one_terminal():
+    g = gbnf_to_grammar('root ::= "ab" [0-9]+ ("x" | "y")? tail\ntail ::= "!"\n')
+    assert list(g.rules) == ["root"]
+    (alt,) = g.rules["root"]
+    assert len(alt) == 1 and isinstance(g.terminals[alt[0]], Regex)
+    literal = gbnf_to_grammar('root ::= "ab" "cd" two\ntwo ::= "e"{2}\n')
+    assert literal.terminals[literal.rules["root"][0][0]] == Lit("abcdee")
+
+
+def test_nullable_runs_become_optional_nonempty_terminals():
+    g = gbnf_to_grammar('root ::= [ ]* "x" [ ]*\n')
+    assert g.terminals and not any(compile_terminal(t).accepting[0] for t in g.terminals.values())
+    g = gbnf_to_grammar('root ::= ws item ws\nitem ::= "(" root ")" | "x"\nws ::= [ ]*\n')
+    diffs = [t for t in g.terminals.values() if isinstance(t, Difference)]
+    assert diffs and all(compile_terminal(t).accepting[0] == False for t in diffs)  # noqa: E712
+
+
+# ---------------------------------------------------------------- the language
+def test_char_classes_and_any():
+    check(
+        'root ::= [a-c] [^a-z\\n] . [\\x41-\\x43\\-]\n',
+        accepted=["aZ\nA", "c1éC", "b-\U0001F600-", "a\t\x00B"],
+        rejected=["dZxA", "aaxA", "a\nxA", "aZxD", "aZx"],
+    )
+
+
+def test_repetition_counts():
+    check('root ::= "a"{3}\n', ["aaa"], ["", "aa", "aaaa"])
+    check('root ::= "a"{2,}\n', ["aa", "aaaaa"], ["", "a"])
+    check('root ::= "a"{1,3}\n', ["a", "aa", "aaa"], ["", "aaaa"])
+    check('root ::= "a"{,2} "b"\n', ["b", "ab", "aab"], ["aaab", "a"])
+    check('root ::= "a"{0} "b"\n', ["b"], ["ab", ""])
+    # repetition of a recursive (non-regular) item
+    paren = 'root ::= p{2,3}\np ::= "(" p* ")"\n'
+    check(paren, ["()()", "(())()", "()()()", "(()())(())()"], ["()", "()()()()", "(()", ""])
+    check('root ::= p{2}\np ::= "[" p? "]"\n', ["[][]", "[[]][]"], ["[]", "[][][]"])
+
+
+def test_operators_and_grouping():
+    check(
+        'root ::= ("ab" | "c")+ "d"? ("e" | )\n',
+        ["ab", "c", "abcab", "cd", "cde", "ce", "abd"],
+        ["", "d", "a", "cdd", "abc e"],
+    )
+
+
+def test_recursion_and_multiline_rules():
+    text = """
+# balanced brackets, with a rule spread over several lines
+root ::= item*
+item ::= "(" root ")"
+       | "[" root "]"   # a comment after an alternative
+       | letter
+letter ::= [a-z]
+"""
+    check(text, ["", "a", "(a[b])", "([()])x", "((((z))))"], ["(", "(]", "A", "(a))"])
+
+
+def test_dashed_names_and_custom_start():
+    text = 'my-start ::= first-part "-" second-part\nfirst-part ::= "x"+\nsecond-part ::= "y"\n'
+    check(text, ["x-y", "xxx-y"], ["-y", "x-"], start="my-start")
+
+
+def test_empty_alternatives_and_empty_language_pieces():
+    check('root ::= "a" e "b"\ne ::= "" | ""\n', ["ab"], ["a", "aeb"])
+    check('root ::= opt "x"\nopt ::= | "y"\n', ["x", "yx"], ["yyx", ""])
+
+
+# ------------------------------------------------------------------- errors
+@pytest.mark.parametrize(
+    "text, fragment, line",
+    [
+        ('root ::= "abc\n', "string", 1),
+        ("root = \"a\"\n", "::=", 1),
+        ('root ::= "a"\nother ::= "\\q"\n', "escape", 2),
+        ('root ::= [z-a]\n', "reversed", 1),
+        ('root ::= "a"{3,1}\n', "below", 1),
+        ('root ::= "a"{x}\n', "repetition", 1),
+        ('root ::= ( "a" \n', "')'", 2),
+        ('root ::= <[1000]>\n', "token", 1),
+        ('root ::= "\\x4"\n', "hex", 1),
+        ('root ::= "a"\nroot ::= "b"\n', "twice", 2),
+        ('root ::= "a" @\n', "unexpected", 1),
+        ('root ::= "\\uD800"\n', "scalar", 1),
+    ],
+)
+def test_syntax_errors_point_at_the_place(text, fragment, line):
+    with pytest.raises(GrammarError) as info:
+        gbnf_to_grammar(text)
+    message = str(info.value)
+    assert fragment in message
+    assert f"line {line} column" in message and "^" in message
+
+
+def test_undefined_rule_is_named_with_its_place():
+    with pytest.raises(GrammarError) as info:
+        gbnf_to_grammar('root ::= "a" missing-rule\n')
+    message = str(info.value)
+    assert "missing-rule" in message and "line 1 column 14" in message
+
+
+def test_missing_start_and_bad_types():
+    with pytest.raises(GrammarError, match="root"):
+        gbnf_to_grammar('start ::= "a"\n')
+    with pytest.raises(GrammarError):
+        gbnf_to_grammar(b'root ::= "a"')  # type: ignore[arg-type]
+    assert issubclass(GrammarError, constrain.ConstrainError)
+
+
+# ------------------------------------------ json.gbnf against Python's json module
+def _json_reference(data: bytes) -> bool:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+
+    def refuse(name):
+        raise ValueError(name)
+
+    try:
+        json.loads(text, parse_constant=refuse)
+    except ValueError:
+        return False
+    return True
+
+
+def test_json_gbnf_examples():
+    member = language(grammars.read("json", ".gbnf"))
+    for example in grammars.examples("json"):
+        assert member(example), example
+
+
+def test_json_gbnf_agrees_with_json_module():
+    """3,000 sampled and mutated documents; constrain must agree with ``json.loads``."""
+    g = gbnf_to_grammar(grammars.read("json", ".gbnf"))
+    compiled = constrain.compile(g, byte_vocab())
+    sampler = GrammarSampler(g, max_depth=10, max_len=60, terminal_max_len=8)
+    alphabet = literal_alphabet(g) + b'"\\0123456789.eE-+ \n'
+    rng = random.Random(2024)
+    positives = 0
+    for _ in range(1500):
+        doc = sampler.sample(rng)
+        for data in (doc, mutate(doc, rng, alphabet)):
+            expected = _json_reference(data)
+            assert byte_accepts(compiled, data) == expected, (data, expected)
+            positives += expected
+    assert 1400 <= positives <= 2600
