@@ -104,6 +104,11 @@ def test_repetition_counts():
     check('root ::= p{2}\np ::= "[" p? "]"\n', ["[][]", "[[]][]"], ["[]", "[][][]"])
 
 
+def test_space_before_operators():
+    check('root ::= [a-b] + "c" ?\n', ["a", "abac"], ["", "c", "acc"])
+    check('root ::= "x" { 2 , 3 }\n', ["xx", "xxx"], ["x", "xxxx"])
+
+
 def test_operators_and_grouping():
     check(
         'root ::= ("ab" | "c")+ "d"? ("e" | )\n',
@@ -150,6 +155,8 @@ def test_empty_alternatives_and_empty_language_pieces():
         ('root ::= "a"\nroot ::= "b"\n', "twice", 2),
         ('root ::= "a" @\n', "unexpected", 1),
         ('root ::= "\\uD800"\n', "scalar", 1),
+        ('root ::= "a"\n__t_1 ::= "b"\n', "reserved", 2),
+        ('root ::= * "a"\n', "unexpected", 1),
     ],
 )
 def test_syntax_errors_point_at_the_place(text, fragment, line):

@@ -155,6 +155,10 @@ def test_terminal_kinds_and_flags():
     assert g.priorities == {"NUM": 3}
     anon = [t for t in g.terminals.values() if t == Lit("x", ignore_case=True)]
     assert len(anon) == 1
+    dot = compile_terminal(g.terminals["DOT"])
+    assert dfa_accepts(dot, b"a\nb") and dfa_accepts(dot, b"axb")
+    verbose = lark_to_grammar("start: V\nV: /a b # comment\n/xu\n").terminals["V"]
+    assert dfa_accepts(compile_terminal(verbose), b"ab") and not dfa_accepts(compile_terminal(verbose), b"a b")
 
 
 def test_operators_templates_and_inlining():

@@ -158,6 +158,8 @@ class _Parser:
             if end == self.pos:
                 raise self.error("expected a rule name")
             name = self.text[start:end]
+            if name.startswith("__"):
+                raise self.error("rule names starting with '__' are reserved", start)
             self.pos = end
             self.skip_space()
             if not self.text.startswith("::=", self.pos):
@@ -197,7 +199,8 @@ class _Parser:
 
     def postfix(self, item: _Node) -> _Node:
         while True:
-            c = self.peek()  # no space allowed before an operator, as in llama.cpp
+            self.skip_space()  # llama.cpp allows space before an operator too
+            c = self.peek()
             if c == "*":
                 self.pos += 1
                 item = _Rep(item, 0, None)

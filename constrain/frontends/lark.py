@@ -132,7 +132,7 @@ def _convert_terminal(tdef: TerminalDef) -> Terminal:
         raise GrammarError(f"terminal {tdef.name} has an unknown pattern kind {type(pattern).__name__}")
     source = pattern.value
     try:
-        compiled = re.compile(source)
+        compiled = re.compile(pattern.to_regexp())
     except re.error as exc:
         raise GrammarError(f"terminal {tdef.name}: invalid regular expression /{source}/: {exc}") from exc
     if compiled.fullmatch("") is not None:
@@ -140,7 +140,10 @@ def _convert_terminal(tdef: TerminalDef) -> Terminal:
             f"terminal {tdef.name} matches the empty string (/{source}/); make it "
             f"non-empty and mark its uses optional instead"
         )
-    # Remaining flags (s, m, x, u) are scoped onto the source as inline groups.
+    flags.discard("u")  # str patterns are Unicode already
+    if "l" in flags:
+        raise GrammarError(f"terminal {tdef.name}: the locale flag /l is not supported")
+    # Remaining flags (s, m, x) are scoped onto the source as inline groups.
     for flag in sorted(flags):
         source = f"(?{flag}:{source})"
     return Regex(source, ignore_case=ignore_case)
