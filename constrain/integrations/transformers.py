@@ -126,10 +126,12 @@ def generate(
             pad_token_id=eos[0] if eos else None,
             **generate_kwargs,
         )
-    ids = [t for t in out[0, enc["input_ids"].shape[1] :].tolist() if t not in eos]
-    data = vocab.decode_bytes(ids).decode("utf-8")
-    matcher = processor.matchers[0] if processor.matchers else None
-    if matcher is None or not matcher.is_accepting() and not matcher.is_terminated():
+    generated = out[0, enc["input_ids"].shape[1] :].tolist()
+    ids = [t for t in generated if t not in eos]
+    data = vocab.decode_bytes(ids).decode("utf-8", errors="replace")
+    # The processor never sees the last sampled token; check the whole output afresh.
+    check = grammar.matcher()
+    if not all(check.advance(t) for t in ids) or not check.is_accepting():
         raise ConstrainError(f"generation ended outside the language: {data!r}")
     return _parse(spec, data)
 
