@@ -1,0 +1,274 @@
+"""Matcher semantics on tiny byte-level vocabularies: masks agree with advance, no dead
+ends, EOS exactly when accepting, rollback/fork, forced bytes, budgets."""
+
+import random
+
+import numpy as np
+import pytest
+
+import constrain
+from constrain import Regex, compile
+from constrain.grammar.ir import GrammarBuilder
+from conftest import byte_vocab
+
+EXTRA = [b"ab", b"abc", b"12", b"1,", b", ", b'"a', b'a"', b'"]', b"],", b"],[", b"[1", b'"a b"', b"  ", b"\n\n"]
+
+
+def allowed(m):
+    return set(m.allowed_token_ids().tolist())
+
+
+def array_grammar():
+    b = GrammarBuilder()
+    num = b.regex(r"0|[1-9][0-9]*")
+    st = b.regex(r'"[a-z ]*"')
+    ws = b.regex(r"[ \t\n]+")
+    b.ignore(ws)
+    lb, rb, comma = b.literal("["), b.literal("]"), b.literal(",")
+    b.rule("value", [(num,), (st,), ("array",)])
+    b.rule("items", [("value",), ("items", comma, "value")])
+    b.rule("array", [(lb, rb), (lb, "items", rb)])
+    return b.build("value")
+
+
+def reference_array(text: str) -> bool:
+    import json
+
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return False
+
+    def ok(x):
+        if isinstance(x, bool):
+            return False
+        if isinstance(x, int):
+            return True
+        if isinstance(x, str):
+            return all(c.islower() and c.isascii() or c == " " for c in x)
+        if isinstance(x, list):
+            return all(ok(y) for y in x)
+        return False
+
+    if "-" in text or "\r" in text:  # JSON allows them; this grammar does not
+        return False
+    return ok(value)
+
+
+@pytest.fixture(scope="module")
+def vocab():
+    return byte_vocab(EXTRA)
+
+
+@pytest.fixture(scope="module")
+def grammar(vocab):
+    return compile(array_grammar(), vocab)
+
+
+def test_known_strings(grammar, vocab):
+    for text, want in [
+        ("[1,2,[3, \"ab\"]]", True),
+        ("[1,,2]", False),
+        ("[]", True),
+        ("[[[]]]", True),
+        ("12", True),
+        ('"a b"', True),
+        ("[1 2]", False),
+        ("[ 1 , 2 ]", True),
+        (" [1]", True),
+        ("[1]   ", True),
+        ("[", False),
+        ("]", False),
+    ]:
+        m = grammar.matcher()
+        ok = all(m.advance(b) for b in text.encode())
+        assert (ok and m.is_accepting()) == want, text
+
+
+def _random_text(rng):
+    alphabet = list('[]," ab12\n') + ["[1", "],", '"a', "  "]
+    return "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12)))
+
+
+def test_random_strings_against_reference(grammar, vocab):
+    rng = random.Random(1)
+    tok = {vocab.token_bytes(i): i for i in range(vocab.size)}
+    for _ in range(1500):
+        text = _random_text(rng)
+        data = text.encode()
+        # Tokenize randomly: multi-byte tokens wherever they fit.
+        ids, i = [], 0
+        while i < len(data):
+            choices = [t for t in EXTRA if data.startswith(t, i)]
+            piece = rng.choice(choices) if choices and rng.random() < 0.7 else data[i : i + 1]
+            ids.append(tok[piece])
+            i += len(piece)
+        m = grammar.matcher()
+        ok = True
+        for t in ids:
+            bit = t in allowed(m)
+            adv = m.advance(t)
+            assert bit == adv
+            if not adv:
+                ok = False
+                break
+        assert (ok and m.is_accepting()) == reference_array(text), text
+
+
+def test_masks_never_lead_to_dead_ends(grammar, vocab):
+    rng = random.Random(2)
+    for _ in range(60):
+        m = grammar.matcher()
+        for _ in range(rng.randint(1, 25)):
+            choices = sorted(allowed(m))
+            assert choices, "a live matcher always allows something"
+            t = rng.choice(choices)
+            assert m.advance(t)
+            if m.is_terminated():
+                break
+            # A completion exists: the planner finds a finite one.
+            assert grammar.planner.min_tokens(m.state) < 1 << 30
+
+
+def test_eos_exactly_when_accepting(grammar, vocab):
+    eos = vocab.eos_token_ids[0]
+    m = grammar.matcher()
+    assert eos not in allowed(m) and not m.advance(eos)
+    for b in b"[1":
+        m.advance(b)
+    assert eos not in allowed(m)
+    m.advance(ord("]"))
+    assert m.is_accepting() and eos in allowed(m)
+    assert m.advance(eos) and m.is_terminated()
+    assert allowed(m) == set() and not m.advance(ord(" "))
+    m.rollback(1)
+    assert not m.is_terminated() and m.is_accepting()
+
+
+def test_rollback_and_fork(grammar):
+    m = grammar.matcher()
+    states = [m.state]
+    for b in b"[12, [":
+        assert m.advance(b)
+        states.append(m.state)
+    f = m.fork()
+    m.rollback(3)
+    assert m.state == states[-4]
+    assert f.state == states[-1]
+    assert f.advance(ord("]")) and not m.is_terminated()
+    with pytest.raises(constrain.MatcherError):
+        m.rollback(100)
+    m.reset()
+    assert m.state == states[0]
+
+
+def test_forced_bytes(vocab):
+    g = compile(Regex(r"hello (world|there)!"), vocab)
+    m = g.matcher()
+    assert m.forced_bytes() == b"hello "
+    for b in b"hello t":
+        m.advance(b)
+    assert m.forced_bytes() == b"here!"
+    toks = m.forced_tokens()
+    assert vocab.decode_bytes(toks) == b"here!"[: len(vocab.decode_bytes(toks))]
+
+
+def test_bitmask_layout_and_fill(grammar, vocab):
+    m = grammar.matcher()
+    bm = constrain.allocate_bitmask(2, vocab.size)
+    assert bm.shape == (2, (vocab.size + 31) // 32) and bm.dtype == np.int32
+    m.fill_bitmask(bm, 1)
+    want = allowed(m)
+    got = {t for t in range(vocab.size) if (int(bm[1, t // 32]) >> (t % 32)) & 1}
+    assert got == want
+    import torch
+
+    tb = torch.from_numpy(constrain.allocate_bitmask(1, vocab.size))
+    m.fill_bitmask(tb, 0)
+    assert np.array_equal(tb.numpy()[0], bm[1])
+    with pytest.raises(ValueError):
+        m.fill_bitmask(np.zeros((1, 3), dtype=np.int32), 0)
+    with pytest.raises(ValueError):
+        m.fill_bitmask(np.zeros((1, bm.shape[1]), dtype=np.int64), 0)
+    logits = torch.zeros(2, vocab.size + 7)
+    constrain.apply_bitmask(logits, bm)
+    finite = set(torch.nonzero(torch.isfinite(logits[1])).flatten().tolist())
+    assert finite == want  # padded ids past the vocabulary are never allowed
+
+
+def test_padded_ids_and_specials_never_allowed():
+    toks = [bytes([i]) for i in range(256)] + [b"<|special|>", b"<eos>"]
+    v = constrain.Vocabulary(toks, special=[256, 257], eos_token_ids=[257], model_vocab_size=300)
+    g = compile(Regex(r"<\|special\|>|x"), v)
+    m = g.matcher()
+    ids = set(m.allowed_token_ids().tolist())
+    assert ids == {ord("<"), ord("x")}
+    assert not m.advance(256) and not m.advance(299)
+
+
+@pytest.mark.parametrize("budget", [3, 4, 5, 8, 13, 21])
+def test_budget_always_finishes(grammar, vocab, budget):
+    rng = random.Random(budget)
+    for _ in range(25):
+        m = grammar.matcher(max_tokens=budget)
+        out = []
+        while not m.is_terminated():
+            choices = sorted(allowed(m))
+            assert choices, (budget, out)
+            t = rng.choice(choices)
+            assert m.advance(t)
+            out.append(t)
+        assert len(out) <= budget
+        assert reference_array(vocab.decode_bytes(out[:-1]).decode())
+
+
+def test_budget_too_small_is_an_error(vocab):
+    g = compile(Regex(r"abcdefghij"), vocab)
+    with pytest.raises(constrain.UnsatisfiableError):
+        g.matcher(max_tokens=3)
+    g.matcher(max_tokens=11)
+
+
+def test_unsatisfiable_and_bad_specs(vocab):
+    with pytest.raises(constrain.SpecError):
+        compile(Regex(r"a(?=b)"), vocab)
+    with pytest.raises(constrain.UnsatisfiableError):
+        compile(Regex(r"[^\x00-\U0010ffff]"), vocab)
+    with pytest.raises(constrain.SpecError):
+        compile(object(), vocab)
+
+
+def test_empty_matching_regex(vocab):
+    g = compile(Regex(r"a*"), vocab)
+    m = g.matcher()
+    assert m.is_accepting()
+    assert m.advance(ord("a")) and m.advance(ord("a")) and m.is_accepting()
+
+
+def test_left_recursion_and_ambiguity(vocab):
+    b = GrammarBuilder()
+    a = b.literal("a")
+    plus = b.literal("+")
+    b.rule("e", [("e", plus, "e"), ("e", "e"), (a,)])  # ambiguous and left-recursive
+    g = compile(b.build("e"), vocab)
+    for text, want in [("a", True), ("a+a+a", True), ("aa+a", True), ("+a", False), ("a++a", False), ("a+", False)]:
+        m = g.matcher()
+        ok = all(m.advance(c) for c in text.encode())
+        assert (ok and m.is_accepting()) == want, text
+    m = g.matcher()
+    for c in b"a+" * 200:
+        assert m.advance(c)
+    assert g.parser.n_states < 2000  # interned sets stay linear
+
+
+def test_token_crossing_three_terminals():
+    v = byte_vocab([b'"},[', b"},"])
+    b = GrammarBuilder()
+    q, rbrace, comma, lb = b.literal('"'), b.literal("}"), b.literal(","), b.literal("[")
+    b.rule("s", [(q, rbrace, comma, lb)])
+    g = compile(b.build("s"), v)
+    m = g.matcher()
+    tid = v.size - 3  # '"},['
+    assert v.token_bytes(tid) == b'"},['
+    assert tid in set(m.allowed_token_ids().tolist())
+    assert m.advance(tid) and m.is_accepting()
