@@ -220,3 +220,113 @@ def test_json_gbnf_agrees_with_json_module():
             assert byte_accepts(compiled, data) == expected, (data, expected)
             positives += expected
     assert 1400 <= positives <= 2600
+
+
+# ------------------------- differential: fused IR vs a plain character-level lark
+def _hex_escape(cp: int) -> str:
+    # lark decodes \xNN-style escapes inside /regex/ literals into the raw character, so
+    # ASCII punctuation (a raw backslash or bracket would be special) gets a backslash.
+    c = chr(cp)
+    if c.isascii() and c.isalnum():
+        return c
+    if 0x20 <= cp < 0x7F:
+        return "\\" + c
+    return f"\\x{cp:02x}" if cp < 0x100 else (f"\\u{cp:04x}" if cp < 0x10000 else f"\\U{cp:08x}")
+
+
+def gbnf_to_lark_reference(text: str, start: str = "root") -> str:
+    """The same language as a Lark grammar, one terminal per character item, no fusion.
+
+    Written independently of the converter under test: every repetition and group becomes
+    its own helper rule (so lark never expands optionals into duplicate alternatives).
+    """
+    from constrain.frontends import gbnf as gb
+
+    rules = gb._Parser(text).parse()
+    names = {name: f"r{i}" for i, name in enumerate(rules)}
+    out: list[str] = []
+    counter = [0]
+
+    def helper(alternatives: list[str]) -> str:
+        counter[0] += 1
+        name = f"h{counter[0]}"
+        unique = list(dict.fromkeys(alternatives))
+        out.append(f"{name}: " + " | ".join(unique))
+        return name
+
+    def emit(node) -> str:
+        if isinstance(node, gb._Lit):
+            return " ".join(f"/{_hex_escape(ord(c))}/" for c in node.text)
+        if isinstance(node, gb._Class):
+            body = "".join(
+                _hex_escape(lo) if lo == hi else f"{_hex_escape(lo)}-{_hex_escape(hi)}" for lo, hi in node.ranges
+            )
+            return f"/[{'^' if node.negated else ''}{body}]/"
+        if isinstance(node, gb._Any):
+            return "/(?s:.)/"
+        if isinstance(node, gb._Ref):
+            return names[node.name]
+        if isinstance(node, gb._Seq):
+            return " ".join(emit(item) for item in node.items)
+        if isinstance(node, gb._Alt):
+            return helper([emit(option) for option in node.options])
+        if isinstance(node, gb._Rep):
+            inner = helper([emit(node.node)])
+            parts = [inner] * node.low
+            if node.high is None:
+                star = f"h{counter[0] + 1}"
+                helper([f"{star} {inner}", ""])
+                parts.append(star)
+            else:
+                tail = ""
+                for _ in range(node.high - node.low):
+                    tail = helper([f"{inner} {tail}".strip(), ""])
+                if tail:
+                    parts.append(tail)
+            return " ".join(parts)
+        raise TypeError(node)
+
+    for name, body in rules.items():
+        out.append(f"{names[name]}: {emit(body)}")
+    out.append(f"start: {names[start]}")
+    return "\n".join(out) + "\n"
+
+
+DIFFERENTIAL = {
+    "nullable-runs": 'root ::= ws "[" ws ( item ( ws "," ws item )* )? ws "]" ws\nitem ::= [a-z]+ | root\nws ::= [ ]*\n',
+    "optional-everything": 'root ::= "a"? b? "c"* (d | "")\nb ::= "b"{0,2}\nd ::= "d" d | ""\n',
+    "dashed-recursion": 'root ::= sum\nsum ::= product ( [-+] product )*\nproduct ::= atom ( [*/] atom )*\natom ::= [0-9]+ | "(" sum ")" | "-" atom\n',
+    "counted-refs": 'root ::= pair{1,3} "."\npair ::= "<" inner{2} ">"\ninner ::= [ab] | "(" pair ")"\n',
+    "any-and-negated": 'root ::= "\\"" ( [^"\\\\] | "\\\\" . )* "\\"" (" " root)?\n',
+    "unicode": 'root ::= ( [α-ω] | "é" | "\\U0001F600" | [^\\x00-\\x7F] )+ ( "-" root )?\n',
+    "nested-groups": 'root ::= ( ( "x" | "y" "z"? )+ ( "," | ";" )? ){2,} end\nend ::= "!" | ""\n',
+}
+
+
+@pytest.mark.parametrize("name", list(DIFFERENTIAL))
+def test_fused_grammar_agrees_with_plain_reference(name):
+    import lark
+
+    text = DIFFERENTIAL[name]
+    g = gbnf_to_grammar(text)
+    compiled = constrain.compile(g, byte_vocab())
+    reference = lark.Lark(gbnf_to_lark_reference(text), parser="earley", lexer="dynamic_complete", ambiguity="forest")
+
+    def expected(data: bytes) -> bool:
+        try:
+            reference.parse(data.decode("utf-8"))
+        except (UnicodeDecodeError, lark.exceptions.LarkError):
+            return False
+        return True
+
+    sampler = GrammarSampler(g, max_depth=8, max_len=24, terminal_max_len=6)
+    alphabet = literal_alphabet(g) + b"abxyz0123456789 ,;[]()<>\"\\"
+    rng = random.Random(len(text))
+    positives = 0
+    for _ in range(150):
+        sentence = sampler.sample(rng)
+        for data in (sentence, mutate(sentence, rng, alphabet)):
+            verdict = expected(data)
+            assert byte_accepts(compiled, data) == verdict, (data, verdict)
+            positives += verdict
+    assert positives >= 150
