@@ -90,6 +90,7 @@ def test_char_classes_and_any():
         accepted=["aZ\nA", "c1éC", "b-\U0001F600-", "a\t\x00B"],
         rejected=["dZxA", "aaxA", "a\nxA", "aZxD", "aZx"],
     )
+    check('root ::= "a" [^] | "b" []\n', ["ax", "a\n"], ["a", "b", "bx", "axx"])
 
 
 def test_repetition_counts():

@@ -344,6 +344,8 @@ def _rx_char(cp: int) -> str:
 
 
 def _rx_class(node: _Class) -> str:
+    if not node.ranges:  # [] matches no character, [^] any character
+        return _ANY_RX if node.negated else "[^" + _ANY_RX[1:]
     parts = []
     for lo, hi in node.ranges:
         parts.append(_rx_char(lo) if lo == hi else f"{_rx_char(lo)}-{_rx_char(hi)}")
@@ -354,9 +356,8 @@ _ANY_RX = "[\\x00-\\U0010ffff]"
 
 
 class _Converter:
-    def __init__(self, rules: dict[str, _Node], parser: _Parser) -> None:
+    def __init__(self, rules: dict[str, _Node]) -> None:
         self.rules = rules
-        self.parser = parser
         self.builder = GrammarBuilder()
         self._regular: dict[str, Optional[str]] = {}
         self._visiting: set[str] = set()
@@ -568,7 +569,7 @@ def gbnf_to_grammar(text: str, *, start: str = "root") -> Grammar:
         for ref in _refs(body):
             if ref.name not in rules:
                 raise _error(text, ref.pos, f"rule {ref.name!r} is used but never defined")
-    return _Converter(rules, parser).convert(start)
+    return _Converter(rules).convert(start)
 
 
 def _refs(node: _Node):
