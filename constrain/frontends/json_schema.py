@@ -511,6 +511,11 @@ class _Compiler:
                 if not isinstance(subs, list) or not subs:
                     raise SchemaError(f"{kw} must be a non-empty array", ptr + "/" + kw)
                 group = [(sub, f"{ptr}/{kw}/{i}") for i, sub in enumerate(subs)]
+                disc = s.get("discriminator")
+                if isinstance(disc, dict) and isinstance(disc.get("propertyName"), str):
+                    # OpenAPI discriminator: every branch carries the tag property.
+                    tag = {"required": [disc["propertyName"]]}
+                    group = [({"allOf": [sub, tag]}, p) for sub, p in group]
                 keys = list(s)
                 if "properties" in s and keys.index(kw) < keys.index("properties"):
                     self._props_first.add(id(group))
@@ -617,7 +622,8 @@ class _Compiler:
             first = [id(g) in self._props_first for g in groups]
             for choice in _product(groups):
                 sub = self.flatten_with(base, choice)
-                lead = [n for (sch, _), fl in zip(choice, first) if fl for n in self._declared_names(sch)]
+                lead = [n for (sch, _), fl in zip(choice, first) if fl
+                        for n in self._declared_names(sch) if n not in base.props]
                 if lead:
                     order = [n for n in lead if n in sub.props] + [n for n in sub.props if n not in lead]
                     sub.props = {n: sub.props[n] for n in order}
