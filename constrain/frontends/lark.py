@@ -14,6 +14,7 @@ and ``%ignore`` terminals may appear before, between and after the others.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Callable, Sequence, Union
 
@@ -130,7 +131,7 @@ def _convert_terminal(tdef: TerminalDef) -> Terminal:
         return Lit(pattern.value, ignore_case=ignore_case)
     if not isinstance(pattern, PatternRE):
         raise GrammarError(f"terminal {tdef.name} has an unknown pattern kind {type(pattern).__name__}")
-    source = pattern.value
+    source = _regular_equivalent(pattern.value)
     try:
         compiled = re.compile(pattern.to_regexp())
     except re.error as exc:
@@ -147,6 +148,37 @@ def _convert_terminal(tdef: TerminalDef) -> Terminal:
     for flag in sorted(flags):
         source = f"(?{flag}:{source})"
     return Regex(source, ignore_case=ignore_case)
+
+
+# Two of lark's common terminals rely on how lark lexes (re.match, shortest match first)
+# rather than on their regex's language: ESCAPED_STRING /".*?(?<!\\)(\\\\)*?"/ ends at the
+# first unescaped quote and C_COMMENT /\/\*(.|\n)*?\*\// at the first "*/", while as sets of
+# strings both regexes hold much more (and one has a lookbehind). Their sources, wherever
+# they appear (also joined into other terminals), are replaced by regular equivalents of
+# what lark's lexers actually produce.
+_LARK_COMMON_EQUIVALENTS = {
+    "ESCAPED_STRING": r'"(?:[^"\\\n]|\\[^\n])*"',
+    "C_COMMENT": r"/\*[^*]*\*+(?:[^*/][^*]*\*+)*/",
+}
+
+
+@functools.lru_cache(maxsize=1)
+def _lark_common_rewrites() -> tuple[tuple[str, str], ...]:
+    names = list(_LARK_COMMON_EQUIVALENTS)
+    parser = lark.Lark(
+        "start: " + " ".join(names) + "\n" + "".join(f"%import common.{n}\n" for n in names),
+        parser="earley",
+        lexer="dynamic",
+    )
+    return tuple((parser.get_terminal(n).pattern.value, _LARK_COMMON_EQUIVALENTS[n]) for n in names)
+
+
+def _regular_equivalent(source: str) -> str:
+    """``source`` with lark's ESCAPED_STRING and C_COMMENT made regular (see above)."""
+    for lark_source, equivalent in _lark_common_rewrites():
+        if lark_source in source:
+            source = source.replace(lark_source, equivalent)
+    return source
 
 
 def _lark_message(exc: LarkError) -> str:
