@@ -11,6 +11,7 @@ import math
 import os
 import platform
 import sys
+import time
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -192,3 +193,116 @@ def load_tokenizer(name: str):
 def encode(tokenizer, text: str) -> list[int]:
     """Token ids of text, without special tokens."""
     return list(tokenizer.encode(text, add_special_tokens=False))
+
+
+# ----------------------------------------------------------------- per-item reports
+
+
+
+
+def geomean(xs: list[float]) -> float:
+    xs = [x for x in xs if x and x > 0 and not math.isnan(x)]
+    return math.exp(sum(math.log(x) for x in xs) / len(xs)) if xs else float("nan")
+
+
+def report_items(names: list[str], engines: list[str], results: dict, infos: dict, what: str) -> None:
+    """Per-item table, per-engine summary table, one-off costs (shared with bench_grammars)."""
+    base = "constrain"
+    rows = []
+    for name in names:
+        b = results.get(base, {}).get(name)
+        for e in engines:
+            r = results[e][name]
+            if r["status"] != "ok":
+                rows.append([name, e, r["status"].replace("_", " "), "", "", "", "", "", "",
+                             " ".join((r.get("error") or "").split())[:70]])
+                continue
+            tbm = sorted(r["tbm_ns"])
+            p50, p99 = percentile(tbm, 50), percentile(tbm, 99)
+            right = sum(t["right"] for t in r["tests"])
+            ok = b is not None and b["status"] == "ok" and e != base
+            btbm = sorted(b["tbm_ns"]) if ok else []
+            rows.append([
+                name, e,
+                fmt_ms(r["compile_ns"]), fmt_ms(r["ttfm_ns"]),
+                fmt_us(p50), fmt_us(p99), fmt_us(tbm[-1] if tbm else math.nan),
+                f"{right}/{len(r['tests'])}" + ("" if right == len(r["tests"]) else " !"),
+                fmt_ratio(r["ttfm_ns"], b["ttfm_ns"]) if ok else "",
+                fmt_ratio(p50, percentile(btbm, 50)) if ok and btbm else "",
+            ])
+    print(format_table(
+        [what, "engine", "compile ms", "TTFM ms", "mask p50 µs", "p99 µs", "max µs", "tests right",
+         "TTFM / constrain", "p50 / constrain"], rows))
+    print()
+    summ = []
+    for e in engines:
+        oks = [results[e][n] for n in names if results[e][n]["status"] == "ok"]
+        tbm = sorted(x for r in oks for x in r["tbm_ns"])
+        right = sum(t["right"] for r in oks for t in r["tests"])
+        total = sum(len(r["tests"]) for r in oks)
+        both = [n for n in names if results[e][n]["status"] == "ok"
+                and results.get(base, {}).get(n, {}).get("status") == "ok"]
+        if e == base or not both:
+            rt = rp = ""
+        else:
+            rt = f"{geomean([results[e][n]['ttfm_ns'] / results[base][n]['ttfm_ns'] for n in both]):.2f}x"
+            rp = f"{geomean([percentile(sorted(results[e][n]['tbm_ns']), 50) / max(percentile(sorted(results[base][n]['tbm_ns']), 50), 1) for n in both]):.2f}x"
+        summ.append([
+            e, f"{len(oks)}/{len(names)}", f"{right}/{total}",
+            fmt_ms(percentile(sorted(r["compile_ns"] for r in oks), 50)),
+            fmt_ms(percentile(sorted(r["ttfm_ns"] for r in oks), 50)),
+            fmt_ms(max((r["ttfm_ns"] for r in oks), default=math.nan)),
+            fmt_us(percentile(tbm, 50)), fmt_us(percentile(tbm, 99)),
+            fmt_us(tbm[-1] if tbm else math.nan), f"{len(tbm):,}", rt, rp,
+        ])
+    print(format_table(
+        ["engine", f"{what}s compiled", "tests right", "compile p50 ms", "TTFM p50 ms", "TTFM max ms",
+         "mask p50 µs", "mask p99 µs", "mask max µs", "masks", "TTFM / constrain (geomean)",
+         "mask p50 / constrain (geomean)"], summ))
+    print("(ratios are engine time / constrain time: above 1x means constrain is faster)")
+    print()
+    one = []
+    for e in engines:
+        info = infos[e]
+        warm = next(iter((info.get("warmup") or {}).values()), {})
+        one.append([e,
+                    f"{info['prep_ns'] / 1e9:.2f}" if info.get("prep_ns") is not None else "-",
+                    fmt_ms(warm["ns"]) if warm.get("status") == "ok" else (warm.get("status") or "-")])
+    print(format_table(["engine", "vocabulary preprocessing s",
+                                 "first compile+walk in process ms (numba JIT / cache load for constrain)"], one))
+    for e in engines:
+        info = infos[e]
+        if not info.get("ok"):
+            print(f"note: {e} did not start: {info.get('error')}")
+        else:
+            un = {r.get("error") for r in results[e].values() if r["status"] == "unavailable"}
+            for msg in sorted(m for m in un if m):
+                print(f"note: {e}: {msg}")
+
+
+def run_engines(engines: list[str], jobs: list[dict], *, tokenizer: str, warmup_kind: str,
+                timeout: float, max_rss_mb: int, quiet: bool) -> tuple[dict, dict]:
+    """Run every job through each engine's worker in turn: {engine: {job id: result}}, {engine: info}."""
+    from peers import EngineProcess
+
+    results: dict[str, dict] = {}
+    infos: dict[str, dict] = {}
+    for e in engines:
+        t0 = time.monotonic()
+        proc = EngineProcess(e, tokenizer, warmup_kinds=[warmup_kind], timeout_s=timeout, max_rss_mb=max_rss_mb)
+        info = proc.start()
+        infos[e] = info
+        results[e] = {}
+        for job in jobs:
+            if not info.get("ok"):
+                results[e][job["id"]] = {"status": "unavailable", "error": info.get("error")}
+                continue
+            r = proc.run(job)
+            results[e][job["id"]] = r
+            if not quiet:
+                extra = f" ({r.get('error')})" if r["status"] != "ok" else ""
+                print(f"  {e:13s} {job['id']:16s} {r['status']}{extra}"[:160], file=sys.stderr, flush=True)
+        proc.close()
+        if not quiet:
+            print(f"  {e}: done in {time.monotonic() - t0:.0f} s", file=sys.stderr, flush=True)
+    return results, infos

@@ -17,17 +17,14 @@ figure from an engine that got a string wrong is marked.
 from __future__ import annotations
 
 import argparse
-import math
 import random
 import re
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _harness  # noqa: E402
-from peers import EngineProcess  # noqa: E402
 
 try:  # Python 3.11+
     from re import _constants as sre_constants
@@ -194,114 +191,6 @@ def make_samples(name: str, pattern: str, n_valid: int, n_invalid: int, seed: in
     return [(s, True) for s in valid] + [(s, False) for s in invalid]
 
 
-# ----------------------------------------------------------------- report
-
-
-def geomean(xs: list[float]) -> float:
-    xs = [x for x in xs if x and x > 0 and not math.isnan(x)]
-    return math.exp(sum(math.log(x) for x in xs) / len(xs)) if xs else float("nan")
-
-
-def report(names: list[str], engines: list[str], results: dict, infos: dict, what: str) -> None:
-    """Per-item table, per-engine summary table, one-off costs (shared with bench_grammars)."""
-    base = "constrain"
-    rows = []
-    for name in names:
-        b = results.get(base, {}).get(name)
-        for e in engines:
-            r = results[e][name]
-            if r["status"] != "ok":
-                rows.append([name, e, r["status"].replace("_", " "), "", "", "", "", "", "",
-                             (r.get("error") or "")[:60]])
-                continue
-            tbm = sorted(r["tbm_ns"])
-            p50, p99 = _harness.percentile(tbm, 50), _harness.percentile(tbm, 99)
-            right = sum(t["right"] for t in r["tests"])
-            ok = b is not None and b["status"] == "ok" and e != base
-            btbm = sorted(b["tbm_ns"]) if ok else []
-            rows.append([
-                name, e,
-                _harness.fmt_ms(r["compile_ns"]), _harness.fmt_ms(r["ttfm_ns"]),
-                _harness.fmt_us(p50), _harness.fmt_us(p99), _harness.fmt_us(tbm[-1] if tbm else math.nan),
-                f"{right}/{len(r['tests'])}" + ("" if right == len(r["tests"]) else " !"),
-                _harness.fmt_ratio(r["ttfm_ns"], b["ttfm_ns"]) if ok else "",
-                _harness.fmt_ratio(p50, _harness.percentile(btbm, 50)) if ok and btbm else "",
-            ])
-    print(_harness.format_table(
-        [what, "engine", "compile ms", "TTFM ms", "mask p50 µs", "p99 µs", "max µs", "tests right",
-         "TTFM / constrain", "p50 / constrain"], rows))
-    print()
-    summ = []
-    for e in engines:
-        oks = [results[e][n] for n in names if results[e][n]["status"] == "ok"]
-        tbm = sorted(x for r in oks for x in r["tbm_ns"])
-        right = sum(t["right"] for r in oks for t in r["tests"])
-        total = sum(len(r["tests"]) for r in oks)
-        both = [n for n in names if results[e][n]["status"] == "ok"
-                and results.get(base, {}).get(n, {}).get("status") == "ok"]
-        if e == base or not both:
-            rt = rp = ""
-        else:
-            rt = f"{geomean([results[e][n]['ttfm_ns'] / results[base][n]['ttfm_ns'] for n in both]):.2f}x"
-            rp = f"{geomean([_harness.percentile(sorted(results[e][n]['tbm_ns']), 50) / max(_harness.percentile(sorted(results[base][n]['tbm_ns']), 50), 1) for n in both]):.2f}x"
-        summ.append([
-            e, f"{len(oks)}/{len(names)}", f"{right}/{total}",
-            _harness.fmt_ms(_harness.percentile(sorted(r["compile_ns"] for r in oks), 50)),
-            _harness.fmt_ms(_harness.percentile(sorted(r["ttfm_ns"] for r in oks), 50)),
-            _harness.fmt_ms(max((r["ttfm_ns"] for r in oks), default=math.nan)),
-            _harness.fmt_us(_harness.percentile(tbm, 50)), _harness.fmt_us(_harness.percentile(tbm, 99)),
-            _harness.fmt_us(tbm[-1] if tbm else math.nan), f"{len(tbm):,}", rt, rp,
-        ])
-    print(_harness.format_table(
-        ["engine", f"{what}s compiled", "tests right", "compile p50 ms", "TTFM p50 ms", "TTFM max ms",
-         "mask p50 µs", "mask p99 µs", "mask max µs", "masks", "TTFM / constrain (geomean)",
-         "mask p50 / constrain (geomean)"], summ))
-    print("(ratios are engine time / constrain time: above 1x means constrain is faster)")
-    print()
-    one = []
-    for e in engines:
-        info = infos[e]
-        warm = next(iter((info.get("warmup") or {}).values()), {})
-        one.append([e,
-                    f"{info['prep_ns'] / 1e9:.2f}" if info.get("prep_ns") is not None else "-",
-                    _harness.fmt_ms(warm["ns"]) if warm.get("status") == "ok" else (warm.get("status") or "-")])
-    print(_harness.format_table(["engine", "vocabulary preprocessing s",
-                                 "first compile+walk in process ms (numba JIT / cache load for constrain)"], one))
-    for e in engines:
-        info = infos[e]
-        if not info.get("ok"):
-            print(f"note: {e} did not start: {info.get('error')}")
-        else:
-            un = {r.get("error") for r in results[e].values() if r["status"] == "unavailable"}
-            for msg in sorted(m for m in un if m):
-                print(f"note: {e}: {msg}")
-
-
-def run_engines(engines: list[str], jobs: list[dict], *, tokenizer: str, warmup_kind: str,
-                timeout: float, max_rss_mb: int, quiet: bool) -> tuple[dict, dict]:
-    results: dict[str, dict] = {}
-    infos: dict[str, dict] = {}
-    for e in engines:
-        t0 = time.monotonic()
-        proc = EngineProcess(e, tokenizer, warmup_kinds=[warmup_kind], timeout_s=timeout, max_rss_mb=max_rss_mb)
-        info = proc.start()
-        infos[e] = info
-        results[e] = {}
-        for job in jobs:
-            if not info.get("ok"):
-                results[e][job["id"]] = {"status": "unavailable", "error": info.get("error")}
-                continue
-            r = proc.run(job)
-            results[e][job["id"]] = r
-            if not quiet:
-                extra = f" ({r.get('error')})" if r["status"] != "ok" else ""
-                print(f"  {e:13s} {job['id']:16s} {r['status']}{extra}"[:160], file=sys.stderr, flush=True)
-        proc.close()
-        if not quiet:
-            print(f"  {e}: done in {time.monotonic() - t0:.0f} s", file=sys.stderr, flush=True)
-    return results, infos
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--engines", help="comma-separated (default: all installed)")
@@ -335,9 +224,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"data    : {len(jobs)} patterns, {sum(len(j['tests']) for j in jobs)} strings "
           f"({n_tok:,} tokens); tokenizer {args.tokenizer} ({len(tok):,} ids); timeout {args.timeout:g} s")
     print()
-    results, infos = run_engines(engines, jobs, tokenizer=args.tokenizer, warmup_kind="regex",
+    results, infos = _harness.run_engines(engines, jobs, tokenizer=args.tokenizer, warmup_kind="regex",
                                  timeout=args.timeout, max_rss_mb=args.max_rss_mb, quiet=args.quiet)
-    report(list(pats), engines, results, infos, "pattern")
+    _harness.report_items(list(pats), engines, results, infos, "pattern")
     return 0
 
 

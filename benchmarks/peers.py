@@ -4,8 +4,8 @@ Every engine runs in its own spawned process, pinned to one thread, handling job
 at a time; the parent kills and restarts a worker that overruns a job's time limit or
 memory limit, so that one pathological schema costs one timeout and nothing else.
 
-A job is a dict ``{"id", "kind": "json" | "regex" | "lark", "spec", "tests": [{"valid",
-"tokens"}]}``; the worker compiles ``spec``, fills the first mask (TTFM), then walks each
+A job is a dict ``{"id", "kind": "json" | "regex" | "lark" | "gbnf", "spec",
+"tests": [{"valid", "tokens"}]}``; the worker compiles ``spec``, fills the first mask (TTFM), then walks each
 test's tokens: fill the mask (timed), check the token is allowed, advance. Each adapter
 uses its engine's documented public API and nothing private.
 """
@@ -83,8 +83,14 @@ class ConstrainAdapter(Adapter):
         self.unavailable_reason = (
             f"constrain.{missing[0]} not available" if missing else None
         )
+        self._compile_kwargs = {}
+        if not missing:
+            import inspect
+
+            if "cache" in inspect.signature(constrain.compile).parameters:
+                self._compile_kwargs["cache"] = False
         self.kinds = frozenset(
-            k for k, cls in (("json", "JsonSchema"), ("regex", "Regex"), ("lark", "Lark"))
+            k for k, cls in (("json", "JsonSchema"), ("regex", "Regex"), ("lark", "Lark"), ("gbnf", "GBNF"))
             if hasattr(constrain, cls)
         )
 
@@ -96,8 +102,9 @@ class ConstrainAdapter(Adapter):
 
     def compile(self, kind: str, spec: Any) -> Any:
         c = self._c
-        wrapped = {"json": c.JsonSchema, "regex": c.Regex, "lark": c.Lark}[kind](spec)
-        return c.compile(wrapped, self.vocab)
+        wrapped = {"json": c.JsonSchema, "regex": c.Regex, "lark": c.Lark, "gbnf": c.GBNF}[kind](spec)
+        # The in-memory grammar cache is off: every compile in these benchmarks is a real one.
+        return c.compile(wrapped, self.vocab, **self._compile_kwargs)
 
     def matcher(self, compiled: Any) -> Any:
         return compiled.matcher()
@@ -114,7 +121,7 @@ class ConstrainAdapter(Adapter):
 
 class LLGuidanceAdapter(Adapter):
     name = "llguidance"
-    kinds = frozenset({"json", "regex", "lark"})
+    kinds = frozenset({"json", "regex", "lark", "gbnf"})
 
     def __init__(self, tokenizer: Any) -> None:
         super().__init__(tokenizer)
@@ -131,6 +138,10 @@ class LLGuidanceAdapter(Adapter):
             grammar = M.grammar_from_json_schema(spec)
         elif kind == "regex":
             grammar = M.grammar_from_regex(spec)
+        elif kind == "gbnf":
+            from llguidance.gbnf_to_lark import gbnf_to_lark
+
+            grammar = M.grammar_from_lark(gbnf_to_lark(spec))
         else:
             grammar = M.grammar_from_lark(spec)
         # The constructor compiles the grammar; errors are reported through is_error().
@@ -153,7 +164,7 @@ class LLGuidanceAdapter(Adapter):
 
 class XGrammarAdapter(Adapter):
     name = "xgrammar"
-    kinds = frozenset({"json", "regex", "lark"})
+    kinds = frozenset({"json", "regex", "lark", "gbnf"})
 
     def __init__(self, tokenizer: Any) -> None:
         super().__init__(tokenizer)
@@ -170,6 +181,8 @@ class XGrammarAdapter(Adapter):
             return self.compiler.compile_json_schema(spec if isinstance(spec, str) else _json_dumps(spec))
         if kind == "regex":
             return self.compiler.compile_regex(spec)
+        if kind == "gbnf":
+            return self.compiler.compile_grammar(spec)
         return self.compiler.compile_lark(spec)
 
     def matcher(self, compiled: Any) -> Any:
@@ -364,6 +377,9 @@ WARMUP_JOBS = {
              "text": '{"name": "x y", "n": 12, "tags": ["a"]}'},
     "lark": {"id": "warmup-lark", "kind": "lark",
              "spec": 'start: "(" expr ")"\nexpr: NUMBER ("+" NUMBER)*\nNUMBER: /[0-9]+/\n',
+             "text": "(1+22+333)"},
+    "gbnf": {"id": "warmup-gbnf", "kind": "gbnf",
+             "spec": 'root ::= "(" expr ")"\nexpr ::= num ("+" num)*\nnum ::= [0-9]+\n',
              "text": "(1+22+333)"},
 }
 
