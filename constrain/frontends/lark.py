@@ -10,6 +10,12 @@ Tree-shaping marks (``?rule``, ``_rule``, ``_TERM``, aliases) change the parse t
 the language, so they are read as ordinary rules. The language is that of lark's Earley
 parser with ``lexer='dynamic_complete'``: every split of the text into terminals counts,
 and ``%ignore`` terminals may appear before, between and after the others.
+
+A regex terminal stands for its whole language. lark's lexers instead take Python's first
+match and its prefixes, which differs only for regexes written to stop early (lazy
+quantifiers, lookbehinds, an alternation whose shorter branch comes first). lark's own
+``common.ESCAPED_STRING`` and ``common.C_COMMENT`` are such regexes; they are replaced by
+regular equivalents of what lark's lexers produce.
 """
 
 from __future__ import annotations
