@@ -158,7 +158,14 @@ def test_combinators():
 
 
 def test_overlapping_one_of_strict_and_lenient():
-    schema = {"oneOf": [{"type": "object", "properties": {"a": {}}}, {"type": "object", "properties": {"b": {}}}]}
+    # Both branches accept every object: the oneOf admits none, which negation proves.
+    with pytest.raises(UnsatisfiableError):
+        json_schema_to_grammar({"oneOf": [{"type": "object", "properties": {"a": {}}},
+                                          {"type": "object", "properties": {"b": {}}}]})
+    # Exactly one of two required properties: exact through negated branches.
+    check({"type": "object", "oneOf": [{"required": ["a"]}, {"required": ["b"]}]},
+          [{"a": 1}, {"b": 2}], [{"a": 1, "b": 2}, {}])
+    schema = {"oneOf": [{"type": "array", "items": {"type": "integer"}}, {"type": "array", "items": {"type": "string"}}]}
     with pytest.raises(SchemaError, match="oneOf") as e:
         json_schema_to_grammar(schema)
     assert e.value.pointer == "/oneOf"
@@ -166,7 +173,7 @@ def test_overlapping_one_of_strict_and_lenient():
         warnings.simplefilter("always")
         g, report = json_schema_to_grammar(schema, strict=False)
     assert w and report.approximated[0].keyword == "oneOf"
-    assert accepts(g, '{"a": 1}')
+    assert accepts(g, "[1]") and accepts(g, '["a"]')
 
 
 def test_refs_and_recursion():
@@ -189,9 +196,16 @@ def test_nullable_openapi():
     assert accepts(g, "null") and accepts(g, '"a"') and not accepts(g, "1")
 
 
-def test_not_simple_forms():
+def test_not_forms():
     check({"type": ["string", "integer"], "not": {"type": "integer"}}, ["a"], [1])
     check({"type": "string", "not": {"enum": ["a", "b"]}}, ["c", "ab"], ["a", "b"])
+    check({"not": {"pattern": "^a"}}, ["b", "ba"], ["a", "ab", 1, None])
+    check({"not": {"minimum": 3}}, [2, 2.5, -1], [3, 4, "x"])
+    check({"type": "object", "not": {"required": ["a"]}}, [{}, {"b": 1}], [{"a": 1}])
+    check({"not": {"minLength": 2}}, ["", "a"], ["ab", 1])
+    check({"not": {"not": {"type": "string"}}}, ["a"], [1])
+    check({"type": "object", "properties": {"a": {"type": "integer"}},
+           "not": {"properties": {"a": {"minimum": 5}}}}, [{"a": 4}], [{"a": 5}, {}])
 
 
 @pytest.mark.parametrize("keyword, schema", [
@@ -199,7 +213,7 @@ def test_not_simple_forms():
     ("if", {"if": {"type": "string"}, "then": {"minLength": 1}}),
     ("propertyNames", {"type": "object", "properties": {"a": {"propertyNames": {"maxLength": 3}}}}),
     ("multipleOf", {"type": "number", "multipleOf": 0.01}),
-    ("not", {"not": {"type": "object", "required": ["a"]}}),
+    ("not", {"not": {"items": {"type": "integer"}}}),
     ("contains", {"contains": {"type": "integer"}}),
 ])
 def test_unenforceable_keywords(keyword, schema):

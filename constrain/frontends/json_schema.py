@@ -54,6 +54,15 @@ _UNSUPPORTED = frozenset(
     $dynamicRef $recursiveRef multipleOf""".split()
 )
 
+# Keywords that constrain together and must be negated together.
+_KEYWORD_GROUP = {
+    "properties": "object-members", "patternProperties": "object-members", "additionalProperties": "object-members",
+    "items": "array-items", "prefixItems": "array-items", "additionalItems": "array-items",
+    "minimum": "lower", "exclusiveMinimum": "lower", "maximum": "upper", "exclusiveMaximum": "upper",
+    "if": "conditional", "then": "conditional", "else": "conditional",
+    "contains": "contains", "minContains": "contains", "maxContains": "contains",
+}
+
 _MAX_ANYOF_PRODUCT = 256
 _MAX_POSITIONS = 20000
 _MAX_ENUM = 20000
@@ -133,7 +142,7 @@ class _Flat:
     __slots__ = (
         "ptr", "types", "enum", "props", "required", "addl", "pattern_props", "prefix", "rest",
         "min_items", "max_items", "min_props", "max_props", "min_len", "max_len", "lo", "hi",
-        "patterns", "formats", "anyofs", "oneofs", "multiple", "false", "unsupported", "not_values",
+        "patterns", "formats", "anyofs", "oneofs", "multiple", "false", "unsupported", "not_values", "not_strings", "fractional",
     )
 
     def __init__(self, ptr: str) -> None:
@@ -162,6 +171,8 @@ class _Flat:
         self.false = False
         self.unsupported: list[tuple[str, str, str]] = []  # (pointer, keyword, note)
         self.not_values: list[Any] = []  # scalars excluded by `not: {enum/const}`
+        self.not_strings: list[tuple[dict, str]] = []  # string constraints excluded by `not`
+        self.fractional = False  # numbers must not be integers (`not: {type: integer}`)
 
 
 def _tighter_lo(a: tuple[Decimal, bool] | None, b: tuple[Decimal, bool] | None) -> tuple[Decimal, bool] | None:
@@ -526,6 +537,12 @@ class _Compiler:
                     f.oneofs.append((group, ptr + "/oneOf"))
         if s.get("nullable") is True and "type" not in s and "enum" not in s:
             pass  # nullable without type widens nothing
+        if s.get("$constrain:fractional") is True:
+            f.fractional = True
+        if "$constrain:notValues" in s:
+            f.not_values.extend(s["$constrain:notValues"])
+        if "$constrain:notString" in s:
+            f.not_strings.append((s["$constrain:notString"], ptr))
         # ---- keywords not enforced
         for kw in s:
             if kw in _UNSUPPORTED and kw != "multipleOf":
@@ -535,7 +552,11 @@ class _Compiler:
                 if kw in ("dependencies", "dependentRequired", "dependentSchemas") and not val:
                     continue
                 if kw == "not":
-                    f.unsupported.append((ptr + "/not", "not", _canon(val)))
+                    neg = self._negate(val, ptr + "/not")
+                    if neg is None:
+                        f.unsupported.append((ptr + "/not", "not", "only simple forms of 'not' are supported"))
+                    else:
+                        self._merge_into(f, neg, ptr + "/not", 1)
                     continue
                 if kw in ("then", "else") and "if" not in s:
                     continue
@@ -599,10 +620,7 @@ class _Compiler:
         if f.false:
             return []
         for ptr, kw, note in f.unsupported:
-            if kw == "not":
-                continue
-            self.unsupported(ptr, kw, note if kw != "not" else "")
-        nots = [(p, n) for p, kw, n in f.unsupported if kw == "not"]
+            self.unsupported(ptr, kw, note)
         # Distribute anyOf/oneOf over the rest of the schema.
         if f.anyofs or f.oneofs:
             groups: list[list[tuple[Any, str]]] = list(f.anyofs)
@@ -617,7 +635,7 @@ class _Compiler:
             if total > _MAX_ANYOF_PRODUCT:
                 raise CompileLimitError(f"anyOf/oneOf combinations exceed {_MAX_ANYOF_PRODUCT} at {f.ptr or '/'}")
             for gi, gptr in one_groups:
-                self._check_disjoint(groups[gi], base, gptr)
+                groups[gi] = self._check_disjoint(groups[gi], base, gptr)
             alts: list[tuple[str, ...]] = []
             first = [id(g) in self._props_first for g in groups]
             for choice in _product(groups):
@@ -630,40 +648,119 @@ class _Compiler:
                 branch = self.build(sub, hint)
                 alts.extend(branch)
             return _dedupe(alts)
-        if nots:
-            for p, n in nots:
-                self._apply_not(f, p)
-            if f.false:
-                return []
         return self.build_plain(f, hint)
 
-    def _apply_not(self, f: _Flat, ptr: str) -> None:
-        """Enforce the simple forms of ``not``: types, and scalar enum/const exclusions."""
-        node, _ = self._node_at(ptr)
-        if node is True or node == {}:
-            f.false = True
-            return
-        if isinstance(node, dict) and set(node) <= {"type"}:
-            t = node["type"]
-            ts = {t} if isinstance(t, str) else set(t)
-            if "number" in ts:
-                ts.add("integer")
-            if "integer" in ts and "number" not in ts and (f.types is None or "number" in f.types):
-                self.unsupported(ptr, "not", "'not integer' on numbers")
-                return
-            cur = set(ALL_TYPES) if f.types is None else f.types
-            f.types = cur - ts
-            return
-        if isinstance(node, dict) and set(node) <= {"enum", "const"}:
-            vals = list(node.get("enum", [])) + ([node["const"]] if "const" in node else [])
-            if all(isinstance(v, str) or isinstance(v, bool) or v is None for v in vals):
-                excluded = {_value_key(v) for v in vals}
-                if f.enum is not None:
-                    f.enum = [v for v in f.enum if _value_key(v) not in excluded]
-                    return
-                f.not_values.extend(vals)
-                return
-        self.unsupported(ptr, "not")
+    def _negate(self, x: Any, ptr: str, depth: int = 0) -> Any:
+        """A schema equivalent to ``not x``, or None when this front door cannot express it."""
+        if depth > 8:
+            return None
+        if x is True:
+            return False
+        if x is False:
+            return True
+        if not isinstance(x, dict):
+            return None
+        s = {k: v for k, v in x.items() if k not in _ANNOTATIONS}
+        if "$ref" in s and self.draft <= 7:
+            s = {"$ref": s["$ref"]}
+        if not s:
+            return False
+        if set(s) == {"$ref"}:
+            try:
+                target, tptr = self.resolve(s["$ref"], ptr)
+            except SchemaError:
+                return None
+            return self._negate(target, tptr, depth + 1)
+        # A conjunction of independent keyword groups: not (A and B) = (not A) or (not B).
+        groups: dict[str, dict] = {}
+        for k, v in s.items():
+            g = _KEYWORD_GROUP.get(k, k)
+            groups.setdefault(g, {})[k] = v
+        if len(groups) > 1:
+            negs = []
+            for g in groups.values():
+                n = self._negate(g, ptr, depth + 1)
+                if n is None:
+                    return None
+                if n is True:
+                    return True
+                if n is not False:
+                    negs.append(n)
+            return {"anyOf": negs} if negs else False
+        ((k, v),) = s.items() if len(s) == 1 else ((None, None),)
+        if k is None:
+            return self._negate_group(s, ptr, depth)
+        if k == "type":
+            ts = {v} if isinstance(v, str) else set(v) if isinstance(v, list) else None
+            if ts is None:
+                return None
+            if "integer" in ts and "number" not in ts:
+                others = sorted(set(ALL_TYPES) - ts - {"number"})
+                frac = {"type": "number", "$constrain:fractional": True}
+                return {"anyOf": [{"type": others}, frac]} if others else frac
+            rest = set(ALL_TYPES) - ts - {"integer"} if "number" in ts else set(ALL_TYPES) - ts - {"integer", "number"}
+            if "number" not in ts:
+                rest.add("number")
+            return {"type": sorted(rest)} if rest else False
+        if k == "required" and isinstance(v, list):
+            if not v:
+                return False
+            forbid = [{"properties": {n: False}} for n in dict.fromkeys(v)]
+            return {"type": "object", **(forbid[0] if len(forbid) == 1 else {"anyOf": forbid})}
+        if k in ("enum", "const"):
+            vals = v if k == "enum" else [v]
+            if isinstance(vals, list) and all(isinstance(e, str) or isinstance(e, bool) or e is None for e in vals):
+                return {"$constrain:notValues": list(vals)}
+            return None
+        if k in ("pattern", "format"):
+            return {"type": "string", "$constrain:notString": {k: v}}
+        if k == "minLength":
+            return {"type": "string", "maxLength": int(v) - 1} if v > 0 else False
+        if k == "maxLength":
+            return {"type": "string", "minLength": int(v) + 1}
+        if k == "minItems":
+            return {"type": "array", "maxItems": int(v) - 1} if v > 0 else False
+        if k == "maxItems":
+            return {"type": "array", "minItems": int(v) + 1}
+        if k == "minProperties":
+            return {"type": "object", "maxProperties": int(v) - 1} if v > 0 else False
+        if k == "maxProperties":
+            return {"type": "object", "minProperties": int(v) + 1}
+        if k == "not":
+            return v
+        if k == "anyOf" and isinstance(v, list):
+            negs = [self._negate(b, f"{ptr}/anyOf/{i}", depth + 1) for i, b in enumerate(v)]
+            return None if any(n is None for n in negs) else {"allOf": negs}
+        if k == "allOf" and isinstance(v, list):
+            negs = [self._negate(b, f"{ptr}/allOf/{i}", depth + 1) for i, b in enumerate(v)]
+            return None if any(n is None for n in negs) else {"anyOf": negs}
+        if k == "properties" and isinstance(v, dict):
+            alts = []
+            for n, sub in v.items():
+                neg = self._negate(sub, f"{ptr}/properties/{_esc_ptr(n)}", depth + 1)
+                if neg is None:
+                    return None
+                if neg is not False:
+                    alts.append({"required": [n], "properties": {n: neg}})
+            if not alts:
+                return False
+            return {"type": "object", **(alts[0] if len(alts) == 1 else {"anyOf": alts})}
+        return self._negate_group(s, ptr, depth)
+
+    def _negate_group(self, s: dict, ptr: str, depth: int) -> Any:
+        keys = set(s)
+        if keys <= {"minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"} and len(keys & {"minimum", "exclusiveMinimum"}) * len(keys & {"maximum", "exclusiveMaximum"}) == 0:
+            lo = "minimum" in keys or "exclusiveMinimum" in keys
+            f = _Flat(ptr)
+            self._merge_keywords(f, s, ptr)
+            bound = f.lo if lo else f.hi
+            if bound is None:
+                return False
+            value = int(bound[0]) if bound[0] == bound[0].to_integral_value() else float(bound[0])
+            if lo:
+                return {"type": "number", ("maximum" if bound[1] else "exclusiveMaximum"): value}
+            return {"type": "number", ("minimum" if bound[1] else "exclusiveMinimum"): value}
+        return None
 
     def _node_at(self, ptr: str) -> tuple[Any, str]:
         node = self.root
@@ -703,8 +800,9 @@ class _Compiler:
         g.patterns = list(f.patterns)
         g.formats = list(f.formats)
         g.multiple = list(f.multiple)
-        g.unsupported = [u for u in f.unsupported if u[1] == "not"]
+        g.unsupported = []
         g.not_values = list(f.not_values)
+        g.not_strings = list(f.not_strings)
         return g
 
     def flatten_with(self, base: _Flat, choice: list[tuple[Any, str]]) -> _Flat:
@@ -714,20 +812,36 @@ class _Compiler:
         return g
 
     # ---- oneOf disjointness
-    def _check_disjoint(self, group: list[tuple[Any, str]], base: _Flat, ptr: str) -> None:
+    def _check_disjoint(self, group: list[tuple[Any, str]], base: _Flat, ptr: str) -> list[tuple[Any, str]]:
+        """The oneOf ``group`` as disjoint anyOf branches; raise (strict) when that cannot be done."""
         sigs = []
         for schema, p in group:
             sub = self.flatten_with(base, [(schema, p)])
             sigs.append(self._signature(sub))
-        for i, j in combinations(range(len(sigs)), 2):
-            if not _sig_disjoint(sigs[i], sigs[j]):
-                if self.strict:
-                    raise SchemaError(
-                        f"oneOf branches {i} and {j} may overlap (cannot prove exactly one matches); "
-                        "pass strict=False to treat oneOf as anyOf", ptr)
-                self.unsupported(ptr, "oneOf", f"branches {i} and {j} may overlap; treated as anyOf")
-                return
-        self.report.add(ptr, "oneOf", "enforced", "branches are disjoint")
+        overlaps = [(i, j) for i, j in combinations(range(len(sigs)), 2) if not _sig_disjoint(sigs[i], sigs[j])]
+        if not overlaps:
+            self.report.add(ptr, "oneOf", "enforced", "branches are disjoint")
+            return group
+        # Branch i and not the branches it may overlap: exact when those negations exist.
+        negs: dict[int, Any] = {}
+        for i, j in overlaps:
+            for k in (i, j):
+                if k not in negs:
+                    negs[k] = self._negate(group[k][0], group[k][1])
+        if all(n is not None for n in negs.values()):
+            out = []
+            for i, (schema, p) in enumerate(group):
+                others = [negs[j] for a, b in overlaps for j in ((b,) if a == i else (a,) if b == i else ())]
+                out.append(({"allOf": [schema] + others}, p) if others else (schema, p))
+            self.report.add(ptr, "oneOf", "enforced", "overlapping branches exclude each other")
+            return out
+        i, j = overlaps[0]
+        if self.strict:
+            raise SchemaError(
+                f"oneOf branches {i} and {j} may overlap (cannot prove exactly one matches); "
+                "pass strict=False to treat oneOf as anyOf", ptr)
+        self.unsupported(ptr, "oneOf", f"branches {i} and {j} may overlap; treated as anyOf")
+        return group
 
     def _signature(self, f: _Flat) -> dict:
         types = set(ALL_TYPES) if f.types is None else set(f.types)
@@ -772,7 +886,7 @@ class _Compiler:
             if t is not None:
                 alts.append((t,))
         if "string" in types:
-            t = self.string_terminal(f, [v for v in not_vals if isinstance(v, str)])
+            t = self.string_terminal(f, [v for v in not_vals if isinstance(v, str)], f.not_strings)
             if t is not None:
                 alts.append((t,))
         if "array" in types:
@@ -872,6 +986,13 @@ class _Compiler:
                     continue
             self.unsupported(mptr, "multipleOf", f"multipleOf {m}")
         int_syntax = _INT_REGEX_FRAC if self.draft >= 6 else _INT_REGEX
+        if f.fractional:
+            if integer:
+                return None
+            # Non-integral numbers, written without exponent.
+            mult_frac = r"(?:0|[1-9][0-9]*)\.[0-9]*[1-9][0-9]*"
+            if f.lo is None and f.hi is None:
+                return self.b.terminal(Regex("-?" + mult_frac))
         mult_regs = []
         if integer:
             for m, _ in f.multiple:
@@ -894,6 +1015,8 @@ class _Compiler:
             parts: list[Terminal] = [Regex(r) for r in regs]
             if integer:
                 parts.append(Regex(r"(?:0|[1-9][0-9]*)(?:\.0+)?" if self.draft >= 6 else r"(?:0|[1-9][0-9]*)"))
+            if f.fractional:
+                parts.append(Regex(r"(?:0|[1-9][0-9]*)\.[0-9]*[1-9][0-9]*"))
             parts.extend(Regex(r) for r in mult_regs)
             body: Terminal = parts[0] if len(parts) == 1 else Intersect(tuple(parts))
             branches.append(Concat((Lit("-"), body)) if sign else body)
@@ -907,9 +1030,7 @@ class _Compiler:
         return self.b.terminal(term)
 
     # ---- strings
-    def string_terminal(self, f: _Flat, not_strings: list[str]) -> str | None:
-        if f.max_len is not None and f.max_len < f.min_len:
-            return None
+    def _string_contents(self, f: _Flat) -> list[Terminal]:
         contents: list[Terminal] = []
         for p, pptr in f.patterns:
             _check_pattern(p, pptr)
@@ -921,16 +1042,29 @@ class _Compiler:
         if f.min_len or f.max_len is not None:
             hi = "" if f.max_len is None else str(f.max_len)
             contents.append(Regex(r"[\s\S]{%d,%s}" % (f.min_len, hi), json_string=True))
-        if not contents and not not_strings:
+        return contents
+
+    def string_terminal(self, f: _Flat, not_strings: list[str], not_cons: list[tuple[dict, str]] = ()) -> str | None:
+        if f.max_len is not None and f.max_len < f.min_len:
+            return None
+        contents = self._string_contents(f)
+        if not contents and not not_strings and not not_cons:
             return self.b.terminal(self.STRING_TERM, "STRING")
         if contents:
             inner: Terminal = contents[0] if len(contents) == 1 else Intersect(tuple(contents))
             term: Terminal = Concat((Lit('"'), inner, Lit('"')))
         else:
             term = self.STRING_TERM
-        if not_strings:
-            excl = tuple(Regex(re.escape(s), json_string=True) for s in not_strings)
-            term = Difference(term, Concat((Lit('"'), excl[0] if len(excl) == 1 else Union_(excl), Lit('"'))))
+        excl: list[Terminal] = [Regex(re.escape(s), json_string=True) for s in not_strings]
+        for cons, cptr in not_cons:
+            sub = _Flat(cptr)
+            self._merge_keywords(sub, cons, cptr)
+            parts = self._string_contents(sub)
+            if not parts:
+                return None
+            excl.append(parts[0] if len(parts) == 1 else Intersect(tuple(parts)))
+        if excl:
+            term = Difference(term, Concat((Lit('"'), excl[0] if len(excl) == 1 else Union_(tuple(excl)), Lit('"'))))
         return self.b.terminal(term)
 
     # ---- arrays
@@ -1160,14 +1294,17 @@ class _Compiler:
             if t not in f.types and not (t == "number" and "integer" in f.types and _is_integral(v, self.draft)):
                 return False
         for ptr, kw, note in f.unsupported:
-            node = self._node_at(ptr)[0] if kw == "not" else None
-            if kw == "not":
-                if self.valid(v, self.flatten([(node, ptr)])):
-                    return False
-                continue
             self.unsupported(ptr, kw, note)
+        if f.not_values and _value_key(v) in {_value_key(x) for x in f.not_values}:
+            return False
+        if t == "string" and f.not_strings:
+            for cons, cptr in f.not_strings:
+                if self.valid(v, self.flatten([({"type": "string", **cons}, cptr)])):
+                    return False
         if t in ("number",) and not isinstance(v, bool):
             d = to_decimal(v)
+            if f.fractional and d == d.to_integral_value():
+                return False
             if f.lo is not None and (d < f.lo[0] or (f.lo[1] and d == f.lo[0])):
                 return False
             if f.hi is not None and (d > f.hi[0] or (f.hi[1] and d == f.hi[0])):
