@@ -210,7 +210,7 @@ def test_not_forms():
 
 @pytest.mark.parametrize("keyword, schema", [
     ("uniqueItems", {"type": "array", "uniqueItems": True}),
-    ("if", {"if": {"type": "string"}, "then": {"minLength": 1}}),
+    ("if", {"if": {"items": {"type": "string"}}, "then": {"minItems": 1}}),
     ("propertyNames", {"type": "object", "properties": {"a": {"propertyNames": {"maxLength": 3}}}}),
     ("multipleOf", {"type": "number", "multipleOf": 0.01}),
     ("not", {"not": {"items": {"type": "integer"}}}),
@@ -250,3 +250,14 @@ def test_contradictions_are_unsatisfiable():
         json_schema_to_grammar({"type": "string", "minLength": 3, "maxLength": 2})
     with pytest.raises(UnsatisfiableError):
         json_schema_to_grammar({"type": "array", "prefixItems": [False], "minItems": 1})
+
+
+def test_dependencies_and_conditionals():
+    check({"type": "object", "properties": {"card": {}, "billing": {}}, "dependentRequired": {"card": ["billing"]}},
+          [{}, {"billing": 1}, {"card": 1, "billing": 2}], [{"card": 1}])
+    check({"$schema": "http://json-schema.org/draft-07/schema#", "type": "object",
+           "properties": {"a": {}, "b": {}}, "dependencies": {"a": {"required": ["b"]}}},
+          [{}, {"a": 1, "b": 2}], [{"a": 1}])
+    check({"type": "object", "properties": {"kind": {"type": "string"}, "n": {"type": "integer"}},
+           "if": {"properties": {"kind": {"const": "num"}}}, "then": {"required": ["n"]}},
+          [{"kind": "num", "n": 1}, {"kind": "str"}], [{"kind": "num"}])

@@ -537,6 +537,27 @@ class _Compiler:
                     f.oneofs.append((group, ptr + "/oneOf"))
         if s.get("nullable") is True and "type" not in s and "enum" not in s:
             pass  # nullable without type widens nothing
+        # ---- conditionals, as exact disjunctions
+        for kw in ("dependencies", "dependentRequired", "dependentSchemas"):
+            deps = s.get(kw)
+            if not isinstance(deps, dict):
+                continue
+            for name, dep in deps.items():
+                dptr = f"{ptr}/{kw}/{_esc_ptr(name)}"
+                absent = ({"properties": {name: False}}, dptr)
+                if isinstance(dep, list):
+                    present = ({"required": [name] + [d for d in dep if d != name]}, dptr)
+                else:
+                    present = ({"required": [name], "allOf": [dep]}, dptr)
+                f.anyofs.append([absent, present])
+        if "if" in s and ("then" in s or "else" in s):
+            cond = s["if"]
+            neg = self._negate(cond, ptr + "/if")
+            if neg is None:
+                f.unsupported.append((ptr + "/if", "if", "its condition cannot be negated"))
+            else:
+                f.anyofs.append([({"allOf": [cond, s.get("then", True)]}, ptr + "/then"),
+                                 ({"allOf": [neg, s.get("else", True)]}, ptr + "/else")])
         if s.get("$constrain:fractional") is True:
             f.fractional = True
         if "$constrain:notValues" in s:
@@ -549,7 +570,7 @@ class _Compiler:
                 val = s[kw]
                 if kw == "uniqueItems" and val is False:
                     continue
-                if kw in ("dependencies", "dependentRequired", "dependentSchemas") and not val:
+                if kw in ("dependencies", "dependentRequired", "dependentSchemas", "if", "then", "else"):
                     continue
                 if kw == "not":
                     neg = self._negate(val, ptr + "/not")
