@@ -117,8 +117,12 @@ def test_invariants_on_various_patterns():
 
 # ----------------------------------------------------------------------------- realistic patterns
 
-WORDS = sorted({"".join(random.Random(i).choice("abcdefghijklmnopqrstuvwxyz") for _ in range(3 + i % 8))
-                for i in range(1000)})
+def _word(i: int) -> str:
+    rng = random.Random(i)
+    return "".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(3 + i % 8))
+
+
+WORDS = sorted({_word(i) for i in range(1000)})
 
 REALISTIC = {
     "email": (r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}", ["a.b@ex.com", "x@y.io", "bad@x", "@x.com"]),

@@ -125,7 +125,8 @@ def literal_dfa(data: bytes) -> ByteDFA:
 # ----------------------------------------------------------------------------- core
 
 
-def finalize(table, byte_cls: np.ndarray, accepting, start: int) -> ByteDFA:
+def finalize(table, byte_cls: np.ndarray, accepting, start: int, deadline: float | None = None,
+             what: str = "minimization") -> ByteDFA:
     """Trim, minimize and canonically renumber a DFA given over byte classes.
 
     ``table[s][c]`` is the target of state ``s`` on byte class ``c`` (-1 dead);
@@ -170,7 +171,7 @@ def finalize(table, byte_cls: np.ndarray, accepting, start: int) -> ByteDFA:
     if not all(live):
         rows = [[(t if t >= 0 and live[t] else -1) for t in r] if live[s] else None for s, r in enumerate(rows)]
 
-    cls = _minimize(rows, acc, live, k)
+    cls = _minimize(rows, acc, live, k, deadline, what)
 
     # quotient + canonical BFS numbering; classes visited in order of their first byte
     first_byte: dict[int, int] = {}
@@ -205,7 +206,8 @@ def finalize(table, byte_cls: np.ndarray, accepting, start: int) -> ByteDFA:
     return ByteDFA(trans, np.array(out_acc, dtype=np.bool_))
 
 
-def _minimize(rows: list, acc: list, live: list, k: int) -> list:
+def _minimize(rows: list, acc: list, live: list, k: int, deadline: float | None = None,
+              what: str = "minimization") -> list:
     """Equivalence class id per live state (None elsewhere).
 
     States with a finite right language (they cannot reach a cycle) are merged exactly by
@@ -258,6 +260,8 @@ def _minimize(rows: list, acc: list, live: list, k: int) -> list:
     count = int(part.max()) + 1
     big = nf + 2
     while True:
+        if deadline is not None and time.perf_counter() > deadline:
+            raise CompileLimitError(f"{what}: exceeded the time limit while minimizing")
         tgt = np.where(inner, part[np.where(inner, tab, 0)] + big, fixed)
         sig = np.concatenate([part[:, None], tgt], axis=1)
         _, new = np.unique(sig, axis=0, return_inverse=True)

@@ -253,7 +253,9 @@ class _Determinizer:
             rows.append(row)
         acc = [a for _, a in states]
         self.limits.check_time()
-        return finalize(rows, self.byte_cls, acc, 0)
+        lim = self.limits
+        return finalize(rows, self.byte_cls, acc, 0, deadline=lim.t0 + lim.time_limit,
+                        what=f"compiling regex {lim.pattern!r} (time_limit={lim.time_limit}s)")
 
 
 def _estimate(node: tuple, json_string: bool, cap: int) -> int:
