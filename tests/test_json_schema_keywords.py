@@ -119,7 +119,10 @@ def test_property_order_follows_schema():
     g, _ = json_schema_to_grammar(schema)
     assert accepts(g, '{"a": 1, "b": 2}')
     assert not accepts(g, '{"b": 2, "a": 1}')
-    assert accepts(g, '{"a": 1, "b": 2, "c": 3}')  # additional properties come after declared ones
+    assert accepts(g, '{"a": 1, "b": 2, "c": 3}')
+    assert accepts(g, '{"c": 3, "a": 1, "x": 0, "b": 2, "d": 4}')  # additional ones anywhere
+    g, _ = json_schema_to_grammar({**schema, "maxProperties": 2})
+    assert accepts(g, '{"c": 3, "a": 1}') and not accepts(g, '{"c": 3, "a": 1, "b": 2}')
 
 
 def test_pattern_properties():

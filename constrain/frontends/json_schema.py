@@ -3,8 +3,9 @@
 Semantics promised by :func:`json_schema_to_grammar`:
 
 * The grammar accepts only JSON texts valid against the schema (strict mode), with two
-  deliberate narrowings: object keys appear in the order ``properties`` lists them, with
-  any additional (undeclared) properties after all declared ones; declared keys and
+  deliberate narrowings: declared object keys appear in the order ``properties`` lists
+  them (merged through allOf/$ref/anyOf in the order the keywords are written); additional
+  (undeclared) properties, where allowed, may come before, between or after them; declared keys and
   ``enum``/``const`` strings are spelled the way ``json.dumps(..., ensure_ascii=False)``
   spells them. Numbers under bounds are written without an exponent. Integers accept a
   zero fraction (``1.0``) from draft 6 on, as the specification does.
@@ -406,9 +407,23 @@ class _Compiler:
             for n in new_names:
                 extra = self._extras_for_name(f.pattern_props, f.addl, n)
                 f.props[n] = list(extra)
+        had = len(f.props)
         for n, sub in props.items():
             f.props.setdefault(n, [])
             f.props[n].append((sub, f"{ptr}/properties/{_esc_ptr(n)}"))
+        if had and new_names and len(new_names) < len(props):
+            # A new name follows the name written before it here (anchored merge), so
+            # that interleaved declarations keep the order each conjunct writes.
+            order = [n for n in f.props if n not in new_names]
+            here = list(props)
+            for idx, n in enumerate(here):
+                if n not in new_names:
+                    continue
+                if idx == 0:
+                    order.append(n)
+                else:
+                    order.insert(order.index(here[idx - 1]) + 1, n)
+            f.props = {n: f.props[n] for n in order}
         if ap is not True or pp:
             # Earlier names not declared here are additional for this conjunct.
             ap_part = None if ap is True else [(ap, ptr + "/additionalProperties")]
@@ -1221,7 +1236,22 @@ class _Compiler:
             m = members[i]
             if m is not None and (hi is None or c < hi):
                 talts.append(((self.T_COMMA,) if c else ()) + (m, tail(i + 1, inc(c))))
+                if extra is not None and (hi is None or c + 1 < hi):
+                    talts.append(((self.T_COMMA,) if c else ()) + (extra, before(i, inc(c))))
             self.rule(name, talts)
+            return name
+
+        def before(i: int, c: int) -> str:
+            # Additional members written before declared member i, which comes next.
+            key = (-1 - i, c)
+            if key in memo:
+                return memo[key]  # type: ignore[return-value]
+            name = f"{base}_b{i}_{c}"
+            memo[key] = name
+            balts: list[tuple[str, ...]] = [(self.T_COMMA, members[i], tail(i + 1, inc(c)))]
+            if hi is None or c + 1 < hi:
+                balts.append((self.T_COMMA, extra, before(i, inc(c))))
+            self.rule(name, balts)
             return name
 
         alts: list[tuple[str, ...]] = []
