@@ -670,10 +670,10 @@ class _Compiler:
                 total *= len(g)
             if total > _MAX_ANYOF_PRODUCT:
                 raise CompileLimitError(f"anyOf/oneOf combinations exceed {_MAX_ANYOF_PRODUCT} at {f.ptr or '/'}")
+            first = [id(g) in self._props_first for g in groups]
             for gi, gptr in one_groups:
                 groups[gi] = self._check_disjoint(groups[gi], base, gptr)
             alts: list[tuple[str, ...]] = []
-            first = [id(g) in self._props_first for g in groups]
             for choice in _product(groups):
                 sub = self.flatten_with(base, choice)
                 lead = [n for (sch, _), fl in zip(choice, first) if fl
