@@ -215,7 +215,7 @@ def test_not_forms():
     ("uniqueItems", {"type": "array", "uniqueItems": True}),
     ("if", {"if": {"items": {"type": "string"}}, "then": {"minItems": 1}}),
     ("propertyNames", {"type": "object", "properties": {"a": {"propertyNames": {"maxLength": 3}}}}),
-    ("multipleOf", {"type": "number", "multipleOf": 0.01}),
+    ("multipleOf", {"type": "number", "multipleOf": 0.03}),
     ("not", {"not": {"items": {"type": "integer"}}}),
     ("contains", {"contains": {"type": "integer"}}),
 ])
@@ -264,3 +264,10 @@ def test_dependencies_and_conditionals():
     check({"type": "object", "properties": {"kind": {"type": "string"}, "n": {"type": "integer"}},
            "if": {"properties": {"kind": {"const": "num"}}}, "then": {"required": ["n"]}},
           [{"kind": "num", "n": 1}, {"kind": "str"}], [{"kind": "num"}])
+
+
+def test_multiple_of_decimal_and_number_types():
+    check({"type": "number", "multipleOf": 0.01}, [1, 1.5, 2.25, -3.1, 2.250], [1.001, 0.125])
+    check({"type": "number", "multipleOf": 10}, [0, 10, 120, -30], [5, 12.5, 1])
+    with pytest.raises(SchemaError, match="multipleOf"):
+        json_schema_to_grammar({"type": "integer", "multipleOf": 7})

@@ -1012,13 +1012,23 @@ class _Compiler:
 
     # ---- numbers
     def number_terminal(self, f: _Flat, integer: bool) -> str | None:
+        mult_regs: list[str] = []
         for m, mptr in f.multiple:
-            if m == 1 or (integer and m == m.to_integral_value() and m == 1):
+            if m == m.to_integral_value():
+                # Only integers are multiples of an integer.
                 integer = True
-                continue
-            if integer and m == m.to_integral_value():
+                if m == 1:
+                    continue
                 reg = _int_multiple_suffix(int(m))
                 if reg is not None:
+                    mult_regs.append(reg)
+                    continue
+            else:
+                sign, digits, exp = m.normalize().as_tuple()
+                if digits == (1,) and isinstance(exp, int) and -12 <= exp < 0:
+                    # multipleOf 10^-k: at most k significant fraction digits.
+                    if not integer:
+                        mult_regs.append(r"(?:0|[1-9][0-9]*)(?:\.[0-9]{1,%d}0*)?" % -exp)
                     continue
             self.unsupported(mptr, "multipleOf", f"multipleOf {m}")
         int_syntax = _INT_REGEX_FRAC if self.draft >= 6 else _INT_REGEX
@@ -1027,15 +1037,8 @@ class _Compiler:
                 return None
             # Non-integral numbers, written without exponent.
             mult_frac = r"(?:0|[1-9][0-9]*)\.[0-9]*[1-9][0-9]*"
-            if f.lo is None and f.hi is None:
+            if f.lo is None and f.hi is None and not mult_regs:
                 return self.b.terminal(Regex("-?" + mult_frac))
-        mult_regs = []
-        if integer:
-            for m, _ in f.multiple:
-                if m != 1 and m == m.to_integral_value():
-                    reg = _int_multiple_suffix(int(m))
-                    if reg is not None:
-                        mult_regs.append(reg)
         if f.lo is None and f.hi is None and not mult_regs:
             if integer:
                 return self.b.terminal(Regex(int_syntax), "INTEGER")
