@@ -214,7 +214,7 @@ def test_not_forms():
 @pytest.mark.parametrize("keyword, schema", [
     ("uniqueItems", {"type": "array", "uniqueItems": True}),
     ("if", {"if": {"items": {"type": "string"}}, "then": {"minItems": 1}}),
-    ("propertyNames", {"type": "object", "properties": {"a": {"propertyNames": {"maxLength": 3}}}}),
+    ("propertyNames", {"type": "object", "properties": {"a": {"propertyNames": {"anyOf": [{"maxLength": 3}, {"pattern": "x"}]}}}}),
     ("multipleOf", {"type": "number", "multipleOf": 0.03}),
     ("not", {"not": {"items": {"type": "integer"}}}),
     ("contains", {"contains": {"type": "integer"}}),
@@ -271,3 +271,12 @@ def test_multiple_of_decimal_and_number_types():
     check({"type": "number", "multipleOf": 10}, [0, 10, 120, -30], [5, 12.5, 1])
     with pytest.raises(SchemaError, match="multipleOf"):
         json_schema_to_grammar({"type": "integer", "multipleOf": 7})
+
+
+def test_property_names():
+    check({"type": "object", "propertyNames": {"pattern": "^[a-z]+$", "maxLength": 3}},
+          [{}, {"ab": 1, "xyz": 2}], [{"abcd": 1}, {"A": 1}, {"a1": 0}])
+    check({"type": "object", "properties": {"ok": {}, "BAD": {}}, "propertyNames": {"enum": ["ok", "fine"]}},
+          [{"ok": 1}, {"fine": 2}, {"ok": 1, "fine": 2}], [{"BAD": 1}, {"other": 1}])
+    g, _ = json_schema_to_grammar({"type": "object", "propertyNames": False})
+    assert accepts(g, "{}") and not accepts(g, '{"a": 1}')

@@ -143,7 +143,7 @@ class _Flat:
     __slots__ = (
         "ptr", "types", "enum", "props", "required", "addl", "pattern_props", "prefix", "rest",
         "min_items", "max_items", "min_props", "max_props", "min_len", "max_len", "lo", "hi",
-        "patterns", "formats", "anyofs", "oneofs", "multiple", "false", "unsupported", "not_values", "not_strings", "fractional",
+        "patterns", "formats", "anyofs", "oneofs", "multiple", "false", "unsupported", "not_values", "not_strings", "fractional", "prop_names",
     )
 
     def __init__(self, ptr: str) -> None:
@@ -174,6 +174,7 @@ class _Flat:
         self.not_values: list[Any] = []  # scalars excluded by `not: {enum/const}`
         self.not_strings: list[tuple[dict, str]] = []  # string constraints excluded by `not`
         self.fractional = False  # numbers must not be integers (`not: {type: integer}`)
+        self.prop_names: list[tuple[Any, str]] = []  # propertyNames subschemas
 
 
 def _tighter_lo(a: tuple[Decimal, bool] | None, b: tuple[Decimal, bool] | None) -> tuple[Decimal, bool] | None:
@@ -573,6 +574,8 @@ class _Compiler:
             else:
                 f.anyofs.append([({"allOf": [cond, s.get("then", True)]}, ptr + "/then"),
                                  ({"allOf": [neg, s.get("else", True)]}, ptr + "/else")])
+        if "propertyNames" in s:
+            f.prop_names.append((s["propertyNames"], ptr + "/propertyNames"))
         if s.get("$constrain:fractional") is True:
             f.fractional = True
         if "$constrain:notValues" in s:
@@ -585,7 +588,7 @@ class _Compiler:
                 val = s[kw]
                 if kw == "uniqueItems" and val is False:
                     continue
-                if kw in ("dependencies", "dependentRequired", "dependentSchemas", "if", "then", "else"):
+                if kw in ("dependencies", "dependentRequired", "dependentSchemas", "if", "then", "else", "propertyNames"):
                     continue
                 if kw == "not":
                     neg = self._negate(val, ptr + "/not")
@@ -839,6 +842,7 @@ class _Compiler:
         g.unsupported = []
         g.not_values = list(f.not_values)
         g.not_strings = list(f.not_strings)
+        g.prop_names = list(f.prop_names)
         return g
 
     def flatten_with(self, base: _Flat, choice: list[tuple[Any, str]]) -> _Flat:
@@ -1168,14 +1172,41 @@ class _Compiler:
         return alts
 
     # ---- objects
+    def _key_filter(self, f: _Flat) -> tuple[Any, Any]:
+        """(flattened propertyNames or None, terminal of allowed quoted keys; None: any key, False: none)."""
+        if not f.prop_names:
+            return None, None
+        pn = self.flatten(f.prop_names)
+        if pn.false or (pn.types is not None and "string" not in pn.types):
+            return pn, False  # no key at all: a terminal no JSON key matches
+        if pn.anyofs or pn.oneofs or pn.unsupported:
+            self.unsupported(pn.ptr, "propertyNames", "only string constraints are supported on keys")
+            return pn, None
+        if pn.enum is not None:
+            keys = [v for v in pn.enum if isinstance(v, str) and self.valid(v, pn)]
+            if not keys:
+                return pn, False
+            lits = tuple(dict.fromkeys(Lit(json.dumps(k, ensure_ascii=False)) for k in keys))
+            return pn, lits[0] if len(lits) == 1 else Union_(lits)
+        t = self.string_terminal(pn, [v for v in pn.not_values if isinstance(v, str)], pn.not_strings)
+        if t is None:
+            return pn, False
+        return pn, self.b.terminals[t]
+
     def build_object(self, f: _Flat, hint: str) -> list[tuple[str, ...]]:
         names = list(f.props)
         for r in f.required:
             if r not in f.props:
                 names.append(r)
         required = set(f.required)
+        pn, key_filter = self._key_filter(f)
         members: list[str | None] = []
         for n in names:
+            if pn is not None and not self.valid(n, pn):
+                if n in required:
+                    return []
+                members.append(None)
+                continue
             parts = list(f.props.get(n, []))
             if n in f.props:
                 for p, subs in f.pattern_props.items():
@@ -1191,7 +1222,7 @@ class _Compiler:
                 continue
             key = self.b.terminal(Lit(json.dumps(n, ensure_ascii=False)))
             members.append(self.b.seq(key, self.T_COLON, v))
-        extra = self.extra_member(f, names, hint)
+        extra = self.extra_member(f, names, hint, key_filter)
         lo = f.min_props
         hi = f.max_props
         if hi is not None and hi < max(lo, len(required)):
@@ -1264,7 +1295,7 @@ class _Compiler:
             alts.append((self.T_LBRACE, tail(0, 0), self.T_RBRACE))
         return alts
 
-    def extra_member(self, f: _Flat, declared: list[str], hint: str) -> str | None:
+    def extra_member(self, f: _Flat, declared: list[str], hint: str, key_filter: Any = None) -> str | None:
         """Nonterminal for one undeclared ``"key": value`` member, or None if none is allowed."""
         decl: Terminal | None = None
         if declared:
@@ -1307,6 +1338,10 @@ class _Compiler:
                     key = Difference(key, decl)
                 regions.append((key, pats[0][1]))
         alts = []
+        if key_filter is False:
+            return None
+        if key_filter is not None:
+            regions = [(Intersect((key, key_filter)), schemas) for key, schemas in regions]
         for key, schemas in regions:
             v = self.compile_parts(schemas or [], f"{hint}_extra") if schemas is not None else self.any_value()
             if v is None:
@@ -1388,6 +1423,10 @@ class _Compiler:
                 return False
             if any(r not in v for r in f.required):
                 return False
+            if f.prop_names:
+                pnf = self.flatten(f.prop_names)
+                if any(not self.valid(k, pnf) for k in v):
+                    return False
             for k, x in v.items():
                 parts = f.props[k] if k in f.props else self._extras_for_name(f.pattern_props, f.addl, k)
                 if k in f.props:
