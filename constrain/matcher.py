@@ -108,46 +108,41 @@ def _optionalize(grammar: Grammar, names: set[str]) -> Grammar:
 
 
 def _terminals_with_followers(rules: dict[str, list[tuple[str, ...]]], terminals: set[str]) -> set[str]:
-    """Terminals that some terminal may follow in a sentence (a FOLLOW-set computation)."""
+    """Terminals that some non-empty string may follow in a sentence (linear FOLLOW check)."""
     nullable: set[str] = set()
-    changed = True
-    while changed:
-        changed = False
-        for k, alts in rules.items():
-            if k not in nullable and any(all(s in nullable for s in alt) for alt in alts):
-                nullable.add(k)
-                changed = True
     nonempty: set[str] = set(terminals)
     changed = True
     while changed:
         changed = False
         for k, alts in rules.items():
-            if k not in nonempty and any(any(s in nonempty for s in alt) for alt in alts):
+            if k not in nullable and any(all(x in nullable for x in alt) for alt in alts):
+                nullable.add(k)
+                changed = True
+            if k not in nonempty and any(any(x in nonempty for x in alt) for alt in alts):
                 nonempty.add(k)
                 changed = True
-    # ends[X]: symbols that can end a derivation of X; followed: symbols that can be followed.
     followed: set[str] = set()
-    ends: dict[str, set[str]] = {k: set() for k in rules}
-    changed = True
-    while changed:
-        changed = False
-        for k, alts in rules.items():
-            for alt in alts:
-                for i, s in enumerate(alt):
-                    rest_nonnull = any(r in nonempty for r in alt[i + 1 :])
-                    if rest_nonnull and s not in followed:
-                        followed.add(s)
-                        changed = True
-                    if all(r in nullable for r in alt[i + 1 :]):
-                        new = {s} | ends.get(s, set())
-                        if not new <= ends[k]:
-                            ends[k] |= new
-                            changed = True
-        for k in list(followed):
-            for s in ends.get(k, ()):
-                if s not in followed:
-                    followed.add(s)
-                    changed = True
+    ends: dict[str, set[str]] = {}  # A -> symbols that can end a derivation of A
+    for k, alts in rules.items():
+        for alt in alts:
+            can_grow_after = False  # some symbol after x can derive a non-empty string
+            all_nullable_after = True
+            for x in reversed(alt):
+                if can_grow_after:
+                    followed.add(x)
+                if all_nullable_after:
+                    ends.setdefault(k, set()).add(x)
+                if x in nonempty:
+                    can_grow_after = True
+                if x not in nullable:
+                    all_nullable_after = False
+    todo = list(followed)
+    while todo:
+        a = todo.pop()
+        for y in ends.get(a, ()):
+            if y not in followed:
+                followed.add(y)
+                todo.append(y)
     return {t for t in followed if t in terminals}
 
 
