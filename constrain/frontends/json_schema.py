@@ -4,7 +4,8 @@ Semantics promised by :func:`json_schema_to_grammar`:
 
 * The grammar accepts only JSON texts valid against the schema (strict mode), with two
   deliberate narrowings: declared object keys appear in the order ``properties`` lists
-  them (merged through allOf/$ref/anyOf in the order the keywords are written); additional
+  them (conjuncts merged through allOf/$ref in the order the keywords are written, names
+  new to a later conjunct or to an anyOf/oneOf branch after the earlier ones); additional
   (undeclared) properties, where allowed, may come before, between or after them; declared keys and
   ``enum``/``const`` strings are spelled the way ``json.dumps(..., ensure_ascii=False)``
   spells them. Numbers under bounds are written without an exponent. Integers accept a
@@ -408,23 +409,9 @@ class _Compiler:
             for n in new_names:
                 extra = self._extras_for_name(f.pattern_props, f.addl, n)
                 f.props[n] = list(extra)
-        had = len(f.props)
         for n, sub in props.items():
             f.props.setdefault(n, [])
             f.props[n].append((sub, f"{ptr}/properties/{_esc_ptr(n)}"))
-        if had and new_names and len(new_names) < len(props):
-            # A new name follows the name written before it here (anchored merge), so
-            # that interleaved declarations keep the order each conjunct writes.
-            order = [n for n in f.props if n not in new_names]
-            here = list(props)
-            for idx, n in enumerate(here):
-                if n not in new_names:
-                    continue
-                if idx == 0:
-                    order.append(n)
-                else:
-                    order.insert(order.index(here[idx - 1]) + 1, n)
-            f.props = {n: f.props[n] for n in order}
         if ap is not True or pp:
             # Earlier names not declared here are additional for this conjunct.
             ap_part = None if ap is True else [(ap, ptr + "/additionalProperties")]
