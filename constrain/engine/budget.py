@@ -203,10 +203,12 @@ class BudgetPlanner:
         def split(p: int, s: int, lo: int, hi: int, depth: int, seen: set) -> None:
             for t in lexer.completed[s]:
                 p2 = p if t in lexer.ignore else parser.advance(p, t)
-                if p2 == DEAD or (p2, lo, hi, depth) in seen:
+                if p2 == DEAD:
                     continue
-                seen.add((p2, lo, hi, depth))
-                c2 = lexer.start(parser.allowed(p2))
+                c2 = lexer.start_after(parser.allowed(p2), s, t)
+                if (p2, c2, lo, hi, depth) in seen:
+                    continue
+                seen.add((p2, c2, lo, hi, depth))
                 if c2 >= 0:
                     take(p2, c2, lo, hi, depth, seen)
 

@@ -36,45 +36,64 @@ class Lexer:
         self.ignore = frozenset(ignore)
         self.max_states = max_states
         self._lock = threading.RLock()
-        self._keys: dict[tuple[frozenset, bool], int] = {}
+        self._keys: dict[tuple[frozenset, bool, bytes], int] = {}
         self._members: list[tuple[tuple[int, int], ...]] = []
         self.completed: list[tuple[int, ...]] = []  # terminals whose lexeme may end here
         # accept[s]: some lexeme may end in state s and be followed by more bytes.
         self.is_start: list[bool] = []
+        self._exclude: list[bytes] = []
         self._cap = 64
         self.trans = np.full((self._cap, 256), -1, dtype=np.int32)
         self.accept = np.zeros(self._cap, dtype=np.bool_)
-        self._starts: dict[tuple[int, ...], int] = {}
+        self._starts: dict[tuple[tuple[int, ...], bytes], int] = {}
+        self._ignore_excl: dict[tuple[int, int], bytes] = {}
 
     @property
     def n_states(self) -> int:
         return len(self._members)
 
-    def start(self, allowed: tuple[int, ...]) -> int:
-        """The lexer state at a lexeme start where the parser allows ``allowed`` (ignores added).
-
-        Returns -1 when nothing at all may follow.
+    def start(self, allowed: tuple[int, ...], exclude: bytes = b"") -> int:
+        """The lexer state at a lexeme start where the parser allows ``allowed`` (ignores added),
+        whose first byte is not in ``exclude``. Returns -1 when nothing at all may follow.
         """
-        got = self._starts.get(allowed)
+        key = (allowed, exclude)
+        got = self._starts.get(key)
         if got is not None:
             return got
         with self._lock:
-            got = self._starts.get(allowed)
+            got = self._starts.get(key)
             if got is None:
                 terms = set(allowed) | self.ignore
                 if not terms:
                     got = -1
                 else:
-                    got = self._build(frozenset((t, self.dfas[t].start) for t in terms), True)
-                self._starts[allowed] = got
+                    got = self._build(frozenset((t, self.dfas[t].start) for t in terms), True, exclude)
+                self._starts[key] = got
         return got
+
+    def start_after(self, allowed: tuple[int, ...], state: int, term: int) -> int:
+        """The next lexeme's start after ``term`` ends in lexer state ``state``.
+
+        Ignored lexemes are longest-match (as lark matches them): the next lexeme may not
+        begin with a byte that would have extended the ignored one.
+        """
+        if term not in self.ignore:
+            return self.start(allowed)
+        key = (state, term)
+        excl = self._ignore_excl.get(key)
+        if excl is None:
+            dfa = self.dfas[term]
+            sub = [s for t, s in self._members[state] if t == term]
+            excl = bytes(np.nonzero(dfa.transitions[sub[0]] >= 0)[0].tolist()) if sub else b""
+            self._ignore_excl[key] = excl
+        return self.start(allowed, excl)
 
     def step(self, state: int, byte: int) -> int:
         return int(self.trans[state, byte])
 
     # ------------------------------------------------------------------ building
 
-    def _new_state(self, members: frozenset, is_start: bool) -> int:
+    def _new_state(self, members: frozenset, is_start: bool, exclude: bytes = b"") -> int:
         sid = len(self._members)
         if sid >= self.max_states:
             raise CompileLimitError(
@@ -89,19 +108,20 @@ class Lexer:
             self.trans, self.accept = trans, accept
         ordered = tuple(sorted(members))
         self._members.append(ordered)
-        self._keys[(members, is_start)] = sid
+        self._keys[(members, is_start, exclude)] = sid
+        self._exclude.append(exclude)
         done = tuple(sorted({t for t, s in ordered if self.dfas[t].accepting[s]}))
         self.completed.append(done)
         self.is_start.append(is_start)
         self.accept[sid] = any(self.can_continue[t] for t in done)
         return sid
 
-    def _build(self, members: frozenset, is_start: bool) -> int:
-        key = (members, is_start)
+    def _build(self, members: frozenset, is_start: bool, exclude: bytes = b"") -> int:
+        key = (members, is_start, exclude)
         got = self._keys.get(key)
         if got is not None:
             return got
-        root = self._new_state(members, is_start)
+        root = self._new_state(members, is_start, exclude)
         todo = [root]
         while todo:
             sid = todo.pop()
@@ -116,12 +136,14 @@ class Lexer:
                 if not nxt:
                     targets[c] = -1
                     continue
-                k2 = (nxt, False)
+                k2 = (nxt, False, b"")
                 tid = self._keys.get(k2)
                 if tid is None:
                     tid = self._new_state(nxt, False)
                     todo.append(tid)
                 targets[c] = tid
             row[:] = targets[inverse.reshape(-1)]
+            if self._exclude[sid]:
+                row[list(self._exclude[sid])] = -1
             self.trans[sid] = row
         return root

@@ -140,7 +140,7 @@ class MaskEngine:
                     p2 = self._after_lexeme(p, t)
                     if p2 == DEAD:
                         continue
-                    c2 = self.lexer.start(self.parser.allowed(p2))
+                    c2 = self.lexer.start_after(self.parser.allowed(p2), c, t)
                     trans = self.lexer.trans  # the table may have grown
                     if c2 >= 0:
                         c3 = int(trans[c2, b])
@@ -163,7 +163,7 @@ class MaskEngine:
                 p2 = self._after_lexeme(p, t)
                 if p2 == DEAD:
                     continue
-                c2 = self.lexer.start(self.parser.allowed(p2))
+                c2 = self.lexer.start_after(self.parser.allowed(p2), c, t)
                 if c2 >= 0:
                     out.update(np.nonzero(self.lexer.trans[c2] >= 0)[0].tolist())
         return sorted(out)
@@ -210,11 +210,11 @@ class MaskEngine:
                 p2 = self._after_lexeme(p, t)
                 if p2 == DEAD:
                     continue
-                key = (p2, lo, hi, d)
+                c2 = lexer.start_after(parser.allowed(p2), s, t)
+                key = (p2, c2, lo, hi, d)
                 if key in seen:
                     continue
                 seen.add(key)
-                c2 = lexer.start(parser.allowed(p2))
                 if c2 < 0:
                     continue
                 ids, sub_events = self._walk(c2, lo, hi, d)
