@@ -319,3 +319,34 @@ def test_maskbench_sample_sound_and_complete():
             bad.append((row["id"], failures[:2]))
     assert compiled >= 170, compiled
     assert not bad, bad[:5]
+
+
+# ---------------------------------------------------------------------- end to end through the engine
+
+
+def _engine_accepts(compiled, text: str) -> bool:
+    m = compiled.matcher()
+    return m.advance_bytes(text.encode("utf-8")) and m.is_accepting()
+
+
+def test_engine_agrees_on_maskbench_sample():
+    """constrain.compile on the front door's grammars: valid accepted, invalid rejected."""
+    import constrain
+    from conftest import byte_vocab
+
+    vocab = byte_vocab()
+    rows = [r for r in _dev_rows() if r["tests"] and len(json.dumps(r["schema"])) < 1500]
+    rng = random.Random(99)
+    checked = 0
+    for row in rng.sample(rows, 12):
+        try:
+            compiled = constrain.compile(row["schema"], vocab, cache=False)
+        except (SchemaError, CompileLimitError, UnsatisfiableError):
+            continue
+        for t in row["tests"]:
+            if t["valid"] and out_of_schema_order(row["schema"], t["data"]):
+                continue
+            text = json.dumps(t["data"], ensure_ascii=False)
+            assert _engine_accepts(compiled, text) == t["valid"], (row["id"], text[:200])
+            checked += 1
+    assert checked >= 20

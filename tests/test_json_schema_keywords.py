@@ -280,3 +280,70 @@ def test_property_names():
           [{"ok": 1}, {"fine": 2}, {"ok": 1, "fine": 2}], [{"BAD": 1}, {"other": 1}])
     g, _ = json_schema_to_grammar({"type": "object", "propertyNames": False})
     assert accepts(g, "{}") and not accepts(g, '{"a": 1}')
+
+
+# ---------------------------------------------------------------------- pydantic
+
+from enum import Enum  # noqa: E402
+from typing import Literal, Optional, Union  # noqa: E402
+
+from pydantic import BaseModel, Field, conint, constr  # noqa: E402
+
+from constrain.frontends.pydantic import pydantic_to_grammar, pydantic_to_schema  # noqa: E402
+
+
+class _Color(Enum):
+    RED = "red"
+    BLUE = "blue"
+
+
+class _Cat(BaseModel):
+    pet_type: Literal["cat"] = "cat"
+    meows: int
+
+
+class _Dog(BaseModel):
+    pet_type: Literal["dog"]
+    barks: float
+
+
+class _Owner(BaseModel):
+    name: constr(pattern=r"^[A-Z][a-z]+$", max_length=10)
+    age: conint(ge=0, le=150)
+    nick: Optional[str] = None
+    color: _Color
+    pet: Union[_Cat, _Dog] = Field(discriminator="pet_type")
+    tags: set[str] = set()
+    scores: dict[str, int] = {}
+    pos: tuple[int, str]
+    kids: list["_Owner"] = []
+
+
+def test_pydantic_model_round_trip():
+    g, report = pydantic_to_grammar(_Owner)
+    kid = _Owner(name="Bo", age=1, color="blue", pet=_Cat(meows=2), pos=(2, "b"))
+    o = _Owner(name="Ann", age=3, color="red", pet=_Dog(pet_type="dog", barks=1.5), pos=(1, "a"), kids=[kid],
+               tags={"x"}, scores={"m": 1})
+    for text in (o.model_dump_json(), json.dumps(json.loads(o.model_dump_json()))):
+        assert accepts(g, text)
+        _Owner.model_validate_json(text)
+    good = json.loads(o.model_dump_json())
+    for path, bad in [(("name",), "ann"), (("age",), 151), (("color",), "green"), (("pet", "pet_type"), "cow"),
+                      (("pos",), [1, 2]), (("kids", 0, "pet", "meows"), "many")]:
+        doc = json.loads(json.dumps(good))
+        node = doc
+        for p in path[:-1]:
+            node = node[p]
+        node[path[-1]] = bad
+        assert not accepts(g, json.dumps(doc)), path
+    # The tag property is required by the discriminated union (as pydantic requires it).
+    assert not accepts(g, json.dumps({**good, "pet": {"meows": 2}}))
+
+
+def test_pydantic_types_and_adapters():
+    assert pydantic_to_schema(list[int]) == {"items": {"type": "integer"}, "type": "array"}
+    g, _ = pydantic_to_grammar(dict[str, Optional[int]])
+    assert accepts(g, '{"a": 1, "b": null}') and not accepts(g, '{"a": "1"}')
+    g, _ = pydantic_to_grammar(tuple[int, ...])
+    assert accepts(g, "[1, 2, 3]") and not accepts(g, '[1, "x"]')
+    assert "uniqueItems" not in json.dumps(pydantic_to_schema(set[int]))
