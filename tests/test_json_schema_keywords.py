@@ -158,6 +158,10 @@ def test_combinators():
                                         {"properties": {"b": {"type": "string"}}}]},
           [{"a": 1}, {"a": 1, "b": "s"}], [{"b": "s"}, {"a": 1, "b": 2}])
     check({"allOf": [{"type": "integer", "minimum": 0}, {"maximum": 5}]}, [0, 5], [-1, 6, "a"])
+    check({"oneOf": [{"enum": ["a", "b"]}, {"type": "integer"}]}, ["a", 3], ["c", 1.5])
+    check({"type": "object", "required": ["v"],
+           "oneOf": [{"properties": {"v": {"type": "string"}}}, {"properties": {"v": {"type": "array"}}}]},
+          [{"v": "s"}, {"v": []}], [{"v": 1}, {}])
 
 
 def test_overlapping_one_of_strict_and_lenient():

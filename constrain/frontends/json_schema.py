@@ -880,17 +880,22 @@ class _Compiler:
                                "anyof": bool(f.anyofs or f.oneofs)}
         if f.enum is not None:
             sig["enum"] = {_value_key(v) for v in f.enum}
+            sig["types"] = types & _enum_types(f.enum, self.draft)
         for name, parts in f.props.items():
-            vals = None
             try:
                 sub = self.flatten(parts) if parts else None
             except SchemaError:
                 sub = None
-            if sub is not None and sub.enum is not None and not sub.anyofs and not sub.oneofs:
-                vals = {_value_key(v) for v in sub.enum}
-            if sub is not None and sub.false:
-                vals = set()
-            sig["props"][name] = vals
+            vsig: dict[str, Any] = {"types": set(ALL_TYPES), "enum": None}
+            if sub is not None:
+                if sub.types is not None:
+                    vsig["types"] = set(sub.types)
+                if sub.enum is not None:
+                    vsig["enum"] = {_value_key(v) for v in sub.enum}
+                    vsig["types"] &= _enum_types(sub.enum, self.draft)
+                if sub.false:
+                    vsig["types"] = set()
+            sig["props"][name] = vsig
         return sig
 
     # ------------------------------------------------------------------ plain (no combinators)
@@ -1527,20 +1532,39 @@ def _sig_disjoint(a: dict, b: dict) -> bool:
         return False
     # Both can only be objects: look for a discriminating property.
     for name in set(a["props"]) & set(b["props"]):
-        va, vb = a["props"][name], b["props"][name]
-        if va is not None and vb is not None and not (va & vb) and (name in a["required"] or name in b["required"]):
-            if name in a["required"] and name in b["required"]:
-                return True
-            # Only one requires it: the other may omit it, so they may still overlap.
+        # A property both require, with values that cannot be equal.
+        if name in a["required"] and name in b["required"] and _values_disjoint(a["props"][name], b["props"][name]):
+            return True
     for x, y in ((a, b), (b, a)):
         # x requires a property y forbids.
         if y["closed"]:
             if any(r not in y["names"] for r in x["required"]):
                 return True
         for r in x["required"]:
-            if r in y["props"] and y["props"][r] == set():
+            if r in y["props"] and not y["props"][r]["types"]:
                 return True
     return False
+
+
+def _enum_types(values: list[Any], draft: int) -> set[str]:
+    out: set[str] = set()
+    for v in values:
+        t = _json_type(v)
+        out.add(t)
+        if t == "number" and _is_integral(v, draft):
+            out.add("integer")
+    return out
+
+
+def _values_disjoint(a: dict, b: dict) -> bool:
+    if a["enum"] is not None and b["enum"] is not None and not (a["enum"] & b["enum"]):
+        return True
+    ta, tb = a["types"], b["types"]
+    if "number" in ta:
+        ta = ta | {"integer"}
+    if "number" in tb:
+        tb = tb | {"integer"}
+    return not (ta & tb)
 
 
 def _prune(g: Grammar) -> Grammar:
