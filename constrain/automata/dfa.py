@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections import deque
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from ..errors import CompileLimitError
+from . import _kernels
 
 __all__ = [
     "ByteDFA",
@@ -130,150 +130,28 @@ def finalize(table, byte_cls: np.ndarray, accepting, start: int, deadline: float
     """Trim, minimize and canonically renumber a DFA given over byte classes.
 
     ``table[s][c]`` is the target of state ``s`` on byte class ``c`` (-1 dead);
-    ``byte_cls[b]`` is the class of byte ``b``.
+    ``byte_cls[b]`` is the class of byte ``b``. Every class must occur in ``byte_cls``.
     """
-    rows = table.tolist() if isinstance(table, np.ndarray) else table
-    acc = [bool(x) for x in (accepting.tolist() if isinstance(accepting, np.ndarray) else accepting)]
-    n = len(rows)
+    _kernels.warm()
+    rows = np.array(table, dtype=np.int32)
+    acc = np.array(accepting, dtype=np.bool_)
+    n = acc.shape[0]
     if n == 0:
         return empty_dfa()
-    k = len(rows[0]) if n else 0
-
-    # reachable from start
-    reach = [False] * n
-    reach[start] = True
-    stack = [start]
-    while stack:
-        s = stack.pop()
-        for t in rows[s]:
-            if t >= 0 and not reach[t]:
-                reach[t] = True
-                stack.append(t)
-    # co-reachable (can reach an accepting state)
-    preds: list[list[int]] = [[] for _ in range(n)]
-    for s in range(n):
-        if reach[s]:
-            for t in set(rows[s]):
-                if t >= 0:
-                    preds[t].append(s)
-    live = [False] * n
-    stack = [s for s in range(n) if reach[s] and acc[s]]
-    for s in stack:
-        live[s] = True
-    while stack:
-        s = stack.pop()
-        for p in preds[s]:
-            if not live[p]:
-                live[p] = True
-                stack.append(p)
-    if not live[start]:
+    byte_cls = np.asarray(byte_cls, dtype=np.int64).reshape(-1)
+    k = int(byte_cls.max()) + 1
+    rows = rows.reshape(n, k)
+    # classes in order of their first byte, so the numbering follows bytes 0..255
+    first = np.full(k, 256, dtype=np.int64)
+    np.minimum.at(first, byte_cls, np.arange(256, dtype=np.int64))
+    col_order = np.argsort(first, kind="stable").astype(np.int64)
+    out, out_acc, status = _kernels.minimize(rows, acc, int(start), col_order,
+                                             float("inf") if deadline is None else float(deadline))
+    if status == 2 or (deadline is not None and time.perf_counter() > deadline):
+        raise CompileLimitError(f"{what}: exceeded the time limit while minimizing")
+    if out.shape[0] == 0:
         return empty_dfa()
-    if not all(live):
-        rows = [[(t if t >= 0 and live[t] else -1) for t in r] if live[s] else None for s, r in enumerate(rows)]
-
-    cls = _minimize(rows, acc, live, k, deadline, what)
-
-    # quotient + canonical BFS numbering; classes visited in order of their first byte
-    first_byte: dict[int, int] = {}
-    for b, c in enumerate(np.asarray(byte_cls).tolist()):
-        first_byte.setdefault(c, b)
-    col_order = sorted(first_byte, key=first_byte.get)
-    rep = {}
-    for s in range(n):
-        if live[s] and cls[s] not in rep:
-            rep[cls[s]] = s
-    order: dict[int, int] = {cls[start]: 0}
-    queue = deque([cls[start]])
-    out_rows = []
-    out_acc = []
-    while queue:
-        c = queue.popleft()
-        s = rep[c]
-        r = rows[s]
-        new_row = [-1] * k
-        for col in col_order:
-            t = r[col]
-            if t >= 0:
-                tc = cls[t]
-                if tc not in order:
-                    order[tc] = len(order)
-                    queue.append(tc)
-                new_row[col] = order[tc]
-        out_rows.append(new_row)
-        out_acc.append(acc[s])
-    reduced = np.array(out_rows, dtype=np.int32).reshape(len(out_rows), k)
-    trans = reduced[:, np.asarray(byte_cls, dtype=np.int64)]
-    return ByteDFA(trans, np.array(out_acc, dtype=np.bool_))
-
-
-def _minimize(rows: list, acc: list, live: list, k: int, deadline: float | None = None,
-              what: str = "minimization") -> list:
-    """Equivalence class id per live state (None elsewhere).
-
-    States with a finite right language (they cannot reach a cycle) are merged exactly by
-    hash-consing in reverse topological order, which is linear; only the remaining states
-    go through Moore's partition refinement, with the finite ones as fixed atoms.
-    """
-    n = len(rows)
-    outdeg = [0] * n
-    rpreds: list[list[int]] = [[] for _ in range(n)]
-    for s in range(n):
-        if live[s]:
-            targets = set(rows[s])
-            targets.discard(-1)
-            outdeg[s] = len(targets)
-            for t in targets:
-                rpreds[t].append(s)
-    cls: list = [None] * n
-    sigs: dict = {}
-    queue = [s for s in range(n) if live[s] and outdeg[s] == 0]
-    i = 0
-    while i < len(queue):
-        s = queue[i]
-        i += 1
-        r = rows[s]
-        sig = (acc[s], tuple([cls[t] if t >= 0 else -1 for t in r]))
-        c = sigs.get(sig)
-        if c is None:
-            c = sigs[sig] = len(sigs)
-        cls[s] = c
-        for p in rpreds[s]:
-            outdeg[p] -= 1
-            if outdeg[p] == 0:
-                queue.append(p)
-    rest = [s for s in range(n) if live[s] and cls[s] is None]
-    if not rest:
-        return cls
-    nf = len(sigs)
-    # Moore refinement over the states with infinite right languages.
-    idx = {s: j for j, s in enumerate(rest)}
-    m = len(rest)
-    # target codes: >= 0 -> index into rest; < 0 -> fixed atom (-1 dead, -2-c finite class c)
-    tab = np.empty((m, k), dtype=np.int64)
-    for j, s in enumerate(rest):
-        tab[j] = [idx[t] if t >= 0 and cls[t] is None else (-1 if t < 0 else -2 - cls[t]) for t in rows[s]]
-    inner = tab >= 0
-    fixed = np.where(inner, 0, -tab)  # dead -> 1, finite class c -> c + 2
-    part = np.array([1 if acc[s] else 0 for s in rest], dtype=np.int64)
-    _, part = np.unique(part, return_inverse=True)
-    part = part.reshape(-1)
-    count = int(part.max()) + 1
-    big = nf + 2
-    while True:
-        if deadline is not None and time.perf_counter() > deadline:
-            raise CompileLimitError(f"{what}: exceeded the time limit while minimizing")
-        tgt = np.where(inner, part[np.where(inner, tab, 0)] + big, fixed)
-        sig = np.concatenate([part[:, None], tgt], axis=1)
-        _, new = np.unique(sig, axis=0, return_inverse=True)
-        new = np.asarray(new).reshape(-1)
-        new_count = int(new.max()) + 1
-        part = new
-        if new_count == count:
-            break
-        count = new_count
-    for j, s in enumerate(rest):
-        cls[s] = nf + int(part[j])
-    return cls
+    return ByteDFA(out[:, byte_cls], out_acc)
 
 
 def _byte_classes(dfas: Sequence[ByteDFA]) -> tuple[np.ndarray, np.ndarray]:
@@ -287,53 +165,92 @@ def _byte_classes(dfas: Sequence[ByteDFA]) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(first), np.asarray(inv).reshape(-1)
 
 
-def _check_limits(count: int, max_states: int, t0: float, time_limit: float, what: str) -> None:
-    if count > max_states:
+def _raise_status(status: int, what: str, max_states: int, time_limit: float) -> None:
+    if status == 1:
         raise CompileLimitError(f"{what}: more than {max_states} DFA states (max_states={max_states})")
-    if time.perf_counter() - t0 > time_limit:
+    if status == 2:
         raise CompileLimitError(f"{what}: exceeded time_limit={time_limit}s")
 
 
-def _product(dfas: Sequence[ByteDFA], accept: Callable[[tuple], bool], dead: Callable[[tuple], bool],
-             max_states: int, time_limit: float, what: str) -> ByteDFA:
-    reps, byte_cls = _byte_classes(dfas)
-    tabs = [d.transitions[:, reps].tolist() for d in dfas]
-    accs = [d.accepting.tolist() for d in dfas]
-    k = len(reps)
-    start = tuple(0 for _ in dfas)
-    ids = {start: 0}
-    states = [start]
-    rows = []
+def _pair(a: ByteDFA, b: ByteDFA, op: int, max_states: int, time_limit: float, what: str) -> ByteDFA:
+    _kernels.warm()
+    reps, byte_cls = _byte_classes((a, b))
     t0 = time.perf_counter()
-    i = 0
-    while i < len(states):
-        st = states[i]
-        i += 1
-        if (i & 255) == 0:
-            _check_limits(len(states), max_states, t0, time_limit, what)
-        row = [-1] * k
-        for c in range(k):
-            nxt = tuple(tabs[j][q][c] if q >= 0 else -1 for j, q in enumerate(st))
-            if dead(nxt):
-                continue
-            d = ids.get(nxt)
-            if d is None:
-                d = ids[nxt] = len(states)
-                states.append(nxt)
-            row[c] = d
-        rows.append(row)
-    _check_limits(len(states), max_states, t0, time_limit, what)
-    acc = [accept(tuple(accs[j][q] if q >= 0 else False for j, q in enumerate(st))) for st in states]
-    return finalize(rows, byte_cls, acc, 0)
+    rows, acc, status = _kernels.pair_product(np.ascontiguousarray(a.transitions[:, reps]),
+                                              np.ascontiguousarray(b.transitions[:, reps]),
+                                              np.array(a.accepting), np.array(b.accepting), op, max_states + 1, t0 + time_limit)
+    _raise_status(status, what, max_states, time_limit)
+    return finalize(rows, byte_cls, acc, 0, deadline=t0 + time_limit, what=what)
+
+
+def _subsets(dfas: Sequence[ByteDFA], concat_: bool, max_states: int, time_limit: float, what: str) -> ByteDFA:
+    """Subset construction over the disjoint union of ``dfas``: their union, or, with
+    ``concat_``, their concatenation (epsilon from each accepting state to the next start)."""
+    _kernels.warm()
+    reps, byte_cls = _byte_classes(dfas)
+    k = len(reps)
+    sizes = [d.n_states for d in dfas]
+    offs = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    n_el = int(offs[-1])
+    tab = np.concatenate([np.where(d.transitions[:, reps] >= 0, d.transitions[:, reps] + o, -1)
+                          for d, o in zip(dfas, offs[:-1].tolist())], axis=0)
+    src, col = np.nonzero(tab >= 0)
+    mv_off = np.zeros(n_el + 1, dtype=np.int64)
+    np.cumsum(np.bincount(src, minlength=n_el), out=mv_off[1:])
+    mv_c = col.astype(np.int32)
+    mv_tgt = tab[src, col].astype(np.int32)
+    accs = np.concatenate([d.accepting for d in dfas]).astype(np.bool_)
+    if concat_:
+        # element of DFA j that accepts -> start of DFA j+1; only the last DFA's accept
+        eps_src_l, eps_dst_l = [], []
+        for j in range(len(dfas) - 1):
+            acc_j = np.flatnonzero(dfas[j].accepting) + offs[j]
+            eps_src_l.append(acc_j)
+            eps_dst_l.append(np.full(acc_j.shape[0], offs[j + 1], dtype=np.int64))
+        eps_src = np.concatenate(eps_src_l) if eps_src_l else np.zeros(0, dtype=np.int64)
+        eps_dst = np.concatenate(eps_dst_l) if eps_dst_l else np.zeros(0, dtype=np.int64)
+        is_final = np.zeros(n_el, dtype=np.bool_)
+        is_final[offs[-2]:] = dfas[-1].accepting
+        seeds = [0]
+    else:
+        eps_src = eps_dst = np.zeros(0, dtype=np.int64)
+        is_final = accs
+        seeds = offs[:-1].tolist()
+    order = np.argsort(eps_src, kind="stable")
+    eps_dat = eps_dst[order].astype(np.int32)
+    eps_off = np.zeros(n_el + 1, dtype=np.int64)
+    np.cumsum(np.bincount(eps_src, minlength=n_el), out=eps_off[1:])
+    # start closure
+    seen = set(seeds)
+    stack = list(seeds)
+    while stack:
+        x = stack.pop()
+        for j in range(int(eps_off[x]), int(eps_off[x + 1])):
+            y = int(eps_dat[j])
+            if y not in seen:
+                seen.add(y)
+                stack.append(y)
+    start_acc = any(bool(is_final[x]) for x in seen)
+    start_set = np.array(sorted(x for x in seen if mv_off[x + 1] > mv_off[x]), dtype=np.int32)
+    t0 = time.perf_counter()
+    rows, acc, status = _kernels.determinize(k, mv_off, mv_c, mv_c, mv_tgt, eps_off, eps_dat, is_final,
+                                             start_set, start_acc, max_states + 1, t0 + time_limit)
+    _raise_status(status, what, max_states, time_limit)
+    return finalize(rows, byte_cls, acc, 0, deadline=t0 + time_limit, what=what)
 
 
 def intersect(*dfas: ByteDFA, max_states: int = 100_000, time_limit: float = 10.0) -> ByteDFA:
     """Strings accepted by every DFA. Raises CompileLimitError past the limits."""
     if not dfas:
         raise ValueError("intersect needs at least one DFA")
-    if len(dfas) == 1:
-        return dfas[0]
-    return _product(dfas, all, lambda st: min(st) < 0, max_states, time_limit, "intersect")
+    # smallest first keeps the intermediate products small
+    order = sorted(dfas, key=lambda d: d.n_states)
+    out = order[0]
+    for d in order[1:]:
+        if out.is_empty():
+            return out
+        out = _pair(out, d, 0, max_states, time_limit, "intersect")
+    return out
 
 
 def union(*dfas: ByteDFA, max_states: int = 100_000, time_limit: float = 10.0) -> ByteDFA:
@@ -342,59 +259,20 @@ def union(*dfas: ByteDFA, max_states: int = 100_000, time_limit: float = 10.0) -
         return empty_dfa()
     if len(dfas) == 1:
         return dfas[0]
-    return _product(dfas, any, lambda st: max(st) < 0, max_states, time_limit, "union")
+    if len(dfas) == 2:
+        return _pair(dfas[0], dfas[1], 2, max_states, time_limit, "union")
+    return _subsets(dfas, False, max_states, time_limit, "union")
 
 
 def difference(a: ByteDFA, b: ByteDFA, *, max_states: int = 100_000, time_limit: float = 10.0) -> ByteDFA:
     """Strings accepted by ``a`` and not by ``b``."""
-    return _product((a, b), lambda acc: acc[0] and not acc[1], lambda st: st[0] < 0,
-                    max_states, time_limit, "difference")
-
-
-def _concat2(a: ByteDFA, b: ByteDFA, max_states: int, time_limit: float) -> ByteDFA:
-    reps, byte_cls = _byte_classes((a, b))
-    ta = a.transitions[:, reps].tolist()
-    tb = b.transitions[:, reps].tolist()
-    acc_a = a.accepting.tolist()
-    acc_b = b.accepting.tolist()
-    k = len(reps)
-    start = (0, frozenset([0]) if acc_a[0] else frozenset())
-    ids = {start: 0}
-    states = [start]
-    rows = []
-    t0 = time.perf_counter()
-    i = 0
-    while i < len(states):
-        qa, sb = states[i]
-        i += 1
-        if (i & 255) == 0:
-            _check_limits(len(states), max_states, t0, time_limit, "concat")
-        row = [-1] * k
-        for c in range(k):
-            na = ta[qa][c] if qa >= 0 else -1
-            nb = {tb[s][c] for s in sb}
-            nb.discard(-1)
-            if na >= 0 and acc_a[na]:
-                nb.add(0)
-            if na < 0 and not nb:
-                continue
-            key = (na, frozenset(nb))
-            d = ids.get(key)
-            if d is None:
-                d = ids[key] = len(states)
-                states.append(key)
-            row[c] = d
-        rows.append(row)
-    _check_limits(len(states), max_states, t0, time_limit, "concat")
-    acc = [any(acc_b[s] for s in sb) for _, sb in states]
-    return finalize(rows, byte_cls, acc, 0)
+    return _pair(a, b, 1, max_states, time_limit, "difference")
 
 
 def concat(*dfas: ByteDFA, max_states: int = 100_000, time_limit: float = 10.0) -> ByteDFA:
     """Concatenation of the languages, in order (no arguments: the empty string)."""
     if not dfas:
         return literal_dfa(b"")
-    out = dfas[0]
-    for d in dfas[1:]:
-        out = _concat2(out, d, max_states, time_limit)
-    return out
+    if len(dfas) == 1:
+        return dfas[0]
+    return _subsets(dfas, True, max_states, time_limit, "concat")

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import CompileLimitError, RegexError
+from . import _kernels
 from . import charset as cs
 from .dfa import ByteDFA, concat, difference, finalize, intersect, literal_dfa, union
 from .parse import parse
@@ -150,8 +151,6 @@ class _Determinizer:
             cls_of[cuts[c] : cuts[c + 1]] = c
         self.byte_cls = cls_of
         self.nl_class = int(cls_of[0x0A])
-        self.cmoves = [[(int(cls_of[lo]), int(cls_of[hi]), t) for lo, hi, t in edges] for edges in nfa.edges]
-        self._closure_memo: dict[int, tuple[frozenset, bool]] = {}
 
     def closure(self, seeds, at_start: bool) -> tuple[frozenset, bool]:
         eps, asrt, edges = self.nfa.eps, self.nfa.asrt, self.nfa.edges
@@ -183,77 +182,83 @@ class _Determinizer:
         important = frozenset(x for x in seen if x % 3 != _AT_END and edges[x // 3])
         return important, accepting
 
-    def closure1(self, x: int) -> tuple[frozenset, bool]:
-        got = self._closure_memo.get(x)
-        if got is None:
-            got = self._closure_memo[x] = self.closure((x,), False)
-        return got
+    def _arrays(self):
+        """Moves and epsilon edges over elements ``state * 3 + mode`` as CSR arrays."""
+        nfa = self.nfa
+        n = len(nfa.eps)
+        n_el = 3 * n
+        cls_of = self.byte_cls
+        src, lo, hi, tgt = [], [], [], []
+        for s, edges in enumerate(nfa.edges):
+            for a, b, t in edges:
+                src.append(s)
+                lo.append(a)
+                hi.append(b)
+                tgt.append(t)
+        src_a = np.array(src, dtype=np.int64)
+        clo = cls_of[np.array(lo, dtype=np.int64)] if lo else np.zeros(0, dtype=np.int64)
+        chi = cls_of[np.array(hi, dtype=np.int64)] if hi else np.zeros(0, dtype=np.int64)
+        tgt_a = np.array(tgt, dtype=np.int64)
+        nl = self.nl_class
+        on_nl = (clo <= nl) & (chi >= nl)
+        # _NORMAL elements move on their ranges; _NEWLINE_LEFT ones only on b"\n", to _AT_END
+        el = np.concatenate([src_a * 3 + _NORMAL, src_a[on_nl] * 3 + _NEWLINE_LEFT])
+        m_lo = np.concatenate([clo, np.full(int(on_nl.sum()), nl, dtype=np.int64)])
+        m_hi = np.concatenate([chi, np.full(int(on_nl.sum()), nl, dtype=np.int64)])
+        m_tgt = np.concatenate([tgt_a * 3 + _NORMAL, tgt_a[on_nl] * 3 + _AT_END])
+        order = np.argsort(el, kind="stable")
+        mv_off = np.zeros(n_el + 1, dtype=np.int64)
+        np.cumsum(np.bincount(el, minlength=n_el), out=mv_off[1:])
+        # epsilon edges: plain ones in every mode; anchors (bol only at the start, handled there)
+        esrc, edst = [], []
+        for s, lst in enumerate(nfa.eps):
+            for t in lst:
+                esrc.append(s)
+                edst.append(t)
+        es = np.array(esrc, dtype=np.int64)
+        ed = np.array(edst, dtype=np.int64)
+        e_src = [es * 3 + m for m in (0, 1, 2)]
+        e_dst = [ed * 3 + m for m in (0, 1, 2)]
+        extra_s, extra_d = [], []
+        for s, lst in enumerate(nfa.asrt):
+            for kind, t in lst:
+                if kind == "bol":
+                    continue
+                if kind == "eoz":
+                    extra_s += [s * 3 + _NORMAL, s * 3 + _AT_END]
+                    extra_d += [t * 3 + _AT_END, t * 3 + _AT_END]
+                else:
+                    extra_s += [s * 3 + _NORMAL, s * 3 + _NORMAL, s * 3 + _NEWLINE_LEFT, s * 3 + _AT_END]
+                    extra_d += [t * 3 + _AT_END, t * 3 + _NEWLINE_LEFT, t * 3 + _NEWLINE_LEFT, t * 3 + _AT_END]
+        e_src.append(np.array(extra_s, dtype=np.int64))
+        e_dst.append(np.array(extra_d, dtype=np.int64))
+        e_src_a = np.concatenate(e_src)
+        e_dst_a = np.concatenate(e_dst)
+        eorder = np.argsort(e_src_a, kind="stable")
+        eps_off = np.zeros(n_el + 1, dtype=np.int64)
+        np.cumsum(np.bincount(e_src_a, minlength=n_el), out=eps_off[1:])
+        is_final = np.zeros(n_el, dtype=np.bool_)
+        is_final[self.final * 3 + _NORMAL] = True
+        is_final[self.final * 3 + _AT_END] = True
+        return (mv_off, m_lo[order].astype(np.int32), m_hi[order].astype(np.int32),
+                m_tgt[order].astype(np.int32), eps_off, e_dst_a[eorder].astype(np.int32), is_final)
 
     def run(self) -> ByteDFA:
-        k = self.k
-        nl = self.nl_class
-        cmoves = self.cmoves
+        mv_off, mv_lo, mv_hi, mv_tgt, eps_off, eps_dat, is_final = self._arrays()
         start_set, start_acc = self.closure((0,), True)
-        key0 = (start_set, start_acc)
-        ids = {key0: 0}
-        states = [key0]
-        rows: list[list[int]] = []
-        by_targets: dict[frozenset, int] = {}
+        start = np.array(sorted(x for x in start_set if mv_off[x + 1] > mv_off[x]), dtype=np.int32)
         max_states = self.limits.max_states
-        i = 0
-        while i < len(states):
-            subset, _ = states[i]
-            i += 1
-            if (i & 127) == 0:
-                self.limits.check_time()
-            buckets: list = [None] * k
-            for x in subset:
-                s, m = divmod(x, 3)
-                if m == _NORMAL:
-                    for clo, chi, t in cmoves[s]:
-                        for c in range(clo, chi + 1):
-                            b = buckets[c]
-                            if b is None:
-                                buckets[c] = b = set()
-                            b.add(t * 3)
-                elif m == _NEWLINE_LEFT:
-                    for clo, chi, t in cmoves[s]:
-                        if clo <= nl <= chi:
-                            b = buckets[nl]
-                            if b is None:
-                                buckets[nl] = b = set()
-                            b.add(t * 3 + _AT_END)
-            row = [-1] * k
-            for c in range(k):
-                b = buckets[c]
-                if not b:
-                    continue
-                fb = frozenset(b)
-                d = by_targets.get(fb)
-                if d is None:
-                    members: set = set()
-                    acc = False
-                    for x in fb:
-                        imp, a = self.closure1(x)
-                        members |= imp
-                        acc = acc or a
-                    key = (frozenset(members), acc)
-                    d = ids.get(key)
-                    if d is None:
-                        if not members and not acc:
-                            d = -1
-                        else:
-                            d = ids[key] = len(states)
-                            states.append(key)
-                            if len(states) > max_states:
-                                raise CompileLimitError(
-                                    f"regex {self.limits.pattern!r} needs more than max_states={max_states} DFA states")
-                    by_targets[fb] = d
-                row[c] = d
-            rows.append(row)
-        acc = [a for _, a in states]
         self.limits.check_time()
         lim = self.limits
+        rows, acc, status = _kernels.determinize(self.k, mv_off, mv_lo, mv_hi, mv_tgt, eps_off, eps_dat, is_final,
+                                                 start, bool(start_acc), max_states + 1,
+                                                 lim.t0 + lim.time_limit)
+        if status == 1:
+            raise CompileLimitError(
+                f"regex {lim.pattern!r} needs more than max_states={max_states} DFA states")
+        if status == 2:
+            lim.check_time()
+        lim.check_time()
         return finalize(rows, self.byte_cls, acc, 0, deadline=lim.t0 + lim.time_limit,
                         what=f"compiling regex {lim.pattern!r} (time_limit={lim.time_limit}s)")
 
@@ -296,6 +301,7 @@ def compile_regex(pattern: str, *, ascii: bool = False, ignore_case: bool = Fals
     """
     if not isinstance(pattern, str):
         raise RegexError(f"pattern must be str, not {type(pattern).__name__}")
+    _kernels.warm()
     limits = _Limits(pattern, max_states, time_limit)
     ast = parse(pattern, ascii=ascii, ignore_case=ignore_case, search=search)
     if search:

@@ -1,0 +1,591 @@
+"""Numba kernels behind :mod:`.dfa` and :mod:`.regex`: subset construction, pair
+products, and trim + minimize + canonical renumbering, all over byte classes.
+
+Tables are ``int32 [n, k]`` over ``k`` byte classes with ``-1`` for the dead state.
+Sets of NFA states live in flat buffers and are found again through open-addressing
+hash tables keyed on their sorted contents, so no Python object is made per state.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from numba import njit, objmode
+
+_MUL = 0x100000001B3
+_SEED = -3750763034362895579  # FNV offset basis as a signed int64
+
+
+@njit(cache=True, nogil=True)
+def _grow1(a, need):
+    if need <= a.shape[0]:
+        return a
+    cap = max(need, 2 * a.shape[0])
+    b = np.empty(cap, dtype=a.dtype)
+    b[: a.shape[0]] = a
+    return b
+
+
+@njit(cache=True, nogil=True)
+def _grow2(a, need):
+    if need <= a.shape[0]:
+        return a
+    cap = max(need, 2 * a.shape[0])
+    b = np.empty((cap, a.shape[1]), dtype=a.dtype)
+    b[: a.shape[0]] = a
+    return b
+
+
+@njit(cache=True)
+def _late(deadline):
+    with objmode(now="float64"):
+        now = time.perf_counter()
+    return now > deadline
+
+
+@njit(cache=True, nogil=True)
+def _hash_slice(buf, lo, hi, salt):
+    h = np.int64(_SEED) ^ np.int64(salt)
+    for i in range(lo, hi):
+        h = (h ^ np.int64(buf[i] + 1)) * np.int64(_MUL)
+    return h ^ (h >> np.int64(29))
+
+
+# ----------------------------------------------------------------------------- subsets
+
+
+@njit(cache=True, nogil=True)
+def _closure(y, eps_off, eps_dat, has_moves, is_final, mark, stamp, stack, out):
+    """Epsilon closure of element ``y``: writes the elements with moves into ``out``
+    (unsorted), returns (count, accepting)."""
+    n_out = 0
+    acc = False
+    sp = 0
+    stack[sp] = y
+    sp += 1
+    mark[y] = stamp
+    while sp > 0:
+        sp -= 1
+        x = stack[sp]
+        if is_final[x]:
+            acc = True
+        if has_moves[x]:
+            out[n_out] = x
+            n_out += 1
+        for j in range(eps_off[x], eps_off[x + 1]):
+            z = eps_dat[j]
+            if mark[z] != stamp:
+                mark[z] = stamp
+                stack[sp] = z
+                sp += 1
+    return n_out, acc
+
+
+@njit(cache=True, nogil=True)
+def determinize(k, mv_off, mv_lo, mv_hi, mv_tgt, eps_off, eps_dat, is_final, start_set, start_acc, max_states,
+                deadline):
+    """Subset construction over ``k`` classes.
+
+    Element ``x`` moves on classes ``mv_lo[j]..mv_hi[j]`` to ``mv_tgt[j]`` for ``j`` in
+    ``mv_off[x]:mv_off[x+1]``; ``eps_*`` is the epsilon graph (CSR); ``is_final`` marks
+    accepting elements. Returns (rows int32 [n, k], accepting bool [n], ok); ``ok`` is
+    False when more than ``max_states`` states were needed.
+    """
+    n_el = is_final.shape[0]
+    has_moves = np.zeros(n_el, dtype=np.bool_)
+    for x in range(n_el):
+        has_moves[x] = mv_off[x + 1] > mv_off[x]
+    # memoized closures
+    cl_start = np.full(n_el, -1, dtype=np.int64)
+    cl_len = np.zeros(n_el, dtype=np.int64)
+    cl_acc = np.zeros(n_el, dtype=np.bool_)
+    cl_dat = np.empty(max(16, n_el), dtype=np.int32)
+    cl_used = 0
+    mark = np.zeros(n_el, dtype=np.int64)
+    stamp = 0
+    stack = np.empty(n_el, dtype=np.int32)
+    tmp_el = np.empty(n_el, dtype=np.int32)
+
+    # subsets
+    sub_off = np.zeros(1024, dtype=np.int64)
+    sub_dat = np.empty(max(1024, 4 * start_set.shape[0]), dtype=np.int32)
+    n_sub = 0
+    rows = np.full((256, k), -1, dtype=np.int32)
+    accs = np.zeros(256, dtype=np.bool_)
+    cap = 1024
+    table = np.full(cap, -1, dtype=np.int64)
+    hashes = np.zeros(1024, dtype=np.int64)
+
+    # state 0
+    m0 = start_set.shape[0]
+    sub_dat[:m0] = start_set
+    sub_off[1] = m0
+    accs[0] = start_acc
+    h0 = _hash_slice(sub_dat, 0, m0, 1 if start_acc else 0)
+    hashes[0] = h0
+    table[h0 & (cap - 1)] = 0
+    n_sub = 1
+
+    head = np.full(k, -1, dtype=np.int64)
+    b_next = np.empty(64, dtype=np.int64)
+    b_val = np.empty(64, dtype=np.int32)
+    cur = np.empty(max(16, n_el), dtype=np.int32)
+
+    i = 0
+    while i < n_sub:
+        if (i & 255) == 255 and _late(deadline):
+            return rows[:n_sub], accs[:n_sub], 2
+        # bucket the targets by class
+        nb = 0
+        for c in range(k):
+            head[c] = -1
+        for p in range(sub_off[i], sub_off[i + 1]):
+            x = sub_dat[p]
+            for j in range(mv_off[x], mv_off[x + 1]):
+                t = mv_tgt[j]
+                for c in range(mv_lo[j], mv_hi[j] + 1):
+                    if nb >= b_next.shape[0]:
+                        b_next = _grow1(b_next, nb + 1)
+                        b_val = _grow1(b_val, nb + 1)
+                    b_next[nb] = head[c]
+                    b_val[nb] = t
+                    head[c] = nb
+                    nb += 1
+        for c in range(k):
+            if head[c] < 0:
+                continue
+            stamp += 1
+            m = 0
+            acc = False
+            q = head[c]
+            while q >= 0:
+                y = b_val[q]
+                q = b_next[q]
+                if cl_start[y] < 0:
+                    stamp += 1
+                    cnt, a = _closure(y, eps_off, eps_dat, has_moves, is_final, mark, stamp, stack, tmp_el)
+                    cl_dat = _grow1(cl_dat, cl_used + cnt)
+                    cl_dat[cl_used : cl_used + cnt] = tmp_el[:cnt]
+                    cl_start[y] = cl_used
+                    cl_len[y] = cnt
+                    cl_acc[y] = a
+                    cl_used += cnt
+                    stamp += 1
+                    # re-mark what is already in cur under the new stamp
+                    for r in range(m):
+                        mark[cur[r]] = stamp
+                if cl_acc[y]:
+                    acc = True
+                s0 = cl_start[y]
+                for r in range(s0, s0 + cl_len[y]):
+                    z = cl_dat[r]
+                    if mark[z] != stamp:
+                        mark[z] = stamp
+                        cur[m] = z
+                        m += 1
+            if m == 0 and not acc:
+                continue
+            cur[:m].sort()
+            h = _hash_slice(cur, 0, m, 1 if acc else 0)
+            slot = h & (cap - 1)
+            found = -1
+            while True:
+                e = table[slot]
+                if e < 0:
+                    break
+                if hashes[e] == h and accs[e] == acc and sub_off[e + 1] - sub_off[e] == m:
+                    same = True
+                    base = sub_off[e]
+                    for r in range(m):
+                        if sub_dat[base + r] != cur[r]:
+                            same = False
+                            break
+                    if same:
+                        found = e
+                        break
+                slot = (slot + 1) & (cap - 1)
+            if found < 0:
+                if n_sub >= max_states:
+                    return rows[:n_sub], accs[:n_sub], 1
+                found = n_sub
+                n_sub += 1
+                sub_off = _grow1(sub_off, n_sub + 1)
+                hashes = _grow1(hashes, n_sub)
+                if rows.shape[0] < n_sub:
+                    old = rows.shape[0]
+                    rows = _grow2(rows, n_sub)
+                    rows[old:] = -1
+                    accs = _grow1(accs, n_sub)
+                base = sub_off[found]
+                sub_dat = _grow1(sub_dat, base + m)
+                sub_dat[base : base + m] = cur[:m]
+                sub_off[found + 1] = base + m
+                accs[found] = acc
+                hashes[found] = h
+                table[slot] = found
+                if 2 * n_sub > cap:
+                    cap *= 4
+                    table = np.full(cap, -1, dtype=np.int64)
+                    for e in range(n_sub):
+                        sl = hashes[e] & (cap - 1)
+                        while table[sl] >= 0:
+                            sl = (sl + 1) & (cap - 1)
+                        table[sl] = e
+            rows[i, c] = found
+        i += 1
+    return rows[:n_sub], accs[:n_sub], 0
+
+
+# ----------------------------------------------------------------------------- products
+
+
+@njit(cache=True, nogil=True)
+def _mix(key):
+    h = key * np.int64(_MUL)
+    return h ^ (h >> np.int64(29))
+
+
+@njit(cache=True, nogil=True)
+def pair_product(ta, tb, acc_a, acc_b, op, max_states, deadline):
+    """Product of two DFAs over the same ``k`` classes. ``op``: 0 intersect, 1 difference
+    (a and not b), 2 union. Returns (rows, accepting, status) as :func:`determinize`."""
+    k = ta.shape[1]
+    nb1 = np.int64(tb.shape[0] + 1)
+    cap = 1024
+    table = np.full(cap, -1, dtype=np.int64)
+    codes = np.empty(256, dtype=np.int64)
+    rows = np.full((256, k), -1, dtype=np.int32)
+    n = 1
+    codes[0] = nb1 + 1  # (a=0, b=0) as (a+1)*(nb+1) + (b+1)
+    table[_mix(codes[0]) & (cap - 1)] = 0
+    i = 0
+    while i < n:
+        if (i & 1023) == 1023 and _late(deadline):
+            return rows[:n], np.zeros(n, dtype=np.bool_), 2
+        code = codes[i]
+        a = code // nb1 - 1
+        b = code % nb1 - 1
+        for c in range(k):
+            na = ta[a, c] if a >= 0 else -1
+            nbb = tb[b, c] if b >= 0 else -1
+            if op == 0:
+                if na < 0 or nbb < 0:
+                    continue
+            elif op == 1:
+                if na < 0:
+                    continue
+            elif na < 0 and nbb < 0:
+                continue
+            key = (np.int64(na) + 1) * nb1 + np.int64(nbb) + 1
+            slot = _mix(key) & (cap - 1)
+            found = -1
+            while True:
+                e = table[slot]
+                if e < 0:
+                    break
+                if codes[e] == key:
+                    found = e
+                    break
+                slot = (slot + 1) & (cap - 1)
+            if found < 0:
+                if n >= max_states:
+                    return rows[:n], np.zeros(n, dtype=np.bool_), 1
+                found = n
+                n += 1
+                codes = _grow1(codes, n)
+                if rows.shape[0] < n:
+                    old = rows.shape[0]
+                    rows = _grow2(rows, n)
+                    rows[old:] = -1
+                codes[found] = key
+                table[slot] = found
+                if 2 * n > cap:
+                    cap *= 4
+                    table = np.full(cap, -1, dtype=np.int64)
+                    for e in range(n):
+                        sl = _mix(codes[e]) & (cap - 1)
+                        while table[sl] >= 0:
+                            sl = (sl + 1) & (cap - 1)
+                        table[sl] = e
+            rows[i, c] = found
+        i += 1
+    accs = np.zeros(n, dtype=np.bool_)
+    for s in range(n):
+        a = codes[s] // nb1 - 1
+        b = codes[s] % nb1 - 1
+        xa = a >= 0 and acc_a[a]
+        xb = b >= 0 and acc_b[b]
+        if op == 0:
+            accs[s] = xa and xb
+        elif op == 1:
+            accs[s] = xa and not xb
+        else:
+            accs[s] = xa or xb
+    return rows[:n], accs, 0
+
+
+# ----------------------------------------------------------------------------- minimize
+
+
+@njit(cache=True, nogil=True)
+def _sig_hash(s, rows, tcode_cls, tcode_part, own):
+    # signature of state s: own label, then per class the label of its target
+    k = rows.shape[1]
+    h = np.int64(_SEED) ^ np.int64(own)
+    for c in range(k):
+        t = rows[s, c]
+        if t < 0:
+            v = -1
+        elif tcode_cls[t] >= 0:
+            v = -2 - tcode_cls[t]
+        else:
+            v = tcode_part[t]
+        h = (h ^ np.int64(v + 7)) * np.int64(_MUL)
+    return h ^ (h >> np.int64(29))
+
+
+@njit(cache=True, nogil=True)
+def _sig_equal(s, r, rows, cls, part, own_s, own_r):
+    if own_s != own_r:
+        return False
+    k = rows.shape[1]
+    for c in range(k):
+        t = rows[s, c]
+        u = rows[r, c]
+        if t < 0 or u < 0:
+            if t != u:
+                return False
+            continue
+        ct = cls[t]
+        cu = cls[u]
+        if ct >= 0 or cu >= 0:
+            if ct != cu:
+                return False
+        elif part[t] != part[u]:
+            return False
+    return True
+
+
+@njit(cache=True, nogil=True)
+def minimize(rows_in, acc, start, col_order, deadline):
+    """Trim, minimize and canonically renumber. Returns (rows int32 [m, k], accepting, status);
+    m == 0 means the empty language; status 2 when past ``deadline``, else 0."""
+    n, k = rows_in.shape
+    # reachable
+    reach = np.zeros(n, dtype=np.bool_)
+    stack = np.empty(n, dtype=np.int64)
+    sp = 0
+    reach[start] = True
+    stack[0] = start
+    sp = 1
+    while sp > 0:
+        sp -= 1
+        s = stack[sp]
+        for c in range(k):
+            t = rows_in[s, c]
+            if t >= 0 and not reach[t]:
+                reach[t] = True
+                stack[sp] = t
+                sp += 1
+    # reverse edges among reachable states
+    cnt = np.zeros(n + 1, dtype=np.int64)
+    for s in range(n):
+        if reach[s]:
+            for c in range(k):
+                t = rows_in[s, c]
+                if t >= 0:
+                    cnt[t + 1] += 1
+    for s in range(n):
+        cnt[s + 1] += cnt[s]
+    pred = np.empty(cnt[n], dtype=np.int32)
+    fill = cnt[:n].copy()
+    for s in range(n):
+        if reach[s]:
+            for c in range(k):
+                t = rows_in[s, c]
+                if t >= 0:
+                    pred[fill[t]] = s
+                    fill[t] += 1
+    live = np.zeros(n, dtype=np.bool_)
+    sp = 0
+    for s in range(n):
+        if reach[s] and acc[s]:
+            live[s] = True
+            stack[sp] = s
+            sp += 1
+    while sp > 0:
+        sp -= 1
+        s = stack[sp]
+        for j in range(cnt[s], cnt[s + 1]):
+            p = pred[j]
+            if not live[p]:
+                live[p] = True
+                stack[sp] = p
+                sp += 1
+    if not live[start]:
+        return np.full((0, k), -1, dtype=np.int32), np.zeros(0, dtype=np.bool_), 0
+    rows = np.full((n, k), -1, dtype=np.int32)
+    outdeg = np.zeros(n, dtype=np.int64)
+    for s in range(n):
+        if live[s]:
+            for c in range(k):
+                t = rows_in[s, c]
+                if t >= 0 and live[t]:
+                    rows[s, c] = t
+                    outdeg[s] += 1
+
+    # states with finite right languages: hash-consing in reverse topological order
+    cls = np.full(n, -1, dtype=np.int64)
+    cap = 16
+    while cap < 2 * n + 2:
+        cap *= 2
+    table = np.full(cap, -1, dtype=np.int64)
+    rep = np.empty(n, dtype=np.int64)  # representative state of each class
+    dummy = np.zeros(n, dtype=np.int64)
+    queue = np.empty(n, dtype=np.int64)
+    qn = 0
+    for s in range(n):
+        if live[s] and outdeg[s] == 0:
+            queue[qn] = s
+            qn += 1
+    nf = 0
+    qi = 0
+    while qi < qn:
+        s = queue[qi]
+        qi += 1
+        own = 1 if acc[s] else 0
+        h = _sig_hash(s, rows, cls, dummy, own)
+        slot = h & (cap - 1)
+        found = -1
+        while True:
+            e = table[slot]
+            if e < 0:
+                break
+            r = rep[e]
+            if _sig_equal(s, r, rows, cls, dummy, own, 1 if acc[r] else 0):
+                found = e
+                break
+            slot = (slot + 1) & (cap - 1)
+        if found < 0:
+            found = nf
+            rep[nf] = s
+            nf += 1
+            table[slot] = found
+        cls[s] = found
+        # decrement the live predecessors (one per edge)
+        for j in range(cnt[s], cnt[s + 1]):
+            p = pred[j]
+            if live[p]:
+                outdeg[p] -= 1
+                if outdeg[p] == 0:
+                    queue[qn] = p
+                    qn += 1
+
+    # Moore refinement over the remaining states
+    rest = np.empty(n, dtype=np.int64)
+    m = 0
+    for s in range(n):
+        if live[s] and cls[s] < 0:
+            rest[m] = s
+            m += 1
+    if m > 0:
+        part = np.zeros(n, dtype=np.int64)
+        count = 0
+        seen0 = False
+        seen1 = False
+        for j in range(m):
+            s = rest[j]
+            if acc[s]:
+                seen1 = True
+            else:
+                seen0 = True
+        count = (1 if seen0 else 0) + (1 if seen1 else 0)
+        for j in range(m):
+            s = rest[j]
+            part[s] = 1 if (acc[s] and seen0) else 0
+        newp = np.zeros(n, dtype=np.int64)
+        rrep = np.empty(m, dtype=np.int64)
+        while True:
+            if _late(deadline):
+                return np.full((0, k), -1, dtype=np.int32), np.zeros(0, dtype=np.bool_), 2
+            for x in range(cap):
+                table[x] = -1
+            nc = 0
+            for j in range(m):
+                s = rest[j]
+                h = _sig_hash(s, rows, cls, part, part[s])
+                slot = h & (cap - 1)
+                found = -1
+                while True:
+                    e = table[slot]
+                    if e < 0:
+                        break
+                    r = rrep[e]
+                    if _sig_equal(s, r, rows, cls, part, part[s], part[r]):
+                        found = e
+                        break
+                    slot = (slot + 1) & (cap - 1)
+                if found < 0:
+                    found = nc
+                    rrep[nc] = s
+                    nc += 1
+                    table[slot] = found
+                newp[s] = found
+            for j in range(m):
+                s = rest[j]
+                part[s] = newp[s]
+            if nc == count:
+                break
+            count = nc
+        for j in range(m):
+            s = rest[j]
+            cls[s] = nf + part[s]
+        for e in range(count):
+            rep[nf + e] = rrep[e]
+        nf += count
+
+    # canonical numbering: BFS from the start class, columns in byte order
+    order = np.full(nf, -1, dtype=np.int64)
+    bfs = np.empty(nf, dtype=np.int64)
+    out = np.full((nf, k), -1, dtype=np.int32)
+    out_acc = np.zeros(nf, dtype=np.bool_)
+    order[cls[start]] = 0
+    bfs[0] = cls[start]
+    nq = 1
+    qi = 0
+    while qi < nq:
+        c0 = bfs[qi]
+        s = rep[c0]
+        out_acc[qi] = acc[s]
+        for jj in range(k):
+            col = col_order[jj]
+            t = rows[s, col]
+            if t >= 0:
+                tc = cls[t]
+                if order[tc] < 0:
+                    order[tc] = nq
+                    bfs[nq] = tc
+                    nq += 1
+                out[qi, col] = order[tc]
+        qi += 1
+    return out[:nq], out_acc[:nq], 0
+
+
+_warm = False
+
+
+def warm() -> None:
+    """Compile (or load from numba's cache) every kernel on a tiny input, so that the
+    first real call does not spend its time limit in the JIT."""
+    global _warm
+    if _warm:
+        return
+    one = np.zeros((1, 1), dtype=np.int32)
+    acc = np.ones(1, dtype=np.bool_)
+    determinize(1, np.array([0, 1], dtype=np.int64), np.zeros(1, dtype=np.int32), np.zeros(1, dtype=np.int32),
+                np.zeros(1, dtype=np.int32), np.zeros(2, dtype=np.int64), np.zeros(0, dtype=np.int32), acc,
+                np.zeros(1, dtype=np.int32), True, 10, float("inf"))
+    pair_product(one, one, acc, acc, 0, 10, float("inf"))
+    minimize(one, acc, 0, np.zeros(1, dtype=np.int64), float("inf"))
+    _warm = True
