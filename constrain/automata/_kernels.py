@@ -106,6 +106,7 @@ def determinize(k, mv_off, mv_lo, mv_hi, mv_tgt, eps_off, eps_dat, is_final, sta
     stamp = 0
     stack = np.empty(n_el, dtype=np.int32)
     tmp_el = np.empty(n_el, dtype=np.int32)
+    memo1 = np.full(n_el, -2, dtype=np.int64)  # -2 unknown, -1 dead, else state id
 
     # subsets
     sub_off = np.zeros(1024, dtype=np.int64)
@@ -155,6 +156,13 @@ def determinize(k, mv_off, mv_lo, mv_hi, mv_tgt, eps_off, eps_dat, is_final, sta
         for c in range(k):
             if head[c] < 0:
                 continue
+            q = head[c]
+            single = b_next[q] < 0
+            if single and memo1[b_val[q]] >= -1:
+                # the state a lone target leads to is known already
+                if memo1[b_val[q]] >= 0:
+                    rows[i, c] = memo1[b_val[q]]
+                continue
             stamp += 1
             m = 0
             acc = False
@@ -185,6 +193,8 @@ def determinize(k, mv_off, mv_lo, mv_hi, mv_tgt, eps_off, eps_dat, is_final, sta
                         cur[m] = z
                         m += 1
             if m == 0 and not acc:
+                if single:
+                    memo1[b_val[head[c]]] = -1
                 continue
             cur[:m].sort()
             h = _hash_slice(cur, 0, m, 1 if acc else 0)
@@ -233,6 +243,8 @@ def determinize(k, mv_off, mv_lo, mv_hi, mv_tgt, eps_off, eps_dat, is_final, sta
                             sl = (sl + 1) & (cap - 1)
                         table[sl] = e
             rows[i, c] = found
+            if single:
+                memo1[b_val[head[c]]] = found
         i += 1
     return rows[:n_sub], accs[:n_sub], 0
 
@@ -572,6 +584,39 @@ def minimize(rows_in, acc, start, col_order, deadline):
     return out[:nq], out_acc[:nq], 0
 
 
+@njit(cache=True, nogil=True)
+def column_classes(trans):
+    """Class id per byte: bytes whose columns of ``trans`` [n, 256] are equal share one."""
+    n = trans.shape[0]
+    hs = np.empty(256, dtype=np.int64)
+    for b in range(256):
+        h = np.int64(_SEED)
+        for s in range(n):
+            h = (h ^ np.int64(trans[s, b] + 2)) * np.int64(_MUL)
+        hs[b] = h
+    out = np.full(256, -1, dtype=np.int64)
+    reps = np.empty(256, dtype=np.int64)
+    nc = 0
+    for b in range(256):
+        for c in range(nc):
+            r = reps[c]
+            if hs[r] != hs[b]:
+                continue
+            same = True
+            for s in range(n):
+                if trans[s, r] != trans[s, b]:
+                    same = False
+                    break
+            if same:
+                out[b] = c
+                break
+        if out[b] < 0:
+            reps[nc] = b
+            out[b] = nc
+            nc += 1
+    return out
+
+
 _warm = False
 
 
@@ -588,4 +633,5 @@ def warm() -> None:
                 np.zeros(1, dtype=np.int32), True, 10, float("inf"))
     pair_product(one, one, acc, acc, 0, 10, float("inf"))
     minimize(one, acc, 0, np.zeros(1, dtype=np.int64), float("inf"))
+    column_classes(np.zeros((1, 256), dtype=np.int32))
     _warm = True

@@ -31,7 +31,7 @@ __all__ = [
 class ByteDFA:
     """An immutable DFA over bytes: ``transitions[state, byte]`` is the next state or -1."""
 
-    __slots__ = ("transitions", "accepting", "_key")
+    __slots__ = ("transitions", "accepting", "_key", "_cls")
 
     start: int = 0
 
@@ -45,6 +45,13 @@ class ByteDFA:
         self.transitions = t
         self.accepting = a
         self._key: str | None = None
+        self._cls: np.ndarray | None = None  # a partition of the bytes the DFA respects
+
+    def _byte_partition(self) -> np.ndarray:
+        if self._cls is None:
+            _kernels.warm()
+            self._cls = _kernels.column_classes(self.transitions)
+        return self._cls
 
     @classmethod
     def from_table(cls, transitions: np.ndarray, accepting: np.ndarray, start: int = 0) -> "ByteDFA":
@@ -59,8 +66,11 @@ class ByteDFA:
             raise ValueError("start state out of range")
         if trans.shape[0] == 0:
             return empty_dfa()
-        cols, byte_cls = np.unique(trans.T, axis=0, return_inverse=True)
-        return finalize(cols.T, np.asarray(byte_cls).reshape(-1), acc, start)
+        _kernels.warm()
+        t32 = np.ascontiguousarray(trans, dtype=np.int32)
+        byte_cls = _kernels.column_classes(t32)
+        _, reps = np.unique(byte_cls, return_index=True)
+        return finalize(t32[:, reps], byte_cls, acc, start)
 
     @property
     def n_states(self) -> int:
@@ -151,18 +161,23 @@ def finalize(table, byte_cls: np.ndarray, accepting, start: int, deadline: float
         raise CompileLimitError(f"{what}: exceeded the time limit while minimizing")
     if out.shape[0] == 0:
         return empty_dfa()
-    return ByteDFA(out[:, byte_cls], out_acc)
+    d = ByteDFA(out[:, byte_cls], out_acc)
+    d._cls = byte_cls
+    return d
 
 
 def _byte_classes(dfas: Sequence[ByteDFA]) -> tuple[np.ndarray, np.ndarray]:
     """Joint byte classes of several DFAs: (representative byte per class, class per byte)."""
-    ids = []
+    joint = np.zeros(256, dtype=np.int64)
     for d in dfas:
-        _, inv = np.unique(d.transitions.T, axis=0, return_inverse=True)
-        ids.append(np.asarray(inv).reshape(-1))
-    joint = np.stack(ids, axis=1)
-    _, first, inv = np.unique(joint, axis=0, return_index=True, return_inverse=True)
-    return np.asarray(first), np.asarray(inv).reshape(-1)
+        _, joint = np.unique(joint * 256 + d._byte_partition(), return_inverse=True)
+        joint = joint.reshape(-1)
+    _, first = np.unique(joint, return_index=True)
+    # classes numbered in order of their first byte
+    rank = np.empty(first.shape[0], dtype=np.int64)
+    order = np.argsort(first, kind="stable")
+    rank[order] = np.arange(first.shape[0])
+    return np.sort(first), rank[joint]
 
 
 def _raise_status(status: int, what: str, max_states: int, time_limit: float) -> None:

@@ -46,27 +46,66 @@ class _Limits:
 
 
 class _NFA:
-    """Thompson NFA: byte-range edges, epsilon edges, and anchor assertions."""
+    """Thompson NFA: byte-range edges, epsilon edges, and anchor assertions, kept in flat
+    append-only lists so that repeated sub-automata can be copied by offsetting."""
 
     def __init__(self, json_string: bool, limits: _Limits):
-        self.eps: list[list[int]] = []
-        self.edges: list[list[tuple[int, int, int]]] = []
-        self.asrt: list[list[tuple[str, int]]] = []
+        self.n = 0
+        self.e_src: list[int] = []
+        self.e_lo: list[int] = []
+        self.e_hi: list[int] = []
+        self.e_tgt: list[int] = []
+        self.p_src: list[int] = []
+        self.p_dst: list[int] = []
+        self.asrt: list[tuple[int, str, int]] = []
         self.json = json_string
         self.limits = limits
 
+    def _check(self) -> None:
+        if self.n > self.limits.max_nfa:
+            raise CompileLimitError(
+                f"regex {self.limits.pattern!r} needs more than {self.limits.max_nfa} NFA states "
+                f"(max_states={self.limits.max_states})")
+        self.limits.check_time()
+
     def new(self) -> int:
-        self.eps.append([])
-        self.edges.append([])
-        self.asrt.append([])
-        n = len(self.eps)
-        if (n & 0xFFF) == 0:
-            if n > self.limits.max_nfa:
-                raise CompileLimitError(
-                    f"regex {self.limits.pattern!r} needs more than {self.limits.max_nfa} NFA states "
-                    f"(max_states={self.limits.max_states})")
-            self.limits.check_time()
-        return n - 1
+        n = self.n
+        self.n = n + 1
+        if (self.n & 0xFFF) == 0:
+            self._check()
+        return n
+
+    def eps(self, s: int, t: int) -> None:
+        self.p_src.append(s)
+        self.p_dst.append(t)
+
+    def copy(self, x: tuple, s: int, tmpl: list) -> int:
+        """Build ``x`` from ``s``; the first call records a template in ``tmpl``, later
+        calls replay it with shifted state numbers instead of walking ``x`` again."""
+        if not tmpl:
+            marks = (s, self.n, len(self.e_src), len(self.p_src), len(self.asrt))
+            end = self.build(x, s)
+            tmpl.extend(marks + (self.n, len(self.e_src), len(self.p_src), len(self.asrt), end))
+            return end
+        s0, n0, e0, p0, a0, n1, e1, p1, a1, end = tmpl
+        delta = self.n - n0
+        self.n += n1 - n0
+        if n1 - n0 > 0xFFF or ((self.n ^ (self.n - (n1 - n0))) >> 12):
+            self._check()
+        src = self.e_src
+        src.extend([s if v == s0 else v + delta for v in src[e0:e1]])
+        self.e_lo.extend(self.e_lo[e0:e1])
+        self.e_hi.extend(self.e_hi[e0:e1])
+        tgt = self.e_tgt
+        tgt.extend([s if v == s0 else v + delta for v in tgt[e0:e1]])
+        ps = self.p_src
+        ps.extend([s if v == s0 else v + delta for v in ps[p0:p1]])
+        pd = self.p_dst
+        pd.extend([s if v == s0 else v + delta for v in pd[p0:p1]])
+        for i in range(a0, a1):
+            u, kind, v = self.asrt[i]
+            self.asrt.append((s if u == s0 else u + delta, kind, s if v == s0 else v + delta))
+        return s if end == s0 else end + delta
 
     def build(self, node: tuple, s: int) -> int:
         """Add ``node`` starting at state ``s``; return its end state."""
@@ -81,28 +120,29 @@ class _NFA:
             end = self.new()
             for branch in node[1]:
                 b = self.new()
-                self.eps[s].append(b)
-                self.eps[self.build(branch, b)].append(end)
+                self.eps(s, b)
+                self.eps(self.build(branch, b), end)
             return end
         if kind == "rep":
             _, x, lo, hi = node
+            tmpl: list = []
             for _ in range(lo):
-                s = self.build(x, s)
+                s = self.copy(x, s, tmpl)
             if hi is None:
                 loop = self.new()
-                self.eps[s].append(loop)
-                self.eps[self.build(x, loop)].append(loop)
+                self.eps(s, loop)
+                self.eps(self.copy(x, loop, tmpl), loop)
                 return loop
             if hi == lo:
                 return s
             end = self.new()
             for _ in range(hi - lo):
-                self.eps[s].append(end)
-                s = self.build(x, s)
-            self.eps[s].append(end)
+                self.eps(s, end)
+                s = self.copy(x, s, tmpl)
+            self.eps(s, end)
             return end
         end = self.new()
-        self.asrt[s].append((kind, end))
+        self.asrt.append((s, kind, end))
         return end
 
     def add_set(self, r: tuple, s: int) -> int:
@@ -110,25 +150,31 @@ class _NFA:
         if not r:
             return end  # empty class: no way through
         if not self.json and len(r) == 1 and r[0][1] < 0x80:
-            self.edges[s].append((r[0][0], r[0][1], end))
+            self.e_src.append(s)
+            self.e_lo.append(r[0][0])
+            self.e_hi.append(r[0][1])
+            self.e_tgt.append(end)
             return end
         nodes, root = cs.encode(r, self.json)
         ids = {0: end, root: s}
         for i in range(len(nodes) - 1, 0, -1):
             if i not in ids:
                 ids[i] = self.new()
+        e_src, e_lo, e_hi, e_tgt = self.e_src, self.e_lo, self.e_hi, self.e_tgt
         for i, edges in enumerate(nodes):
             if i == 0:
                 continue
             src = ids[i]
-            out = self.edges[src]
             for lo, hi, t in edges:
-                out.append((lo, hi, ids[t]))
+                e_src.append(src)
+                e_lo.append(lo)
+                e_hi.append(hi)
+                e_tgt.append(ids[t])
         return end
 
 
 class _Determinizer:
-    """Subset construction over byte classes.
+    """Subset construction over byte classes (see :func:`._kernels.determinize`).
 
     A subset element is ``state * 3 + mode``: mode _NORMAL, _NEWLINE_LEFT (a Python ``$``
     matched before a final newline, so exactly b"\\n" must remain), or _AT_END (an end
@@ -139,97 +185,49 @@ class _Determinizer:
         self.nfa = nfa
         self.final = final
         self.limits = limits
-        bounds = {0, 256, 0x0A, 0x0B}
-        for edges in nfa.edges:
-            for lo, hi, _ in edges:
-                bounds.add(lo)
-                bounds.add(hi + 1)
-        cuts = sorted(bounds)
+        lo = np.array(nfa.e_lo, dtype=np.int64)
+        hi = np.array(nfa.e_hi, dtype=np.int64)
+        cuts = np.unique(np.concatenate([np.array([0, 256, 0x0A, 0x0B], dtype=np.int64), lo, hi + 1]))
         self.k = len(cuts) - 1
-        cls_of = np.empty(256, dtype=np.int64)
-        for c in range(self.k):
-            cls_of[cuts[c] : cuts[c + 1]] = c
-        self.byte_cls = cls_of
+        cls_of = np.searchsorted(cuts, np.arange(256), side="right") - 1
+        self.byte_cls = cls_of.astype(np.int64)
         self.nl_class = int(cls_of[0x0A])
-
-    def closure(self, seeds, at_start: bool) -> tuple[frozenset, bool]:
-        eps, asrt, edges = self.nfa.eps, self.nfa.asrt, self.nfa.edges
-        seen = set(seeds)
-        stack = list(seeds)
-        while stack:
-            x = stack.pop()
-            s, m = divmod(x, 3)
-            nxt = [t * 3 + m for t in eps[s]]
-            for kind, t in asrt[s]:
-                if kind == "bol":
-                    if at_start:
-                        nxt.append(t * 3 + m)
-                elif kind == "eoz":
-                    if m != _NEWLINE_LEFT:
-                        nxt.append(t * 3 + _AT_END)
-                else:  # Python '$': at the end, or before a final newline
-                    if m == _NORMAL:
-                        nxt.append(t * 3 + _AT_END)
-                        nxt.append(t * 3 + _NEWLINE_LEFT)
-                    else:
-                        nxt.append(t * 3 + m)
-            for y in nxt:
-                if y not in seen:
-                    seen.add(y)
-                    stack.append(y)
-        final = self.final
-        accepting = (final * 3 + _NORMAL) in seen or (final * 3 + _AT_END) in seen
-        important = frozenset(x for x in seen if x % 3 != _AT_END and edges[x // 3])
-        return important, accepting
+        self.clo = cls_of[lo] if lo.size else lo
+        self.chi = cls_of[hi] if hi.size else hi
 
     def _arrays(self):
         """Moves and epsilon edges over elements ``state * 3 + mode`` as CSR arrays."""
         nfa = self.nfa
-        n = len(nfa.eps)
-        n_el = 3 * n
-        cls_of = self.byte_cls
-        src, lo, hi, tgt = [], [], [], []
-        for s, edges in enumerate(nfa.edges):
-            for a, b, t in edges:
-                src.append(s)
-                lo.append(a)
-                hi.append(b)
-                tgt.append(t)
-        src_a = np.array(src, dtype=np.int64)
-        clo = cls_of[np.array(lo, dtype=np.int64)] if lo else np.zeros(0, dtype=np.int64)
-        chi = cls_of[np.array(hi, dtype=np.int64)] if hi else np.zeros(0, dtype=np.int64)
-        tgt_a = np.array(tgt, dtype=np.int64)
+        n_el = 3 * nfa.n
+        src_a = np.array(nfa.e_src, dtype=np.int64)
+        clo, chi = self.clo, self.chi
+        tgt_a = np.array(nfa.e_tgt, dtype=np.int64)
         nl = self.nl_class
         on_nl = (clo <= nl) & (chi >= nl)
+        n_nl = int(on_nl.sum())
         # _NORMAL elements move on their ranges; _NEWLINE_LEFT ones only on b"\n", to _AT_END
         el = np.concatenate([src_a * 3 + _NORMAL, src_a[on_nl] * 3 + _NEWLINE_LEFT])
-        m_lo = np.concatenate([clo, np.full(int(on_nl.sum()), nl, dtype=np.int64)])
-        m_hi = np.concatenate([chi, np.full(int(on_nl.sum()), nl, dtype=np.int64)])
+        m_lo = np.concatenate([clo, np.full(n_nl, nl, dtype=np.int64)])
+        m_hi = np.concatenate([chi, np.full(n_nl, nl, dtype=np.int64)])
         m_tgt = np.concatenate([tgt_a * 3 + _NORMAL, tgt_a[on_nl] * 3 + _AT_END])
         order = np.argsort(el, kind="stable")
         mv_off = np.zeros(n_el + 1, dtype=np.int64)
         np.cumsum(np.bincount(el, minlength=n_el), out=mv_off[1:])
-        # epsilon edges: plain ones in every mode; anchors (bol only at the start, handled there)
-        esrc, edst = [], []
-        for s, lst in enumerate(nfa.eps):
-            for t in lst:
-                esrc.append(s)
-                edst.append(t)
-        es = np.array(esrc, dtype=np.int64)
-        ed = np.array(edst, dtype=np.int64)
+        # epsilon edges in every mode, then anchors (bol only at the start: see run)
+        es = np.array(nfa.p_src, dtype=np.int64)
+        ed = np.array(nfa.p_dst, dtype=np.int64)
         e_src = [es * 3 + m for m in (0, 1, 2)]
         e_dst = [ed * 3 + m for m in (0, 1, 2)]
         extra_s, extra_d = [], []
-        for s, lst in enumerate(nfa.asrt):
-            for kind, t in lst:
-                if kind == "bol":
-                    continue
-                if kind == "eoz":
-                    extra_s += [s * 3 + _NORMAL, s * 3 + _AT_END]
-                    extra_d += [t * 3 + _AT_END, t * 3 + _AT_END]
-                else:
-                    extra_s += [s * 3 + _NORMAL, s * 3 + _NORMAL, s * 3 + _NEWLINE_LEFT, s * 3 + _AT_END]
-                    extra_d += [t * 3 + _AT_END, t * 3 + _NEWLINE_LEFT, t * 3 + _NEWLINE_LEFT, t * 3 + _AT_END]
+        for s, kind, t in nfa.asrt:
+            if kind == "bol":
+                continue
+            if kind == "eoz":
+                extra_s += [s * 3 + _NORMAL, s * 3 + _AT_END]
+                extra_d += [t * 3 + _AT_END, t * 3 + _AT_END]
+            else:  # Python '$': at the end, or before a final newline
+                extra_s += [s * 3 + _NORMAL, s * 3 + _NORMAL, s * 3 + _NEWLINE_LEFT, s * 3 + _AT_END]
+                extra_d += [t * 3 + _AT_END, t * 3 + _NEWLINE_LEFT, t * 3 + _NEWLINE_LEFT, t * 3 + _AT_END]
         e_src.append(np.array(extra_s, dtype=np.int64))
         e_dst.append(np.array(extra_d, dtype=np.int64))
         e_src_a = np.concatenate(e_src)
@@ -245,8 +243,23 @@ class _Determinizer:
 
     def run(self) -> ByteDFA:
         mv_off, mv_lo, mv_hi, mv_tgt, eps_off, eps_dat, is_final = self._arrays()
-        start_set, start_acc = self.closure((0,), True)
-        start = np.array(sorted(x for x in start_set if mv_off[x + 1] > mv_off[x]), dtype=np.int32)
+        # start closure: like any other, plus the start-of-string anchors in every mode
+        bol: dict[int, list[int]] = {}
+        for s, kind, t in self.nfa.asrt:
+            if kind == "bol":
+                for m in (0, 1, 2):
+                    bol.setdefault(s * 3 + m, []).append(t * 3 + m)
+        seen = {0}
+        stack = [0]
+        while stack:
+            x = stack.pop()
+            nxt = eps_dat[eps_off[x]:eps_off[x + 1]].tolist() + bol.get(x, [])
+            for y in nxt:
+                if y not in seen:
+                    seen.add(y)
+                    stack.append(y)
+        start_acc = any(bool(is_final[x]) for x in seen)
+        start = np.array(sorted(x for x in seen if mv_off[x + 1] > mv_off[x]), dtype=np.int32)
         max_states = self.limits.max_states
         self.limits.check_time()
         lim = self.limits
