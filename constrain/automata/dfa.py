@@ -70,7 +70,7 @@ class ByteDFA:
         t32 = np.ascontiguousarray(trans, dtype=np.int32)
         byte_cls = _kernels.column_classes(t32)
         _, reps = np.unique(byte_cls, return_index=True)
-        return finalize(t32[:, reps], byte_cls, acc, start)
+        return finalize(np.take(t32, reps, axis=1), byte_cls, acc, start)
 
     @property
     def n_states(self) -> int:
@@ -143,7 +143,9 @@ def finalize(table, byte_cls: np.ndarray, accepting, start: int, deadline: float
     ``byte_cls[b]`` is the class of byte ``b``. Every class must occur in ``byte_cls``.
     """
     _kernels.warm()
-    rows = np.array(table, dtype=np.int32)
+    rows = np.ascontiguousarray(table, dtype=np.int32)
+    if not rows.flags.writeable:  # one numba specialization: writable arrays only
+        rows = rows.copy()
     acc = np.array(accepting, dtype=np.bool_)
     n = acc.shape[0]
     if n == 0:
@@ -161,7 +163,7 @@ def finalize(table, byte_cls: np.ndarray, accepting, start: int, deadline: float
         raise CompileLimitError(f"{what}: exceeded the time limit while minimizing")
     if out.shape[0] == 0:
         return empty_dfa()
-    d = ByteDFA(out[:, byte_cls], out_acc)
+    d = ByteDFA(np.take(out, byte_cls, axis=1), out_acc)
     d._cls = byte_cls
     return d
 
@@ -191,8 +193,8 @@ def _pair(a: ByteDFA, b: ByteDFA, op: int, max_states: int, time_limit: float, w
     _kernels.warm()
     reps, byte_cls = _byte_classes((a, b))
     t0 = time.perf_counter()
-    rows, acc, status = _kernels.pair_product(np.ascontiguousarray(a.transitions[:, reps]),
-                                              np.ascontiguousarray(b.transitions[:, reps]),
+    rows, acc, status = _kernels.pair_product(np.take(a.transitions, reps, axis=1),
+                                              np.take(b.transitions, reps, axis=1),
                                               np.array(a.accepting), np.array(b.accepting), op, max_states + 1, t0 + time_limit)
     _raise_status(status, what, max_states, time_limit)
     return finalize(rows, byte_cls, acc, 0, deadline=t0 + time_limit, what=what)
@@ -207,8 +209,11 @@ def _subsets(dfas: Sequence[ByteDFA], concat_: bool, max_states: int, time_limit
     sizes = [d.n_states for d in dfas]
     offs = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
     n_el = int(offs[-1])
-    tab = np.concatenate([np.where(d.transitions[:, reps] >= 0, d.transitions[:, reps] + o, -1)
-                          for d, o in zip(dfas, offs[:-1].tolist())], axis=0)
+    parts = []
+    for d, o in zip(dfas, offs[:-1].tolist()):
+        t = np.take(d.transitions, reps, axis=1)
+        parts.append(np.where(t >= 0, t + np.int32(o), np.int32(-1)))
+    tab = np.concatenate(parts, axis=0)
     src, col = np.nonzero(tab >= 0)
     mv_off = np.zeros(n_el + 1, dtype=np.int64)
     np.cumsum(np.bincount(src, minlength=n_el), out=mv_off[1:])
