@@ -320,6 +320,11 @@ def compile_regex(pattern: str, *, ascii: bool = False, ignore_case: bool = Fals
     if search:
         anything = ("rep", ("set", cs.FULL), 0, None)
         ast = ("cat", (anything, ast, anything))
+    return _compile_ast(ast, pattern, json_string, limits)
+
+
+def _compile_ast(ast: tuple, pattern: str, json_string: bool, limits: _Limits) -> ByteDFA:
+    max_states = limits.max_states
     size = _estimate(ast, json_string, limits.max_nfa)
     if size > limits.max_nfa:
         raise CompileLimitError(
@@ -364,6 +369,33 @@ def _lit_dfa(text, ignore_case: bool) -> ByteDFA:
         return ByteDFA.from_table(t, accepting)
 
 
+def _union_dfa(parts: tuple) -> ByteDFA:
+    """Union of terminals; the full-match Regex parts that share their flags are parsed one
+    by one and compiled as one alternation (one NFA instead of a DFA each and a wide union)."""
+    from ..grammar.ir import Regex
+
+    groups: dict = {}
+    rest: list = []
+    for p in parts:
+        if isinstance(p, Regex) and not p.search:
+            groups.setdefault((p.ascii, p.ignore_case, p.json_string), []).append(p)
+        else:
+            rest.append(p)
+    dfas = [compile_terminal(p) for p in rest]
+    for (asc, icase, js), regs in groups.items():
+        if len(regs) == 1:
+            dfas.append(compile_terminal(regs[0]))
+            continue
+        _kernels.warm()
+        label = "|".join(r.source for r in regs)
+        if len(label) > 200:
+            label = label[:200] + "..."
+        limits = _Limits(label, 100_000, 10.0)
+        ast = ("alt", tuple(parse(r.source, ascii=asc, ignore_case=icase, search=False) for r in regs))
+        dfas.append(_compile_ast(ast, label, js, limits))
+    return union(*dfas)
+
+
 def _terminal_dfa(term) -> ByteDFA:
     from ..grammar.ir import Concat, Difference, Intersect, Lit, Regex, Union_
 
@@ -375,7 +407,7 @@ def _terminal_dfa(term) -> ByteDFA:
     if isinstance(term, Concat):
         return concat(*[compile_terminal(p) for p in term.parts])
     if isinstance(term, Union_):
-        return union(*[compile_terminal(p) for p in term.parts])
+        return _union_dfa(term.parts)
     if isinstance(term, Intersect):
         return intersect(*[compile_terminal(p) for p in term.parts])
     if isinstance(term, Difference):
