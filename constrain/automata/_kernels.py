@@ -82,7 +82,7 @@ def _closure(y, eps_off, eps_dat, has_moves, is_final, mark, stamp, stack, out):
     return n_out, acc
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True)
 def determinize(k, mv_off, mv_lo, mv_hi, mv_tgt, eps_off, eps_dat, is_final, start_set, start_acc, max_states,
                 deadline):
     """Subset construction over ``k`` classes.
@@ -258,7 +258,7 @@ def _mix(key):
     return h ^ (h >> np.int64(29))
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True)
 def pair_product(ta, tb, acc_a, acc_b, op, max_states, deadline):
     """Product of two DFAs over the same ``k`` classes. ``op``: 0 intersect, 1 difference
     (a and not b), 2 union. Returns (rows, accepting, status) as :func:`determinize`."""
@@ -379,7 +379,126 @@ def _sig_equal(s, r, rows, cls, part, own_s, own_r):
     return True
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True)
+def _hopcroft(rows, rest, m, cls, part, count, deadline):
+    """Refine ``part`` (block per state, ``count`` blocks) over the states ``rest[:m]``
+    to the coarsest partition stable under the transitions between them (Hopcroft).
+    Targets outside ``rest`` must already be told apart by ``part``. Returns the new
+    block count, or -1 past ``deadline``."""
+    n, k = rows.shape
+    idx = np.full(n, -1, dtype=np.int64)
+    for j in range(m):
+        idx[rest[j]] = j
+    off = np.zeros(m * k + 1, dtype=np.int64)
+    for j in range(m):
+        s = rest[j]
+        for c in range(k):
+            t = rows[s, c]
+            if t >= 0 and idx[t] >= 0:
+                off[idx[t] * k + c + 1] += 1
+    for x in range(m * k):
+        off[x + 1] += off[x]
+    src = np.empty(off[m * k], dtype=np.int32)
+    fill = off[: m * k].copy()
+    for j in range(m):
+        s = rest[j]
+        for c in range(k):
+            t = rows[s, c]
+            if t >= 0 and idx[t] >= 0:
+                key = idx[t] * k + c
+                src[fill[key]] = j
+                fill[key] += 1
+    # blocks as contiguous runs of elems
+    blk = np.empty(m, dtype=np.int64)
+    size = np.zeros(m + 1, dtype=np.int64)
+    for j in range(m):
+        blk[j] = part[rest[j]]
+        size[blk[j]] += 1
+    bstart = np.zeros(m + 1, dtype=np.int64)
+    bend = np.zeros(m + 1, dtype=np.int64)
+    acc_ = 0
+    for b in range(count):
+        bstart[b] = acc_
+        bend[b] = acc_
+        acc_ += size[b]
+    elems = np.empty(m, dtype=np.int64)
+    loc = np.empty(m, dtype=np.int64)
+    for j in range(m):
+        b = blk[j]
+        elems[bend[b]] = j
+        loc[j] = bend[b]
+        bend[b] += 1
+    marked = np.zeros(m + 1, dtype=np.int64)
+    touched = np.empty(m + 1, dtype=np.int64)
+    in_w = np.zeros(m + 1, dtype=np.bool_)
+    work = np.empty(m + 1, dtype=np.int64)
+    wtop = 0
+    for b in range(count):
+        work[wtop] = b
+        wtop += 1
+        in_w[b] = True
+    tmp = np.empty(m, dtype=np.int64)
+    nb = count
+    pops = 0
+    while wtop > 0:
+        pops += 1
+        if (pops & 63) == 0 and _late(deadline):
+            return -1
+        wtop -= 1
+        sp = work[wtop]
+        in_w[sp] = False
+        sz = bend[sp] - bstart[sp]
+        for r in range(sz):
+            tmp[r] = elems[bstart[sp] + r]
+        for c in range(k):
+            nt = 0
+            for r in range(sz):
+                key = tmp[r] * k + c
+                for q in range(off[key], off[key + 1]):
+                    x = src[q]
+                    b = blk[x]
+                    pos = loc[x]
+                    dst = bstart[b] + marked[b]
+                    other = elems[dst]
+                    elems[dst] = x
+                    loc[x] = dst
+                    elems[pos] = other
+                    loc[other] = pos
+                    if marked[b] == 0:
+                        touched[nt] = b
+                        nt += 1
+                    marked[b] += 1
+            for u in range(nt):
+                b = touched[u]
+                mk = marked[b]
+                marked[b] = 0
+                if mk == bend[b] - bstart[b]:
+                    continue
+                newb = nb
+                nb += 1
+                bstart[newb] = bstart[b]
+                bend[newb] = bstart[b] + mk
+                bstart[b] = bstart[b] + mk
+                for p in range(bstart[newb], bend[newb]):
+                    blk[elems[p]] = newb
+                if in_w[b]:
+                    work[wtop] = newb
+                    wtop += 1
+                    in_w[newb] = True
+                elif mk <= bend[b] - bstart[b]:
+                    work[wtop] = newb
+                    wtop += 1
+                    in_w[newb] = True
+                else:
+                    work[wtop] = b
+                    wtop += 1
+                    in_w[b] = True
+    for j in range(m):
+        part[rest[j]] = blk[j]
+    return nb
+
+
+@njit(cache=True)
 def minimize(rows_in, acc, start, col_order, deadline):
     """Trim, minimize and canonically renumber. Returns (rows int32 [m, k], accepting, status);
     m == 0 means the empty language; status 2 when past ``deadline``, else 0."""
@@ -494,7 +613,7 @@ def minimize(rows_in, acc, start, col_order, deadline):
                     queue[qn] = p
                     qn += 1
 
-    # Moore refinement over the remaining states
+    # the states with infinite right languages: partition refinement
     rest = np.empty(n, dtype=np.int64)
     m = 0
     for s in range(n):
@@ -547,9 +666,14 @@ def minimize(rows_in, acc, start, col_order, deadline):
             for j in range(m):
                 s = rest[j]
                 part[s] = newp[s]
-            if nc == count:
-                break
             count = nc
+            # one round of signatures separates by the finite targets; Hopcroft does the rest
+            count = _hopcroft(rows, rest, m, cls, part, count, deadline)
+            if count < 0:
+                return np.full((0, k), -1, dtype=np.int32), np.zeros(0, dtype=np.bool_), 2
+            for j in range(m):
+                rrep[part[rest[j]]] = rest[j]
+            break
         for j in range(m):
             s = rest[j]
             cls[s] = nf + part[s]
