@@ -655,6 +655,14 @@ class _Compiler:
                 groups.append(group)
                 one_groups.append((len(groups) - 1, gptr))
             base = self._strip_combinators(f)
+            # Drop branches that contradict the rest of the schema outright.
+            kept = []
+            for g in groups:
+                live = [c for c in g if not _quick_empty(self.flatten_with(base, [c]))]
+                if not live:
+                    return []
+                kept.append(live)
+            groups = kept
             total = 1
             for g in groups:
                 total *= len(g)
@@ -1484,7 +1492,9 @@ def _pattern_search(pattern: str, text: str) -> bool:
     rx = _PATTERN_CACHE.get(pattern)
     if rx is None and pattern not in _PATTERN_CACHE:
         try:
-            rx = re.compile(_ecma_to_python(pattern), re.ASCII)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", FutureWarning)
+                rx = re.compile(_ecma_to_python(pattern), re.ASCII)
         except re.error:
             rx = None
         _PATTERN_CACHE[pattern] = rx
@@ -1500,7 +1510,9 @@ def _ecma_to_python(p: str) -> str:
 
 def _check_pattern(p: str, ptr: str) -> None:
     try:
-        re.compile(_ecma_to_python(p))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            re.compile(_ecma_to_python(p))
     except re.error as e:
         raise SchemaError(f"pattern {p!r} is not a supported regular expression ({e})", ptr) from None
 
@@ -1542,6 +1554,18 @@ def _sig_disjoint(a: dict, b: dict) -> bool:
                 return True
         for r in x["required"]:
             if r in y["props"] and not y["props"][r]["types"]:
+                return True
+    return False
+
+
+def _quick_empty(f: _Flat) -> bool:
+    """Cheap proof that a flattened schema admits nothing."""
+    if f.false or (f.types is not None and not f.types) or f.enum == []:
+        return True
+    if f.types is not None and f.types <= {"object"}:
+        # Only objects, and one of them must hold a property whose schema is false.
+        for r in f.required:
+            if any(sch is False for sch, _ in f.props.get(r, ())):
                 return True
     return False
 
