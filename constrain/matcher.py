@@ -54,9 +54,23 @@ class CompiledGrammar:
         self.terminal_names = used
         self.parser = EarleyParser(grammar, index, dead_terminals=dead_f)
         ignore_ids = [index[t] for t in grammar.ignore if t in index]
-        follow = _terminals_with_followers(reduced, set(used))
-        can_continue = [bool(ignore_ids) or t in follow for t in used]
-        self.lexer = Lexer([dfas[t] for t in used], ignore_ids, can_continue=can_continue)
+        follow = _terminal_follow(reduced, set(used))
+        # Bytes that may start a lexeme right after each terminal: the trie walk asks the
+        # parser only at nodes where the token goes on with one of them.
+        firsts = {t: dfas[t].transitions[dfas[t].start] >= 0 for t in used}
+        ignore_first = np.zeros(256, dtype=np.bool_)
+        for t in grammar.ignore:
+            if t in firsts:
+                ignore_first |= firsts[t]
+        follow_bytes = []
+        for t in used:
+            fb = ignore_first.copy()
+            for u in follow[t]:
+                fb |= firsts[u]
+            follow_bytes.append(fb)
+        self.lexer = Lexer(
+            [dfas[t] for t in used], ignore_ids, follow_bytes=follow_bytes, longest_match=grammar.longest_match
+        )
         self.engine = MaskEngine(self.parser, self.lexer, vocab)
         self._planner: BudgetPlanner | None = None
         if not vocab.single_bytes.all():
@@ -104,13 +118,14 @@ def _optionalize(grammar: Grammar, names: set[str]) -> Grammar:
         if k in wrap.values():
             continue
         rules[k] = [tuple(wrap.get(s, s) for s in alt) for alt in alts]
-    return Grammar(grammar.start, rules, dict(grammar.terminals), grammar.ignore, dict(grammar.priorities))
+    return Grammar(
+        grammar.start, rules, dict(grammar.terminals), grammar.ignore, dict(grammar.priorities), grammar.longest_match
+    )
 
 
-def _terminals_with_followers(rules: dict[str, list[tuple[str, ...]]], terminals: set[str]) -> set[str]:
-    """Terminals that some non-empty string may follow in a sentence (linear FOLLOW check)."""
+def _terminal_follow(rules: dict[str, list[tuple[str, ...]]], terminals: set[str]) -> dict[str, set[str]]:
+    """FOLLOW sets restricted to terminals: which terminals may come right after each one."""
     nullable: set[str] = set()
-    nonempty: set[str] = set(terminals)
     changed = True
     while changed:
         changed = False
@@ -118,32 +133,51 @@ def _terminals_with_followers(rules: dict[str, list[tuple[str, ...]]], terminals
             if k not in nullable and any(all(x in nullable for x in alt) for alt in alts):
                 nullable.add(k)
                 changed = True
-            if k not in nonempty and any(any(x in nonempty for x in alt) for alt in alts):
-                nonempty.add(k)
+    first: dict[str, set[str]] = {t: {t} for t in terminals}
+    for k in rules:
+        first.setdefault(k, set())
+    changed = True
+    while changed:
+        changed = False
+        for k, alts in rules.items():
+            fk = first[k]
+            before = len(fk)
+            for alt in alts:
+                for x in alt:
+                    fk |= first.get(x, set())
+                    if x not in nullable:
+                        break
+            if len(fk) != before:
                 changed = True
-    followed: set[str] = set()
-    ends: dict[str, set[str]] = {}  # A -> symbols that can end a derivation of A
+    follow: dict[str, set[str]] = {x: set() for x in first}
+    # Constant parts (FIRST of what comes after) once, then propagate FOLLOW(A) -> FOLLOW(X).
+    edges: dict[str, set[str]] = {}
     for k, alts in rules.items():
         for alt in alts:
-            can_grow_after = False  # some symbol after x can derive a non-empty string
-            all_nullable_after = True
+            tail_first: set[str] = set()
+            tail_nullable = True
             for x in reversed(alt):
-                if can_grow_after:
-                    followed.add(x)
-                if all_nullable_after:
-                    ends.setdefault(k, set()).add(x)
-                if x in nonempty:
-                    can_grow_after = True
-                if x not in nullable:
-                    all_nullable_after = False
-    todo = list(followed)
-    while todo:
-        a = todo.pop()
-        for y in ends.get(a, ()):
-            if y not in followed:
-                followed.add(y)
-                todo.append(y)
-    return {t for t in followed if t in terminals}
+                follow.setdefault(x, set()).update(tail_first)
+                if tail_nullable:
+                    edges.setdefault(k, set()).add(x)
+                if x in nullable:
+                    tail_first = tail_first | first.get(x, set())
+                else:
+                    tail_first = set(first.get(x, set()))
+                    tail_nullable = False
+    changed = True
+    while changed:
+        changed = False
+        for a, xs in edges.items():
+            fa = follow.get(a, set())
+            if not fa:
+                continue
+            for x in xs:
+                fx = follow[x]
+                if not fa <= fx:
+                    fx |= fa
+                    changed = True
+    return {t: follow.get(t, set()) & terminals for t in terminals}
 
 
 def _used_terminal_names(grammar: Grammar) -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -31,10 +32,18 @@ class Regex:
 
 @dataclass(frozen=True)
 class Lark:
-    """A grammar in Lark's syntax, read with lark's own loader."""
+    """A grammar in Lark's syntax, read with lark's own loader.
+
+    ``lexer="dynamic"`` (default): the language the rules describe, lexemes may end
+    wherever their terminal matches (lark's Earley with ``lexer='dynamic_complete'``).
+    ``lexer="longest"``: longest-match lexemes, as lark's standard and contextual
+    lexers; much cheaper masks for grammars whose keywords may touch identifiers.
+    Left as None, a grammar line ``// constrain: lexer=longest`` picks it.
+    """
 
     text: str
     start: str = "start"
+    lexer: str | None = None
 
 
 @dataclass(frozen=True)
@@ -71,7 +80,15 @@ def to_grammar(spec: Any) -> tuple[Grammar, Any, str]:
     if isinstance(spec, Lark):
         from .frontends.lark import lark_to_grammar
 
-        return lark_to_grammar(spec.text, start=spec.start), None, "lark grammar"
+        lexer = spec.lexer
+        if lexer is None:
+            found = re.search(r"^\s*//\s*constrain:\s*lexer\s*=\s*(\w+)", spec.text, re.MULTILINE)
+            lexer = found.group(1) if found else "dynamic"
+        if lexer not in ("dynamic", "longest"):
+            raise SpecError(f"unknown lexer {lexer!r}: use 'dynamic' or 'longest'")
+        grammar = lark_to_grammar(spec.text, start=spec.start)
+        grammar.longest_match = lexer == "longest"
+        return grammar, None, "lark grammar"
     if isinstance(spec, GBNF):
         from .frontends.gbnf import gbnf_to_grammar
 

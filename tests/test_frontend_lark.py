@@ -53,10 +53,30 @@ def byte_accepts(compiled, data: bytes) -> bool:
 _compiled: dict = {}
 
 
-def compiled_bundled(name: str):
-    if name not in _compiled:
-        _compiled[name] = constrain.compile(constrain.Lark(grammars.read(name)), byte_vocab())
-    return _compiled[name]
+def compiled_bundled(name: str, lexer: str = "dynamic"):
+    """The bundled grammar with the language semantics lark's dynamic_complete Earley judges."""
+    key = (name, lexer)
+    if key not in _compiled:
+        _compiled[key] = constrain.compile(constrain.Lark(grammars.read(name), lexer=lexer), byte_vocab())
+    return _compiled[key]
+
+
+def test_longest_match_lexer_option():
+    text = grammars.read("sql_select")
+    assert "constrain: lexer=longest" in text  # the bundled SQL grammar asks for it
+    dynamic = compiled_bundled("sql_select", "dynamic")
+    longest = compiled_bundled("sql_select", "longest")
+    assert constrain.compile(constrain.Lark(text), byte_vocab()).grammar.longest_match
+    for data in [b"SELECT a FROM t", b"select a, b from t where a > 1"]:
+        assert byte_accepts(dynamic, data) and byte_accepts(longest, data)
+    # Without whitespace the keyword may end where a name goes on only in the rules'
+    # own language; a standard lexer reads one long name.
+    assert byte_accepts(dynamic, b"SELECT a FROMt")
+    assert not byte_accepts(longest, b"SELECT a FROMt")
+    for example in grammars.examples("sql_select"):
+        assert byte_accepts(longest, example.encode())
+    with pytest.raises(constrain.SpecError):
+        constrain.compile(constrain.Lark(text, lexer="lalr"), byte_vocab())
 
 
 # ----------------------------------------------------------------- bundled grammars

@@ -153,9 +153,21 @@ def determinize(k, mv_off, mv_lo, mv_hi, mv_tgt, eps_off, eps_dat, is_final, sta
                     b_val[nb] = t
                     head[c] = nb
                     nb += 1
+        prev = -1
         for c in range(k):
             if head[c] < 0:
                 continue
+            if prev >= 0:
+                # classes covered by the same edges have equal buckets: same target
+                q1 = head[c]
+                q2 = head[prev]
+                while q1 >= 0 and q2 >= 0 and b_val[q1] == b_val[q2]:
+                    q1 = b_next[q1]
+                    q2 = b_next[q2]
+                if q1 < 0 and q2 < 0:
+                    rows[i, c] = rows[i, prev]
+                    continue
+            prev = c
             q = head[c]
             single = b_next[q] < 0
             if single and memo1[b_val[q]] >= -1:

@@ -26,25 +26,31 @@ class Lexer:
         dfas: Sequence,
         ignore: Sequence[int],
         *,
-        can_continue: Sequence[bool] | None = None,
+        follow_bytes: Sequence[np.ndarray] | None = None,
+        longest_match: bool = False,
         max_states: int = 200_000,
     ):
         self.dfas = list(dfas)
-        # can_continue[t]: something may follow a lexeme of t (a terminal or an ignore).
-        # Boundaries after other terminals need no parser visit inside a token.
-        self.can_continue = list(can_continue) if can_continue is not None else [True] * len(self.dfas)
+        self.longest_match = longest_match
+        # follow_bytes[t][b]: a lexeme may start with byte b right after a lexeme of t.
+        # Boundaries followed by other bytes need no parser visit inside a token.
+        if follow_bytes is None:
+            follow_bytes = [np.ones(256, dtype=np.bool_) for _ in self.dfas]
+        self._follow_bytes = [np.asarray(f, dtype=np.bool_) for f in follow_bytes]
         self.ignore = frozenset(ignore)
         self.max_states = max_states
         self._lock = threading.RLock()
         self._keys: dict[tuple[frozenset, bool, bytes], int] = {}
         self._members: list[tuple[tuple[int, int], ...]] = []
         self.completed: list[tuple[int, ...]] = []  # terminals whose lexeme may end here
-        # accept[s]: some lexeme may end in state s and be followed by more bytes.
+        # accept[s]: some lexeme may end in state s and be followed by more bytes;
+        # follow[s, b]: ... by a lexeme starting with byte b.
         self.is_start: list[bool] = []
         self._exclude: list[bytes] = []
         self._cap = 64
         self.trans = np.full((self._cap, 256), -1, dtype=np.int32)
         self.accept = np.zeros(self._cap, dtype=np.bool_)
+        self.follow = np.zeros((self._cap, 256), dtype=np.bool_)
         self._starts: dict[tuple[tuple[int, ...], bytes], int] = {}
         self._ignore_excl: dict[tuple[int, int], bytes] = {}
 
@@ -77,6 +83,8 @@ class Lexer:
         Ignored lexemes are longest-match (as lark matches them): the next lexeme may not
         begin with a byte that would have extended the ignored one.
         """
+        if self.longest_match:
+            return self.start(allowed, self._live_bytes(state))
         if term not in self.ignore:
             return self.start(allowed)
         key = (state, term)
@@ -87,6 +95,13 @@ class Lexer:
             excl = bytes(np.nonzero(dfa.transitions[sub[0]] >= 0)[0].tolist()) if sub else b""
             self._ignore_excl[key] = excl
         return self.start(allowed, excl)
+
+    def _live_bytes(self, state: int) -> bytes:
+        got = self._ignore_excl.get((state, -1))
+        if got is None:
+            got = bytes(np.nonzero(self.trans[state] >= 0)[0].tolist())
+            self._ignore_excl[(state, -1)] = got
+        return got
 
     def step(self, state: int, byte: int) -> int:
         return int(self.trans[state, byte])
@@ -105,7 +120,9 @@ class Lexer:
             trans[:sid] = self.trans[:sid]
             accept = np.zeros(self._cap, dtype=np.bool_)
             accept[:sid] = self.accept[:sid]
-            self.trans, self.accept = trans, accept
+            follow = np.zeros((self._cap, 256), dtype=np.bool_)
+            follow[:sid] = self.follow[:sid]
+            self.trans, self.accept, self.follow = trans, accept, follow
         ordered = tuple(sorted(members))
         self._members.append(ordered)
         self._keys[(members, is_start, exclude)] = sid
@@ -113,7 +130,11 @@ class Lexer:
         done = tuple(sorted({t for t, s in ordered if self.dfas[t].accepting[s]}))
         self.completed.append(done)
         self.is_start.append(is_start)
-        self.accept[sid] = any(self.can_continue[t] for t in done)
+        fb = np.zeros(256, dtype=np.bool_)
+        for t in done:
+            fb |= self._follow_bytes[t]
+        self.follow[sid] = fb
+        self.accept[sid] = bool(fb.any())
         return sid
 
     def _build(self, members: frozenset, is_start: bool, exclude: bytes = b"") -> int:
@@ -146,4 +167,7 @@ class Lexer:
             if self._exclude[sid]:
                 row[list(self._exclude[sid])] = -1
             self.trans[sid] = row
+            if self.longest_match:
+                self.follow[sid] &= row < 0
+                self.accept[sid] = bool(self.follow[sid].any())
         return root

@@ -22,10 +22,11 @@ from collections import OrderedDict
 
 import numpy as np
 
+from ..errors import CompileLimitError
 from ..vocabulary import Vocabulary
 from .lexer import Lexer
 from .parser import DEAD, EarleyParser
-from .walk import bits_from_ids, set_bits, walk
+from .walk import bits_from_ids, set_bits, walk_alloc
 
 __all__ = ["MaskEngine", "Hyp"]
 
@@ -59,6 +60,7 @@ class MaskEngine:
         *,
         mask_cache_size: int = 2048,
         walk_cache_size: int = 8192,
+        max_walks_per_mask: int = 200_000,
     ):
         self.parser = parser
         self.lexer = lexer
@@ -68,8 +70,10 @@ class MaskEngine:
         self._hyps: list[frozenset[Hyp]] = []
         self._hyp_index: dict[frozenset[Hyp], int] = {}
         self._masks = _LRU(mask_cache_size)
-        self._walks = _LRU(walk_cache_size)
+        self._walks = _LRU(walk_cache_size)  # (lexer state, subtree) -> allowed ids, events
         self._walk_states = _LRU(256)
+        self.max_walks_per_mask = max_walks_per_mask
+        self._work = 0
         self.keep_walk_states = False
         self._steps: dict[tuple[int, int], int] = {}
         self._accepting: dict[int, bool] = {}
@@ -183,6 +187,7 @@ class MaskEngine:
         return got
 
     def _compute_mask(self, hid: int) -> np.ndarray:
+        self._work = 0
         words = np.zeros(self.n_words, dtype=np.uint32)
         for p, c in self._hyps[hid]:
             if c < 0:
@@ -234,29 +239,27 @@ class MaskEngine:
         got = self._walks.get(key)
         if got is not None:
             return got
-        data, offsets, lcp = self._trie
-        n = hi - lo
-        out = np.empty(max(n, 1), dtype=np.int32)
-        out_state = np.empty(max(n, 1), dtype=np.int32)
-        cap = min(max(64, n // 4), 1 << 20)
-        while True:
-            ev = [np.empty(cap, dtype=np.int32) for _ in range(4)]
-            n_out, n_ev = walk(
-                self.lexer.trans, self.lexer.accept, data, offsets, lcp,
-                lo, hi, depth, c, self.vocab.max_token_length, out, out_state, ev[0], ev[1], ev[2], ev[3],
+        self._work += 1
+        if self._work > self.max_walks_per_mask:
+            raise CompileLimitError(
+                f"mask limit: more than {self.max_walks_per_mask} trie walks for one token mask; "
+                "the grammar lets lexemes split tokens in too many ways (e.g. keywords that may "
+                "touch identifiers without whitespace)"
             )
-            if n_ev >= 0:
-                break
-            cap *= 4
-        events = tuple(a[:n_ev].copy() for a in ev)
+        data, offsets, lcp = self._trie
+        idx, states, ev_lo, ev_hi, ev_depth, ev_state = walk_alloc(
+            self.lexer.trans, self.lexer.accept, self.lexer.follow, data, offsets, lcp,
+            lo, hi, depth, c, self.vocab.max_token_length,
+        )
+        events = (ev_lo, ev_hi, ev_depth, ev_state)
         if lo == 0 and hi == self._n_sorted and depth == 0:
-            ids = bits_from_ids(self.n_words, out[:n_out], self.vocab.trie_ids)
+            ids = bits_from_ids(self.n_words, idx, self.vocab.trie_ids)
         else:
-            ids = self.vocab.trie_ids[out[:n_out]]
+            ids = self.vocab.trie_ids[idx]
         got = (ids, events)
         self._walks.put(key, got)
         if self.keep_walk_states:
-            self._walk_states.put(key, (out[:n_out].copy(), out_state[:n_out].copy()))
+            self._walk_states.put(key, (idx, states))
         return got
 
     def walk_states(self, c: int, lo: int, hi: int, depth: int):

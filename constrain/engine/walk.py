@@ -12,11 +12,36 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["walk", "set_bits", "bits_from_ids"]
+__all__ = ["walk", "walk_alloc", "set_bits", "bits_from_ids"]
 
 
 @njit(cache=True, nogil=True)
-def walk(trans, accept, data, offsets, lcp, lo, hi, depth0, start, max_len, out, out_state, ev_lo, ev_hi, ev_depth, ev_state):
+def walk_alloc(trans, accept, follow, data, offsets, lcp, lo, hi, depth0, start, max_len):
+    """:func:`walk` with its own buffers: returns (indices, final states, ev_lo, ev_hi,
+    ev_depth, ev_state) trimmed to size."""
+    n = max(hi - lo, 1)
+    out = np.empty(n, dtype=np.int32)
+    out_state = np.empty(n, dtype=np.int32)
+    cap = 16
+    while True:
+        ev_lo = np.empty(cap, dtype=np.int32)
+        ev_hi = np.empty(cap, dtype=np.int32)
+        ev_depth = np.empty(cap, dtype=np.int32)
+        ev_state = np.empty(cap, dtype=np.int32)
+        n_out, n_ev = walk(
+            trans, accept, follow, data, offsets, lcp, lo, hi, depth0, start, max_len,
+            out, out_state, ev_lo, ev_hi, ev_depth, ev_state,
+        )
+        if n_ev >= 0:
+            return (
+                out[:n_out].copy(), out_state[:n_out].copy(),
+                ev_lo[:n_ev].copy(), ev_hi[:n_ev].copy(), ev_depth[:n_ev].copy(), ev_state[:n_ev].copy(),
+            )
+        cap *= 8
+
+
+@njit(cache=True, nogil=True)
+def walk(trans, accept, follow, data, offsets, lcp, lo, hi, depth0, start, max_len, out, out_state, ev_lo, ev_hi, ev_depth, ev_state):
     """Walk sorted tokens ``[lo, hi)`` (all sharing their first ``depth0`` bytes) from
     lexer state ``start`` at depth ``depth0``.
 
@@ -59,7 +84,16 @@ def walk(trans, accept, data, offsets, lcp, lo, hi, depth0, start, max_len, out,
                 j = i + 1
                 while j < hi and lcp[j] >= d:
                     j += 1
-                if first < j:
+                # Only nodes whose subtree goes on with a byte that may start a lexeme
+                # after this one need the parser.
+                wanted = False
+                k = first
+                while k < j:
+                    if follow[s, data[offsets[k] + d]]:
+                        wanted = True
+                        break
+                    k += 1
+                if wanted:
                     if n_ev >= cap_ev:
                         return n_out, -1
                     ev_lo[n_ev] = first

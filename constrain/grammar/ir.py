@@ -90,6 +90,11 @@ class Grammar:
     ignore: tuple[str, ...] = ()
     # Terminal priorities (Lark's TERM.n); higher wins only where the front door asks.
     priorities: dict[str, int] = field(default_factory=dict)
+    # False: a lexeme may end wherever its terminal matches (the language the rules
+    # describe, as lark's Earley with lexer='dynamic_complete'). True: lexemes are
+    # longest-match, a lexeme ends only where no live terminal can take the next byte
+    # (as a standard or contextual lexer). Ignored lexemes are always longest-match.
+    longest_match: bool = False
 
     def validate(self) -> None:
         """Raise :class:`GrammarError` for undefined symbols or a missing start rule."""
