@@ -21,6 +21,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 from constrain.automata import regex as _regex  # noqa: E402
 from constrain.automata.regex import compile_terminal  # noqa: E402
+from constrain.errors import CompileLimitError  # noqa: E402
 from constrain.frontends.formats import FORMATS  # noqa: E402
 from constrain.grammar.ir import Concat, Difference, Intersect, Lit, Regex, Union_  # noqa: E402
 
@@ -135,7 +136,11 @@ def main() -> None:
         if args.filter and args.filter not in name:
             continue
         _clear()
-        d = compile_terminal(term)
+        try:
+            d = compile_terminal(term)
+        except CompileLimitError as e:
+            print(f"{name:28s} {'limit':>10s}  ({e})", flush=True)
+            continue
         for s in good:
             if not d.accepts(s):
                 raise SystemExit(f"{name}: rejects {s!r}")

@@ -724,20 +724,38 @@ def minimize(rows_in, acc, start, col_order, deadline):
 def column_classes(trans):
     """Class id per byte: bytes whose columns of ``trans`` [n, 256] are equal share one."""
     n = trans.shape[0]
-    hs = np.empty(256, dtype=np.int64)
-    for b in range(256):
-        h = np.int64(_SEED)
-        for s in range(n):
-            h = (h ^ np.int64(trans[s, b] + 2)) * np.int64(_MUL)
-        hs[b] = h
+    hs = np.full(256, np.int64(_SEED), dtype=np.int64)
+    for s in range(n):  # row-major: the table is C-ordered
+        for b in range(256):
+            hs[b] = (hs[b] ^ np.int64(trans[s, b] + 2)) * np.int64(_MUL)
     out = np.full(256, -1, dtype=np.int64)
     reps = np.empty(256, dtype=np.int64)
     nc = 0
     for b in range(256):
         for c in range(nc):
+            if hs[reps[c]] == hs[b]:
+                out[b] = c
+                break
+        if out[b] < 0:
+            reps[nc] = b
+            out[b] = nc
+            nc += 1
+    # equal hashes must mean equal columns; on a collision, compare columns exactly
+    ok = True
+    for s in range(n):
+        for b in range(256):
+            if trans[s, b] != trans[s, reps[out[b]]]:
+                ok = False
+                break
+        if not ok:
+            break
+    if ok:
+        return out
+    out[:] = -1
+    nc = 0
+    for b in range(256):
+        for c in range(nc):
             r = reps[c]
-            if hs[r] != hs[b]:
-                continue
             same = True
             for s in range(n):
                 if trans[s, r] != trans[s, b]:

@@ -289,10 +289,58 @@ def difference(a: ByteDFA, b: ByteDFA, *, max_states: int = 100_000, time_limit:
     return _pair(a, b, 1, max_states, time_limit, "difference")
 
 
+def _joined(ta: np.ndarray, acc_a: np.ndarray, tb: np.ndarray, acc_b: np.ndarray):
+    """``A·B`` as one table (over shared byte classes) without a subset construction,
+    when that is exact: every accepting state of A is a sink (its incoming edges go to B's
+    start instead), or B's start has no incoming edges and never competes with an
+    accepting state of A for a class (its row is merged into those states).
+    Returns (table, accepting) or None."""
+    n_a = ta.shape[0]
+    if not acc_a.any():
+        return None
+    out_b = np.where(tb >= 0, tb + np.int32(n_a), np.int32(-1))
+    acc_rows = ta[acc_a]
+    if not (acc_rows >= 0).any():
+        hit = ta >= 0
+        into_acc = np.zeros(ta.shape, dtype=np.bool_)
+        into_acc[hit] = acc_a[ta[hit]]
+        t = np.where(into_acc, np.int32(n_a), ta)
+        return np.concatenate([t, out_b]), np.concatenate([np.zeros(n_a, dtype=np.bool_), acc_b])
+    row0 = tb[0]
+    if (tb == 0).any() or ((acc_rows >= 0) & (row0 >= 0)[None, :]).any():
+        return None
+    t = ta.copy()
+    t[acc_a] = np.where((row0 >= 0)[None, :], (row0 + np.int32(n_a))[None, :], acc_rows)
+    acc = np.concatenate([acc_a & bool(acc_b[0]), acc_b])
+    return np.concatenate([t, out_b]), acc
+
+
 def concat(*dfas: ByteDFA, max_states: int = 100_000, time_limit: float = 10.0) -> ByteDFA:
     """Concatenation of the languages, in order (no arguments: the empty string)."""
     if not dfas:
         return literal_dfa(b"")
     if len(dfas) == 1:
         return dfas[0]
-    return _subsets(dfas, True, max_states, time_limit, "concat")
+    _kernels.warm()
+    t0 = time.perf_counter()
+    if any(d.is_empty() for d in dfas):
+        return empty_dfa()
+    reps, byte_cls = _byte_classes(dfas)
+    # join cheaply where exact; a subset construction over the rest
+    pending: list = []
+    cur = None  # (class table, accepting) of the joined run so far
+    for d in dfas:
+        tab = (np.take(d.transitions, reps, axis=1), d.accepting)
+        if cur is not None:
+            j = _joined(cur[0], cur[1], tab[0], tab[1])
+            if j is not None and j[0].shape[0] <= 4 * max_states:
+                cur = j
+                continue
+            pending.append(finalize(cur[0], byte_cls, cur[1], 0, deadline=t0 + time_limit, what="concat"))
+        cur = tab
+    last = finalize(cur[0], byte_cls, cur[1], 0, deadline=t0 + time_limit, what="concat")
+    if not pending:
+        if last.n_states > max_states:
+            _raise_status(1, "concat", max_states, time_limit)
+        return last
+    return _subsets(pending + [last], True, max_states, time_limit, "concat")
