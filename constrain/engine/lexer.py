@@ -47,6 +47,12 @@ class Lexer:
         # follow[s, b]: ... by a lexeme starting with byte b.
         self.is_start: list[bool] = []
         self._exclude: list[bytes] = []
+        # A grammar-independent name for each state: DFA content keys, flags and the
+        # bytes that may follow. Equal names walk the vocabulary the same way in any
+        # grammar, so whole-vocabulary walks are shared across grammars.
+        self.canon: list[tuple] = []
+        self.canon_index: dict[tuple, int] = {}
+        self._dfa_keys = [d.key for d in self.dfas]
         self._cap = 64
         self.trans = np.full((self._cap, 256), -1, dtype=np.int32)
         self.accept = np.zeros(self._cap, dtype=np.bool_)
@@ -137,6 +143,21 @@ class Lexer:
         self.accept[sid] = bool(fb.any())
         return sid
 
+    def _name(self, sid: int) -> None:
+        keys = self._dfa_keys
+        name = (
+            tuple(sorted((keys[t], s) for t, s in self._members[sid])),
+            self.is_start[sid],
+            self._exclude[sid],
+            self.follow[sid].tobytes(),
+        )
+        while len(self.canon) <= sid:
+            self.canon.append(())
+        self.canon[sid] = name
+        # Two states with one name (terminals with equal DFAs) are told apart by their
+        # local terminal ids only: such names are not used for sharing.
+        self.canon_index[name] = sid if name not in self.canon_index else -1
+
     def _build(self, members: frozenset, is_start: bool, exclude: bytes = b"") -> int:
         key = (members, is_start, exclude)
         got = self._keys.get(key)
@@ -170,4 +191,5 @@ class Lexer:
             if self.longest_match:
                 self.follow[sid] &= row < 0
                 self.accept[sid] = bool(self.follow[sid].any())
+            self._name(sid)
         return root

@@ -246,6 +246,12 @@ class MaskEngine:
                 "the grammar lets lexemes split tokens in too many ways (e.g. keywords that may "
                 "touch identifiers without whitespace)"
             )
+        root = lo == 0 and hi == self._n_sorted and depth == 0
+        if root and not self.keep_walk_states:
+            shared = _shared_root_walk(self, c)
+            if shared is not None:
+                self._walks.put(key, shared)
+                return shared
         data, offsets, lcp = self._trie
         idx, states, ev_lo, ev_hi, ev_depth, ev_state = walk_alloc(
             self.lexer.trans, self.lexer.accept, self.lexer.follow, data, offsets, lcp,
@@ -258,6 +264,8 @@ class MaskEngine:
             ids = self.vocab.trie_ids[idx]
         got = (ids, events)
         self._walks.put(key, got)
+        if root:
+            _share_root_walk(self, c, got)
         if self.keep_walk_states:
             self._walk_states.put(key, (idx, states))
         return got
@@ -272,3 +280,33 @@ class MaskEngine:
             self._walk(c, lo, hi, depth)
             got = self._walk_states.get(key)
         return got
+
+
+# Whole-vocabulary walks keyed by grammar-independent lexer state names, shared by every
+# grammar compiled in the process against the same vocabulary (a bounded LRU).
+_SHARED_WALKS = _LRU(4096)
+_shared_lock = threading.Lock()
+
+
+def _share_root_walk(engine: MaskEngine, c: int, got) -> None:
+    words, (ev_lo, ev_hi, ev_depth, ev_state) = got
+    canon = engine.lexer.canon
+    names = tuple(canon[int(s)] for s in ev_state.tolist())
+    with _shared_lock:
+        _SHARED_WALKS.put((engine.vocab.fingerprint, canon[c]), (words, ev_lo, ev_hi, ev_depth, names))
+
+
+def _shared_root_walk(engine: MaskEngine, c: int):
+    lexer = engine.lexer
+    with _shared_lock:
+        hit = _SHARED_WALKS.get((engine.vocab.fingerprint, lexer.canon[c]))
+    if hit is None:
+        return None
+    words, ev_lo, ev_hi, ev_depth, names = hit
+    index = lexer.canon_index
+    if index.get(lexer.canon[c], -1) != c:
+        return None
+    local = [index.get(n, -1) for n in names]
+    if any(x < 0 for x in local):
+        return None  # an event state is missing here or ambiguous: walk afresh
+    return words, (ev_lo, ev_hi, ev_depth, np.asarray(local, dtype=np.int32))
