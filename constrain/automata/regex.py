@@ -58,6 +58,7 @@ class _NFA:
         self.p_src: list[int] = []
         self.p_dst: list[int] = []
         self.asrt: list[tuple[int, str, int]] = []
+        self.set_tmpl: dict = {}  # character set -> template for NFA.copy
         self.json = json_string
         self.limits = limits
 
@@ -84,7 +85,7 @@ class _NFA:
         calls replay it with shifted state numbers instead of walking ``x`` again."""
         if not tmpl:
             marks = (s, self.n, len(self.e_src), len(self.p_src), len(self.asrt))
-            end = self.build(x, s)
+            end = self.add_set(x[1], s) if x[0] == "set" else self.build(x, s)
             tmpl.extend(marks + (self.n, len(self.e_src), len(self.p_src), len(self.asrt), end))
             return end
         s0, n0, e0, p0, a0, n1, e1, p1, a1, end = tmpl
@@ -111,7 +112,13 @@ class _NFA:
         """Add ``node`` starting at state ``s``; return its end state."""
         kind = node[0]
         if kind == "set":
-            return self.add_set(node[1], s)
+            r = node[1]
+            if not self.json and len(r) == 1 and r[0][1] < 0x80:
+                return self.add_set(r, s)
+            tmpl = self.set_tmpl.get(r)
+            if tmpl is None:
+                tmpl = self.set_tmpl[r] = []
+            return self.copy(node, s, tmpl)
         if kind == "cat":
             for item in node[1]:
                 s = self.build(item, s)
