@@ -364,3 +364,111 @@ def test_utf8_encoding_of_ranges_is_exact():
             if 0 <= c <= 0x10FFFF and not 0xD800 <= c <= 0xDFFF:
                 assert d.accepts(chr(c).encode()) == (lo <= c <= hi and not 0xD800 <= c <= 0xDFFF)
         assert not d.accepts(b"\xed\xa0\x80")  # an encoded surrogate is never accepted
+
+
+# ----------------------------------------------------------------------------- kernels
+
+
+def _reference_min_states(t: np.ndarray, acc: np.ndarray, start: int) -> int:
+    """States of the minimal trimmed DFA, by plain Moore refinement in Python."""
+    n = t.shape[0]
+    reach = {start}
+    stack = [start]
+    while stack:
+        s = stack.pop()
+        for x in set(t[s].tolist()):
+            if x >= 0 and x not in reach:
+                reach.add(x)
+                stack.append(x)
+    live = {s for s in reach if acc[s]}
+    changed = True
+    while changed:
+        changed = False
+        for s in reach - live:
+            if any(x in live for x in t[s].tolist() if x >= 0):
+                live.add(s)
+                changed = True
+    if start not in live:
+        return 1
+    states = sorted(live)
+    part = {s: int(acc[s]) for s in states}
+    while True:
+        sigs = {s: (part[s],) + tuple(part[x] if x in live else -1 for x in t[s].tolist()) for s in states}
+        ids: dict = {}
+        new = {s: ids.setdefault(sigs[s], len(ids)) for s in states}
+        if len(ids) == len(set(part.values())):
+            return len(ids)
+        part = new
+
+
+def test_minimization_matches_reference_on_random_tables():
+    rng = np.random.default_rng(1)
+    for _ in range(300):
+        n = int(rng.integers(1, 30))
+        k = int(rng.integers(1, 4))
+        small = rng.integers(-1, n, size=(n, k))
+        small[rng.random((n, k)) > rng.random()] = -1
+        cls = rng.integers(0, k, size=256)
+        cls[:k] = np.arange(k)
+        t = small[:, cls]
+        acc = rng.random(n) < rng.random()
+        start = int(rng.integers(0, n))
+        d = ByteDFA.from_table(t, acc, start)
+        check_invariants(d)
+        assert d.n_states == _reference_min_states(t, acc, start)
+        # renumbering the input changes nothing
+        perm = rng.permutation(n)
+        inv = np.argsort(perm)
+        t2 = np.where(t[perm] >= 0, inv[np.maximum(t[perm], 0)], -1)
+        assert ByteDFA.from_table(t2, acc[perm], int(inv[start])).key == d.key
+        # and the language is the same on random strings
+        for _ in range(20):
+            s = bytes(rng.integers(0, k, size=int(rng.integers(0, 8))).tolist())
+            q = start
+            for b in s:
+                q = int(t[q, b])
+                if q < 0:
+                    break
+            assert d.accepts(s) == (q >= 0 and bool(acc[q]))
+
+
+def test_concat_join_and_subset_paths_agree_with_regex():
+    pairs = [('"', "[ab]*"), ("[ab]*", '"'), ("a*", "ab"), ("ab", "(ab)*"), ("a|ab", "b*"), ("(ab)*", "ab"),
+             ("x", "y"), ("a?", "a?"), ("a+", "a+"), ("[^x]*", "x[^x]*"), ("", "a*"), ("ab|cd", "ef|g")]
+    for r1, r2 in pairs:
+        got = concat(compile_regex(r1), compile_regex(r2))
+        check_invariants(got)
+        assert got.key == compile_regex(f"(?:{r1})(?:{r2})").key, (r1, r2)
+    parts = ["a", "(bc)*", "d?", "[a-d]+", "e"]
+    got = concat(*[compile_regex(p) for p in parts])
+    assert got.key == compile_regex("".join(f"(?:{p})" for p in parts)).key
+    assert concat(compile_regex("a"), empty_dfa()).is_empty()
+
+
+def test_wide_unions_and_regex_alternatives():
+    words = WORDS[:60]
+    dfas = [compile_regex(w) for w in words]
+    u = union(*dfas)
+    check_invariants(u)
+    assert u.key == compile_regex("|".join(words)).key
+    # Union_ of Regex terminals (merged into one alternation) equals the union of each
+    regs = tuple(Regex(re.escape(w), json_string=True) for w in words[:20]) + (Regex("(?i)zz"), Lit("q"))
+    merged = compile_terminal(Union_(regs))
+    each = union(*[compile_terminal(r) for r in regs])
+    assert merged.key == each.key
+    assert merged.accepts(b"ZZ") and merged.accepts(b"q") and merged.accepts(words[0].encode())
+    # a malformed member still raises, naming its own pattern
+    with pytest.raises(RegexError):
+        compile_terminal(Union_((Regex("a"), Regex("b)"))))
+
+
+def test_long_bounded_json_string_is_linear():
+    term = Concat((Lit('"'), Regex(r"[\s\S]{0,300}", json_string=True), Lit('"')))
+    t0 = time.perf_counter()
+    d = compile_terminal(term)
+    elapsed = time.perf_counter() - t0
+    check_invariants(d)
+    assert d.n_states == 20 * 300 + 3
+    assert d.accepts(b'"' + b"x" * 300 + b'"') and not d.accepts(b'"' + b"x" * 301 + b'"')
+    assert d.accepts(b'"' + "é".encode() * 300 + b'"') and d.accepts(b'"' + b"\\u00e9" * 300 + b'"')
+    assert elapsed < 5.0

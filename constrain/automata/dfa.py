@@ -301,6 +301,8 @@ def _joined(ta: np.ndarray, acc_a: np.ndarray, tb: np.ndarray, acc_b: np.ndarray
     out_b = np.where(tb >= 0, tb + np.int32(n_a), np.int32(-1))
     acc_rows = ta[acc_a]
     if not (acc_rows >= 0).any():
+        if acc_a[0]:
+            return tb, acc_b  # A is the empty string alone
         hit = ta >= 0
         into_acc = np.zeros(ta.shape, dtype=np.bool_)
         into_acc[hit] = acc_a[ta[hit]]
