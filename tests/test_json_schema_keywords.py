@@ -351,3 +351,14 @@ def test_pydantic_types_and_adapters():
     g, _ = pydantic_to_grammar(tuple[int, ...])
     assert accepts(g, "[1, 2, 3]") and not accepts(g, '[1, "x"]')
     assert "uniqueItems" not in json.dumps(pydantic_to_schema(set[int]))
+
+
+def test_compile_time_budget():
+    # Each level of this recursion yields a new, larger conjunction: expansion never closes.
+    schema = {"definitions": {"pp": {"patternProperties": {"a": {"allOf": [{"$ref": "#/definitions/pp"},
+                                                                             {"maxProperties": 1}]},
+                                                           "b": {"allOf": [{"$ref": "#/definitions/pp"},
+                                                                           {"minProperties": 1}]}}}},
+              "$ref": "#/definitions/pp"}
+    with pytest.raises(CompileLimitError):
+        json_schema_to_grammar(schema, max_seconds=1.0)

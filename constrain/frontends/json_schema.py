@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import warnings
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -66,6 +67,8 @@ _KEYWORD_GROUP = {
 }
 
 _MAX_ANYOF_PRODUCT = 256
+_MAX_BUILDS = 50000
+_MAX_NESTING = 150
 _MAX_POSITIONS = 20000
 _MAX_ENUM = 20000
 _MAX_MERGE_DEPTH = 64
@@ -199,14 +202,18 @@ def _tighter_hi(a: tuple[Decimal, bool] | None, b: tuple[Decimal, bool] | None) 
 
 
 class _Compiler:
-    def __init__(self, root: Any, strict: bool, whitespace: str | int, max_rules: int) -> None:
+    def __init__(self, root: Any, strict: bool, whitespace: str | int, max_rules: int, max_seconds: float = 10.0) -> None:
         self.root = root
+        self.max_seconds = max_seconds
+        self.deadline = time.monotonic() + max_seconds
         self.strict = strict
         self.draft = _draft_of(root)
         self.report = SchemaReport()
         self.b = GrammarBuilder()
         self.max_rules = max_rules
         self._memo: dict[str, str] = {}
+        self._builds = 0
+        self._depth = 0
         self._props_first: set[int] = set()  # anyOf/oneOf groups written before `properties`
         self._keep: list[Any] = []
         self._names: set[str] = {"start"}
@@ -322,6 +329,8 @@ class _Compiler:
         return flat
 
     def _merge_into(self, f: _Flat, schema: Any, ptr: str, depth: int) -> None:
+        if time.monotonic() > self.deadline:
+            raise CompileLimitError(f"JSON Schema compilation exceeded {self.max_seconds:g} s (at {ptr or '/'})")
         if depth > _MAX_MERGE_DEPTH:
             raise CompileLimitError(f"allOf/$ref nesting deeper than {_MAX_MERGE_DEPTH} at {ptr or '/'}")
         if schema is True:
@@ -622,7 +631,13 @@ class _Compiler:
             return None
         name = self.name(hint)
         self._memo[key] = name
-        alts = self.build(self.flatten(parts), hint)
+        self._depth += 1
+        if self._depth > _MAX_NESTING:
+            raise CompileLimitError(f"schema nests more than {_MAX_NESTING} levels at {parts[0][1] or '/'}")
+        try:
+            alts = self.build(self.flatten(parts), hint)
+        finally:
+            self._depth -= 1
         if not alts:
             # Keep the name defined (recursion may refer to it); pruned later.
             self.b.rules.setdefault(name, [])
@@ -643,6 +658,11 @@ class _Compiler:
 
     def build(self, f: _Flat, hint: str) -> list[tuple[str, ...]]:
         """Alternatives (tuples of symbols) for a flattened schema."""
+        self._builds += 1
+        if self._builds > _MAX_BUILDS:
+            raise CompileLimitError(f"schema expands to more than {_MAX_BUILDS} subschemas at {f.ptr or '/'}")
+        if self._builds % 64 == 0 and time.monotonic() > self.deadline:
+            raise CompileLimitError(f"JSON Schema compilation exceeded {self.max_seconds:g} s (at {f.ptr or '/'})")
         if f.false:
             return []
         for ptr, kw, note in f.unsupported:
@@ -1629,13 +1649,15 @@ def json_schema_to_grammar(
     strict: bool = True,
     whitespace: str | int = "json",
     max_rules: int = _MAX_RULES,
+    max_seconds: float = 10.0,
 ) -> tuple[Grammar, SchemaReport]:
     """Compile a JSON Schema (a dict, a boolean, or its JSON text) to a :class:`Grammar`.
 
     Returns the grammar (start symbol ``start``) and a :class:`SchemaReport` of keywords
     approximated or ignored. Raises :class:`SchemaError` for malformed schemas and, when
     ``strict``, for keywords that cannot be enforced; :class:`UnsatisfiableError` when no
-    value is valid; :class:`CompileLimitError` when the grammar would be too large.
+    value is valid; :class:`CompileLimitError` when the grammar would be too large or
+    compiling would take longer than ``max_seconds``.
     """
     if isinstance(schema, str):
         try:
@@ -1644,7 +1666,7 @@ def json_schema_to_grammar(
             raise SchemaError(f"schema is not valid JSON: {e}", "") from None
     if not isinstance(schema, (dict, bool)):
         raise SchemaError(f"a schema must be an object or a boolean, not {type(schema).__name__}", "")
-    c = _Compiler(schema, strict, whitespace, max_rules)
+    c = _Compiler(schema, strict, whitespace, max_rules, max_seconds)
     try:
         body = c.compile_parts([(schema, "")], "root")
     except RecursionError:
