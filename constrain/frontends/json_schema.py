@@ -16,6 +16,17 @@ Semantics promised by :func:`json_schema_to_grammar`:
 * A keyword that changes validity and cannot be enforced raises :class:`SchemaError`
   naming it and its JSON pointer; with ``strict=False`` it is reported (``warnings.warn``
   and :class:`SchemaReport`) and the grammar over-approximates it.
+
+Exact, beyond the structural keywords: integer and decimal bounds (digit-range regexes),
+``multipleOf`` for integral moduli 2^a*5^b and for 10^-k, ``pattern`` (Regex search=True,
+ascii=True, json_string=True), ``minLength``/``maxLength`` (code points), known
+``format``s (see :mod:`.formats`; unknown non-standard formats are annotations), ``not``
+of subschemas this module can negate, ``oneOf`` whose branches are provably disjoint or
+made disjoint by negating the overlapping ones, ``dependentRequired``/``dependencies``/
+``dependentSchemas`` and ``if``/``then``/``else`` as disjunctions, ``propertyNames`` with
+string constraints, ``min/maxProperties`` (counted along the property chain). Refused in
+strict mode: ``uniqueItems``, ``contains``, ``unevaluated*``, ``$dynamicRef``, ``format:
+regex``, and the forms above that cannot be negated or proven disjoint.
 """
 
 from __future__ import annotations
@@ -816,13 +827,6 @@ class _Compiler:
             return {"type": "number", ("minimum" if bound[1] else "exclusiveMinimum"): value}
         return None
 
-    def _node_at(self, ptr: str) -> tuple[Any, str]:
-        node = self.root
-        for tok in ptr.split("/")[1:]:
-            tok = tok.replace("~1", "/").replace("~0", "~")
-            node = node[int(tok)] if isinstance(node, list) else node[tok]
-        return node, ptr
-
     def _declared_names(self, schema: Any, depth: int = 0) -> list[str]:
         """Property names a subschema declares (following $ref and allOf), in order."""
         if not isinstance(schema, dict) or depth > 8:
@@ -1524,8 +1528,9 @@ def _pattern_search(pattern: str, text: str) -> bool:
 
 
 def _ecma_to_python(p: str) -> str:
-    # \d, \w, \s differ only in Unicode handling (re.ASCII); \p{..} and \u{..} are not translated.
-    return re.sub(r"\\u([0-9a-fA-F]{4})", lambda m: "\\u" + m.group(1), p)
+    # ECMA-262 and Python agree on the syntax schemas use in practice (\uXXXX included);
+    # \d \w \s get ECMA's ASCII meaning from re.ASCII / Regex(ascii=True).
+    return p
 
 
 def _check_pattern(p: str, ptr: str) -> None:
@@ -1556,8 +1561,6 @@ def _sig_disjoint(a: dict, b: dict) -> bool:
         return not (a["enum"] & b["enum"])
     if not (ta & tb) and not ({"integer", "number"} & ta and {"integer", "number"} & tb):
         return True
-    if a["anyof"] or b["anyof"]:
-        pass
     shared = ta & tb
     if shared - {"object"}:
         # Overlap on some non-object type; an enum on one side may still avoid it.
