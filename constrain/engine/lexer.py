@@ -53,6 +53,7 @@ class Lexer:
         self.canon: list[tuple] = []
         self.canon_index: dict[tuple, int] = {}
         self._dfa_keys = [d.key for d in self.dfas]
+        self._single_base: dict[int, int] = {}
         self._cap = 64
         self.trans = np.full((self._cap, 256), -1, dtype=np.int32)
         self.accept = np.zeros(self._cap, dtype=np.bool_)
@@ -114,25 +115,71 @@ class Lexer:
 
     # ------------------------------------------------------------------ building
 
+    def _grow(self, need: int) -> None:
+        if need <= self._cap:
+            return
+        n = self._cap
+        while self._cap < need:
+            self._cap *= 2
+        trans = np.full((self._cap, 256), -1, dtype=np.int32)
+        trans[:n] = self.trans[:n]
+        accept = np.zeros(self._cap, dtype=np.bool_)
+        accept[:n] = self.accept[:n]
+        follow = np.zeros((self._cap, 256), dtype=np.bool_)
+        follow[:n] = self.follow[:n]
+        self.trans, self.accept, self.follow = trans, accept, follow
+
+    def _single_block(self, t: int) -> int:
+        """Ids of the states where only terminal ``t`` is alive: one block per terminal,
+        its rows a shifted copy of the DFA's (most lexer states are of this kind)."""
+        base = self._single_base.get(t)
+        if base is not None:
+            return base
+        dfa = self.dfas[t]
+        n = dfa.transitions.shape[0]
+        base = len(self._members)
+        if base + n > self.max_states:
+            raise CompileLimitError(
+                f"lexer limit: more than {self.max_states} combined lexer states (too many overlapping terminals?)"
+            )
+        self._grow(base + n)
+        self._single_base[t] = base
+        rows = np.where(dfa.transitions >= 0, dfa.transitions + base, -1).astype(np.int32)
+        acc = np.asarray(dfa.accepting, dtype=np.bool_)
+        follow = np.where(acc[:, None], self._follow_bytes[t][None, :], False)
+        if self.longest_match:
+            follow &= rows < 0
+        self.trans[base : base + n] = rows
+        self.follow[base : base + n] = follow
+        self.accept[base : base + n] = follow.any(axis=1)
+        key_t = self._dfa_keys[t]
+        fb_true = self._follow_bytes[t].tobytes() if not self.longest_match else None
+        zero = bytes(256)
+        for s in range(n):
+            members = ((t, s),)
+            self._members.append(members)
+            self._keys[(frozenset(members), False, b"")] = base + s
+            self._exclude.append(b"")
+            self.completed.append((t,) if acc[s] else ())
+            self.is_start.append(False)
+            fb = (fb_true if acc[s] else zero) if fb_true is not None else self.follow[base + s].tobytes()
+            name = (((key_t, s),), False, b"", fb)
+            self.canon.append(name)
+            self.canon_index[name] = base + s if name not in self.canon_index else -1
+        return base
+
     def _new_state(self, members: frozenset, is_start: bool, exclude: bytes = b"") -> int:
         sid = len(self._members)
         if sid >= self.max_states:
             raise CompileLimitError(
                 f"lexer limit: more than {self.max_states} combined lexer states (too many overlapping terminals?)"
             )
-        if sid >= self._cap:
-            self._cap *= 2
-            trans = np.full((self._cap, 256), -1, dtype=np.int32)
-            trans[:sid] = self.trans[:sid]
-            accept = np.zeros(self._cap, dtype=np.bool_)
-            accept[:sid] = self.accept[:sid]
-            follow = np.zeros((self._cap, 256), dtype=np.bool_)
-            follow[:sid] = self.follow[:sid]
-            self.trans, self.accept, self.follow = trans, accept, follow
+        self._grow(sid + 1)
         ordered = tuple(sorted(members))
         self._members.append(ordered)
         self._keys[(members, is_start, exclude)] = sid
         self._exclude.append(exclude)
+        self.canon.append(())  # named once its row is known
         done = tuple(sorted({t for t, s in ordered if self.dfas[t].accepting[s]}))
         self.completed.append(done)
         self.is_start.append(is_start)
@@ -151,8 +198,6 @@ class Lexer:
             self._exclude[sid],
             self.follow[sid].tobytes(),
         )
-        while len(self.canon) <= sid:
-            self.canon.append(())
         self.canon[sid] = name
         # Two states with one name (terminals with equal DFAs) are told apart by their
         # local terminal ids only: such names are not used for sharing.
@@ -174,10 +219,15 @@ class Lexer:
             row = np.full(256, -1, dtype=np.int32)
             targets = np.empty(len(cols), dtype=np.int32)
             for c, col in enumerate(cols):
-                nxt = frozenset((terms[k], int(col[k])) for k in range(len(terms)) if col[k] >= 0)
-                if not nxt:
+                live = [k for k in range(len(terms)) if col[k] >= 0]
+                if not live:
                     targets[c] = -1
                     continue
+                if len(live) == 1:
+                    k = live[0]
+                    targets[c] = self._single_block(terms[k]) + int(col[k])
+                    continue
+                nxt = frozenset((terms[k], int(col[k])) for k in live)
                 k2 = (nxt, False, b"")
                 tid = self._keys.get(k2)
                 if tid is None:
