@@ -1,5 +1,8 @@
 """Minimized, trimmed, canonically numbered DFAs over bytes, and set operations on them.
 
+The work runs over byte classes (bytes no automaton involved tells apart) in the numba
+kernels of :mod:`._kernels`; tables are widened to 256 columns only at the end.
+
 Every :class:`ByteDFA` this module hands out is the unique minimal DFA of its language with
 dead transitions written as ``-1`` and states numbered in breadth-first order from the
 start (bytes visited 0..255), so two DFAs for the same language have identical tables and
@@ -48,10 +51,11 @@ class ByteDFA:
         self._cls: np.ndarray | None = None  # a partition of the bytes the DFA respects
 
     def _byte_partition(self) -> np.ndarray:
-        if self._cls is None:
+        cls = getattr(self, "_cls", None)  # absent on instances restored without it
+        if cls is None:
             _kernels.warm()
-            self._cls = _kernels.column_classes(self.transitions)
-        return self._cls
+            cls = self._cls = _kernels.column_classes(self.transitions)
+        return cls
 
     @classmethod
     def from_table(cls, transitions: np.ndarray, accepting: np.ndarray, start: int = 0) -> "ByteDFA":
