@@ -120,11 +120,20 @@ def _as_json_schema(spec: Any) -> JsonSchema | None:
 
 
 def _is_pydantic_type(spec: Any) -> bool:
+    """A pydantic model class, or a plain type pydantic can describe (``list[int]``, a
+    dataclass, ``Literal[...]``, ``Optional[X]``)."""
     try:
         from pydantic import BaseModel
     except ImportError:  # pragma: no cover - pydantic is a dependency
         return False
-    return isinstance(spec, type) and issubclass(spec, BaseModel)
+    if isinstance(spec, type) and issubclass(spec, BaseModel):
+        return True
+    import dataclasses
+    import typing
+
+    if isinstance(spec, type) and dataclasses.is_dataclass(spec):
+        return True
+    return typing.get_origin(spec) is not None or spec in (int, float, str, bool)
 
 
 def _spec_key(spec: Any) -> str | None:

@@ -153,19 +153,22 @@ class Lexer:
         self.follow[base : base + n] = follow
         self.accept[base : base + n] = follow.any(axis=1)
         key_t = self._dfa_keys[t]
-        fb_true = self._follow_bytes[t].tobytes() if not self.longest_match else None
-        zero = bytes(256)
-        for s in range(n):
-            members = ((t, s),)
-            self._members.append(members)
-            self._keys[(frozenset(members), False, b"")] = base + s
-            self._exclude.append(b"")
-            self.completed.append((t,) if acc[s] else ())
-            self.is_start.append(False)
-            fb = (fb_true if acc[s] else zero) if fb_true is not None else self.follow[base + s].tobytes()
-            name = (((key_t, s),), False, b"", fb)
-            self.canon.append(name)
-            self.canon_index[name] = base + s if name not in self.canon_index else -1
+        states = range(n)
+        acc_list = acc.tolist()
+        self._members.extend([((t, k),) for k in states])
+        self._exclude.extend([b""] * n)
+        self.completed.extend([(t,) if a else () for a in acc_list])
+        self.is_start.extend([False] * n)
+        if self.longest_match:
+            fbs = [row.tobytes() for row in follow]
+        else:
+            yes, no = self._follow_bytes[t].tobytes(), bytes(256)
+            fbs = [yes if a else no for a in acc_list]
+        names = [(((key_t, k),), False, b"", fb) for k, fb in zip(states, fbs)]
+        self.canon.extend(names)
+        index = self.canon_index
+        for k, name in enumerate(names):
+            index[name] = base + k if name not in index else -1
         return base
 
     def _new_state(self, members: frozenset, is_start: bool, exclude: bytes = b"") -> int:
