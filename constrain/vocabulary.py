@@ -222,6 +222,9 @@ class Vocabulary:
         self.trie_offsets: np.ndarray = s_off
         self.trie_data: np.ndarray = s_data
         self.trie_lcp: np.ndarray = _lcp(s_data, s_off)
+        # trie_first[b]..trie_first[b + 1]: the sorted tokens whose first byte is b.
+        firsts = s_data[s_off[:-1]] if len(ids) else np.zeros(0, dtype=np.uint8)
+        self.trie_first: np.ndarray = np.searchsorted(firsts, np.arange(257), side="left").astype(np.int64)
         self.max_token_length: int = int(lengths.max()) if self.size else 0
         present = set(t for t in sorted_tokens if len(t) == 1)
         self.single_bytes = np.zeros(256, dtype=np.bool_)

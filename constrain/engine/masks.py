@@ -254,7 +254,7 @@ class MaskEngine:
                 return shared
         data, offsets, lcp = self._trie
         idx, states, ev_lo, ev_hi, ev_depth, ev_state = walk_alloc(
-            self.lexer.trans, self.lexer.accept, self.lexer.follow, data, offsets, lcp,
+            self.lexer.trans, self.lexer.accept, self.lexer.follow, data, offsets, lcp, self.vocab.trie_first,
             lo, hi, depth, c, self.vocab.max_token_length,
         )
         events = (ev_lo, ev_hi, ev_depth, ev_state)

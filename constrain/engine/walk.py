@@ -16,22 +16,43 @@ __all__ = ["walk", "walk_alloc", "set_bits", "bits_from_ids"]
 
 
 @njit(cache=True, nogil=True)
-def walk_alloc(trans, accept, follow, data, offsets, lcp, lo, hi, depth0, start, max_len):
+def walk_alloc(trans, accept, follow, data, offsets, lcp, first, lo, hi, depth0, start, max_len):
     """:func:`walk` with its own buffers: returns (indices, final states, ev_lo, ev_hi,
-    ev_depth, ev_state) trimmed to size."""
+    ev_depth, ev_state) trimmed to size.
+
+    ``first[b]..first[b + 1]`` is the block of tokens starting with byte ``b``: a
+    whole-vocabulary walk visits only the blocks of bytes the lexer can take.
+    """
     n = max(hi - lo, 1)
     out = np.empty(n, dtype=np.int32)
     out_state = np.empty(n, dtype=np.int32)
     cap = 16
+    root = depth0 == 0 and lo == 0 and hi == first[256]
     while True:
         ev_lo = np.empty(cap, dtype=np.int32)
         ev_hi = np.empty(cap, dtype=np.int32)
         ev_depth = np.empty(cap, dtype=np.int32)
         ev_state = np.empty(cap, dtype=np.int32)
-        n_out, n_ev = walk(
-            trans, accept, follow, data, offsets, lcp, lo, hi, depth0, start, max_len,
-            out, out_state, ev_lo, ev_hi, ev_depth, ev_state,
-        )
+        if root:
+            n_out = 0
+            n_ev = 0
+            for b in range(256):
+                if trans[start, b] < 0 or first[b] == first[b + 1]:
+                    continue
+                k_out, k_ev = walk(
+                    trans, accept, follow, data, offsets, lcp, first[b], first[b + 1], 0, start, max_len,
+                    out[n_out:], out_state[n_out:], ev_lo[n_ev:], ev_hi[n_ev:], ev_depth[n_ev:], ev_state[n_ev:],
+                )
+                n_out += k_out
+                if k_ev < 0:
+                    n_ev = -1
+                    break
+                n_ev += k_ev
+        else:
+            n_out, n_ev = walk(
+                trans, accept, follow, data, offsets, lcp, lo, hi, depth0, start, max_len,
+                out, out_state, ev_lo, ev_hi, ev_depth, ev_state,
+            )
         if n_ev >= 0:
             return (
                 out[:n_out].copy(), out_state[:n_out].copy(),
