@@ -11,13 +11,13 @@ generation stopped by ``max_new_tokens`` still ends in the language.
 
 from __future__ import annotations
 
-import heapq
 import threading
 from collections import OrderedDict
 
 import numpy as np
 
 from .masks import MaskEngine
+from .parser import _BIG as _ITEM
 from .parser import DEAD
 from .walk import set_bits
 
@@ -44,6 +44,10 @@ class BudgetPlanner:
         self._groups: OrderedDict[int, list[tuple[int, np.ndarray]]] = OrderedDict()
         self._group_cap = group_cache
         self._lookup: dict[bytes, int] | None = None
+        self._yields: list[bytes | None] | None = None
+        self._term_yield: list[bytes] = []
+        self._rest_memo: dict[int, bytes | None] = {}
+        self._after_memo: dict[int, dict[int, bytes]] = {}
 
     # ------------------------------------------------------------------ shortest strings
 
@@ -79,48 +83,133 @@ class BudgetPlanner:
             s = int(trans[s, b])
         return bytes(out)
 
+    # The shortest completion of a parse state is read off its Earley items: finish the
+    # rest of an item's rule with each symbol's shortest yield, then whatever completes
+    # the rule's left-hand side at the item's origin set, recursively (memoized per
+    # (set, nonterminal); items predicted in the same set are relaxed to a fixpoint).
+
+    def _symbol_yields(self) -> list[bytes | None]:
+        if self._yields is not None:
+            return self._yields
+        parser = self.parser
+        n_nt = parser.n_nt
+        ns = parser._next_sym
+        best: list[bytes | None] = [None] * n_nt
+        term_yield = [
+            self.terminal_suffix(t, self.lexer.dfas[t].start) for t in range(parser.n_terminals)
+        ]
+        self._term_yield = term_yield
+        changed = True
+        while changed:
+            changed = False
+            for a in range(n_nt):
+                for dr in parser._first_dr[a]:
+                    parts = []
+                    ok = True
+                    while ns[dr] >= 0:
+                        x = ns[dr]
+                        y = term_yield[x - n_nt] if x >= n_nt else best[x]
+                        if y is None:
+                            ok = False
+                            break
+                        parts.append(y)
+                        dr += 1
+                    if ok:
+                        cand = b"".join(parts)
+                        if best[a] is None or len(cand) < len(best[a]):
+                            best[a] = cand
+                            changed = True
+        self._yields = best
+        return best
+
+    def _rest(self, dr: int) -> bytes | None:
+        got = self._rest_memo.get(dr)
+        if got is None and dr not in self._rest_memo:
+            yields = self._symbol_yields()
+            parser = self.parser
+            n_nt = parser.n_nt
+            ns = parser._next_sym
+            parts = []
+            d = dr
+            while ns[d] >= 0:
+                x = ns[d]
+                y = self._term_yield[x - n_nt] if x >= n_nt else yields[x]
+                if y is None:
+                    parts = None
+                    break
+                parts.append(y)
+                d += 1
+            got = None if parts is None else b"".join(parts)
+            self._rest_memo[dr] = got
+        return got
+
+    def _after(self, k: int) -> dict[int, bytes]:
+        """For set ``k``: nonterminal A -> shortest bytes that finish the document once an
+        A that started at set ``k`` is complete."""
+        got = self._after_memo.get(k)
+        if got is not None:
+            return got
+        parser = self.parser
+        ns, lhs, n_nt = parser._next_sym, parser._lhs, parser.n_nt
+        start_sym = lhs[0]
+        waiting = []
+        for it in parser._sets[k]:
+            dr, org = divmod(it, _ITEM)
+            a = ns[dr]
+            if 0 <= a < n_nt:
+                waiting.append((a, dr, org))
+        best: dict[int, bytes] = {}
+        changed = True
+        while changed:
+            changed = False
+            for a, dr, org in waiting:
+                rest = self._rest(dr + 1)
+                if rest is None:
+                    continue
+                b = lhs[dr]
+                if b == start_sym:
+                    tail = b""
+                elif org:
+                    tail = self._after(org - 1).get(b)
+                else:
+                    tail = best.get(b)
+                if tail is None:
+                    continue
+                cand = rest + tail
+                cur = best.get(a)
+                if cur is None or len(cand) < len(cur):
+                    best[a] = cand
+                    changed = True
+        self._after_memo[k] = best
+        return best
+
     def parser_completion(self, p: int) -> bytes | None:
         """Shortest bytes from a lexeme boundary in parse state ``p`` to acceptance."""
         if p in self._parser_completion:
             return self._parser_completion[p]
         parser = self.parser
-        ignore = self.lexer.ignore
-        heap: list[tuple[int, int, int]] = [(0, 0, p)]
-        prev: dict[int, tuple[int, int]] = {}
-        best = {p: 0}
-        tick = 0
-        found = None
-        while heap:
-            cost, _, q = heapq.heappop(heap)
-            if cost > best.get(q, _INF):
-                continue
-            if parser.accepting(q):
-                found = q
-                break
-            tick += 1
-            if tick > self.max_search:
-                break
-            for t in parser.allowed(q):
-                if t in ignore:
-                    continue
-                q2 = parser.advance(q, t)
-                if q2 == DEAD:
-                    continue
-                c2 = cost + int(self._suffix_table(t)[0][self.lexer.dfas[t].start])
-                if c2 < best.get(q2, _INF):
-                    best[q2] = c2
-                    prev[q2] = (q, t)
-                    tick_id = len(prev)
-                    heapq.heappush(heap, (c2, tick_id, q2))
+        ns, lhs = parser._next_sym, parser._lhs
+        start_sym = lhs[0]
+        here = self._after(p)
         result: bytes | None = None
-        if found is not None:
-            parts = []
-            q = found
-            while q != p:
-                q0, t = prev[q]
-                parts.append(self.terminal_suffix(t, self.lexer.dfas[t].start))
-                q = q0
-            result = b"".join(reversed(parts))
+        for it in parser._sets[p]:
+            dr, org = divmod(it, _ITEM)
+            rest = self._rest(dr)
+            if rest is None:
+                continue
+            b = lhs[dr]
+            if b == start_sym:
+                tail = b""
+            elif org:
+                tail = self._after(org - 1).get(b)
+            else:
+                tail = here.get(b)
+            if tail is None:
+                continue
+            cand = rest + tail
+            if result is None or len(cand) < len(result):
+                result = cand
+        del ns
         self._parser_completion[p] = result
         return result
 

@@ -56,9 +56,12 @@ class LogitsProcessor(_HFLogitsProcessor):
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         batch, seq_len = input_ids.shape
-        if self.matchers is None or seq_len < self._seen or len(self.matchers) != batch:
+        # generate calls once per step, one token longer each time; anything else is a new
+        # generation (a reused processor).
+        if self.matchers is None or not 0 <= seq_len - self._seen <= 1 or len(self.matchers) != batch:
             self._start(batch, seq_len)
-        assert self.matchers is not None and self._bitmask is not None
+        if self.matchers is None or self._bitmask is None:  # pragma: no cover - _start sets both
+            raise MatcherError("processor state was not initialised")
         if seq_len > self._seen:
             new = input_ids[:, self._seen : seq_len].tolist()
             for row, m in enumerate(self.matchers):
