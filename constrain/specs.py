@@ -151,7 +151,7 @@ def _spec_key(spec: Any) -> str | None:
     return hashlib.sha256(raw.encode("utf-8")).hexdigest()
 
 
-_CACHE_CAP = 128
+_CACHE_CAP = 32
 _cache: OrderedDict[tuple[str, str], CompiledGrammar] = OrderedDict()
 _cache_lock = threading.Lock()
 

@@ -58,8 +58,9 @@ class MaskEngine:
         lexer: Lexer,
         vocab: Vocabulary,
         *,
-        mask_cache_size: int = 2048,
+        mask_cache_size: int = 512,
         walk_cache_size: int = 8192,
+        root_walk_cache_size: int = 256,
         max_walks_per_mask: int = 200_000,
     ):
         self.parser = parser
@@ -70,7 +71,10 @@ class MaskEngine:
         self._hyps: list[frozenset[Hyp]] = []
         self._hyp_index: dict[frozenset[Hyp], int] = {}
         self._masks = _LRU(mask_cache_size)
+        # Bounded memory: a dense mask or whole-vocabulary walk is ceil(V/32) words
+        # (19 KB for a 151k vocabulary); subtree walks hold a few token ids each.
         self._walks = _LRU(walk_cache_size)  # (lexer state, subtree) -> allowed ids, events
+        self._root_walks = _LRU(root_walk_cache_size)
         self._walk_states = _LRU(256)
         self.max_walks_per_mask = max_walks_per_mask
         self._work = 0
@@ -236,7 +240,9 @@ class MaskEngine:
         A whole-vocabulary walk returns dense uint32 words, a subtree walk token ids.
         """
         key = (c, lo, hi, depth)
-        got = self._walks.get(key)
+        root = lo == 0 and hi == self._n_sorted and depth == 0
+        cache = self._root_walks if root else self._walks
+        got = cache.get(key)
         if got is not None:
             return got
         self._work += 1
@@ -246,11 +252,10 @@ class MaskEngine:
                 "the grammar lets lexemes split tokens in too many ways (e.g. keywords that may "
                 "touch identifiers without whitespace)"
             )
-        root = lo == 0 and hi == self._n_sorted and depth == 0
         if root and not self.keep_walk_states:
             shared = _shared_root_walk(self, c)
             if shared is not None:
-                self._walks.put(key, shared)
+                cache.put(key, shared)
                 return shared
         data, offsets, lcp = self._trie
         idx, states, ev_lo, ev_hi, ev_depth, ev_state = walk_alloc(
@@ -263,7 +268,7 @@ class MaskEngine:
         else:
             ids = self.vocab.trie_ids[idx]
         got = (ids, events)
-        self._walks.put(key, got)
+        cache.put(key, got)
         if root:
             _share_root_walk(self, c, got)
         if self.keep_walk_states:
@@ -277,6 +282,7 @@ class MaskEngine:
         if got is None:
             self.keep_walk_states = True
             self._walks.data.pop(key, None)
+            self._root_walks.data.pop(key, None)
             self._walk(c, lo, hi, depth)
             got = self._walk_states.get(key)
         return got
@@ -284,7 +290,7 @@ class MaskEngine:
 
 # Whole-vocabulary walks keyed by grammar-independent lexer state names, shared by every
 # grammar compiled in the process against the same vocabulary (a bounded LRU).
-_SHARED_WALKS = _LRU(4096)
+_SHARED_WALKS = _LRU(1024)
 _shared_lock = threading.Lock()
 
 
