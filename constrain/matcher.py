@@ -62,8 +62,16 @@ class CompiledGrammar:
         for t in grammar.ignore:
             if t in firsts:
                 ignore_first |= firsts[t]
+        any_first = np.zeros(256, dtype=np.bool_)
+        for t in used:
+            any_first |= firsts[t]
+        ignored = set(grammar.ignore)
         follow_bytes = []
         for t in used:
+            if t in ignored:
+                # An ignored lexeme may sit between any two lexemes: anything may follow it.
+                follow_bytes.append(any_first.copy())
+                continue
             fb = ignore_first.copy()
             for u in follow[t]:
                 fb |= firsts[u]

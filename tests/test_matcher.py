@@ -12,6 +12,8 @@ from constrain.grammar.ir import GrammarBuilder
 from conftest import byte_vocab
 
 EXTRA = [b"ab", b"abc", b"12", b"1,", b", ", b'"a', b'a"', b'"]', b"],", b"],[", b"[1", b'"a b"', b"  ", b"\n\n"]
+# Tokens that cross an ignored lexeme into the next one.
+EXTRA += [b" 1", b" [", b"[ ", b", [", b' "a', b"\n]", b" ]"]
 
 
 def allowed(m):
@@ -113,6 +115,22 @@ def test_random_strings_against_reference(grammar, vocab):
                 ok = False
                 break
         assert (ok and m.is_accepting()) == reference_array(text), text
+
+
+def test_mask_agrees_with_advance_on_every_token(grammar, vocab):
+    rng = random.Random(5)
+    for _ in range(40):
+        m = grammar.matcher()
+        for _ in range(rng.randint(0, 12)):
+            mask = allowed(m)
+            for t in range(vocab.size):
+                assert (t in mask) == m.is_token_allowed(t), (vocab.token_bytes(t), m.state)
+            if not mask or m.is_accepting() and rng.random() < 0.2:
+                break
+            t = rng.choice(sorted(mask))
+            if t in vocab.eos_token_ids:
+                break
+            m.advance(t)
 
 
 def test_masks_never_lead_to_dead_ends(grammar, vocab):
