@@ -26,7 +26,7 @@ from ..errors import CompileLimitError
 from ..vocabulary import Vocabulary
 from .lexer import Lexer
 from .parser import DEAD, EarleyParser
-from .walk import bits_from_ids, set_bits, walk_alloc
+from .walk import bits_from_ids, set_bits, walk_alloc, walk_many
 
 __all__ = ["MaskEngine", "Hyp"]
 
@@ -211,28 +211,74 @@ class MaskEngine:
         return words
 
     def _resolve(self, p: int, events, words: np.ndarray, seen: set) -> None:
+        """Add the tokens that cross a lexeme boundary at the event nodes, for parse state ``p``.
+
+        Events are grouped by the (parse state, lexer state) they lead to, and each group's
+        subtrees are walked in one numba call; ``seen`` keeps each (parse state, lexer
+        state, node) from being walked twice within one mask.
+        """
         ev_lo, ev_hi, ev_depth, ev_state = events
+        if not len(ev_lo):
+            return
         parser, lexer = self.parser, self.lexer
-        for k in range(len(ev_lo)):
-            lo, hi, d, s = int(ev_lo[k]), int(ev_hi[k]), int(ev_depth[k]), int(ev_state[k])
+        groups: dict[tuple[int, int], list[np.ndarray]] = {}
+        for s in np.unique(ev_state).tolist():
+            sel = None
             for t in lexer.completed[s]:
                 p2 = self._after_lexeme(p, t)
                 if p2 == DEAD:
                     continue
                 c2 = lexer.start_after(parser.allowed(p2), s, t)
-                key = (p2, c2, lo, hi, d)
-                if key in seen:
-                    continue
-                seen.add(key)
                 if c2 < 0:
                     continue
-                ids, sub_events = self._walk(c2, lo, hi, d)
-                if d == 0:
-                    words |= ids  # whole-vocabulary walk: dense words
-                elif len(ids):
-                    set_bits(words, ids)
-                if len(sub_events[0]):
-                    self._resolve(p2, sub_events, words, seen)
+                if sel is None:
+                    sel = np.nonzero(ev_state == s)[0]
+                groups.setdefault((p2, c2), []).append(sel)
+        data, offsets, lcp = self._trie
+        for (p2, c2), parts in groups.items():
+            idx = np.concatenate(parts) if len(parts) > 1 else parts[0]
+            lo, hi, d = ev_lo[idx], ev_hi[idx], ev_depth[idx]
+            if d.min() == 0:
+                # A lexeme ending at the token boundary: the next token walks from the root.
+                root = d == 0
+                for k in np.nonzero(root)[0].tolist():
+                    key = (p2, c2, int(lo[k]), int(hi[k]), 0)
+                    if key in seen:
+                        continue
+                    seen.add(key)
+                    ids, sub = self._walk(c2, int(lo[k]), int(hi[k]), 0)
+                    words |= ids
+                    self._resolve(p2, sub, words, seen)
+                keep = ~root
+                lo, hi, d = lo[keep], hi[keep], d[keep]
+            if not len(lo):
+                continue
+            fresh = []
+            for k, key in enumerate(zip(lo.tolist(), hi.tolist(), d.tolist())):
+                full = (p2, c2) + key
+                if full not in seen:
+                    seen.add(full)
+                    fresh.append(k)
+            if not fresh:
+                continue
+            self._work += 1
+            if self._work > self.max_walks_per_mask:
+                raise CompileLimitError(
+                    f"mask limit: more than {self.max_walks_per_mask} trie walks for one token mask; "
+                    "the grammar lets lexemes split tokens in too many ways (e.g. keywords that may "
+                    "touch identifiers without whitespace)"
+                )
+            if len(fresh) != len(lo):
+                f = np.asarray(fresh)
+                lo, hi, d = lo[f], hi[f], d[f]
+            out, s_lo, s_hi, s_d, s_state = walk_many(
+                lexer.trans, lexer.accept, lexer.follow, data, offsets, lcp,
+                lo, hi, d, c2, self.vocab.max_token_length,
+            )
+            if len(out):
+                set_bits(words, self.vocab.trie_ids[out])
+            if len(s_lo):
+                self._resolve(p2, (s_lo, s_hi, s_d, s_state), words, seen)
 
     def _walk(self, c: int, lo: int, hi: int, depth: int):
         """Cached walk of sorted tokens [lo, hi) from lexer state ``c`` at ``depth``.

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["walk", "walk_alloc", "set_bits", "bits_from_ids"]
+__all__ = ["walk", "walk_alloc", "walk_many", "set_bits", "bits_from_ids"]
 
 
 @njit(cache=True, nogil=True)
@@ -129,6 +129,38 @@ def walk(trans, accept, follow, data, offsets, lcp, lo, hi, depth0, start, max_l
             n_out += 1
             i += 1
     return n_out, n_ev
+
+
+@njit(cache=True, nogil=True)
+def walk_many(trans, accept, follow, data, offsets, lcp, los, his, depths, start, max_len):
+    """Walk several subtrees ``[los[k], his[k])`` at ``depths[k]``, all from lexer state
+    ``start``; returns (indices, ev_lo, ev_hi, ev_depth, ev_state) over all of them."""
+    n = 1
+    for k in range(los.shape[0]):
+        n += his[k] - los[k]
+    out = np.empty(n, dtype=np.int32)
+    out_state = np.empty(n, dtype=np.int32)
+    cap = 16
+    while True:
+        ev_lo = np.empty(cap, dtype=np.int32)
+        ev_hi = np.empty(cap, dtype=np.int32)
+        ev_depth = np.empty(cap, dtype=np.int32)
+        ev_state = np.empty(cap, dtype=np.int32)
+        n_out = 0
+        n_ev = 0
+        for k in range(los.shape[0]):
+            k_out, k_ev = walk(
+                trans, accept, follow, data, offsets, lcp, los[k], his[k], depths[k], start, max_len,
+                out[n_out:], out_state[n_out:], ev_lo[n_ev:], ev_hi[n_ev:], ev_depth[n_ev:], ev_state[n_ev:],
+            )
+            n_out += k_out
+            if k_ev < 0:
+                n_ev = -1
+                break
+            n_ev += k_ev
+        if n_ev >= 0:
+            return out[:n_out].copy(), ev_lo[:n_ev].copy(), ev_hi[:n_ev].copy(), ev_depth[:n_ev].copy(), ev_state[:n_ev].copy()
+        cap *= 8
 
 
 @njit(cache=True, nogil=True)
