@@ -221,6 +221,27 @@ class MaskEngine:
         if not len(ev_lo):
             return
         parser, lexer = self.parser, self.lexer
+        if len(ev_lo) <= 16:
+            # Few events: plain loop through the walk cache (numpy grouping costs more).
+            for k in range(len(ev_lo)):
+                lo, hi, d, s = int(ev_lo[k]), int(ev_hi[k]), int(ev_depth[k]), int(ev_state[k])
+                for t in lexer.completed[s]:
+                    p2 = self._after_lexeme(p, t)
+                    if p2 == DEAD:
+                        continue
+                    c2 = lexer.start_after(parser.allowed(p2), s, t)
+                    key = (p2, c2, lo, hi, d)
+                    if c2 < 0 or key in seen:
+                        continue
+                    seen.add(key)
+                    ids, sub = self._walk(c2, lo, hi, d)
+                    if d == 0:
+                        words |= ids
+                    elif len(ids):
+                        set_bits(words, ids)
+                    if len(sub[0]):
+                        self._resolve(p2, sub, words, seen)
+            return
         groups: dict[tuple[int, int], list[np.ndarray]] = {}
         for s in np.unique(ev_state).tolist():
             sel = None
@@ -271,6 +292,16 @@ class MaskEngine:
             if len(fresh) != len(lo):
                 f = np.asarray(fresh)
                 lo, hi, d = lo[f], hi[f], d[f]
+            if len(lo) <= 8:
+                # Few subtrees: walk them one by one through the walk cache, which
+                # other masks of the same lexer state reuse.
+                for a, b, e in zip(lo.tolist(), hi.tolist(), d.tolist()):
+                    ids, sub = self._walk(c2, a, b, e)
+                    if len(ids):
+                        set_bits(words, ids)
+                    if len(sub[0]):
+                        self._resolve(p2, sub, words, seen)
+                continue
             out, s_lo, s_hi, s_d, s_state = walk_many(
                 lexer.trans, lexer.accept, lexer.follow, data, offsets, lcp,
                 lo, hi, d, c2, self.vocab.max_token_length,
