@@ -43,8 +43,13 @@ THREAD_ENV = {
 
 
 def single_thread_env() -> None:
-    """Pin every thread pool we know of to one thread (inherited by spawned workers)."""
+    """Pin every thread pool we know of to one thread (inherited by spawned workers).
+
+    Also turns constrain's on-disk DFA cache off unless the caller set
+    CONSTRAIN_DISK_CACHE: compile times here are cold compiles, as for the peers.
+    """
     os.environ.update(THREAD_ENV)
+    os.environ.setdefault("CONSTRAIN_DISK_CACHE", "0")
 
 
 def package_version(engine: str) -> str | None:

@@ -423,7 +423,8 @@ def _terminal_dfa(term) -> ByteDFA:
 
 
 def compile_terminal(term) -> ByteDFA:
-    """The minimal byte DFA of a grammar IR terminal; memoized per process (bounded LRU).
+    """The minimal byte DFA of a grammar IR terminal; memoized per process (bounded LRU)
+    and on disk (:mod:`constrain.automata.store`).
 
     Raises what :func:`compile_regex` raises, and TypeError for a non-terminal.
     """
@@ -431,7 +432,12 @@ def compile_terminal(term) -> ByteDFA:
     if got is not None:
         _TERMINAL_CACHE.move_to_end(term)
         return got
-    dfa = _terminal_dfa(term)
+    from . import store
+
+    dfa = store.load(term)
+    if dfa is None:
+        dfa = _terminal_dfa(term)
+        store.save(term, dfa)
     _TERMINAL_CACHE[term] = dfa
     if len(_TERMINAL_CACHE) > _TERMINAL_CACHE_SIZE:
         _TERMINAL_CACHE.popitem(last=False)

@@ -1,0 +1,49 @@
+"""The on-disk DFA cache: a second process reads what the first wrote; bad files are rebuilt."""
+
+import subprocess
+import sys
+
+from constrain.automata import store
+from constrain.automata.regex import _terminal_dfa, compile_terminal
+from constrain.grammar.ir import Regex
+
+CODE = """
+import sys, time
+from constrain.automata.regex import compile_terminal
+from constrain.grammar.ir import Regex
+t = time.perf_counter()
+dfa = compile_terminal(Regex(sys.argv[1], json_string=True))
+print(dfa.key, time.perf_counter() - t)
+"""
+
+
+def test_second_process_reads_the_stored_dfa(tmp_path):
+    env = {"CONSTRAIN_CACHE_DIR": str(tmp_path), "PATH": ""}
+    pattern = r"[a-z]{2,40}@[a-z]{2,20}\.(com|org|net)"
+    runs = [
+        subprocess.run([sys.executable, "-c", CODE, pattern], env=env, capture_output=True, text=True, check=True)
+        for _ in range(2)
+    ]
+    keys = [r.stdout.split()[0] for r in runs]
+    assert keys[0] == keys[1] == _terminal_dfa(Regex(pattern, json_string=True)).key
+    assert list(tmp_path.glob("dfa-v1/*/*.npz"))
+
+
+def test_unreadable_file_is_rebuilt(tmp_path, monkeypatch):
+    monkeypatch.setenv("CONSTRAIN_CACHE_DIR", str(tmp_path))
+    term = Regex(r"x[0-9]{3}y", ascii=True)
+    path = store._path(term)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"not a numpy file")
+    assert store.load(term) is None
+    dfa = _terminal_dfa(term)
+    assert dfa.accepts(b"x123y") and not dfa.accepts(b"x12y")
+
+
+def test_disabled(tmp_path, monkeypatch):
+    monkeypatch.setenv("CONSTRAIN_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("CONSTRAIN_DISK_CACHE", "0")
+    term = Regex(r"q[0-9]{5}")
+    store.save(term, _terminal_dfa(term))
+    assert not list(tmp_path.glob("dfa-v1/*/*.npz"))
+    assert compile_terminal(term).accepts(b"q12345")
