@@ -36,7 +36,7 @@ class CompiledGrammar:
         dfas = {}
         dead = set()
         nullable_terms = set()
-        for tname in _used_terminal_names(grammar):
+        for tname in terminals_used(grammar.rules, grammar):
             dfa = compile_terminal(grammar.terminals[tname])
             if dfa.accepts_empty():
                 # Lexemes are never empty: T becomes (T minus the empty string)?.
@@ -186,18 +186,6 @@ def _terminal_follow(rules: dict[str, list[tuple[str, ...]]], terminals: set[str
                     fx |= fa
                     changed = True
     return {t: follow.get(t, set()) & terminals for t in terminals}
-
-
-def _used_terminal_names(grammar: Grammar) -> list[str]:
-    seen: dict[str, None] = {}
-    for alts in grammar.rules.values():
-        for alt in alts:
-            for s in alt:
-                if s in grammar.terminals:
-                    seen.setdefault(s, None)
-    for s in grammar.ignore:
-        seen.setdefault(s, None)
-    return list(seen)
 
 
 class Matcher:

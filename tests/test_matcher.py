@@ -290,3 +290,14 @@ def test_token_crossing_three_terminals():
     assert v.token_bytes(tid) == b'"},['
     assert tid in set(m.allowed_token_ids().tolist())
     assert m.advance(tid) and m.is_accepting()
+
+
+def test_mask_work_limit_is_a_clear_error():
+    v = byte_vocab([b"selectfrom", b"selectx", b"fromy"])
+    g = compile(constrain.Lark('start: "select"i NAME "from"i NAME\nNAME: /[a-z]+/\n%ignore " "\n'), v, cache=False)
+    g.engine.max_walks_per_mask = 1
+    m = g.matcher()
+    with pytest.raises(constrain.CompileLimitError, match="mask limit"):
+        for b in b"select":
+            m.advance(b)
+            m.mask_words()

@@ -282,13 +282,7 @@ class MaskEngine:
                     fresh.append(k)
             if not fresh:
                 continue
-            self._work += 1
-            if self._work > self.max_walks_per_mask:
-                raise CompileLimitError(
-                    f"mask limit: more than {self.max_walks_per_mask} trie walks for one token mask; "
-                    "the grammar lets lexemes split tokens in too many ways (e.g. keywords that may "
-                    "touch identifiers without whitespace)"
-                )
+            self._count_work()
             if len(fresh) != len(lo):
                 f = np.asarray(fresh)
                 lo, hi, d = lo[f], hi[f], d[f]
@@ -311,6 +305,15 @@ class MaskEngine:
             if len(s_lo):
                 self._resolve(p2, (s_lo, s_hi, s_d, s_state), words, seen)
 
+    def _count_work(self) -> None:
+        self._work += 1
+        if self._work > self.max_walks_per_mask:
+            raise CompileLimitError(
+                f"mask limit: more than {self.max_walks_per_mask} trie walks for one token mask; "
+                "the grammar lets lexemes split tokens in too many ways (e.g. keywords that may "
+                "touch identifiers without whitespace)"
+            )
+
     def _walk(self, c: int, lo: int, hi: int, depth: int):
         """Cached walk of sorted tokens [lo, hi) from lexer state ``c`` at ``depth``.
 
@@ -322,13 +325,7 @@ class MaskEngine:
         got = cache.get(key)
         if got is not None:
             return got
-        self._work += 1
-        if self._work > self.max_walks_per_mask:
-            raise CompileLimitError(
-                f"mask limit: more than {self.max_walks_per_mask} trie walks for one token mask; "
-                "the grammar lets lexemes split tokens in too many ways (e.g. keywords that may "
-                "touch identifiers without whitespace)"
-            )
+        self._count_work()
         if root and not self.keep_walk_states:
             shared = _shared_root_walk(self, c)
             if shared is not None:
