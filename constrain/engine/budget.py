@@ -48,6 +48,7 @@ class BudgetPlanner:
         self._term_yield: list[bytes] = []
         self._rest_memo: dict[int, bytes | None] = {}
         self._after_memo: dict[int, dict[int, bytes]] = {}
+        self._masks: dict[tuple[int, int], np.ndarray] = {}
 
     # ------------------------------------------------------------------ shortest strings
 
@@ -321,12 +322,25 @@ class BudgetPlanner:
         return max((c for c, _ in groups), default=0)
 
     def mask(self, hid: int, limit: int) -> np.ndarray:
-        """Words of the tokens after which some completion needs at most ``limit`` tokens."""
+        """Words of the tokens after which some completion needs at most ``limit`` tokens
+        (read-only; memoized per (state, limit) in a small LRU)."""
+        key = (hid, limit)
+        got = self._masks.get(key)
+        if got is not None:
+            return got
         with self._lock:
-            words = np.zeros(self.engine.n_words, dtype=np.uint32)
-            for cost, ids in self._token_groups(hid):
-                if cost <= limit:
-                    set_bits(words, ids.astype(np.int64))
-            if self.engine.accepting(hid) and self.vocab.eos_token_ids:
-                set_bits(words, np.asarray(self.vocab.eos_token_ids, dtype=np.int64))
+            words = self._compute_mask(hid, limit)
+            words.setflags(write=False)
+            self._masks[key] = words
+            if len(self._masks) > 64:
+                self._masks.pop(next(iter(self._masks)))
             return words
+
+    def _compute_mask(self, hid: int, limit: int) -> np.ndarray:
+        words = np.zeros(self.engine.n_words, dtype=np.uint32)
+        for cost, ids in self._token_groups(hid):
+            if cost <= limit:
+                set_bits(words, ids.astype(np.int64))
+        if self.engine.accepting(hid) and self.vocab.eos_token_ids:
+            set_bits(words, np.asarray(self.vocab.eos_token_ids, dtype=np.int64))
+        return words
