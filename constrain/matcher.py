@@ -352,7 +352,11 @@ class Matcher:
         boundary differently)."""
         data = self.forced_bytes()
         vocab = self._grammar.vocab
-        return _greedy_tokens(vocab, data)
+        ids = vocab.longest_match(data)
+        if ids and sum(len(vocab.token_bytes(t)) for t in ids) == len(data):
+            if vocab.extends_token(vocab.token_bytes(ids[-1])):
+                ids.pop()  # a longer token may merge across the boundary
+        return ids
 
 
 def _bit(words: np.ndarray, token_id: int) -> bool:
@@ -379,46 +383,6 @@ def _row_view(bitmask: Any, index: int, n_words: int) -> np.ndarray:
     if not 0 <= index < arr.shape[0]:
         raise ValueError(f"bitmask row {index} out of range for batch {arr.shape[0]}")
     return arr[index, :n_words]
-
-
-def _greedy_tokens(vocab: Vocabulary, data: bytes) -> list[int]:
-    table = _token_lookup(vocab)
-    out: list[int] = []
-    i = 0
-    n = len(data)
-    while i < n:
-        best = None
-        for j in range(min(n, i + vocab.max_token_length), i, -1):
-            tid = table.get(data[i:j])
-            if tid is not None:
-                best = (j, tid)
-                break
-        if best is None:
-            break
-        j, tid = best
-        if j == n and table.get(("prefix", data[i:j])):
-            break  # a longer token may merge across the boundary
-        out.append(tid)
-        i = j
-    return out
-
-
-_lookup_cache: dict[str, dict] = {}
-
-
-def _token_lookup(vocab: Vocabulary) -> dict:
-    got = _lookup_cache.get(vocab.fingerprint)
-    if got is None:
-        got = {}
-        for tid in vocab.trie_ids.tolist():
-            tb = vocab.token_bytes(tid)
-            got.setdefault(tb, tid)
-            for k in range(1, len(tb)):
-                got[("prefix", tb[:k])] = True
-        if len(_lookup_cache) > 8:
-            _lookup_cache.clear()
-        _lookup_cache[vocab.fingerprint] = got
-    return got
 
 
 def fill_bitmasks(matchers: Sequence[Matcher], bitmask: Any) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import bisect
 import hashlib
 import json
 import re
@@ -80,6 +81,8 @@ class Vocabulary:
             special_mask[int(i)] = True
         special_mask[list(eos)] = True
         self.special_mask: np.ndarray = special_mask
+        self._by_bytes: dict[bytes, int] | None = None
+        self._sorted_bytes: list[bytes] | None = None
         self._build_arrays()
 
     # ------------------------------------------------------------------ constructors
@@ -180,6 +183,36 @@ class Vocabulary:
 
     def decode_bytes(self, token_ids: Iterable[int]) -> bytes:
         return b"".join(self._tokens[i] for i in token_ids)
+
+    def longest_match(self, data: bytes, max_span: int | None = None) -> list[int]:
+        """Token ids spelling a prefix of ``data`` by longest match over usable tokens
+        (``max_span`` bounds the token length tried); stops at a byte no token spells."""
+        if self._by_bytes is None:
+            by_bytes: dict[bytes, int] = {}
+            for t in self.trie_ids.tolist():
+                by_bytes.setdefault(self._tokens[t], t)
+            self._by_bytes = by_bytes
+        table = self._by_bytes
+        span = self.max_token_length if max_span is None else min(max_span, self.max_token_length)
+        out: list[int] = []
+        i, n = 0, len(data)
+        while i < n:
+            for j in range(min(n, i + span), i, -1):
+                tid = table.get(data[i:j])
+                if tid is not None:
+                    out.append(tid)
+                    i = j
+                    break
+            else:
+                break
+        return out
+
+    def extends_token(self, prefix: bytes) -> bool:
+        """True when some usable token is longer than ``prefix`` and starts with it."""
+        if self._sorted_bytes is None:
+            self._sorted_bytes = [self._tokens[t] for t in self.trie_ids.tolist()]
+        k = bisect.bisect_right(self._sorted_bytes, prefix)
+        return k < len(self._sorted_bytes) and self._sorted_bytes[k].startswith(prefix)
 
     @property
     def bitmask_words(self) -> int:

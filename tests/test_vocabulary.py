@@ -215,3 +215,14 @@ def test_qwen3_6_build_time():
     Vocabulary.from_tokenizer(tok)
     # Generous bound for a noisy 2-core machine; the benchmark reports the real figure.
     assert time.perf_counter() - t0 < 10
+
+
+def test_longest_match_and_prefix_query():
+    v = byte_vocab([b"ab", b"abc", b"zz"])
+    ids = v.longest_match(b"abcab")
+    assert [v.token_bytes(i) for i in ids] == [b"abc", b"ab"]
+    assert [v.token_bytes(i) for i in v.longest_match(b"abcab", max_span=2)] == [b"ab", b"c", b"ab"]
+    assert v.extends_token(b"ab") and v.extends_token(b"a") and not v.extends_token(b"abc")
+    assert not v.extends_token(b"zz")
+    no_c = Vocabulary([b"a", b"b", b"<eos>"], special=[2], eos_token_ids=[2])
+    assert [no_c.token_bytes(i) for i in no_c.longest_match(b"abca")] == [b"a", b"b"]  # stops at 'c'

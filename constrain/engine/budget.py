@@ -31,19 +31,17 @@ for _rank, _b in enumerate(b"abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNO
 
 
 class BudgetPlanner:
-    def __init__(self, engine: MaskEngine, *, max_search: int = 50_000, group_cache: int = 256):
+    def __init__(self, engine: MaskEngine, *, group_cache: int = 256):
         self.engine = engine
         self.parser = engine.parser
         self.lexer = engine.lexer
         self.vocab = engine.vocab
-        self.max_search = max_search
         self._lock = threading.RLock()
         self._suffix_tables: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self._parser_completion: dict[int, bytes | None] = {}
         self._hyp_tokens: dict[tuple[int, int], int] = {}
         self._groups: OrderedDict[int, list[tuple[int, np.ndarray]]] = OrderedDict()
         self._group_cap = group_cache
-        self._lookup: dict[bytes, int] | None = None
         self._yields: list[bytes | None] | None = None
         self._term_yield: list[bytes] = []
         self._rest_memo: dict[int, bytes | None] = {}
@@ -57,7 +55,6 @@ class BudgetPlanner:
         if got is None:
             dfa = self.lexer.dfas[t]
             trans = dfa.transitions
-            n = trans.shape[0]
             dist = np.where(dfa.accepting, 0, _INF).astype(np.int64)
             while True:
                 via = np.where(trans >= 0, dist[np.maximum(trans, 0)] + 1, _INF)
@@ -70,7 +67,6 @@ class BudgetPlanner:
             choice[dfa.accepting] = -1
             got = (dist, choice)
             self._suffix_tables[t] = got
-            del n
         return got
 
     def terminal_suffix(self, t: int, state: int) -> bytes:
@@ -89,60 +85,54 @@ class BudgetPlanner:
     # the rule's left-hand side at the item's origin set, recursively (memoized per
     # (set, nonterminal); items predicted in the same set are relaxed to a fixpoint).
 
+    def _spell(self, dr: int, yields: list[bytes | None]) -> bytes | None:
+        """The rest of dotted rule ``dr`` spelled with each symbol's shortest yield."""
+        parser = self.parser
+        n_nt, ns = parser.n_nt, parser._next_sym
+        parts = []
+        while ns[dr] >= 0:
+            x = ns[dr]
+            y = self._term_yield[x - n_nt] if x >= n_nt else yields[x]
+            if y is None:
+                return None
+            parts.append(y)
+            dr += 1
+        return b"".join(parts)
+
     def _symbol_yields(self) -> list[bytes | None]:
+        """Shortest string each nonterminal derives (a fixpoint over the rules)."""
         if self._yields is not None:
             return self._yields
         parser = self.parser
-        n_nt = parser.n_nt
-        ns = parser._next_sym
-        best: list[bytes | None] = [None] * n_nt
-        term_yield = [
-            self.terminal_suffix(t, self.lexer.dfas[t].start) for t in range(parser.n_terminals)
-        ]
-        self._term_yield = term_yield
+        self._term_yield = [self.terminal_suffix(t, self.lexer.dfas[t].start) for t in range(parser.n_terminals)]
+        best: list[bytes | None] = [None] * parser.n_nt
         changed = True
         while changed:
             changed = False
-            for a in range(n_nt):
+            for a in range(parser.n_nt):
                 for dr in parser._first_dr[a]:
-                    parts = []
-                    ok = True
-                    while ns[dr] >= 0:
-                        x = ns[dr]
-                        y = term_yield[x - n_nt] if x >= n_nt else best[x]
-                        if y is None:
-                            ok = False
-                            break
-                        parts.append(y)
-                        dr += 1
-                    if ok:
-                        cand = b"".join(parts)
-                        if best[a] is None or len(cand) < len(best[a]):
-                            best[a] = cand
-                            changed = True
+                    cand = self._spell(dr, best)
+                    if cand is not None and (best[a] is None or len(cand) < len(best[a])):
+                        best[a] = cand
+                        changed = True
         self._yields = best
         return best
 
     def _rest(self, dr: int) -> bytes | None:
-        got = self._rest_memo.get(dr)
-        if got is None and dr not in self._rest_memo:
-            yields = self._symbol_yields()
-            parser = self.parser
-            n_nt = parser.n_nt
-            ns = parser._next_sym
-            parts = []
-            d = dr
-            while ns[d] >= 0:
-                x = ns[d]
-                y = self._term_yield[x - n_nt] if x >= n_nt else yields[x]
-                if y is None:
-                    parts = None
-                    break
-                parts.append(y)
-                d += 1
-            got = None if parts is None else b"".join(parts)
-            self._rest_memo[dr] = got
-        return got
+        if dr not in self._rest_memo:
+            self._rest_memo[dr] = self._spell(dr, self._symbol_yields())
+        return self._rest_memo[dr]
+
+    def _finish(self, rest: bytes | None, dr: int, org: int, here: dict[int, bytes]) -> bytes | None:
+        """``rest`` then what completes the rule of item (``dr``, ``org``) at its origin;
+        ``here`` answers for items predicted in the set being read (origin HERE)."""
+        if rest is None:
+            return None
+        b = self.parser._lhs[dr]
+        if b == self.parser._lhs[0]:  # the augmented start rule: done
+            return rest
+        tail = self._after(org - 1).get(b) if org else here.get(b)
+        return None if tail is None else rest + tail
 
     def _after(self, k: int) -> dict[int, bytes]:
         """For set ``k``: nonterminal A -> shortest bytes that finish the document once an
@@ -151,8 +141,7 @@ class BudgetPlanner:
         if got is not None:
             return got
         parser = self.parser
-        ns, lhs, n_nt = parser._next_sym, parser._lhs, parser.n_nt
-        start_sym = lhs[0]
+        ns, n_nt = parser._next_sym, parser.n_nt
         waiting = []
         for it in parser._sets[k]:
             dr, org = divmod(it, _ITEM)
@@ -164,21 +153,8 @@ class BudgetPlanner:
         while changed:
             changed = False
             for a, dr, org in waiting:
-                rest = self._rest(dr + 1)
-                if rest is None:
-                    continue
-                b = lhs[dr]
-                if b == start_sym:
-                    tail = b""
-                elif org:
-                    tail = self._after(org - 1).get(b)
-                else:
-                    tail = best.get(b)
-                if tail is None:
-                    continue
-                cand = rest + tail
-                cur = best.get(a)
-                if cur is None or len(cand) < len(cur):
+                cand = self._finish(self._rest(dr + 1), dr, org, best)
+                if cand is not None and (a not in best or len(cand) < len(best[a])):
                     best[a] = cand
                     changed = True
         self._after_memo[k] = best
@@ -188,29 +164,13 @@ class BudgetPlanner:
         """Shortest bytes from a lexeme boundary in parse state ``p`` to acceptance."""
         if p in self._parser_completion:
             return self._parser_completion[p]
-        parser = self.parser
-        ns, lhs = parser._next_sym, parser._lhs
-        start_sym = lhs[0]
         here = self._after(p)
         result: bytes | None = None
-        for it in parser._sets[p]:
+        for it in self.parser._sets[p]:
             dr, org = divmod(it, _ITEM)
-            rest = self._rest(dr)
-            if rest is None:
-                continue
-            b = lhs[dr]
-            if b == start_sym:
-                tail = b""
-            elif org:
-                tail = self._after(org - 1).get(b)
-            else:
-                tail = here.get(b)
-            if tail is None:
-                continue
-            cand = rest + tail
-            if result is None or len(cand) < len(result):
+            cand = self._finish(self._rest(dr), dr, org, here)
+            if cand is not None and (result is None or len(cand) < len(result)):
                 result = cand
-        del ns
         self._parser_completion[p] = result
         return result
 
@@ -238,20 +198,10 @@ class BudgetPlanner:
     # ------------------------------------------------------------------ token counts
 
     def _greedy_count(self, data: bytes) -> int:
-        if self._lookup is None:
-            self._lookup = {self.vocab.token_bytes(int(t)): int(t) for t in self.vocab.trie_ids}
-        lookup = self._lookup
-        n, i, count = len(data), 0, 0
-        span = min(self.vocab.max_token_length, 24)
-        while i < n:
-            for j in range(min(n, i + span), i, -1):
-                if data[i:j] in lookup:
-                    i = j
-                    break
-            else:
-                return _INF  # a byte no token spells: cannot promise anything
-            count += 1
-        return count
+        ids = self.vocab.longest_match(data, max_span=24)
+        if sum(len(self.vocab.token_bytes(t)) for t in ids) != len(data):
+            return _INF  # a byte no token spells: cannot promise anything
+        return len(ids)
 
     def hyp_tokens(self, p: int, c: int) -> int:
         """Upper bound on the tokens needed to finish hypothesis (p, c), EOS excluded."""
