@@ -110,9 +110,6 @@ class Lexer:
             self._ignore_excl[(state, -1)] = got
         return got
 
-    def step(self, state: int, byte: int) -> int:
-        return int(self.trans[state, byte])
-
     # ------------------------------------------------------------------ building
 
     def _grow(self, need: int) -> None:

@@ -296,7 +296,7 @@ class MaskEngine:
                     if len(sub[0]):
                         self._resolve(p2, sub, words, seen)
                 continue
-            out, s_lo, s_hi, s_d, s_state = walk_many(
+            out, _, s_lo, s_hi, s_d, s_state = walk_many(
                 lexer.trans, lexer.accept, lexer.follow, data, offsets, lcp,
                 lo, hi, d, c2, self.vocab.max_token_length,
             )

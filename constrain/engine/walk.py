@@ -23,42 +23,20 @@ def walk_alloc(trans, accept, follow, data, offsets, lcp, first, lo, hi, depth0,
     ``first[b]..first[b + 1]`` is the block of tokens starting with byte ``b``: a
     whole-vocabulary walk visits only the blocks of bytes the lexer can take.
     """
-    n = max(hi - lo, 1)
-    out = np.empty(n, dtype=np.int32)
-    out_state = np.empty(n, dtype=np.int32)
-    cap = 16
-    root = depth0 == 0 and lo == 0 and hi == first[256]
-    while True:
-        ev_lo = np.empty(cap, dtype=np.int32)
-        ev_hi = np.empty(cap, dtype=np.int32)
-        ev_depth = np.empty(cap, dtype=np.int32)
-        ev_state = np.empty(cap, dtype=np.int32)
-        if root:
-            n_out = 0
-            n_ev = 0
-            for b in range(256):
-                if trans[start, b] < 0 or first[b] == first[b + 1]:
-                    continue
-                k_out, k_ev = walk(
-                    trans, accept, follow, data, offsets, lcp, first[b], first[b + 1], 0, start, max_len,
-                    out[n_out:], out_state[n_out:], ev_lo[n_ev:], ev_hi[n_ev:], ev_depth[n_ev:], ev_state[n_ev:],
-                )
-                n_out += k_out
-                if k_ev < 0:
-                    n_ev = -1
-                    break
-                n_ev += k_ev
-        else:
-            n_out, n_ev = walk(
-                trans, accept, follow, data, offsets, lcp, lo, hi, depth0, start, max_len,
-                out, out_state, ev_lo, ev_hi, ev_depth, ev_state,
-            )
-        if n_ev >= 0:
-            return (
-                out[:n_out].copy(), out_state[:n_out].copy(),
-                ev_lo[:n_ev].copy(), ev_hi[:n_ev].copy(), ev_depth[:n_ev].copy(), ev_state[:n_ev].copy(),
-            )
-        cap *= 8
+    if depth0 == 0 and lo == 0 and hi == first[256]:
+        los = np.empty(256, dtype=np.int64)
+        his = np.empty(256, dtype=np.int64)
+        k = 0
+        for b in range(256):
+            if trans[start, b] >= 0 and first[b] < first[b + 1]:
+                los[k] = first[b]
+                his[k] = first[b + 1]
+                k += 1
+        return walk_many(trans, accept, follow, data, offsets, lcp, los[:k], his[:k], np.zeros(k, np.int32), start, max_len)
+    return walk_many(
+        trans, accept, follow, data, offsets, lcp,
+        np.full(1, lo, np.int64), np.full(1, hi, np.int64), np.full(1, depth0, np.int32), start, max_len,
+    )
 
 
 @njit(cache=True, nogil=True)
@@ -134,7 +112,8 @@ def walk(trans, accept, follow, data, offsets, lcp, lo, hi, depth0, start, max_l
 @njit(cache=True, nogil=True)
 def walk_many(trans, accept, follow, data, offsets, lcp, los, his, depths, start, max_len):
     """Walk several subtrees ``[los[k], his[k])`` at ``depths[k]``, all from lexer state
-    ``start``; returns (indices, ev_lo, ev_hi, ev_depth, ev_state) over all of them."""
+    ``start``; returns (indices, final states, ev_lo, ev_hi, ev_depth, ev_state) over all
+    of them."""
     n = 1
     for k in range(los.shape[0]):
         n += his[k] - los[k]
@@ -159,7 +138,10 @@ def walk_many(trans, accept, follow, data, offsets, lcp, los, his, depths, start
                 break
             n_ev += k_ev
         if n_ev >= 0:
-            return out[:n_out].copy(), ev_lo[:n_ev].copy(), ev_hi[:n_ev].copy(), ev_depth[:n_ev].copy(), ev_state[:n_ev].copy()
+            return (
+                out[:n_out].copy(), out_state[:n_out].copy(),
+                ev_lo[:n_ev].copy(), ev_hi[:n_ev].copy(), ev_depth[:n_ev].copy(), ev_state[:n_ev].copy(),
+            )
         cap *= 8
 
 
