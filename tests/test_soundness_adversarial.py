@@ -8,12 +8,10 @@ import warnings
 from pathlib import Path
 
 import pytest
-import torch
 
 import constrain
-from constrain.integrations.transformers import LogitsProcessor
 from conftest import real_tokenizer
-from test_transformers import tiny_model
+from test_transformers import _generate, tiny_model
 
 DEV = Path(__file__).resolve().parents[2] / "shared" / "maskbench" / "dev.jsonl.gz"
 N_SCHEMAS = 200
@@ -34,7 +32,6 @@ def test_random_model_outputs_validate():
     tok = real_tokenizer("qwen2")
     vocab = constrain.Vocabulary.from_tokenizer(tok, model_vocab_size=151_936, eos_token_ids=[151_643, 151_645])
     model = tiny_model(151_936, seed=3)
-    eos = list(vocab.eos_token_ids)
     checked = skipped = 0
     rows = iter(_schemas())
     while checked < N_SCHEMAS:
@@ -54,27 +51,10 @@ def test_random_model_outputs_validate():
                 break
         if not chunk:
             break
-        torch.manual_seed(checked)
-        prompt = torch.full((len(chunk), 2), 100, dtype=torch.long)
-        proc = LogitsProcessor([g for _, g in chunk], max_new_tokens=MAX_NEW)
-        out = model.generate(
-            input_ids=prompt,
-            attention_mask=torch.ones_like(prompt),
-            logits_processor=[proc],
-            max_new_tokens=MAX_NEW,
-            do_sample=True,
-            temperature=1.5,
-            top_k=0,
-            eos_token_id=eos,
-            pad_token_id=eos[0],
+        texts = _generate(
+            model, vocab, [g for _, g in chunk], len(chunk), MAX_NEW, checked, do_sample=True, temperature=1.5, top_k=0
         )
-        for (row, _), ids in zip(chunk, out[:, 2:].tolist()):
-            kept = []
-            for t in ids:
-                if t in eos:
-                    break
-                kept.append(t)
-            text = vocab.decode_bytes(kept).decode("utf-8")
+        for (row, _), text in zip(chunk, texts):
             value = json.loads(text)
             validator = jsonschema.validators.validator_for(row["schema"])
             errors = list(validator(row["schema"], format_checker=validator.FORMAT_CHECKER).iter_errors(value))
