@@ -24,10 +24,8 @@ __all__ = ["GrammarSampler", "mutate", "lark_judge", "literal_alphabet"]
 
 
 def _compile_terminal(term: Terminal):
-    try:
-        from constrain.automata import compile_terminal
-    except ImportError:
-        from constrain.automata.regex import compile_terminal
+    from constrain.automata import compile_terminal
+
     return compile_terminal(term)
 
 
@@ -229,3 +227,26 @@ def lark_judge(grammar_text: str, *, start: str = "start", import_paths: Sequenc
         return True
 
     return judge
+
+
+def byte_accepts(compiled, data: bytes) -> bool:
+    """constrain's verdict, one byte token at a time, then end of sequence."""
+    matcher = compiled.matcher()
+    for byte in data:
+        if not matcher.advance(byte):
+            return False
+    return matcher.is_accepting()
+
+
+def check_agreement(compiled, sampler: "GrammarSampler", judge, rng: random.Random, rounds: int, alphabet: bytes):
+    """Sample ``rounds`` sentences and one mutation of each; assert constrain's verdict on
+    every one equals ``judge``'s. Returns (positives, negatives)."""
+    positives = negatives = 0
+    for _ in range(rounds):
+        sentence = sampler.sample(rng)
+        for data in (sentence, mutate(sentence, rng, alphabet)):
+            expected = judge(data)
+            assert byte_accepts(compiled, data) == expected, (data, expected)
+            positives += expected
+            negatives += not expected
+    return positives, negatives

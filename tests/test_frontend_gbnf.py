@@ -15,20 +15,9 @@ from constrain.frontends.gbnf import gbnf_to_grammar
 from constrain.grammar.ir import Difference, Grammar, Lit, Regex
 
 from conftest import byte_vocab
-from grammar_sampling import GrammarSampler, literal_alphabet, mutate
+from grammar_sampling import GrammarSampler, byte_accepts, check_agreement, literal_alphabet
 
-try:
-    from constrain.automata import compile_terminal
-except ImportError:
-    from constrain.automata.regex import compile_terminal
-
-
-def byte_accepts(compiled, data: bytes) -> bool:
-    matcher = compiled.matcher()
-    for byte in data:
-        if not matcher.advance(byte):
-            return False
-    return matcher.is_accepting()
+from constrain.automata import compile_terminal
 
 
 def language(text: str, start: str = "root"):
@@ -213,13 +202,7 @@ def test_json_gbnf_agrees_with_json_module():
     sampler = GrammarSampler(g, max_depth=10, max_len=60, terminal_max_len=8)
     alphabet = literal_alphabet(g) + b'"\\0123456789.eE-+ \n'
     rng = random.Random(2024)
-    positives = 0
-    for _ in range(1500):
-        doc = sampler.sample(rng)
-        for data in (doc, mutate(doc, rng, alphabet)):
-            expected = _json_reference(data)
-            assert byte_accepts(compiled, data) == expected, (data, expected)
-            positives += expected
+    positives, _ = check_agreement(compiled, sampler, _json_reference, rng, 1500, alphabet)
     assert 1400 <= positives <= 2600
 
 
@@ -323,11 +306,5 @@ def test_fused_grammar_agrees_with_plain_reference(name):
     sampler = GrammarSampler(g, max_depth=8, max_len=24, terminal_max_len=6)
     alphabet = literal_alphabet(g) + b"abxyz0123456789 ,;[]()<>\"\\"
     rng = random.Random(len(text))
-    positives = 0
-    for _ in range(150):
-        sentence = sampler.sample(rng)
-        for data in (sentence, mutate(sentence, rng, alphabet)):
-            verdict = expected(data)
-            assert byte_accepts(compiled, data) == verdict, (data, verdict)
-            positives += verdict
+    positives, _ = check_agreement(compiled, sampler, expected, rng, 150, alphabet)
     assert positives >= 150

@@ -19,12 +19,9 @@ from constrain.frontends.lark import bundled_loader, lark_to_grammar
 from constrain.grammar.ir import Grammar, Lit, Regex
 
 from conftest import byte_vocab
-from grammar_sampling import GrammarSampler, lark_judge, literal_alphabet, mutate
+from grammar_sampling import GrammarSampler, byte_accepts, check_agreement, lark_judge, literal_alphabet, mutate
 
-try:
-    from constrain.automata import compile_terminal
-except ImportError:  # the package re-export is optional; the function lives here
-    from constrain.automata.regex import compile_terminal
+from constrain.automata import compile_terminal
 
 BUNDLED = ["json", "sql_select", "arithmetic", "csv", "python_subset", "tool_call"]
 
@@ -39,15 +36,6 @@ def dfa_accepts(dfa, data: bytes) -> bool:
         if state < 0:
             return False
     return bool(dfa.accepting[state])
-
-
-def byte_accepts(compiled, data: bytes) -> bool:
-    """constrain's verdict, one byte token at a time, then end of sequence."""
-    matcher = compiled.matcher()
-    for byte in data:
-        if not matcher.advance(byte):
-            return False
-    return matcher.is_accepting()
 
 
 _compiled: dict = {}
@@ -300,14 +288,7 @@ def test_engine_agrees_with_lark(name, cases, settings):
     compiled = compiled_bundled(name)
     alphabet = literal_alphabet(g)
     rng = random.Random(zlib.crc32(name.encode()))
-    positives = negatives = 0
-    for _ in range(cases // 2):
-        sentence = sampler.sample(rng)
-        for data in (sentence, mutate(sentence, rng, alphabet)):
-            expected = judge(data)
-            assert byte_accepts(compiled, data) == expected, (name, data, expected)
-            positives += expected
-            negatives += not expected
+    positives, negatives = check_agreement(compiled, sampler, judge, rng, cases // 2, alphabet)
     # both sides of the boundary were exercised
     assert positives >= cases // 4 and negatives >= cases // 10
 
@@ -368,13 +349,7 @@ def test_engine_agrees_with_lark_on_common_terminals():
     sampler = GrammarSampler(g, max_depth=8, max_len=30, terminal_max_len=8, ignore_rate=0.3)
     alphabet = literal_alphabet(g) + b'"\\/*\n '
     rng = random.Random(99)
-    positives = 0
-    for _ in range(400):
-        sentence = sampler.sample(rng)
-        for data in (sentence, mutate(sentence, rng, alphabet)):
-            expected = judge(data)
-            assert byte_accepts(compiled, data) == expected, (data, expected)
-            positives += expected
+    positives, _ = check_agreement(compiled, sampler, judge, rng, 400, alphabet)
     assert positives >= 300
 
 
