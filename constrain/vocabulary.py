@@ -215,6 +215,15 @@ class Vocabulary:
         return k < len(self._sorted_bytes) and self._sorted_bytes[k].startswith(prefix)
 
     @property
+    def trie_nodes(self) -> tuple[np.ndarray, ...]:
+        """The node form the numba walk takes: (byte, depth, skip, token, count, lo, hi,
+        token_node, lcp)."""
+        return (
+            self.node_byte, self.node_depth, self.node_skip, self.node_token, self.node_count,
+            self.node_lo, self.node_hi, self.token_node, self.trie_lcp,
+        )
+
+    @property
     def bitmask_words(self) -> int:
         """int32 words per bitmask row: ``ceil(model_vocab_size / 32)``."""
         return (self.model_vocab_size + 31) // 32
@@ -255,9 +264,15 @@ class Vocabulary:
         self.trie_offsets: np.ndarray = s_off
         self.trie_data: np.ndarray = s_data
         self.trie_lcp: np.ndarray = _lcp(s_data, s_off)
-        # trie_first[b]..trie_first[b + 1]: the sorted tokens whose first byte is b.
-        firsts = s_data[s_off[:-1]] if len(ids) else np.zeros(0, dtype=np.uint8)
-        self.trie_first: np.ndarray = np.searchsorted(firsts, np.arange(257), side="left").astype(np.int64)
+        # The same trie as nodes in depth-first order (one node per distinct token prefix):
+        # byte, depth, the node after its subtree, the sorted token ending there (-1 if
+        # none; ``count`` consecutive sorted tokens when several share those bytes), the
+        # sorted tokens below it that go on past it ([lo, hi)), and each sorted token's
+        # first node of its own.
+        (
+            self.node_byte, self.node_depth, self.node_skip, self.node_token, self.node_count,
+            self.node_lo, self.node_hi, self.token_node,
+        ) = _trie_nodes(s_data, s_off, self.trie_lcp)
         self.max_token_length: int = int(lengths.max()) if self.size else 0
         present = set(t for t in sorted_tokens if len(t) == 1)
         self.single_bytes = np.zeros(256, dtype=np.bool_)
@@ -286,6 +301,61 @@ def _lcp(data: np.ndarray, offsets: np.ndarray) -> np.ndarray:
             k += 1
         out[i] = k
     return out
+
+
+@njit(cache=True)
+def _trie_nodes(data: np.ndarray, offsets: np.ndarray, lcp: np.ndarray):
+    n = len(offsets) - 1
+    total = 0
+    for i in range(n):
+        total += offsets[i + 1] - offsets[i] - lcp[i]
+    byte = np.empty(total, dtype=np.uint8)
+    depth = np.empty(total, dtype=np.int32)
+    skip = np.empty(total, dtype=np.int32)
+    token = np.full(total, -1, dtype=np.int32)
+    count = np.zeros(total, dtype=np.int32)
+    lo = np.empty(total, dtype=np.int32)
+    hi = np.empty(total, dtype=np.int32)
+    owner = np.empty(total + 1, dtype=np.int32)
+    token_node = np.empty(n + 1, dtype=np.int32)
+    max_len = 0
+    for i in range(n):
+        max_len = max(max_len, offsets[i + 1] - offsets[i])
+    at_depth = np.empty(max_len + 1, dtype=np.int64)
+    k = 0
+    for i in range(n):
+        base = offsets[i]
+        length = offsets[i + 1] - base
+        token_node[i] = k
+        for d in range(lcp[i], length):
+            byte[k] = data[base + d]
+            depth[k] = d + 1
+            lo[k] = i
+            owner[k] = i
+            at_depth[d + 1] = k
+            k += 1
+        end = at_depth[length]
+        if token[end] < 0:
+            token[end] = i
+        count[end] += 1
+    token_node[n] = total
+    owner[total] = n
+    # The node after a subtree: the next node no deeper than it.
+    stack = np.empty(max_len + 1, dtype=np.int64)
+    sp = 0
+    for j in range(total):
+        while sp > 0 and depth[stack[sp - 1]] >= depth[j]:
+            skip[stack[sp - 1]] = j
+            sp -= 1
+        stack[sp] = j
+        sp += 1
+    while sp > 0:
+        skip[stack[sp - 1]] = total
+        sp -= 1
+    for j in range(total):
+        hi[j] = owner[skip[j]]
+        lo[j] += count[j]  # tokens ending here sort first; the rest go on past it
+    return byte, depth, skip, token, count, lo, hi, token_node
 
 
 def _detect_kind(tokenizer: Any) -> tuple[str, bool]:

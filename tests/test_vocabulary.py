@@ -200,6 +200,41 @@ def test_flat_trie_arrays():
     assert v.token_offsets[-1] == len(v.token_data)
 
 
+def test_trie_nodes_spell_every_prefix_once():
+    v = byte_vocab([b"ab", b"abc", b"b", b"zz", b"ab", b"abd"])  # "ab" twice (as in byte fallback)
+    toks = [v.token_bytes(int(i)) for i in v.trie_ids]
+    byte, depth, skip, token, count, lo, hi, token_node, _ = v.trie_nodes
+    prefixes = sorted({t[:d] for t in toks for d in range(1, len(t) + 1)})
+    assert len(byte) == len(prefixes)
+    path: list[int] = []
+    for k, prefix in enumerate(prefixes):  # depth-first order is sorted prefix order
+        del path[depth[k] - 1 :]
+        path.append(int(byte[k]))
+        assert bytes(path) == prefix
+        below = [i for i, t in enumerate(toks) if t.startswith(prefix)]
+        assert skip[k] == k + 1 + sum(1 for p in prefixes[k + 1 :] if p.startswith(prefix) and p != prefix)
+        ending = [i for i in below if toks[i] == prefix]
+        assert count[k] == len(ending) and (token[k] == (ending[0] if ending else -1))
+        assert (lo[k], hi[k]) == (below[0] + len(ending), below[-1] + 1)
+    for i, t in enumerate(toks):
+        if len(t) > v.trie_lcp[i]:  # a token spelled before by an equal one owns no node
+            assert token_node[i] == prefixes.index(t[: v.trie_lcp[i] + 1])
+
+
+def test_masks_keep_tokens_with_equal_bytes():
+    import constrain
+
+    v = byte_vocab([b"ab", b"ab", b"abc"])
+    twins = [i for i in range(v.size) if v.token_bytes(i) == b"ab"]
+    assert len(twins) == 2
+    m = constrain.compile(constrain.Regex("(ab)+c?"), v).matcher()
+    words = m.mask_words()
+    allowed = {i for i in range(v.size) if (int(words[i >> 5]) >> (i & 31)) & 1}
+    abc = next(i for i in range(v.size) if v.token_bytes(i) == b"abc")
+    assert allowed == {ord("a"), *twins, abc}
+    assert m.advance(twins[1]) and m.advance(twins[0]) and m.is_accepting()
+
+
 def test_bad_input_errors():
     with pytest.raises(VocabularyError):
         Vocabulary([])

@@ -82,7 +82,7 @@ class MaskEngine:
         self._steps: dict[tuple[int, int], int] = {}
         self._accepting: dict[int, bool] = {}
         self._eos = np.asarray(vocab.eos_token_ids, dtype=np.int64)
-        self._trie = (vocab.trie_data, vocab.trie_offsets, vocab.trie_lcp)
+        self._nodes = vocab.trie_nodes
         self._n_sorted = len(vocab.trie_ids)
         p0 = parser.initial
         self.initial = self.intern(frozenset({(p0, lexer.start(parser.allowed(p0)))}))
@@ -255,7 +255,6 @@ class MaskEngine:
                 if sel is None:
                     sel = np.nonzero(ev_state == s)[0]
                 groups.setdefault((p2, c2), []).append(sel)
-        data, offsets, lcp = self._trie
         for (p2, c2), parts in groups.items():
             idx = np.concatenate(parts) if len(parts) > 1 else parts[0]
             lo, hi, d = ev_lo[idx], ev_hi[idx], ev_depth[idx]
@@ -297,8 +296,8 @@ class MaskEngine:
                         self._resolve(p2, sub, words, seen)
                 continue
             out, _, s_lo, s_hi, s_d, s_state = walk_many(
-                lexer.trans, lexer.accept, lexer.follow, data, offsets, lcp,
-                lo, hi, d, c2, self.vocab.max_token_length,
+                lexer.trans, lexer.accept, lexer.follow, self._nodes,
+                lo.astype(np.int64), hi.astype(np.int64), d, c2, self.vocab.max_token_length,
             )
             if len(out):
                 set_bits(words, self.vocab.trie_ids[out])
@@ -331,9 +330,8 @@ class MaskEngine:
             if shared is not None:
                 cache.put(key, shared)
                 return shared
-        data, offsets, lcp = self._trie
         idx, states, ev_lo, ev_hi, ev_depth, ev_state = walk_alloc(
-            self.lexer.trans, self.lexer.accept, self.lexer.follow, data, offsets, lcp, self.vocab.trie_first,
+            self.lexer.trans, self.lexer.accept, self.lexer.follow, self._nodes,
             lo, hi, depth, c, self.vocab.max_token_length,
         )
         events = (ev_lo, ev_hi, ev_depth, ev_state)

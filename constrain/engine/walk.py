@@ -1,8 +1,8 @@
 """numba kernels: walk the vocabulary's flat trie through the lexer's product DFA.
 
-The vocabulary is sorted by bytes; ``lcp[i]`` is the prefix token ``i`` shares with
-token ``i - 1``, so a trie node is a contiguous range and a dead byte skips every
-token below it. A walk reports the tokens that stay alive inside the current lexeme
+The vocabulary is sorted by bytes and laid out as trie nodes in depth-first order, so
+a subtree is a contiguous range of nodes (and of sorted tokens) and a dead byte skips
+every token below it. A walk reports the tokens that stay alive inside the current lexeme
 and the trie nodes where a lexeme may end while the token goes on (events): there the
 parser must say which lexeme may start next, and the walk resumes on that subtree.
 """
@@ -16,104 +16,81 @@ __all__ = ["walk", "walk_alloc", "walk_many", "set_bits", "bits_from_ids"]
 
 
 @njit(cache=True, nogil=True)
-def walk_alloc(trans, accept, follow, data, offsets, lcp, first, lo, hi, depth0, start, max_len):
-    """:func:`walk` with its own buffers: returns (indices, final states, ev_lo, ev_hi,
-    ev_depth, ev_state) trimmed to size.
-
-    ``first[b]..first[b + 1]`` is the block of tokens starting with byte ``b``: a
-    whole-vocabulary walk visits only the blocks of bytes the lexer can take.
-    """
-    if depth0 == 0 and lo == 0 and hi == first[256]:
-        los = np.empty(256, dtype=np.int64)
-        his = np.empty(256, dtype=np.int64)
-        k = 0
-        for b in range(256):
-            if trans[start, b] >= 0 and first[b] < first[b + 1]:
-                los[k] = first[b]
-                his[k] = first[b + 1]
-                k += 1
-        return walk_many(trans, accept, follow, data, offsets, lcp, los[:k], his[:k], np.zeros(k, np.int32), start, max_len)
+def walk_alloc(trans, accept, follow, nodes, lo, hi, depth0, start, max_len):
+    """:func:`walk_many` over the single subtree ``[lo, hi)`` at ``depth0``."""
     return walk_many(
-        trans, accept, follow, data, offsets, lcp,
+        trans, accept, follow, nodes,
         np.full(1, lo, np.int64), np.full(1, hi, np.int64), np.full(1, depth0, np.int32), start, max_len,
     )
 
 
 @njit(cache=True, nogil=True)
-def walk(trans, accept, follow, data, offsets, lcp, lo, hi, depth0, start, max_len, out, out_state, ev_lo, ev_hi, ev_depth, ev_state):
-    """Walk sorted tokens ``[lo, hi)`` (all sharing their first ``depth0`` bytes) from
-    lexer state ``start`` at depth ``depth0``.
+def walk(trans, accept, follow, nodes, a, b, depth0, start, max_len, out, out_state, ev_lo, ev_hi, ev_depth, ev_state):
+    """Walk trie nodes ``[a, b)`` (a subtree below depth ``depth0``) from lexer state ``start``.
 
     Writes the sorted indices of tokens whose bytes all keep the lexer alive to ``out``
-    (their final lexer states to ``out_state``) and the events (subtree range, depth, lexer state) to the ``ev_*`` arrays. Returns
+    (their final lexer states to ``out_state``) and the events (sorted token range of the
+    subtree going on past the node, depth, lexer state) to the ``ev_*`` arrays. Returns
     (n_out, n_events), or n_events = -1 when the event buffers were too small.
     """
+    byte, depth, skip, token, count, lo, hi = nodes
     stack = np.empty(max_len + 2, dtype=np.int32)
     stack[depth0] = start
-    valid = depth0
     n_out = 0
     n_ev = 0
     cap_ev = ev_lo.shape[0]
-    i = lo
-    while i < hi:
-        base = offsets[i]
-        length = offsets[i + 1] - base
-        if i == lo:
-            d = depth0
-        else:
-            d = lcp[i]
-            if d > valid:
-                d = valid
-            if d < depth0:
-                d = depth0
-        alive = True
-        while d < length:
-            s = trans[stack[d], data[base + d]]
-            if s < 0:
-                valid = d
-                i += 1
-                while i < hi and lcp[i] > d:
-                    i += 1
-                alive = False
-                break
-            d += 1
-            stack[d] = s
-            if accept[s]:
-                first = i if length > d else i + 1
-                j = i + 1
-                while j < hi and lcp[j] >= d:
-                    j += 1
-                # Only nodes whose subtree goes on with a byte that may start a lexeme
-                # after this one need the parser.
-                wanted = False
-                k = first
-                while k < j:
-                    if follow[s, data[offsets[k] + d]]:
-                        wanted = True
-                        break
-                    k += 1
-                if wanted:
+    k = a
+    while k < b:
+        d = depth[k]
+        s = trans[stack[d - 1], byte[k]]
+        if s < 0:
+            k = skip[k]  # a dead byte prunes every token below
+            continue
+        stack[d] = s
+        # Branch-free: most nodes end no token or one; several tokens with equal bytes
+        # (rare) take the predictable branch below.
+        t = token[k]
+        out[n_out] = t
+        out_state[n_out] = s
+        n_out += t >= 0
+        c = count[k]
+        if c > 1:
+            for q in range(1, c):
+                out[n_out] = t + q
+                out_state[n_out] = s
+                n_out += 1
+        if accept[s]:
+            # Only nodes with a child byte that may start a lexeme after this one need
+            # the parser.
+            end = skip[k]
+            m = k + 1
+            while m < end:
+                if follow[s, byte[m]]:
                     if n_ev >= cap_ev:
                         return n_out, -1
-                    ev_lo[n_ev] = first
-                    ev_hi[n_ev] = j
+                    ev_lo[n_ev] = lo[k]
+                    ev_hi[n_ev] = hi[k]
                     ev_depth[n_ev] = d
                     ev_state[n_ev] = s
                     n_ev += 1
-        if alive:
-            valid = length
-            out[n_out] = i
-            out_state[n_out] = stack[length]
-            n_out += 1
-            i += 1
+                    break
+                m = skip[m]
+        k += 1
     return n_out, n_ev
 
 
 @njit(cache=True, nogil=True)
-def walk_many(trans, accept, follow, data, offsets, lcp, los, his, depths, start, max_len):
-    """Walk several subtrees ``[los[k], his[k])`` at ``depths[k]``, all from lexer state
-    ``start``; returns (indices, final states, ev_lo, ev_hi, ev_depth, ev_state) over all
-    of them."""
+def walk_many(trans, accept, follow, nodes, los, his, depths, start, max_len):
+    """Walk several subtrees (sorted tokens ``[los[k], his[k])`` sharing their first
+    ``depths[k]`` bytes), all from lexer state ``start``; returns (indices, final
+    states, ev_lo, ev_hi, ev_depth, ev_state) over all of them.
+
+    ``nodes`` is the vocabulary's node form (:meth:`Vocabulary.trie_nodes`).
+    """
+    token_node, lcp = nodes[7], nodes[8]
+    n_nodes = nodes[0].shape[0]
+    n_tokens = lcp.shape[0]
+    arrays = (nodes[0], nodes[1], nodes[2], nodes[3], nodes[4], nodes[5], nodes[6])
     n = 1
     for k in range(los.shape[0]):
         n += his[k] - los[k]
@@ -128,8 +105,14 @@ def walk_many(trans, accept, follow, data, offsets, lcp, los, his, depths, start
         n_out = 0
         n_ev = 0
         for k in range(los.shape[0]):
+            lo, hi, d = los[k], his[k], depths[k]
+            if lo >= hi:
+                continue
+            # The subtree's first node below depth d is token lo's node at depth d + 1.
+            a = token_node[lo] + d - lcp[lo]
+            b = token_node[hi] if hi < n_tokens else n_nodes
             k_out, k_ev = walk(
-                trans, accept, follow, data, offsets, lcp, los[k], his[k], depths[k], start, max_len,
+                trans, accept, follow, arrays, a, b, d, start, max_len,
                 out[n_out:], out_state[n_out:], ev_lo[n_ev:], ev_hi[n_ev:], ev_depth[n_ev:], ev_state[n_ev:],
             )
             n_out += k_out
