@@ -245,11 +245,10 @@ class BudgetPlanner:
                 p2 = p if t in lexer.ignore else parser.advance(p, t)
                 if p2 == DEAD:
                     continue
-                c2 = lexer.start_after(parser.allowed(p2), s, t)
-                if (p2, c2, lo, hi, depth) in seen:
-                    continue
-                seen.add((p2, c2, lo, hi, depth))
-                if c2 >= 0:
+                for c2 in lexer.start_after(parser.allowed(p2), s, t):
+                    if (p2, c2, lo, hi, depth) in seen:
+                        continue
+                    seen.add((p2, c2, lo, hi, depth))
                     take(p2, c2, lo, hi, depth, seen)
 
         for p, c in engine.hyps(hid):

@@ -6,6 +6,14 @@ their 256-way transition rows stored in one int32 table, which is all the numba 
 walk needs. The table is built per set of terminals the parser allows at a lexeme
 start, closed eagerly under transitions (with a state limit), and shared by every
 parse state that allows the same terminals.
+
+A lexeme start is one state per *group* of the allowed terminals: the narrow terminals
+(finite languages with few bytes per state: literals, keys, enum values) run together,
+every other terminal runs alone. A lone terminal's states are the same in every parse state and every grammar
+(so are its whole-vocabulary walks), where a product of a string terminal with a
+changing set of literals would make every combination walk the vocabulary anew. The
+longest-match lexer keeps all terminals in one product: which lexeme ends depends on
+all of them.
 """
 
 from __future__ import annotations
@@ -58,16 +66,18 @@ class Lexer:
         self.trans = np.full((self._cap, 256), -1, dtype=np.int32)
         self.accept = np.zeros(self._cap, dtype=np.bool_)
         self.follow = np.zeros((self._cap, 256), dtype=np.bool_)
-        self._starts: dict[tuple[tuple[int, ...], bytes], int] = {}
+        self._starts: dict[tuple[tuple[int, ...], bytes], tuple[int, ...]] = {}
+        self._narrow_memo: dict[int, bool] = {}
         self._ignore_excl: dict[tuple[int, int], bytes] = {}
 
     @property
     def n_states(self) -> int:
         return len(self._members)
 
-    def start(self, allowed: tuple[int, ...], exclude: bytes = b"") -> int:
-        """The lexer state at a lexeme start where the parser allows ``allowed`` (ignores added),
-        whose first byte is not in ``exclude``. Returns -1 when nothing at all may follow.
+    def start(self, allowed: tuple[int, ...], exclude: bytes = b"") -> tuple[int, ...]:
+        """The lexer states at a lexeme start where the parser allows ``allowed`` (ignores
+        added), whose first byte is not in ``exclude``: one per group of terminals (empty
+        when nothing at all may follow).
         """
         key = (allowed, exclude)
         got = self._starts.get(key)
@@ -76,15 +86,48 @@ class Lexer:
         with self._lock:
             got = self._starts.get(key)
             if got is None:
-                terms = set(allowed) | self.ignore
-                if not terms:
-                    got = -1
+                terms = sorted(set(allowed) | self.ignore)
+                if self.longest_match:
+                    groups = [terms] if terms else []
                 else:
-                    got = self._build(frozenset((t, self.dfas[t].start) for t in terms), True, exclude)
+                    narrow = [t for t in terms if self._narrow(t)]
+                    groups = ([narrow] if narrow else []) + [[t] for t in terms if not self._narrow(t)]
+                dfas = self.dfas
+                got = tuple(
+                    self._build(frozenset((t, dfas[t].start) for t in g), True, exclude) for g in groups
+                )
                 self._starts[key] = got
         return got
 
-    def start_after(self, allowed: tuple[int, ...], state: int, term: int) -> int:
+    def _narrow(self, t: int) -> bool:
+        """Whether terminal ``t``'s language is finite (its trimmed DFA has no cycle) and
+        its DFA has few transitions per state (a trie of literals, not a bounded string)."""
+        got = self._narrow_memo.get(t)
+        if got is None:
+            trans = self.dfas[t].transitions
+            n = trans.shape[0]
+            if int((trans >= 0).sum()) > 4 * n:
+                self._narrow_memo[t] = False
+                return False
+            indeg = np.zeros(n, dtype=np.int64)
+            edges = [sorted(set(row[row >= 0].tolist())) for row in trans]
+            for out in edges:
+                for v in out:
+                    indeg[v] += 1
+            ready = [v for v in range(n) if indeg[v] == 0]
+            seen = 0
+            while ready:
+                v = ready.pop()
+                seen += 1
+                for w in edges[v]:
+                    indeg[w] -= 1
+                    if indeg[w] == 0:
+                        ready.append(w)
+            got = seen == n
+            self._narrow_memo[t] = got
+        return got
+
+    def start_after(self, allowed: tuple[int, ...], state: int, term: int) -> tuple[int, ...]:
         """The next lexeme's start after ``term`` ends in lexer state ``state``.
 
         Ignored lexemes are longest-match (as lark matches them): the next lexeme may not

@@ -85,7 +85,7 @@ class MaskEngine:
         self._nodes = vocab.trie_nodes
         self._n_sorted = len(vocab.trie_ids)
         p0 = parser.initial
-        self.initial = self.intern(frozenset({(p0, lexer.start(parser.allowed(p0)))}))
+        self.initial = self.intern(frozenset((p0, c) for c in lexer.start(parser.allowed(p0))) or frozenset({(p0, -1)}))
 
     # ------------------------------------------------------------------ hypotheses
 
@@ -148,9 +148,9 @@ class MaskEngine:
                     p2 = self._after_lexeme(p, t)
                     if p2 == DEAD:
                         continue
-                    c2 = self.lexer.start_after(self.parser.allowed(p2), c, t)
+                    starts = self.lexer.start_after(self.parser.allowed(p2), c, t)
                     trans = self.lexer.trans  # the table may have grown
-                    if c2 >= 0:
+                    for c2 in starts:
                         c3 = int(trans[c2, b])
                         if c3 >= 0:
                             nxt.add((p2, c3))
@@ -171,8 +171,7 @@ class MaskEngine:
                 p2 = self._after_lexeme(p, t)
                 if p2 == DEAD:
                     continue
-                c2 = self.lexer.start_after(self.parser.allowed(p2), c, t)
-                if c2 >= 0:
+                for c2 in self.lexer.start_after(self.parser.allowed(p2), c, t):
                     out.update(np.nonzero(self.lexer.trans[c2] >= 0)[0].tolist())
         return sorted(out)
 
@@ -229,18 +228,18 @@ class MaskEngine:
                     p2 = self._after_lexeme(p, t)
                     if p2 == DEAD:
                         continue
-                    c2 = lexer.start_after(parser.allowed(p2), s, t)
-                    key = (p2, c2, lo, hi, d)
-                    if c2 < 0 or key in seen:
-                        continue
-                    seen.add(key)
-                    ids, sub = self._walk(c2, lo, hi, d)
-                    if d == 0:
-                        words |= ids
-                    elif len(ids):
-                        set_bits(words, ids)
-                    if len(sub[0]):
-                        self._resolve(p2, sub, words, seen)
+                    for c2 in lexer.start_after(parser.allowed(p2), s, t):
+                        key = (p2, c2, lo, hi, d)
+                        if key in seen:
+                            continue
+                        seen.add(key)
+                        ids, sub = self._walk(c2, lo, hi, d)
+                        if d == 0:
+                            words |= ids
+                        elif len(ids):
+                            set_bits(words, ids)
+                        if len(sub[0]):
+                            self._resolve(p2, sub, words, seen)
             return
         groups: dict[tuple[int, int], list[np.ndarray]] = {}
         for s in np.unique(ev_state).tolist():
@@ -249,12 +248,10 @@ class MaskEngine:
                 p2 = self._after_lexeme(p, t)
                 if p2 == DEAD:
                     continue
-                c2 = lexer.start_after(parser.allowed(p2), s, t)
-                if c2 < 0:
-                    continue
-                if sel is None:
-                    sel = np.nonzero(ev_state == s)[0]
-                groups.setdefault((p2, c2), []).append(sel)
+                for c2 in lexer.start_after(parser.allowed(p2), s, t):
+                    if sel is None:
+                        sel = np.nonzero(ev_state == s)[0]
+                    groups.setdefault((p2, c2), []).append(sel)
         for (p2, c2), parts in groups.items():
             idx = np.concatenate(parts) if len(parts) > 1 else parts[0]
             lo, hi, d = ev_lo[idx], ev_hi[idx], ev_depth[idx]
