@@ -183,7 +183,7 @@ class BudgetPlanner:
             if done is not None:
                 candidates.append(done)
         if c >= 0:
-            for t, s in lexer._members[c]:
+            for t, s in lexer.members(c):
                 suffix = self.terminal_suffix(t, s)
                 p2 = p if t in lexer.ignore else self.parser.advance(p, t)
                 if p2 == DEAD:

@@ -49,7 +49,9 @@ class Lexer:
         self.max_states = max_states
         self._lock = threading.RLock()
         self._keys: dict[tuple[frozenset, bool, bytes], int] = {}
-        self._members: list[tuple[tuple[int, int], ...]] = []
+        # Members of product states; None for the states of single-terminal blocks,
+        # whose member is read off ``_block_term`` (no Python object per such state).
+        self._members: list[tuple[tuple[int, int], ...] | None] = []
         self.completed: list[tuple[int, ...]] = []  # terminals whose lexeme may end here
         # accept[s]: some lexeme may end in state s and be followed by more bytes;
         # follow[s, b]: ... by a lexeme starting with byte b.
@@ -58,14 +60,18 @@ class Lexer:
         # A grammar-independent name for each state: DFA content keys, flags and the
         # bytes that may follow. Equal names walk the vocabulary the same way in any
         # grammar, so whole-vocabulary walks are shared across grammars.
-        self.canon: list[tuple] = []
+        self.canon: list[tuple | None] = []  # product states; see name()
         self.canon_index: dict[tuple, int] = {}
         self._dfa_keys = [d.key for d in self.dfas]
+        self._key_terms: dict = {}
+        for t, k in enumerate(self._dfa_keys):
+            self._key_terms.setdefault(k, []).append(t)
         self._single_base: dict[int, int] = {}
         self._cap = 64
         self.trans = np.full((self._cap, 256), -1, dtype=np.int32)
         self.accept = np.zeros(self._cap, dtype=np.bool_)
         self.follow = np.zeros((self._cap, 256), dtype=np.bool_)
+        self._block_term = np.full(self._cap, -1, dtype=np.int32)
         self._starts: dict[tuple[tuple[int, ...], bytes], tuple[int, ...]] = {}
         self._narrow_memo: dict[int, bool] = {}
         self._ignore_excl: dict[tuple[int, int], bytes] = {}
@@ -141,7 +147,7 @@ class Lexer:
         excl = self._ignore_excl.get(key)
         if excl is None:
             dfa = self.dfas[term]
-            sub = [s for t, s in self._members[state] if t == term]
+            sub = [s for t, s in self.members(state) if t == term]
             excl = bytes(np.nonzero(dfa.transitions[sub[0]] >= 0)[0].tolist()) if sub else b""
             self._ignore_excl[key] = excl
         return self.start(allowed, excl)
@@ -167,7 +173,9 @@ class Lexer:
         accept[:n] = self.accept[:n]
         follow = np.zeros((self._cap, 256), dtype=np.bool_)
         follow[:n] = self.follow[:n]
-        self.trans, self.accept, self.follow = trans, accept, follow
+        block_term = np.full(self._cap, -1, dtype=np.int32)
+        block_term[:n] = self._block_term[:n]
+        self.trans, self.accept, self.follow, self._block_term = trans, accept, follow, block_term
 
     def _single_block(self, t: int) -> int:
         """Ids of the states where only terminal ``t`` is alive: one block per terminal,
@@ -192,24 +200,55 @@ class Lexer:
         self.trans[base : base + n] = rows
         self.follow[base : base + n] = follow
         self.accept[base : base + n] = follow.any(axis=1)
-        key_t = self._dfa_keys[t]
-        states = range(n)
-        acc_list = acc.tolist()
-        self._members.extend([((t, k),) for k in states])
+        self._block_term[base : base + n] = t
+        completed: list[tuple[int, ...]] = [()] * n
+        for k in np.nonzero(acc)[0].tolist():
+            completed[k] = (t,)
+        self._members.extend([None] * n)
         self._exclude.extend([b""] * n)
-        self.completed.extend([(t,) if a else () for a in acc_list])
+        self.completed.extend(completed)
         self.is_start.extend([False] * n)
-        if self.longest_match:
-            fbs = [row.tobytes() for row in follow]
-        else:
-            yes, no = self._follow_bytes[t].tobytes(), bytes(256)
-            fbs = [yes if a else no for a in acc_list]
-        names = [(((key_t, k),), False, b"", fb) for k, fb in zip(states, fbs)]
-        self.canon.extend(names)
-        index = self.canon_index
-        for k, name in enumerate(names):
-            index[name] = base + k if name not in index else -1
+        self.canon.extend([None] * n)
         return base
+
+    def lone_terminal(self, sid: int) -> int:
+        """The terminal of a single-terminal state (its DFA state is ``sid - single_base(t)``), else -1."""
+        return int(self._block_term[sid]) if self._members[sid] is None else -1
+
+    def single_base(self, t: int) -> int:
+        return self._single_base[t]
+
+    def members(self, sid: int) -> tuple[tuple[int, int], ...]:
+        """The (terminal, DFA state) scans alive in lexer state ``sid``."""
+        got = self._members[sid]
+        if got is None:
+            t = int(self._block_term[sid])
+            got = ((t, sid - self._single_base[t]),)
+        return got
+
+    def name(self, sid: int) -> tuple:
+        """``sid``'s grammar-independent name: DFA content keys of its members, whether it
+        is a lexeme start, the bytes excluded there and the bytes that may follow."""
+        got = self.canon[sid]
+        if got is None:  # a single-terminal state
+            ((t, k),) = self.members(sid)
+            got = (((self._dfa_keys[t], k),), False, b"", self.follow[sid].tobytes())
+        return got
+
+    def find(self, name: tuple) -> int:
+        """The state here with that name, or -1 (none, or more than one)."""
+        got = self.canon_index.get(name)
+        if got is not None:
+            return got
+        members, is_start, exclude, follow = name
+        if len(members) != 1 or is_start or exclude:
+            return -1
+        ((key, k),) = members
+        terms = self._key_terms.get(key, ())
+        if len(terms) != 1 or terms[0] not in self._single_base:
+            return -1
+        sid = self._single_base[terms[0]] + k
+        return sid if self.follow[sid].tobytes() == follow else -1
 
     def _new_state(self, members: frozenset, is_start: bool, exclude: bytes = b"") -> int:
         sid = len(self._members)
@@ -236,7 +275,7 @@ class Lexer:
     def _name(self, sid: int) -> None:
         keys = self._dfa_keys
         name = (
-            tuple(sorted((keys[t], s) for t, s in self._members[sid])),
+            tuple(sorted((keys[t], s) for t, s in self.members(sid))),
             self.is_start[sid],
             self._exclude[sid],
             self.follow[sid].tobytes(),
@@ -255,7 +294,7 @@ class Lexer:
         todo = [root]
         while todo:
             sid = todo.pop()
-            ordered = self._members[sid]
+            ordered = self.members(sid)
             terms = [t for t, _ in ordered]
             table = np.stack([self.dfas[t].transitions[s] for t, s in ordered])  # [m, 256]
             cols, inverse = np.unique(table.T, axis=0, return_inverse=True)

@@ -26,7 +26,7 @@ from ..errors import CompileLimitError
 from ..vocabulary import Vocabulary
 from .lexer import Lexer
 from .parser import DEAD, EarleyParser
-from .walk import bits_from_ids, set_bits, walk_alloc, walk_many
+from .walk import bits_from_ids, same_within, set_bits, walk_alloc, walk_many
 
 __all__ = ["MaskEngine", "Hyp"]
 
@@ -80,6 +80,8 @@ class MaskEngine:
         self._work = 0
         self.keep_walk_states = False
         self._steps: dict[tuple[int, int], int] = {}
+        self._recent: dict[tuple[int, int, int, int], list[int]] = {}
+        self._byte_reps: dict[int, np.ndarray] = {}
         self._accepting: dict[int, bool] = {}
         self._eos = np.asarray(vocab.eos_token_ids, dtype=np.int64)
         self._nodes = vocab.trie_nodes
@@ -321,6 +323,11 @@ class MaskEngine:
         got = cache.get(key)
         if got is not None:
             return got
+        if not self.keep_walk_states:
+            got = self._alike_walk(c, lo, hi, depth, cache)
+            if got is not None:
+                cache.put(key, got)
+                return got
         self._count_work()
         if root and not self.keep_walk_states:
             shared = _shared_root_walk(self, c)
@@ -344,6 +351,38 @@ class MaskEngine:
             self._walk_states.put(key, (idx, states))
         return got
 
+    def _alike_walk(self, c: int, lo: int, hi: int, depth: int, cache: _LRU):
+        """The cached walk of a state of the same terminal that behaves like ``c`` for
+        as many bytes as a token may still have (a string with a large ``maxLength``
+        has thousands of states that only its last characters tell apart), or None.
+        Only the lone-terminal states of large DFAs are tried, against the last few
+        states walked over the same subtree."""
+        lexer = self.lexer
+        t = lexer.lone_terminal(c)
+        if t < 0:
+            return None
+        dfa = lexer.dfas[t]
+        if dfa.n_states < _ALIKE_MIN_STATES:
+            return None
+        base = lexer.single_base(t)
+        recent = self._recent.setdefault((t, lo, hi, depth), [])
+        k = c - base
+        found = None
+        reps = self._byte_reps.get(t)
+        if reps is None:
+            reps = self._byte_reps[t] = np.unique(dfa._byte_partition(), return_index=True)[1].astype(np.int64)
+        for r in recent:
+            hit = cache.get((base + r, lo, hi, depth))
+            if hit is not None and same_within(
+                dfa.transitions, dfa.accepting, reps, k, r, self.vocab.max_token_length - depth + 1, _ALIKE_MAX_PAIRS
+            ):
+                found = hit
+                break
+        if found is None:
+            recent.insert(0, k)
+            del recent[_ALIKE_TRIES:]
+        return found
+
     def walk_states(self, c: int, lo: int, hi: int, depth: int):
         """(sorted token indices, final lexer states) of a walk; computed on demand."""
         key = (c, lo, hi, depth)
@@ -357,6 +396,10 @@ class MaskEngine:
         return got
 
 
+_ALIKE_MIN_STATES = 512
+_ALIKE_TRIES = 4
+_ALIKE_MAX_PAIRS = 50_000
+
 # Whole-vocabulary walks keyed by grammar-independent lexer state names, shared by every
 # grammar compiled in the process against the same vocabulary (a bounded LRU).
 _SHARED_WALKS = _LRU(1024)
@@ -365,23 +408,22 @@ _shared_lock = threading.Lock()
 
 def _share_root_walk(engine: MaskEngine, c: int, got) -> None:
     words, (ev_lo, ev_hi, ev_depth, ev_state) = got
-    canon = engine.lexer.canon
-    names = tuple(canon[int(s)] for s in ev_state.tolist())
+    name = engine.lexer.name
+    names = tuple(name(s) for s in ev_state.tolist())
     with _shared_lock:
-        _SHARED_WALKS.put((engine.vocab.fingerprint, canon[c]), (words, ev_lo, ev_hi, ev_depth, names))
+        _SHARED_WALKS.put((engine.vocab.fingerprint, name(c)), (words, ev_lo, ev_hi, ev_depth, names))
 
 
 def _shared_root_walk(engine: MaskEngine, c: int):
     lexer = engine.lexer
     with _shared_lock:
-        hit = _SHARED_WALKS.get((engine.vocab.fingerprint, lexer.canon[c]))
+        hit = _SHARED_WALKS.get((engine.vocab.fingerprint, lexer.name(c)))
     if hit is None:
         return None
     words, ev_lo, ev_hi, ev_depth, names = hit
-    index = lexer.canon_index
-    if index.get(lexer.canon[c], -1) != c:
+    if lexer.find(lexer.name(c)) != c:
         return None
-    local = [index.get(n, -1) for n in names]
+    local = [lexer.find(n) for n in names]
     if any(x < 0 for x in local):
         return None  # an event state is missing here or ambiguous: walk afresh
     return words, (ev_lo, ev_hi, ev_depth, np.asarray(local, dtype=np.int32))

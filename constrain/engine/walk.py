@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["walk", "walk_alloc", "walk_many", "set_bits", "bits_from_ids"]
+__all__ = ["walk", "walk_alloc", "walk_many", "set_bits", "bits_from_ids", "same_within"]
 
 
 @njit(cache=True, nogil=True)
@@ -142,3 +142,61 @@ def bits_from_ids(n_words, sorted_idx, trie_ids):
         t = trie_ids[sorted_idx[k]]
         words[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
     return words
+
+
+@njit(cache=True, nogil=True)
+def same_within(trans, accepting, reps, a, b, depth, max_pairs):
+    """Whether DFA states ``a`` and ``b`` behave alike on every string of at most
+    ``depth`` bytes: the same bytes keep them alive and the same prefixes accept.
+
+    Explores the pairs of states both reach, breadth first (``reps``: one byte of each
+    class of bytes the DFA does not tell apart). Gives up (False) past ``max_pairs``
+    pairs. Walks of the vocabulary from two such states allow the same tokens and
+    report the same boundaries, so one may stand for the other.
+    """
+    if a == b:
+        return True
+    n = trans.shape[0]
+    cap = 1
+    while cap < 4 * max_pairs:
+        cap *= 2
+    table = np.full(cap, -1, dtype=np.int64)
+    cur = np.empty(max_pairs, dtype=np.int64)
+    nxt = np.empty(max_pairs, dtype=np.int64)
+    cur[0] = a * n + b
+    n_cur = 1
+    seen = 1
+    for d in range(depth + 1):
+        n_nxt = 0
+        for i in range(n_cur):
+            x = cur[i] // n
+            y = cur[i] % n
+            if accepting[x] != accepting[y]:
+                return False
+            if d == depth:
+                continue
+            for r in range(reps.shape[0]):
+                c = reps[r]
+                x2 = trans[x, c]
+                y2 = trans[y, c]
+                if (x2 < 0) != (y2 < 0):
+                    return False
+                if x2 < 0 or x2 == y2:
+                    continue
+                key = x2 * n + y2
+                h = (key * 0x7F4A7C15) & (cap - 1)
+                while table[h] != -1 and table[h] != key:
+                    h = (h + 1) & (cap - 1)
+                if table[h] == key:
+                    continue
+                if seen >= max_pairs:
+                    return False
+                table[h] = key
+                seen += 1
+                nxt[n_nxt] = key
+                n_nxt += 1
+        if n_nxt == 0:
+            return True
+        cur, nxt = nxt, cur
+        n_cur = n_nxt
+    return True
