@@ -301,3 +301,16 @@ def test_mask_work_limit_is_a_clear_error():
         for b in b"select":
             m.advance(b)
             m.mask_words()
+
+
+def test_shared_walks_respect_what_follows_a_terminal():
+    # Both grammars lex NUM with the same DFA; only the byte after it differs. Walks
+    # shared across grammars must not carry one grammar's lexeme boundaries to the other.
+    multi = (b"1y", b"12y")  # no token goes on from a number with "x"
+    v = byte_vocab(multi)
+    ids = {v.token_bytes(i): i for i in range(v.size)}
+    for follower in ("x", "y"):
+        g = constrain.compile(constrain.Lark(f'start: NUM "{follower}"\nNUM: /[0-9]+/\n'), v, cache=False)
+        words = g.matcher().mask_words()
+        allowed = {t for t in multi if (int(words[ids[t] >> 5]) >> (ids[t] & 31)) & 1}
+        assert allowed == {t for t in multi if t.endswith(follower.encode())}

@@ -57,15 +57,17 @@ class Lexer:
         # follow[s, b]: ... by a lexeme starting with byte b.
         self.is_start: list[bool] = []
         self._exclude: list[bytes] = []
-        # A grammar-independent name for each state: DFA content keys, flags and the
-        # bytes that may follow. Equal names walk the vocabulary the same way in any
-        # grammar, so whole-vocabulary walks are shared across grammars.
+        # A grammar-independent name for each state: its members' terminals (DFA content
+        # and the bytes that may follow their lexemes) and DFA states, flags and the bytes
+        # that may follow. Equal names walk the vocabulary the same way in any grammar,
+        # so whole-vocabulary walks are shared across grammars.
         self.canon: list[tuple | None] = []  # product states; see name()
         self.canon_index: dict[tuple, int] = {}
-        self._dfa_keys = [d.key for d in self.dfas]
-        self._key_terms: dict = {}
-        for t, k in enumerate(self._dfa_keys):
-            self._key_terms.setdefault(k, []).append(t)
+        # A terminal's name: its DFA's content key and the bytes that may follow its lexemes.
+        self._term_names = [(d.key, f.tobytes()) for d, f in zip(self.dfas, self._follow_bytes)]
+        self._name_terms: dict = {}
+        for t, k in enumerate(self._term_names):
+            self._name_terms.setdefault(k, []).append(t)
         self._single_base: dict[int, int] = {}
         self._cap = 64
         self.trans = np.full((self._cap, 256), -1, dtype=np.int32)
@@ -227,12 +229,12 @@ class Lexer:
         return got
 
     def name(self, sid: int) -> tuple:
-        """``sid``'s grammar-independent name: DFA content keys of its members, whether it
-        is a lexeme start, the bytes excluded there and the bytes that may follow."""
+        """``sid``'s grammar-independent name: its members' terminals and DFA states,
+        whether it is a lexeme start, the bytes excluded there and the bytes that may follow."""
         got = self.canon[sid]
         if got is None:  # a single-terminal state
             ((t, k),) = self.members(sid)
-            got = (((self._dfa_keys[t], k),), False, b"", self.follow[sid].tobytes())
+            got = (((self._term_names[t], k),), False, b"", self.follow[sid].tobytes())
         return got
 
     def find(self, name: tuple) -> int:
@@ -244,7 +246,7 @@ class Lexer:
         if len(members) != 1 or is_start or exclude:
             return -1
         ((key, k),) = members
-        terms = self._key_terms.get(key, ())
+        terms = self._name_terms.get(key, ())
         if len(terms) != 1 or terms[0] not in self._single_base:
             return -1
         sid = self._single_base[terms[0]] + k
@@ -273,7 +275,7 @@ class Lexer:
         return sid
 
     def _name(self, sid: int) -> None:
-        keys = self._dfa_keys
+        keys = self._term_names
         name = (
             tuple(sorted((keys[t], s) for t, s in self.members(sid))),
             self.is_start[sid],
