@@ -23,6 +23,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ..automata._kernels import column_classes
 from ..errors import CompileLimitError
 
 __all__ = ["Lexer"]
@@ -299,7 +300,9 @@ class Lexer:
             ordered = self.members(sid)
             terms = [t for t, _ in ordered]
             table = np.stack([self.dfas[t].transitions[s] for t, s in ordered])  # [m, 256]
-            cols, inverse = np.unique(table.T, axis=0, return_inverse=True)
+            inverse = column_classes(table)  # bytes the members all treat alike share a class
+            _, reps = np.unique(inverse, return_index=True)
+            cols = table[:, reps].T
             row = np.full(256, -1, dtype=np.int32)
             targets = np.empty(len(cols), dtype=np.int32)
             for c, col in enumerate(cols):

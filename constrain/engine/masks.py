@@ -26,7 +26,7 @@ from ..errors import CompileLimitError
 from ..vocabulary import Vocabulary
 from .lexer import Lexer
 from .parser import DEAD, EarleyParser
-from .walk import bits_from_ids, same_within, set_bits, walk_alloc, walk_many
+from .walk import bits_from_ids, same_within, set_bits, walk_alloc, walk_many, walk_patch
 
 __all__ = ["MaskEngine", "Hyp"]
 
@@ -352,11 +352,11 @@ class MaskEngine:
         return got
 
     def _alike_walk(self, c: int, lo: int, hi: int, depth: int, cache: _LRU):
-        """The cached walk of a state of the same terminal that behaves like ``c`` for
+        """The walk of lone-terminal state ``c`` from those of states of the same terminal
+        walked before, or None: the cached walk of a state that behaves like ``c`` for
         as many bytes as a token may still have (a string with a large ``maxLength``
-        has thousands of states that only its last characters tell apart), or None.
-        Only the lone-terminal states of large DFAs are tried, against the last few
-        states walked over the same subtree."""
+        has thousands of states that only its last characters tell apart), else, for a
+        whole-vocabulary walk, the last one patched where the two states differ."""
         lexer = self.lexer
         t = lexer.lone_terminal(c)
         if t < 0:
@@ -378,7 +378,21 @@ class MaskEngine:
             ):
                 found = hit
                 break
-        if found is None:
+        twin = found is not None
+        if not twin and recent and lo == 0 and hi == self._n_sorted and depth == 0:
+            # No twin: patch the walk of the last state walked (a key-name string that
+            # excludes the declared names differs from its neighbours only along them).
+            ref = cache.get((base + recent[0], lo, hi, depth))
+            if ref is not None:
+                words, (ev_lo, ev_hi, ev_depth, ev_state) = ref
+                ok, words, ev_lo, ev_hi, ev_depth, ev_state = walk_patch(
+                    lexer.trans, lexer.accept, lexer.follow, self._nodes, self.vocab.trie_ids, c, base + recent[0],
+                    words, ev_lo, ev_hi, ev_depth, ev_state, self.vocab.max_token_length, len(self._nodes[0]) // 8,
+                )
+                if ok:
+                    found = (words, (ev_lo, ev_hi, ev_depth, ev_state))
+        if not twin:
+            # This state's own walk is about to be cached: a reference for the next ones.
             recent.insert(0, k)
             del recent[_ALIKE_TRIES:]
         return found
@@ -396,9 +410,9 @@ class MaskEngine:
         return got
 
 
-_ALIKE_MIN_STATES = 512
+_ALIKE_MIN_STATES = 16
 _ALIKE_TRIES = 4
-_ALIKE_MAX_PAIRS = 50_000
+_ALIKE_MAX_PAIRS = 8192
 
 # Whole-vocabulary walks keyed by grammar-independent lexer state names, shared by every
 # grammar compiled in the process against the same vocabulary (a bounded LRU).

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["walk", "walk_alloc", "walk_many", "set_bits", "bits_from_ids", "same_within"]
+__all__ = ["walk", "walk_alloc", "walk_many", "walk_patch", "set_bits", "bits_from_ids", "same_within"]
 
 
 @njit(cache=True, nogil=True)
@@ -157,10 +157,8 @@ def same_within(trans, accepting, reps, a, b, depth, max_pairs):
     if a == b:
         return True
     n = trans.shape[0]
-    cap = 1
-    while cap < 4 * max_pairs:
-        cap *= 2
-    table = np.full(cap, -1, dtype=np.int64)
+    cap = 256
+    table = np.full(cap, -1, dtype=np.int64)  # open addressing, grown at half full
     cur = np.empty(max_pairs, dtype=np.int64)
     nxt = np.empty(max_pairs, dtype=np.int64)
     cur[0] = a * n + b
@@ -195,8 +193,164 @@ def same_within(trans, accepting, reps, a, b, depth, max_pairs):
                 seen += 1
                 nxt[n_nxt] = key
                 n_nxt += 1
+                if 2 * seen > cap:
+                    old = table
+                    cap *= 2
+                    table = np.full(cap, -1, dtype=np.int64)
+                    for j in range(old.shape[0]):
+                        v = old[j]
+                        if v != -1:
+                            g = (v * 0x7F4A7C15) & (cap - 1)
+                            while table[g] != -1:
+                                g = (g + 1) & (cap - 1)
+                            table[g] = v
         if n_nxt == 0:
             return True
         cur, nxt = nxt, cur
         n_cur = n_nxt
     return True
+
+
+@njit(cache=True, nogil=True)
+def walk_patch(trans, accept, follow, nodes, trie_ids, q, r, r_words, r_ev_lo, r_ev_hi, r_ev_depth, r_ev_state,
+               max_len, budget):
+    """The whole-vocabulary walk from lexer state ``q``, patched from the walk of state
+    ``r`` (its dense words and events).
+
+    Both states are walked together; below a node where they reach the same state (or
+    both die) the walks agree and nothing is visited. Where only ``r`` lives its tokens
+    and events are dropped, where only ``q`` lives its subtree is walked, and where both
+    live in different states the node's own event is taken from ``q``. Returns
+    (ok, words, ev_lo, ev_hi, ev_depth, ev_state); ok is False when more than
+    ``budget`` nodes would be visited (the states differ too widely to gain anything).
+    """
+    byte, depth, skip, token, count, lo, hi = nodes[0], nodes[1], nodes[2], nodes[3], nodes[4], nodes[5], nodes[6]
+    arrays = (byte, depth, skip, token, count, lo, hi)
+    n_nodes = byte.shape[0]
+    n_tokens = trie_ids.shape[0]
+    words = r_words.copy()
+    empty = np.empty(0, dtype=np.int32)
+    sq_stack = np.empty(max_len + 2, dtype=np.int32)
+    sr_stack = np.empty(max_len + 2, dtype=np.int32)
+    sq_stack[0] = q
+    sr_stack[0] = r
+    # Dropped: single events of r (node's first continuing token, depth) and whole
+    # subtrees (token range, depth). Added: q's tokens and events.
+    drop_lo = np.empty(16, dtype=np.int32)
+    drop_depth = np.empty(16, dtype=np.int32)
+    n_drop = 0
+    reg_lo = np.empty(16, dtype=np.int32)
+    reg_hi = np.empty(16, dtype=np.int32)
+    reg_depth = np.empty(16, dtype=np.int32)
+    n_reg = 0
+    add = np.empty(n_tokens + 1, dtype=np.int32)
+    add_state = np.empty(n_tokens + 1, dtype=np.int32)
+    n_add = 0
+    cap = n_nodes + 1
+    ev_lo = np.empty(cap, dtype=np.int32)
+    ev_hi = np.empty(cap, dtype=np.int32)
+    ev_depth = np.empty(cap, dtype=np.int32)
+    ev_state = np.empty(cap, dtype=np.int32)
+    n_ev = 0
+    visits = 0
+    k = 0
+    while k < n_nodes:
+        visits += 1
+        if visits > budget:
+            return False, words, empty, empty, empty, empty
+        d = depth[k]
+        b = byte[k]
+        pq = sq_stack[d - 1]
+        pr = sr_stack[d - 1]
+        sq = trans[pq, b] if pq >= 0 else -1
+        sr = trans[pr, b] if pr >= 0 else -1
+        if sq == sr:
+            k = skip[k]
+            continue
+        if sq < 0:
+            if n_reg == reg_lo.shape[0]:
+                reg_lo = np.concatenate((reg_lo, reg_lo))
+                reg_hi = np.concatenate((reg_hi, reg_hi))
+                reg_depth = np.concatenate((reg_depth, reg_depth))
+            reg_lo[n_reg] = lo[k] - count[k]
+            reg_hi[n_reg] = hi[k]
+            reg_depth[n_reg] = d
+            n_reg += 1
+            k = skip[k]
+            continue
+        if sr < 0:
+            visits += skip[k] - k
+            if visits > budget:
+                return False, words, empty, empty, empty, empty
+            k_out, k_ev = walk(
+                trans, accept, follow, arrays, k, skip[k], d - 1, pq, max_len,
+                add[n_add:], add_state[n_add:], ev_lo[n_ev:], ev_hi[n_ev:], ev_depth[n_ev:], ev_state[n_ev:],
+            )
+            n_add += k_out
+            n_ev += k_ev
+            k = skip[k]
+            continue
+        sq_stack[d] = sq
+        sr_stack[d] = sr
+        for which in range(2):
+            s = sr if which == 0 else sq
+            if not accept[s]:
+                continue
+            end = skip[k]
+            m = k + 1
+            while m < end:
+                if follow[s, byte[m]]:
+                    if which == 0:
+                        if n_drop == drop_lo.shape[0]:
+                            drop_lo = np.concatenate((drop_lo, drop_lo))
+                            drop_depth = np.concatenate((drop_depth, drop_depth))
+                        drop_lo[n_drop] = lo[k]
+                        drop_depth[n_drop] = d
+                        n_drop += 1
+                    else:
+                        ev_lo[n_ev] = lo[k]
+                        ev_hi[n_ev] = hi[k]
+                        ev_depth[n_ev] = d
+                        ev_state[n_ev] = sq
+                        n_ev += 1
+                    break
+                m = skip[m]
+        k += 1
+    for g in range(n_reg):
+        for i in range(reg_lo[g], reg_hi[g]):
+            t = trie_ids[i]
+            words[t >> 5] &= ~(np.uint32(1) << np.uint32(t & 31))
+    for i in range(n_add):
+        t = trie_ids[add[i]]
+        words[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
+    # r's events outside what was dropped, then q's own.
+    n_r = r_ev_lo.shape[0]
+    out_lo = np.empty(n_r + n_ev, dtype=np.int32)
+    out_hi = np.empty(n_r + n_ev, dtype=np.int32)
+    out_depth = np.empty(n_r + n_ev, dtype=np.int32)
+    out_state = np.empty(n_r + n_ev, dtype=np.int32)
+    n_out = 0
+    for e in range(n_r):
+        keep = True
+        for g in range(n_drop):
+            if r_ev_lo[e] == drop_lo[g] and r_ev_depth[e] == drop_depth[g]:
+                keep = False
+                break
+        if keep:
+            for g in range(n_reg):
+                if reg_lo[g] <= r_ev_lo[e] < reg_hi[g] and r_ev_depth[e] >= reg_depth[g]:
+                    keep = False
+                    break
+        if keep:
+            out_lo[n_out] = r_ev_lo[e]
+            out_hi[n_out] = r_ev_hi[e]
+            out_depth[n_out] = r_ev_depth[e]
+            out_state[n_out] = r_ev_state[e]
+            n_out += 1
+    for e in range(n_ev):
+        out_lo[n_out] = ev_lo[e]
+        out_hi[n_out] = ev_hi[e]
+        out_depth[n_out] = ev_depth[e]
+        out_state[n_out] = ev_state[e]
+        n_out += 1
+    return True, words, out_lo[:n_out].copy(), out_hi[:n_out].copy(), out_depth[:n_out].copy(), out_state[:n_out].copy()

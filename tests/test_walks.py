@@ -1,0 +1,123 @@
+"""Walk shortcuts against plain walks: a walk patched from another state's walk, and a
+walk shared between states that behave alike for a token's length, must give exactly
+the tokens and lexeme boundaries a plain walk gives."""
+
+import random
+
+import numpy as np
+import pytest
+
+import constrain
+from constrain.engine.walk import bits_from_ids, same_within, walk_alloc, walk_patch
+from conftest import real_vocab
+
+KEYS = ["name", "names", "nickname", "age", "agent", "address", "addr", "tags", "tag_ids", "a"]
+SCHEMAS = {
+    # Keys outside the declared ones are allowed: the key terminal is "a string that is
+    # not one of the declared names", whose states differ along those names only.
+    "open_object": {"type": "object", "properties": {k: {"type": "integer"} for k in KEYS}},
+    # A bounded string: hundreds of states told apart only near the bound.
+    "max_length": {"type": "object", "properties": {"s": {"type": "string", "maxLength": 300}},
+                   "required": ["s"], "additionalProperties": False},
+    "pattern": {"type": "string", "pattern": "^[a-z]{2,40}(-[0-9]{1,3}){0,3}$"},
+}
+
+
+def _plain(engine, c):
+    vocab = engine.vocab
+    lexer = engine.lexer
+    idx, _, ev_lo, ev_hi, ev_depth, ev_state = walk_alloc(
+        lexer.trans, lexer.accept, lexer.follow, vocab.trie_nodes, 0, len(vocab.trie_ids), 0, c,
+        vocab.max_token_length,
+    )
+    return bits_from_ids(vocab.bitmask_words, idx, vocab.trie_ids), (ev_lo, ev_hi, ev_depth, ev_state)
+
+
+def _lone_blocks(engine):
+    lexer = engine.lexer
+    for t, dfa in enumerate(lexer.dfas):
+        if dfa.n_states >= 16:
+            yield t, lexer._single_block(t), dfa
+
+
+@pytest.mark.parametrize("vocab_name", ["qwen2", "smollm2"])
+@pytest.mark.parametrize("schema", sorted(SCHEMAS))
+def test_patched_walks_equal_plain_walks(vocab_name, schema):
+    vocab = real_vocab(vocab_name)
+    engine = constrain.compile(constrain.JsonSchema(SCHEMAS[schema]), vocab, cache=False).engine
+    lexer = engine.lexer
+    rng = random.Random(7)
+    checked = 0
+    for t, base, dfa in _lone_blocks(engine):
+        states = list(range(base, base + dfa.n_states))
+        for _ in range(12):
+            q, r = rng.choice(states), rng.choice(states)
+            want_words, want_ev = _plain(engine, q)
+            r_words, r_ev = _plain(engine, r)
+            ok, words, *ev = walk_patch(
+                lexer.trans, lexer.accept, lexer.follow, vocab.trie_nodes, vocab.trie_ids, q, r, r_words, *r_ev,
+                vocab.max_token_length, 2 * len(vocab.node_byte) + 2,
+            )
+            assert ok
+            assert np.array_equal(words, want_words), (schema, q, r)
+            assert sorted(zip(*(a.tolist() for a in ev))) == sorted(zip(*(a.tolist() for a in want_ev)))
+            checked += 1
+    assert checked
+
+
+@pytest.mark.parametrize("schema", ["max_length", "pattern"])
+def test_states_alike_within_a_token_walk_alike(schema):
+    vocab = real_vocab("qwen2")
+    engine = constrain.compile(constrain.JsonSchema(SCHEMAS[schema]), vocab, cache=False).engine
+    lexer = engine.lexer
+    alike = 0
+    for t, base, dfa in _lone_blocks(engine):
+        reps = np.unique(dfa._byte_partition(), return_index=True)[1].astype(np.int64)
+        n = dfa.n_states
+        for a in range(0, n, max(1, n // 25)):
+            found = 0
+            for b in range(a + 1, min(n, a + 60)):
+                if found == 2 or not same_within(
+                    dfa.transitions, dfa.accepting, reps, a, b, vocab.max_token_length + 1, 8192
+                ):
+                    continue
+                found += 1
+                alike += 1
+                wa, (lo_a, hi_a, d_a, s_a) = _plain(engine, base + a)
+                wb, (lo_b, hi_b, d_b, s_b) = _plain(engine, base + b)
+                assert np.array_equal(wa, wb)
+                got_a = sorted(zip(lo_a.tolist(), hi_a.tolist(), d_a.tolist(), (lexer.completed[s] for s in s_a.tolist())))
+                got_b = sorted(zip(lo_b.tolist(), hi_b.tolist(), d_b.tolist(), (lexer.completed[s] for s in s_b.tolist())))
+                assert got_a == got_b
+    if schema == "max_length":
+        assert alike > 10  # most of the bounded string's states are far from the bound
+
+
+def test_masks_with_shortcuts_equal_masks_without(monkeypatch):
+    """Whole masks along real documents, with and without the walk shortcuts."""
+    import json
+
+    from constrain.engine import masks as masks_mod
+
+    vocab = real_vocab("qwen2")
+    tok = __import__("conftest").real_tokenizer("qwen2")
+    docs = {
+        "open_object": [{"name": 1, "nickname": 2, "agent": 3, "tag_ids": 2, "extra_key": 1}],
+        "max_length": [{"s": "lorem ipsum dolor sit amet " * 10}],
+    }
+    for schema, instances in docs.items():
+        for shortcuts in (True, False):
+            if not shortcuts:
+                monkeypatch.setattr(masks_mod.MaskEngine, "_alike_walk", lambda self, *a: None)
+            g = constrain.compile(constrain.JsonSchema(SCHEMAS[schema]), vocab, cache=False)
+            seq = []
+            for inst in instances:
+                m = g.matcher()
+                for t in tok.encode(json.dumps(inst), add_special_tokens=False):
+                    seq.append(m.mask_words().copy())
+                    assert m.advance(t)
+            if shortcuts:
+                with_shortcuts = seq
+            else:
+                assert all(np.array_equal(a, b) for a, b in zip(with_shortcuts, seq))
+        monkeypatch.undo()
