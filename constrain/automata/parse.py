@@ -9,6 +9,7 @@ AST nodes are tuples:
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 from ..errors import RegexError
@@ -21,6 +22,11 @@ _SIMPLE_ESCAPES = {"a": 7, "f": 12, "n": 10, "r": 13, "t": 9, "v": 11}
 _DIGITS = "0123456789"
 _HEX = "0123456789abcdefABCDEF"
 _OCT = "01234567"
+_QUANT_START = "*+?{"
+# a run of characters that stand for themselves outside a class (verbose mode off)
+_LITERAL_RUN = re.compile(r"[^\\\[().^$*+?{|]+")
+# a class with no escapes: "[", an optional "^", an optional leading "]", then up to "]"
+_PLAIN_CLASS = re.compile(r"\[(\^?)(\]?[^\]\\]*)\]")
 
 
 class Parser:
@@ -31,6 +37,8 @@ class Parser:
         self.search = search
         self.flags = {"i": ignore_case, "s": False, "a": ascii, "x": False}
         self.group_names: set[str] = set()
+        self.lits: dict = {}  # (char, ignore case, ascii) -> its ("set", ...) node
+        self.classes: dict = {}  # (plain class text, ignore case, ascii) -> its node
 
     # -- helpers
     def error(self, msg: str, pos: int | None = None) -> RegexError:
@@ -61,6 +69,16 @@ class Parser:
         if self.flags["i"]:
             r = cs.fold(r, ascii_only=self.flags["a"])
         return ("set", r)
+
+    def literal(self, ch: str) -> tuple:
+        """The node of a character that stands for itself (shared between occurrences)."""
+        flags = self.flags
+        key = (ch, flags["i"], flags["a"])
+        node = self.lits.get(key)
+        if node is None:
+            c = ord(ch)
+            node = self.lits[key] = self.cset(((c, c),))
+        return node
 
     def class_ranges(self, letter: str) -> tuple:
         low = letter.lower()
@@ -118,24 +136,45 @@ class Parser:
 
     def sequence(self, depth: int) -> tuple:
         items: list = []
+        p = self.p
+        n = len(p)
         while True:
-            self.skip_verbose()
-            if self.eof():
+            flags = self.flags  # a group with scoped flags puts back a copy
+            if flags["x"]:
+                self.skip_verbose()
+            i = self.i
+            if i >= n:
                 break
-            ch = self.peek()
+            ch = p[i]
             if ch == "|" or ch == ")":
                 break
-            start = self.i
+            if not flags["x"]:
+                m = _LITERAL_RUN.match(p, i)
+                if m is not None:
+                    # plain characters; the last one is left to the general path when a
+                    # quantifier may follow it
+                    j = m.end()
+                    if j < n and p[j] in _QUANT_START:
+                        j -= 1
+                    if j > i:
+                        lit = self.literal
+                        items.extend([lit(c) for c in p[i:j]])
+                        self.i = j
+                        continue
             atom = self.atom(depth)
             if atom is None:
                 continue
-            items.append(self.quantifiers(atom, start))
+            items.append(self.quantifiers(atom, i))
         if len(items) == 1:
             return items[0]
         return ("cat", tuple(items))
 
     def quantifiers(self, atom: tuple, start: int) -> tuple:
-        self.skip_verbose()
+        if self.flags["x"]:
+            self.skip_verbose()
+        i = self.i
+        if i >= len(self.p) or self.p[i] not in _QUANT_START:
+            return atom
         q = self.quantifier()
         if q is None:
             return atom
@@ -184,15 +223,15 @@ class Parser:
         return (pos, int(lo) if lo else 0, int(hi) if hi else None)
 
     def atom(self, depth: int):
-        ch = self.peek()
         pos = self.i
-        if self.quantifier(probe=True) is not None:
+        ch = self.p[pos]
+        if ch in _QUANT_START and self.quantifier(probe=True) is not None:
             raise self.error("nothing to repeat")
         if ch == "(":
             return self.group(depth)
         if ch == "[":
             return self.char_class()
-        self.i += 1
+        self.i = pos + 1
         if ch == ".":
             return self.dot()
         if ch == "^":
@@ -201,8 +240,7 @@ class Parser:
             return ("eoz",) if self.search else ("eol",)
         if ch == "\\":
             return self.escape(pos, in_class=False)
-        c = ord(ch)
-        return self.cset(((c, c),))
+        return self.literal(ch)
 
     def group(self, depth: int):
         pos = self.i
@@ -363,6 +401,46 @@ class Parser:
 
     # -- classes
     def char_class(self) -> tuple:
+        m = _PLAIN_CLASS.match(self.p, self.i)
+        if m is None:
+            return self.class_body()
+        key = (m.group(), self.flags["i"], self.flags["a"])
+        node = self.classes.get(key)
+        if node is None:
+            node = self.plain_class(m.group(2), m.group(1) == "^")
+            if node is None:
+                return self.class_body()  # an error: reported by the general path
+            self.classes[key] = node
+        self.i = m.end()
+        return node
+
+    def plain_class(self, body: str, negate: bool):
+        """The node of a class without escapes, or None where the general path must
+        report an error."""
+        pairs = []
+        k = 0
+        n = len(body)
+        while k < n:
+            lo = ord(body[k])
+            if k + 2 < n and body[k + 1] == "-":
+                hi = ord(body[k + 2])
+                if hi < lo:
+                    return None
+                pairs.append((lo, hi))
+                k += 3
+            else:
+                pairs.append((lo, lo))
+                k += 1
+        if not pairs:
+            return None
+        r = cs.normalize(pairs)
+        if self.flags["i"]:
+            r = cs.fold(r, ascii_only=self.flags["a"])
+        if negate:
+            r = cs.complement(r)
+        return ("set", r)
+
+    def class_body(self) -> tuple:
         pos = self.i
         self.i += 1
         negate = False
