@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from constrain.automata import charset as cs
+from constrain.automata import regex as regex_mod
 from constrain.automata.dfa import ByteDFA, concat, difference, empty_dfa, intersect, literal_dfa, union
 from constrain.automata.regex import compile_regex, compile_terminal
 from constrain.errors import CompileLimitError, RegexError
@@ -298,6 +299,39 @@ def test_limits_raise_compile_limit_error():
     assert "time_limit" in str(info.value)
     with pytest.raises(CompileLimitError):
         compile_regex(r"(a{1000}){1000}")
+
+
+def test_repeated_word_list_equals_composed_dfa():
+    # a big alternation that recurs and is repeated: compiled through a DFA of its own
+    words = WORDS[:300]
+    alt = "(" + "|".join(words) + ")"
+    d = compile_regex(f"{alt}( {alt}){{0,3}}")
+    one = union(*[literal_dfa(w.encode()) for w in words])
+    more = concat(literal_dfa(b" "), one)
+    opt = union(literal_dfa(b""), more)
+    assert d == concat(one, opt, opt, opt)
+    assert d.accepts(f"{words[0]} {words[1]} {words[2]} {words[3]}".encode())
+    assert not d.accepts(f"{words[0]} {words[1]} {words[2]} {words[3]} {words[4]}".encode())
+    assert compile_regex(f"{alt}( {alt})*") == concat(one, compile_regex(f"( {alt})*"))
+
+
+def test_repeated_big_sub_expressions_with_anchors_and_limits(monkeypatch):
+    alt = "(" + "|".join(WORDS[:300]) + ")"
+    d = compile_regex(f"(^{alt}$|x){{2}}")  # anchors inside: built as an NFA
+    assert d.accepts(b"xx") and not d.accepts(WORDS[0].encode() + b"x")
+    rx = re.compile(f"(^{alt}$|x){{2}}")
+    for s in ["xx", WORDS[0] + "x", "x" + WORDS[0], WORDS[0], WORDS[0] + "\n"]:
+        assert d.accepts(s.encode()) == bool(rx.fullmatch(s)), s
+    with pytest.raises(CompileLimitError) as info:
+        compile_regex(f"{alt}( {alt}){{0,7}}", max_states=2000)
+    assert "max_states=2000" in str(info.value)
+    # a repeated sub-expression whose own DFA is bigger than its NFA stays an NFA
+    big = "(((a|b)*a(a|b){11}|" + "|".join(WORDS[:150]) + ")(a|b)*;){2}"
+    d = compile_regex(big)
+    assert d.n_states < 2000 and d.accepts(b"ab" + b"a" * 11 + b"b;" + WORDS[3].encode() + b";")
+    monkeypatch.setattr(regex_mod, "_SUB_MIN", 10**9)  # no sub-expression DFAs
+    assert compile_regex(big) == d
+    assert compile_regex(f"{alt}( {alt}){{0,2}}") == concat(compile_regex(alt), compile_regex(f"( {alt}){{0,2}}"))
 
 
 # ----------------------------------------------------------------------------- terminals

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import re
+from contextlib import contextmanager
 
 from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 
+from constrain.automata import regex as regex_mod
 from constrain.automata.regex import compile_regex as _compile
 from constrain.errors import CompileLimitError
 
@@ -227,3 +229,62 @@ def test_json_string_agrees_with_json_and_re(data):
         valid = decoded is not None and not any(0xD800 <= ord(c) <= 0xDFFF for c in decoded)
         expected = valid and bool(rx.fullmatch(decoded))
         assert dfa.accepts(body.encode("utf-8")) == expected, (pattern, body)
+
+
+@st.composite
+def repeated_alternation(draw):
+    """A counted repeat of an alternation (or of a group holding one), in some context."""
+    branches = draw(st.lists(regex_ast(2), min_size=2, max_size=4))
+    body = ("alt", tuple(branches))
+    if draw(st.booleans()):
+        body = ("cat", (("lit", draw(st.sampled_from(ALPHABET))), ("group", "(", body)))
+    lo = draw(st.integers(0, 2))
+    hi = lo + draw(st.integers(0, 3))
+    form = draw(st.sampled_from(["{m,n}", "{m}", "{m,}", "*", "+"]))
+    rep = ("rep", body, form, lo, hi, False)
+    before = draw(st.sampled_from([None, ("lit", "a"), body]))
+    return ("cat", ((before,) if before else ()) + (rep, ("lit", draw(st.sampled_from(ALPHABET)))))
+
+
+@contextmanager
+def sub_expressions_from(size):
+    """Compile every repeated or recurring sub-expression of at least ``size`` estimated
+    NFA states to its own DFA (the default keeps this to big ones)."""
+    saved = regex_mod._SUB_MIN
+    regex_mod._SUB_MIN = size
+    try:
+        yield
+    finally:
+        regex_mod._SUB_MIN = saved
+
+
+@SETTINGS
+@given(st.data())
+def test_repeats_of_alternations_agree_with_re(data):
+    ast = data.draw(repeated_alternation())
+    pattern = render(ast)
+    ignore = data.draw(st.booleans())
+    flags = re.IGNORECASE if ignore else 0
+    dfa = compile_regex(pattern, ignore_case=ignore)
+    json_dfa = compile_regex(pattern, json_string=True)
+    with sub_expressions_from(data.draw(st.sampled_from([1, 4, 16]))):
+        assert compile_regex(pattern, ignore_case=ignore) == dfa, pattern
+        assert compile_regex(pattern, json_string=True) == json_dfa, pattern
+    rx = re.compile(pattern, flags)
+    strings = data.draw(st.lists(random_text, min_size=10, max_size=10))
+    strings += [sample(ast, data.draw, ignore, flags) for _ in range(20)]
+    for s in strings:
+        assert dfa.accepts(s.encode("utf-8")) == bool(rx.fullmatch(s)), (pattern, ignore, s)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_sub_expression_dfas_give_the_same_dfa(data):
+    ast = data.draw(regex_ast())
+    pattern = render(ast)
+    if data.draw(st.booleans()):
+        pattern = "(?:" + pattern + "|x$)" + data.draw(st.sampled_from(["{2}", "{1,3}", "*", ""]))
+    kw = data.draw(st.sampled_from([{}, {"search": True}, {"json_string": True}, {"ascii": True}]))
+    expected = compile_regex(pattern, **kw)
+    with sub_expressions_from(1):
+        assert compile_regex(pattern, **kw) == expected, (pattern, kw)

@@ -261,6 +261,204 @@ def determinize(k, mv_off, mv_lo, mv_hi, mv_tgt, eps_off, eps_dat, is_final, sta
     return rows[:n_sub], accs[:n_sub], 0
 
 
+@njit(cache=True)
+def regex_dfa(n, ed, ep, asr, final, max_states, deadline):
+    """Minimal DFA of a Thompson NFA with anchors (see :mod:`.regex`).
+
+    ``n`` NFA states; ``ed`` the byte-range edges as four blocks (sources, low bytes, high
+    bytes, targets); ``ep`` the epsilon edges as two blocks (sources, targets); ``asr``
+    the anchors as three blocks (sources, kind 0 ``bol`` / 1 ``eol`` / 2 ``eoz``,
+    targets); ``final`` the accepting NFA state. The byte classes are the intervals between
+    consecutive cuts, in byte order. Returns (rows int32 [m, k] of the minimized,
+    canonically numbered DFA, accepting [m], byte class of each byte, status): status 1
+    past ``max_states`` subsets, 2 past ``deadline`` while determinizing, 3 while
+    minimizing; m == 0 is the empty language.
+
+    A subset element is ``state * 3 + mode``: mode 0 normal, 1 a ``$`` matched before a
+    final newline (exactly b"\\n" must remain), 2 an end anchor matched (nothing may
+    remain). ``bol`` holds at the start only, so it is followed in the start closure.
+    """
+    ne = ed.shape[0] // 4
+    npe = ep.shape[0] // 2
+    na = asr.shape[0] // 3
+    cut = np.zeros(257, dtype=np.bool_)
+    cut[0] = True
+    cut[10] = True
+    cut[11] = True
+    cut[256] = True
+    for e in range(ne):
+        cut[ed[ne + e]] = True
+        cut[ed[2 * ne + e] + 1] = True
+    byte_cls = np.empty(256, dtype=np.int64)
+    c = -1
+    for b in range(256):
+        if cut[b]:
+            c += 1
+        byte_cls[b] = c
+    k = c + 1
+    nl = byte_cls[10]
+    n_el = 3 * n
+    # moves as CSR over elements, edges in input order within an element
+    mv_off = np.zeros(n_el + 1, dtype=np.int64)
+    for e in range(ne):
+        x = 3 * ed[e]
+        mv_off[x + 1] += 1
+        if byte_cls[ed[ne + e]] <= nl and byte_cls[ed[2 * ne + e]] >= nl:
+            mv_off[x + 2] += 1
+    for x in range(n_el):
+        mv_off[x + 1] += mv_off[x]
+    n_mv = mv_off[n_el]
+    mv_lo = np.empty(n_mv, dtype=np.int32)
+    mv_hi = np.empty(n_mv, dtype=np.int32)
+    mv_tgt = np.empty(n_mv, dtype=np.int32)
+    fill = mv_off[:n_el].copy()
+    for e in range(ne):
+        x = 3 * ed[e]
+        clo = byte_cls[ed[ne + e]]
+        chi = byte_cls[ed[2 * ne + e]]
+        t = 3 * ed[3 * ne + e]
+        j = fill[x]
+        fill[x] = j + 1
+        mv_lo[j] = clo
+        mv_hi[j] = chi
+        mv_tgt[j] = t
+        if clo <= nl and chi >= nl:
+            j = fill[x + 1]
+            fill[x + 1] = j + 1
+            mv_lo[j] = nl
+            mv_hi[j] = nl
+            mv_tgt[j] = t + 2
+    # epsilon edges in every mode, then the end anchors
+    eps_off = np.zeros(n_el + 1, dtype=np.int64)
+    for e in range(npe):
+        x = 3 * ep[e]
+        eps_off[x + 1] += 1
+        eps_off[x + 2] += 1
+        eps_off[x + 3] += 1
+    for e in range(na):
+        x = 3 * asr[e]
+        kind = asr[na + e]
+        if kind == 2:
+            eps_off[x + 1] += 1
+            eps_off[x + 3] += 1
+        elif kind == 1:
+            eps_off[x + 1] += 2
+            eps_off[x + 2] += 1
+            eps_off[x + 3] += 1
+    for x in range(n_el):
+        eps_off[x + 1] += eps_off[x]
+    eps_dat = np.empty(eps_off[n_el], dtype=np.int32)
+    fill = eps_off[:n_el].copy()
+    for e in range(npe):
+        x = 3 * ep[e]
+        t = 3 * ep[npe + e]
+        for m in range(3):
+            j = fill[x + m]
+            fill[x + m] = j + 1
+            eps_dat[j] = t + m
+    for e in range(na):
+        x = 3 * asr[e]
+        kind = asr[na + e]
+        t = 3 * asr[2 * na + e]
+        if kind == 0:
+            continue
+        j = fill[x]
+        eps_dat[j] = t + 2
+        j += 1
+        if kind == 1:
+            eps_dat[j] = t + 1
+            j += 1
+            jj = fill[x + 1]
+            fill[x + 1] = jj + 1
+            eps_dat[jj] = t + 1
+        fill[x] = j
+        jj = fill[x + 2]
+        fill[x + 2] = jj + 1
+        eps_dat[jj] = t + 2
+    is_final = np.zeros(n_el, dtype=np.bool_)
+    is_final[3 * final] = True
+    is_final[3 * final + 2] = True
+    # start closure: epsilon edges and start-of-string anchors
+    seen = np.zeros(n_el, dtype=np.bool_)
+    stack = np.empty(n_el, dtype=np.int64)
+    seen[0] = True
+    stack[0] = 0
+    sp = 1
+    start_acc = False
+    n_start = 0
+    while sp > 0:
+        sp -= 1
+        x = stack[sp]
+        if is_final[x]:
+            start_acc = True
+        if mv_off[x + 1] > mv_off[x]:
+            n_start += 1
+        for j in range(eps_off[x], eps_off[x + 1]):
+            y = eps_dat[j]
+            if not seen[y]:
+                seen[y] = True
+                stack[sp] = y
+                sp += 1
+        for e in range(na):
+            if asr[na + e] == 0 and 3 * asr[e] <= x < 3 * asr[e] + 3:
+                y = 3 * asr[2 * na + e] + (x - 3 * asr[e])
+                if not seen[y]:
+                    seen[y] = True
+                    stack[sp] = y
+                    sp += 1
+    start = np.empty(n_start, dtype=np.int32)
+    j = 0
+    for x in range(n_el):
+        if seen[x] and mv_off[x + 1] > mv_off[x]:
+            start[j] = x
+            j += 1
+    rows, acc, status = determinize(k, mv_off, mv_lo, mv_hi, mv_tgt, eps_off, eps_dat, is_final, start, start_acc,
+                                    max_states, deadline)
+    if status == 0 and _late(deadline):
+        status = 2
+    if status != 0:
+        return rows[:0], acc[:0], byte_cls, status
+    out, out_acc, st = minimize(rows, acc, 0, np.arange(k), deadline)
+    return out, out_acc, byte_cls, 3 if st != 0 else 0
+
+
+@njit(cache=True, nogil=True)
+def row_ranges(rows, byte_cls):
+    """The transitions of a table over interval byte classes (``byte_cls`` as
+    :func:`regex_dfa` gives it) as byte ranges, neighbouring classes with the same target
+    merged: four int64 blocks (sources, low bytes, high bytes, targets)."""
+    n, k = rows.shape
+    first = np.empty(k + 1, dtype=np.int64)
+    for b in range(255, -1, -1):
+        first[byte_cls[b]] = b
+    first[k] = 256
+    src = np.empty(n * k, dtype=np.int64)
+    lo = np.empty(n * k, dtype=np.int64)
+    hi = np.empty(n * k, dtype=np.int64)
+    tgt = np.empty(n * k, dtype=np.int64)
+    m = 0
+    for s in range(n):
+        c = 0
+        while c < k:
+            t = rows[s, c]
+            d = c + 1
+            while d < k and rows[s, d] == t:
+                d += 1
+            if t >= 0:
+                src[m] = s
+                lo[m] = first[c]
+                hi[m] = first[d] - 1
+                tgt[m] = t
+                m += 1
+            c = d
+    out = np.empty(4 * m, dtype=np.int64)
+    out[:m] = src[:m]
+    out[m : 2 * m] = lo[:m]
+    out[2 * m : 3 * m] = hi[:m]
+    out[3 * m :] = tgt[:m]
+    return out
+
+
 # ----------------------------------------------------------------------------- products
 
 
@@ -788,4 +986,7 @@ def warm() -> None:
     pair_product(one, one, acc, acc, 0, 10, float("inf"))
     minimize(one, acc, 0, np.zeros(1, dtype=np.int64), float("inf"))
     column_classes(np.zeros((1, 256), dtype=np.int32))
+    i64 = np.zeros(0, dtype=np.int64)
+    rows, _, cls, _ = regex_dfa(1, i64, i64, i64, 0, 10, float("inf"))
+    row_ranges(rows, cls)
     _warm = True

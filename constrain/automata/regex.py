@@ -2,7 +2,9 @@
 
 Pipeline: :mod:`.parse` builds an AST over code point sets; each set becomes a small
 acyclic byte graph (UTF-8, or JSON string escapes); a Thompson NFA over byte ranges with
-anchor edges is determinized over byte classes and handed to :func:`.dfa.finalize`.
+anchor edges is determinized over byte classes and minimized in one numba kernel
+(:func:`._kernels.regex_dfa`). Big sub-expressions that are repeated, or occur more than
+once, are compiled to a minimal DFA first and built as copies of it.
 """
 
 from __future__ import annotations
@@ -16,14 +18,10 @@ import numpy as np
 from ..errors import CompileLimitError, RegexError
 from . import _kernels
 from . import charset as cs
-from .dfa import ByteDFA, concat, difference, finalize, intersect, literal_dfa, union
+from .dfa import ByteDFA, concat, difference, empty_dfa, intersect, literal_dfa, union
 from .parse import parse
 
 __all__ = ["compile_regex", "compile_terminal", "escape", "RegexError", "CompileLimitError"]
-
-# modes of an NFA state in the subset construction (see _Determinizer)
-_NORMAL, _NEWLINE_LEFT, _AT_END = 0, 1, 2
-
 
 def escape(text: str) -> str:
     """Escape every regex metacharacter of ``text`` (all non-alphanumerics)."""
@@ -47,9 +45,15 @@ class _Limits:
 
 class _NFA:
     """Thompson NFA: byte-range edges, epsilon edges, and anchor assertions, kept in flat
-    append-only lists so that repeated sub-automata can be copied by offsetting."""
+    append-only lists so that repeated sub-automata can be copied by offsetting.
 
-    def __init__(self, json_string: bool, limits: _Limits):
+    The sub-expressions named in ``plan`` (by ``id``) are compiled on their own to a
+    minimal DFA, memoized in ``subs`` by value, and built as a copy of that DFA: a big
+    sub-expression that is repeated or occurs more than once is determinized once and its
+    copies are as small as its minimal DFA.
+    """
+
+    def __init__(self, json_string: bool, limits: _Limits, plan: dict | None = None, subs: dict | None = None):
         self.n = 0
         self.e_src: list[int] = []
         self.e_lo: list[int] = []
@@ -61,6 +65,8 @@ class _NFA:
         self.set_tmpl: dict = {}  # character set -> template for NFA.copy
         self.json = json_string
         self.limits = limits
+        self.plan = plan if plan is not None else {}
+        self.subs = subs if subs is not None else {}
 
     def _check(self) -> None:
         if self.n > self.limits.max_nfa:
@@ -108,8 +114,9 @@ class _NFA:
             self.asrt.append((s if u == s0 else u + delta, kind, s if v == s0 else v + delta))
         return s if end == s0 else end + delta
 
-    def build(self, node: tuple, s: int) -> int:
-        """Add ``node`` starting at state ``s``; return its end state."""
+    def build(self, node: tuple, s: int, whole: bool = False) -> int:
+        """Add ``node`` starting at state ``s``; return its end state. ``whole``: build
+        ``node`` itself even where the plan compiles it on its own."""
         kind = node[0]
         if kind == "set":
             r = node[1]
@@ -119,6 +126,10 @@ class _NFA:
             if tmpl is None:
                 tmpl = self.set_tmpl[r] = []
             return self.copy(node, s, tmpl)
+        if not whole and id(node) in self.plan:
+            sub = self.sub_dfa(node)
+            if sub is not None:
+                return self.add_dfa(sub, s)
         if kind == "cat":
             for item in node[1]:
                 s = self.build(item, s)
@@ -152,6 +163,40 @@ class _NFA:
         self.asrt.append((s, kind, end))
         return end
 
+    def sub_dfa(self, node: tuple):
+        """The minimal DFA of ``node`` as (byte-range edges, accepting states, size), or None
+        when it has more states than ``node``'s NFA (then ``node`` is built as it is)."""
+        got = self.subs.get(node, False)
+        if got is not False:
+            return got
+        sub = _NFA(self.json, self.limits, self.plan, self.subs)
+        start = sub.new()
+        final = sub.build(node, start, whole=True)
+        res = _determinize(sub, final, self.limits, cap=min(self.plan[id(node)], self.limits.max_states))
+        if res is not None:
+            rows, acc, byte_cls = res
+            res = (_kernels.row_ranges(rows, byte_cls).tolist(), np.flatnonzero(acc).tolist(), rows.shape[0])
+        self.subs[node] = res
+        return res
+
+    def add_dfa(self, sub: tuple, s: int) -> int:
+        """A copy of a DFA given by :meth:`sub_dfa`, entered from ``s``; returns its end."""
+        edges, accepting, size = sub
+        base = self.n
+        self.n += size
+        end = self.new()
+        self._check()
+        if size:
+            self.eps(s, base)
+        m = len(edges) // 4
+        self.e_src.extend([v + base for v in edges[:m]])
+        self.e_lo.extend(edges[m : 2 * m])
+        self.e_hi.extend(edges[2 * m : 3 * m])
+        self.e_tgt.extend([v + base for v in edges[3 * m :]])
+        self.p_src.extend([a + base for a in accepting])
+        self.p_dst.extend([end] * len(accepting))
+        return end
+
     def add_set(self, r: tuple, s: int) -> int:
         end = self.new()
         if not r:
@@ -180,111 +225,44 @@ class _NFA:
         return end
 
 
-class _Determinizer:
-    """Subset construction over byte classes (see :func:`._kernels.determinize`).
-
-    A subset element is ``state * 3 + mode``: mode _NORMAL, _NEWLINE_LEFT (a Python ``$``
-    matched before a final newline, so exactly b"\\n" must remain), or _AT_END (an end
-    anchor matched; no input may remain).
-    """
-
-    def __init__(self, nfa: _NFA, final: int, limits: _Limits):
-        self.nfa = nfa
-        self.final = final
-        self.limits = limits
-        lo = np.array(nfa.e_lo, dtype=np.int64)
-        hi = np.array(nfa.e_hi, dtype=np.int64)
-        cuts = np.unique(np.concatenate([np.array([0, 256, 0x0A, 0x0B], dtype=np.int64), lo, hi + 1]))
-        self.k = len(cuts) - 1
-        cls_of = np.searchsorted(cuts, np.arange(256), side="right") - 1
-        self.byte_cls = cls_of.astype(np.int64)
-        self.nl_class = int(cls_of[0x0A])
-        self.clo = cls_of[lo] if lo.size else lo
-        self.chi = cls_of[hi] if hi.size else hi
-
-    def _arrays(self):
-        """Moves and epsilon edges over elements ``state * 3 + mode`` as CSR arrays."""
-        nfa = self.nfa
-        n_el = 3 * nfa.n
-        src_a = np.array(nfa.e_src, dtype=np.int64)
-        clo, chi = self.clo, self.chi
-        tgt_a = np.array(nfa.e_tgt, dtype=np.int64)
-        nl = self.nl_class
-        on_nl = (clo <= nl) & (chi >= nl)
-        n_nl = int(on_nl.sum())
-        # _NORMAL elements move on their ranges; _NEWLINE_LEFT ones only on b"\n", to _AT_END
-        el = np.concatenate([src_a * 3 + _NORMAL, src_a[on_nl] * 3 + _NEWLINE_LEFT])
-        m_lo = np.concatenate([clo, np.full(n_nl, nl, dtype=np.int64)])
-        m_hi = np.concatenate([chi, np.full(n_nl, nl, dtype=np.int64)])
-        m_tgt = np.concatenate([tgt_a * 3 + _NORMAL, tgt_a[on_nl] * 3 + _AT_END])
-        order = np.argsort(el, kind="stable")
-        mv_off = np.zeros(n_el + 1, dtype=np.int64)
-        np.cumsum(np.bincount(el, minlength=n_el), out=mv_off[1:])
-        # epsilon edges in every mode, then anchors (bol only at the start: see run)
-        es = np.array(nfa.p_src, dtype=np.int64)
-        ed = np.array(nfa.p_dst, dtype=np.int64)
-        e_src = [es * 3 + m for m in (0, 1, 2)]
-        e_dst = [ed * 3 + m for m in (0, 1, 2)]
-        extra_s, extra_d = [], []
-        for s, kind, t in nfa.asrt:
-            if kind == "bol":
-                continue
-            if kind == "eoz":
-                extra_s += [s * 3 + _NORMAL, s * 3 + _AT_END]
-                extra_d += [t * 3 + _AT_END, t * 3 + _AT_END]
-            else:  # Python '$': at the end, or before a final newline
-                extra_s += [s * 3 + _NORMAL, s * 3 + _NORMAL, s * 3 + _NEWLINE_LEFT, s * 3 + _AT_END]
-                extra_d += [t * 3 + _AT_END, t * 3 + _NEWLINE_LEFT, t * 3 + _NEWLINE_LEFT, t * 3 + _AT_END]
-        e_src.append(np.array(extra_s, dtype=np.int64))
-        e_dst.append(np.array(extra_d, dtype=np.int64))
-        e_src_a = np.concatenate(e_src)
-        e_dst_a = np.concatenate(e_dst)
-        eorder = np.argsort(e_src_a, kind="stable")
-        eps_off = np.zeros(n_el + 1, dtype=np.int64)
-        np.cumsum(np.bincount(e_src_a, minlength=n_el), out=eps_off[1:])
-        is_final = np.zeros(n_el, dtype=np.bool_)
-        is_final[self.final * 3 + _NORMAL] = True
-        is_final[self.final * 3 + _AT_END] = True
-        return (mv_off, m_lo[order].astype(np.int32), m_hi[order].astype(np.int32),
-                m_tgt[order].astype(np.int32), eps_off, e_dst_a[eorder].astype(np.int32), is_final)
-
-    def run(self) -> ByteDFA:
-        mv_off, mv_lo, mv_hi, mv_tgt, eps_off, eps_dat, is_final = self._arrays()
-        # start closure: like any other, plus the start-of-string anchors in every mode
-        bol: dict[int, list[int]] = {}
-        for s, kind, t in self.nfa.asrt:
-            if kind == "bol":
-                for m in (0, 1, 2):
-                    bol.setdefault(s * 3 + m, []).append(t * 3 + m)
-        seen = {0}
-        stack = [0]
-        while stack:
-            x = stack.pop()
-            nxt = eps_dat[eps_off[x]:eps_off[x + 1]].tolist() + bol.get(x, [])
-            for y in nxt:
-                if y not in seen:
-                    seen.add(y)
-                    stack.append(y)
-        start_acc = any(bool(is_final[x]) for x in seen)
-        start = np.array(sorted(x for x in seen if mv_off[x + 1] > mv_off[x]), dtype=np.int32)
-        max_states = self.limits.max_states
-        self.limits.check_time()
-        lim = self.limits
-        rows, acc, status = _kernels.determinize(self.k, mv_off, mv_lo, mv_hi, mv_tgt, eps_off, eps_dat, is_final,
-                                                 start, bool(start_acc), max_states + 1,
-                                                 lim.t0 + lim.time_limit)
-        if status == 1:
-            raise CompileLimitError(
-                f"regex {lim.pattern!r} needs more than max_states={max_states} DFA states")
-        if status == 2:
-            lim.check_time()
-        lim.check_time()
-        return finalize(rows, self.byte_cls, acc, 0, deadline=lim.t0 + lim.time_limit,
-                        what=f"compiling regex {lim.pattern!r} (time_limit={lim.time_limit}s)")
+_ANCHOR_KIND = {"bol": 0, "eol": 1, "eoz": 2}
 
 
-def _estimate(node: tuple, json_string: bool, cap: int) -> int:
-    """Upper bound on the NFA states ``node`` builds (stops counting past ``cap``)."""
+def _determinize(nfa: _NFA, final: int, limits: _Limits, cap: int | None = None):
+    """(rows over byte classes, accepting, byte class of each byte) of the minimal DFA of
+    ``nfa`` (see :func:`._kernels.regex_dfa`). Past ``max_states`` subset states: None
+    when ``cap`` replaces the limit, else CompileLimitError."""
+    ed = np.array(nfa.e_src + nfa.e_lo + nfa.e_hi + nfa.e_tgt, dtype=np.int64)
+    ep = np.array(nfa.p_src + nfa.p_dst, dtype=np.int64)
+    a = nfa.asrt
+    asr = np.array([u for u, _, _ in a] + [_ANCHOR_KIND[k] for _, k, _ in a] + [v for _, _, v in a], dtype=np.int64)
+    limits.check_time()
+    max_states = limits.max_states if cap is None else cap
+    deadline = limits.t0 + limits.time_limit
+    rows, acc, byte_cls, status = _kernels.regex_dfa(nfa.n, ed, ep, asr, final, max_states + 1, deadline)
+    if status == 1:
+        if cap is not None:
+            return None
+        raise CompileLimitError(
+            f"regex {limits.pattern!r} needs more than max_states={max_states} DFA states")
+    if status == 2:
+        limits.check_time()
+    if status == 3 or time.perf_counter() > deadline:
+        raise CompileLimitError(f"compiling regex {limits.pattern!r} (time_limit={limits.time_limit}s): "
+                                "exceeded the time limit while minimizing")
+    return rows, acc, byte_cls
+
+
+# NFA states from which a sub-expression that is repeated, or occurs more than once, is
+# compiled to a DFA on its own
+_SUB_MIN = 1000
+
+
+def _estimate(node: tuple, json_string: bool, cap: int, big: list | None = None) -> int:
+    """Upper bound on the NFA states ``node`` builds (stops counting past ``cap``).
+
+    With ``big``, appends ``(node, copies)`` for each alternation or concatenation of at
+    least _SUB_MIN states (copies 1) and each such repeated sub-expression (its copies)."""
     kind = node[0]
     if kind == "set":
         r = node[1]
@@ -294,15 +272,48 @@ def _estimate(node: tuple, json_string: bool, cap: int) -> int:
     if kind in ("cat", "alt"):
         total = 2 * len(node[1])
         for item in node[1]:
-            total += _estimate(item, json_string, cap)
+            total += _estimate(item, json_string, cap, big)
             if total > cap:
                 break
+        if big is not None and total >= _SUB_MIN:
+            big.append((node, 1, total))
         return total
     if kind == "rep":
         _, x, lo, hi = node
         copies = max(lo, 1) + 1 if hi is None else max(hi, 1)
-        return copies * (_estimate(x, json_string, cap) + 1) + 2
+        inner = _estimate(x, json_string, cap, big)
+        if big is not None and inner >= _SUB_MIN and x[0] != "set":
+            built = lo + (1 if hi is None else hi - lo)  # copies the NFA holds
+            if built >= 2:
+                big.append((x, built, inner))
+        return copies * (inner + 1) + 2
     return 1
+
+
+def _anchored(node: tuple) -> bool:
+    kind = node[0]
+    if kind == "set":
+        return False
+    if kind in ("cat", "alt"):
+        return any(_anchored(item) for item in node[1])
+    if kind == "rep":
+        return _anchored(node[1])
+    return True
+
+
+def _plan(big: list, anchors: bool) -> dict:
+    """``id`` -> estimated NFA states of the sub-expressions to compile on their own:
+    those repeated or occurring more than once (by value), without anchors."""
+    if not big:
+        return {}
+    count: dict = {}
+    for node, copies, _ in big:
+        count[node] = count.get(node, 0) + copies
+    plan = {}
+    for node, _, size in big:
+        if count[node] >= 2 and not (anchors and _anchored(node)):
+            plan[id(node)] = size
+    return plan
 
 
 def compile_regex(pattern: str, *, ascii: bool = False, ignore_case: bool = False, search: bool = False,
@@ -327,24 +338,35 @@ def compile_regex(pattern: str, *, ascii: bool = False, ignore_case: bool = Fals
     if search:
         anything = ("rep", ("set", cs.FULL), 0, None)
         ast = ("cat", (anything, ast, anything))
-    return _compile_ast(ast, pattern, json_string, limits)
+    return _compile_ast(ast, pattern, json_string, limits, _may_anchor(pattern))
 
 
-def _compile_ast(ast: tuple, pattern: str, json_string: bool, limits: _Limits) -> ByteDFA:
+def _may_anchor(source: str) -> bool:
+    """False when ``source`` cannot parse to an anchor."""
+    return "^" in source or "$" in source or "\\A" in source or "\\Z" in source
+
+
+def _compile_ast(ast: tuple, pattern: str, json_string: bool, limits: _Limits, anchors: bool = True) -> ByteDFA:
     max_states = limits.max_states
-    size = _estimate(ast, json_string, limits.max_nfa)
+    big: list = []
+    size = _estimate(ast, json_string, limits.max_nfa, big)
     if size > limits.max_nfa:
         raise CompileLimitError(
             f"regex {pattern!r} needs about {size} NFA states, more than {limits.max_nfa} "
             f"(4 x max_states={max_states})")
-    nfa = _NFA(json_string, limits)
+    nfa = _NFA(json_string, limits, _plan(big, anchors))
     start = nfa.new()
     try:
         final = nfa.build(ast, start)
     except RecursionError:
         raise RegexError("pattern is nested too deeply", pattern, 0) from None
     limits.check_time()
-    return _Determinizer(nfa, final, limits).run()
+    rows, acc, byte_cls = _determinize(nfa, final, limits)
+    if rows.shape[0] == 0:
+        return empty_dfa()
+    d = ByteDFA(np.take(rows, byte_cls, axis=1), acc)
+    d._cls = byte_cls
+    return d
 
 
 # ----------------------------------------------------------------------------- terminals
