@@ -78,6 +78,13 @@ class Lexer:
         self._starts: dict[tuple[tuple[int, ...], bytes], tuple[int, ...]] = {}
         self._narrow_memo: dict[int, bool] = {}
         self._ignore_excl: dict[tuple[int, int], bytes] = {}
+        # Every terminal's lone block up front (compile time rather than mask time): one
+        # allocation, one copy of each DFA. Past the state limit, blocks come on demand.
+        total = sum(d.n_states for d in self.dfas)
+        if total <= self.max_states:
+            self._grow(total + 64)
+            for t in range(len(self.dfas)):
+                self._single_block(t)
 
     @property
     def n_states(self) -> int:
@@ -168,8 +175,7 @@ class Lexer:
         if need <= self._cap:
             return
         n = self._cap
-        while self._cap < need:
-            self._cap *= 2
+        self._cap = max(need, 2 * self._cap)
         trans = np.full((self._cap, 256), -1, dtype=np.int32)
         trans[:n] = self.trans[:n]
         accept = np.zeros(self._cap, dtype=np.bool_)
