@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 from ..errors import RegexError
 from . import charset as cs
@@ -417,23 +418,9 @@ class Parser:
     def plain_class(self, body: str, negate: bool):
         """The node of a class without escapes, or None where the general path must
         report an error."""
-        pairs = []
-        k = 0
-        n = len(body)
-        while k < n:
-            lo = ord(body[k])
-            if k + 2 < n and body[k + 1] == "-":
-                hi = ord(body[k + 2])
-                if hi < lo:
-                    return None
-                pairs.append((lo, hi))
-                k += 3
-            else:
-                pairs.append((lo, lo))
-                k += 1
-        if not pairs:
+        r = _plain_ranges(body)
+        if r is None:
             return None
-        r = cs.normalize(pairs)
         if self.flags["i"]:
             r = cs.fold(r, ascii_only=self.flags["a"])
         if negate:
@@ -498,6 +485,27 @@ class Parser:
         if v is None:
             raise self.error(f"bad escape \\{e}", pos)
         return v
+
+
+@lru_cache(maxsize=4096)
+def _plain_ranges(body: str):
+    """The code point set of the inside of a class without escapes (``a-z0``), or None
+    when a range is reversed or the class is empty."""
+    pairs = []
+    k = 0
+    n = len(body)
+    while k < n:
+        lo = ord(body[k])
+        if k + 2 < n and body[k + 1] == "-":
+            hi = ord(body[k + 2])
+            if hi < lo:
+                return None
+            pairs.append((lo, hi))
+            k += 3
+        else:
+            pairs.append((lo, lo))
+            k += 1
+    return cs.normalize(pairs) if pairs else None
 
 
 def parse(pattern: str, *, ascii: bool = False, ignore_case: bool = False, search: bool = False) -> tuple:

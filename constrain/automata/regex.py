@@ -120,7 +120,7 @@ class _NFA:
         kind = node[0]
         if kind == "set":
             r = node[1]
-            if not self.json and len(r) == 1 and r[0][1] < 0x80:
+            if not self.json and r and r[-1][1] < 0x80:
                 return self.add_set(r, s)
             tmpl = self.set_tmpl.get(r)
             if tmpl is None:
@@ -131,7 +131,24 @@ class _NFA:
             if sub is not None:
                 return self.add_dfa(sub, s)
         if kind == "cat":
+            json = self.json
             for item in node[1]:
+                if item[0] == "set" and not json:
+                    r = item[1]
+                    if len(r) == 1 and r[0][1] < 0x80:  # one ASCII range: one edge
+                        t = self.n
+                        self.n = t + 1
+                        if (t + 1) & 0xFFF == 0:
+                            self._check()
+                        self.e_src.append(s)
+                        self.e_lo.append(r[0][0])
+                        self.e_hi.append(r[0][1])
+                        self.e_tgt.append(t)
+                        s = t
+                        continue
+                    if r and r[-1][1] < 0x80:
+                        s = self.add_set(r, s)
+                        continue
                 s = self.build(item, s)
             return s
         if kind == "alt":
@@ -201,11 +218,12 @@ class _NFA:
         end = self.new()
         if not r:
             return end  # empty class: no way through
-        if not self.json and len(r) == 1 and r[0][1] < 0x80:
-            self.e_src.append(s)
-            self.e_lo.append(r[0][0])
-            self.e_hi.append(r[0][1])
-            self.e_tgt.append(end)
+        if not self.json and r[-1][1] < 0x80:  # ASCII: one byte edge per range
+            m = len(r)
+            self.e_src.extend([s] * m)
+            self.e_lo.extend([lo for lo, _ in r])
+            self.e_hi.extend([hi for _, hi in r])
+            self.e_tgt.extend([end] * m)
             return end
         nodes, root = cs.encode(r, self.json)
         ids = {0: end, root: s}
