@@ -77,7 +77,8 @@ class CompiledGrammar:
                 fb |= firsts[u]
             follow_bytes.append(fb)
         self.lexer = Lexer(
-            [dfas[t] for t in used], ignore_ids, follow_bytes=follow_bytes, longest_match=grammar.longest_match
+            [dfas[t] for t in used], ignore_ids, follow_bytes=follow_bytes, longest_match=grammar.longest_match,
+            separate_literals=grammar.separate_literals,
         )
         self.engine = MaskEngine(self.parser, self.lexer, vocab)
         self._planner: BudgetPlanner | None = None

@@ -7,13 +7,13 @@ walk needs. The table is built per set of terminals the parser allows at a lexem
 start, closed eagerly under transitions (with a state limit), and shared by every
 parse state that allows the same terminals.
 
-A lexeme start is one state per *group* of the allowed terminals: the narrow terminals
-(finite languages with few bytes per state: literals, keys, enum values) run together,
-every other terminal runs alone. A lone terminal's states are the same in every parse state and every grammar
-(so are its whole-vocabulary walks), where a product of a string terminal with a
-changing set of literals would make every combination walk the vocabulary anew. The
-longest-match lexer keeps all terminals in one product: which lexeme ends depends on
-all of them.
+With ``separate_literals`` a lexeme start is one state per *group* of the allowed
+terminals: the narrow terminals (finite languages with few bytes per state: literals,
+keys, enum values) run together, the others together. A string terminal then runs on
+its own, its states the same in every parse state and every grammar (so are its
+whole-vocabulary walks), where a product of it with a changing set of keys would make
+every combination walk the vocabulary anew. The longest-match lexer keeps all
+terminals in one product: which lexeme ends depends on all of them.
 """
 
 from __future__ import annotations
@@ -37,10 +37,12 @@ class Lexer:
         *,
         follow_bytes: Sequence[np.ndarray] | None = None,
         longest_match: bool = False,
+        separate_literals: bool = False,
         max_states: int = 200_000,
     ):
         self.dfas = list(dfas)
         self.longest_match = longest_match
+        self.separate_literals = separate_literals
         # follow_bytes[t][b]: a lexeme may start with byte b right after a lexeme of t.
         # Boundaries followed by other bytes need no parser visit inside a token.
         if follow_bytes is None:
@@ -103,11 +105,12 @@ class Lexer:
             got = self._starts.get(key)
             if got is None:
                 terms = sorted(set(allowed) | self.ignore)
-                if self.longest_match:
+                if self.longest_match or not self.separate_literals:
                     groups = [terms] if terms else []
                 else:
                     narrow = [t for t in terms if self._narrow(t)]
-                    groups = ([narrow] if narrow else []) + [[t] for t in terms if not self._narrow(t)]
+                    wide = [t for t in terms if not self._narrow(t)]
+                    groups = [g for g in (narrow, wide) if g]
                 dfas = self.dfas
                 got = tuple(
                     self._build(frozenset((t, dfas[t].start) for t in g), True, exclude) for g in groups

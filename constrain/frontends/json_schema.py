@@ -1682,5 +1682,6 @@ def json_schema_to_grammar(
         b.rule("start", [(body,), (ws_term, body), (body, ws_term), (ws_term, body, ws_term)])
     else:
         b.rule("start", [(body,)])
-    g = b.build("start")
-    return _prune(g), c.report
+    g = _prune(b.build("start"))
+    g.separate_literals = True  # keys and enum values against a few string terminals
+    return g, c.report

@@ -95,6 +95,11 @@ class Grammar:
     # longest-match, a lexeme ends only where no live terminal can take the next byte
     # (as a standard or contextual lexer). Ignored lexemes are always longest-match.
     longest_match: bool = False
+    # True: at a lexeme start the literal-like terminals (finite, few bytes per state:
+    # object keys, enum values) are lexed apart from the others, so the states of a
+    # string terminal do not multiply with every set of keys the parser allows. Costs
+    # a second lexing path where lexemes are short and tokens span many of them.
+    separate_literals: bool = False
 
     def validate(self) -> None:
         """Raise :class:`GrammarError` for undefined symbols or a missing start rule."""
