@@ -44,6 +44,17 @@ def _apply_rows(logits, bitmask, rows, neg):
             logits[b, t] = neg
 
 
+@njit(cache=True, nogil=True)
+def copy_rows(out, rows, which, sources):
+    """``out[rows[i], :n] = sources[which[i]]`` for every i (n = the sources' width)."""
+    n = sources.shape[1]
+    for i in range(rows.shape[0]):
+        dst = out[rows[i]]
+        src = sources[which[i]]
+        for w in range(n):
+            dst[w] = src[w]
+
+
 _SHIFTS: dict[Any, Any] = {}
 
 

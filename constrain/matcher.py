@@ -7,6 +7,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .automata.regex import compile_terminal
+from .bitmask import copy_rows
 from .engine.budget import BudgetPlanner
 from .engine.lexer import Lexer
 from .engine.masks import MaskEngine
@@ -321,8 +322,10 @@ class Matcher:
         """Write the next-token mask into row ``index`` of an int32 ``[batch, ceil(V/32)]``
         bitmask (numpy array or CPU torch tensor). Raises ValueError on a bad shape or dtype."""
         words = self.mask_words()
-        row = _row_view(bitmask, index, words.shape[0])
-        row[:] = words.view(np.int32)
+        arr = _bitmask_array(bitmask, words.shape[0])
+        if not 0 <= index < arr.shape[0]:
+            raise ValueError(f"bitmask row {index} out of range for batch {arr.shape[0]}")
+        arr[index, : words.shape[0]] = words.view(np.int32)
 
     def allowed_token_ids(self) -> np.ndarray:
         words = self.mask_words()
@@ -364,7 +367,8 @@ def _bit(words: np.ndarray, token_id: int) -> bool:
     return bool((int(words[token_id >> 5]) >> (token_id & 31)) & 1)
 
 
-def _row_view(bitmask: Any, index: int, n_words: int) -> np.ndarray:
+def _bitmask_array(bitmask: Any, n_words: int) -> np.ndarray:
+    """The int32 ``[batch, >= n_words]`` numpy array behind ``bitmask`` (checked)."""
     if isinstance(bitmask, np.ndarray):
         arr = bitmask
     else:
@@ -381,13 +385,30 @@ def _row_view(bitmask: Any, index: int, n_words: int) -> np.ndarray:
         raise ValueError(f"bitmask must be int32 of shape [batch, {n_words}], got {arr.dtype} {arr.shape}")
     if arr.shape[1] < n_words:
         raise ValueError(f"bitmask rows have {arr.shape[1]} words; this vocabulary needs {n_words}")
-    if not 0 <= index < arr.shape[0]:
-        raise ValueError(f"bitmask row {index} out of range for batch {arr.shape[0]}")
-    return arr[index, :n_words]
+    return arr
 
 
-def fill_bitmasks(matchers: Sequence[Matcher], bitmask: Any) -> None:
-    """Fill row ``i`` of ``bitmask`` for ``matchers[i]`` (None rows are left alone)."""
+def fill_bitmasks(matchers: Sequence[Matcher | None], bitmask: Any) -> None:
+    """Fill row ``i`` of ``bitmask`` for ``matchers[i]`` (None rows are left alone).
+
+    Each matcher's mask comes from its grammar's memo (computed there on a first visit);
+    the rows are then written by one numba call, each distinct mask read once (rows in
+    the same state share it). Matchers over vocabularies of different sizes take one
+    call per size."""
+    groups: dict[int, tuple[list[int], list[int], list[np.ndarray], dict[int, int]]] = {}
     for i, m in enumerate(matchers):
-        if m is not None:
-            m.fill_bitmask(bitmask, i)
+        if m is None:
+            continue
+        words = m.mask_words()
+        rows, which, sources, index = groups.setdefault(words.shape[0], ([], [], [], {}))
+        k = index.get(id(words))
+        if k is None:
+            k = index[id(words)] = len(sources)
+            sources.append(words)
+        rows.append(i)
+        which.append(k)
+    for n_words, (rows, which, sources, _) in groups.items():
+        arr = _bitmask_array(bitmask, n_words)
+        if arr.shape[0] < len(matchers):
+            raise ValueError(f"bitmask has {arr.shape[0]} rows for {len(matchers)} matchers")
+        copy_rows(arr, np.asarray(rows, dtype=np.int64), np.asarray(which, dtype=np.int64), np.stack(sources).view(np.int32))

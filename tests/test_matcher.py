@@ -314,3 +314,26 @@ def test_shared_walks_respect_what_follows_a_terminal():
         words = g.matcher().mask_words()
         allowed = {t for t in multi if (int(words[ids[t] >> 5]) >> (ids[t] & 31)) & 1}
         assert allowed == {t for t in multi if t.endswith(follower.encode())}
+
+
+def test_fill_bitmasks_matches_row_by_row_fill():
+    import torch
+
+    v = byte_vocab([b"ab", b"abc", b"12", b"x1"])
+    g = constrain.compile(Regex("(ab|x)[0-9]{1,3}c?"), v)
+    other = constrain.compile(Regex("[a-z]+"), v)
+    ms = [g.matcher() for _ in range(4)] + [other.matcher(), None]
+    ms[1].advance(v.size - 5)  # "ab"
+    ms[2].advance(v.size - 5)  # same state as row 1: one mask read for both
+    ms[3].advance(ord("x"))
+    ms[3].advance(ord("1"))
+    for batch in (np.zeros((6, v.bitmask_words), np.int32), torch.zeros((6, v.bitmask_words + 2), dtype=torch.int32)):
+        batch[5] = 7  # a None row is left alone
+        constrain.fill_bitmasks(ms, batch)
+        for i, m in enumerate(ms[:5]):
+            one = np.zeros((1, v.bitmask_words), np.int32)
+            m.fill_bitmask(one, 0)
+            assert np.array_equal(np.asarray(batch[i])[: v.bitmask_words], one[0]), i
+        assert (np.asarray(batch[5]) == 7).all()
+    with pytest.raises(ValueError, match="rows"):
+        constrain.fill_bitmasks(ms, np.zeros((3, v.bitmask_words), np.int32))

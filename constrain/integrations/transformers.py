@@ -11,7 +11,7 @@ from transformers import LogitsProcessor as _HFLogitsProcessor
 
 from ..bitmask import apply_bitmask
 from ..errors import ConstrainError, MatcherError
-from ..matcher import CompiledGrammar, Matcher
+from ..matcher import CompiledGrammar, Matcher, fill_bitmasks
 
 __all__ = ["LogitsProcessor", "generate"]
 
@@ -75,11 +75,14 @@ class LogitsProcessor(_HFLogitsProcessor):
                         )
             self._seen = seq_len
         bitmask = self._bitmask
+        live: list[Matcher | None] = []
         for row, m in enumerate(self.matchers):
             if m.is_terminated():
                 bitmask[row, :] = -1  # generate ignores finished rows' scores
+                live.append(None)
             else:
-                m.fill_bitmask(bitmask, row)
+                live.append(m)
+        fill_bitmasks(live, bitmask)
         apply_bitmask(scores, bitmask)
         return scores
 
