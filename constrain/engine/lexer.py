@@ -22,6 +22,7 @@ import threading
 from typing import Sequence
 
 import numpy as np
+from numba import njit
 
 from ..automata._kernels import column_classes
 from ..errors import CompileLimitError
@@ -204,14 +205,10 @@ class Lexer:
             )
         self._grow(base + n)
         self._single_base[t] = base
-        rows = np.where(dfa.transitions >= 0, dfa.transitions + base, -1).astype(np.int32)
         acc = np.asarray(dfa.accepting, dtype=np.bool_)
-        follow = np.where(acc[:, None], self._follow_bytes[t][None, :], False)
-        if self.longest_match:
-            follow &= rows < 0
-        self.trans[base : base + n] = rows
-        self.follow[base : base + n] = follow
-        self.accept[base : base + n] = follow.any(axis=1)
+        _fill_block(
+            self.trans, self.follow, self.accept, dfa.transitions, acc, self._follow_bytes[t], base, self.longest_match
+        )
         self._block_term[base : base + n] = t
         completed: list[tuple[int, ...]] = [()] * n
         for k in np.nonzero(acc)[0].tolist():
@@ -339,3 +336,21 @@ class Lexer:
                 self.accept[sid] = bool(self.follow[sid].any())
             self._name(sid)
         return root
+
+
+@njit(cache=True, nogil=True)
+def _fill_block(trans, follow, accept, dfa_trans, acc, follow_bytes, base, longest_match):
+    """Rows ``base ..`` of the lexer tables for one terminal's DFA: its transitions shifted
+    by ``base``; at accepting states the bytes that may start the next lexeme (with
+    longest match, only those the DFA cannot take itself)."""
+    n = dfa_trans.shape[0]
+    for k in range(n):
+        s = base + k
+        any_follow = False
+        for b in range(256):
+            nxt = dfa_trans[k, b]
+            trans[s, b] = nxt + base if nxt >= 0 else -1
+            f = acc[k] and follow_bytes[b] and not (longest_match and nxt >= 0)
+            follow[s, b] = f
+            any_follow = any_follow or f
+        accept[s] = any_follow
