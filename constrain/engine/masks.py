@@ -80,6 +80,7 @@ class MaskEngine:
         self._work = 0
         self.keep_walk_states = False
         self._steps: dict[tuple[int, int], int] = {}
+        self._nexts_memo: dict[tuple[int, int], tuple[tuple[int, tuple[int, ...]], ...]] = {}
         self._recent: dict[tuple[int, int, int, int], list[int]] = {}
         self._byte_reps: dict[int, np.ndarray] = {}
         self._accepting: dict[int, bool] = {}
@@ -107,6 +108,21 @@ class MaskEngine:
 
     def _after_lexeme(self, p: int, term: int) -> int:
         return p if term in self.lexer.ignore else self.parser.advance(p, term)
+
+    def _nexts(self, p: int, s: int) -> tuple[tuple[int, tuple[int, ...]], ...]:
+        """Where a lexeme ending in lexer state ``s`` leads from parse state ``p``: for
+        each terminal it may complete (and the parser takes), the parse state after it
+        and the next lexeme's start states. Memoized."""
+        key = (p, s)
+        got = self._nexts_memo.get(key)
+        if got is None:
+            out = []
+            for t in self.lexer.completed[s]:
+                p2 = self._after_lexeme(p, t)
+                if p2 != DEAD:
+                    out.append((p2, self.lexer.start_after(self.parser.allowed(p2), s, t)))
+            got = self._nexts_memo[key] = tuple(out)
+        return got
 
     def accepting(self, hid: int) -> bool:
         got = self._accepting.get(hid)
@@ -146,11 +162,7 @@ class MaskEngine:
                 c1 = int(trans[c, b])
                 if c1 >= 0:
                     nxt.add((p, c1))
-                for t in self.lexer.completed[c]:
-                    p2 = self._after_lexeme(p, t)
-                    if p2 == DEAD:
-                        continue
-                    starts = self.lexer.start_after(self.parser.allowed(p2), c, t)
+                for p2, starts in self._nexts(p, c):
                     trans = self.lexer.trans  # the table may have grown
                     for c2 in starts:
                         c3 = int(trans[c2, b])
@@ -169,11 +181,8 @@ class MaskEngine:
                 continue
             row = self.lexer.trans[c]
             out.update(np.nonzero(row >= 0)[0].tolist())
-            for t in self.lexer.completed[c]:
-                p2 = self._after_lexeme(p, t)
-                if p2 == DEAD:
-                    continue
-                for c2 in self.lexer.start_after(self.parser.allowed(p2), c, t):
+            for _, starts in self._nexts(p, c):
+                for c2 in starts:
                     out.update(np.nonzero(self.lexer.trans[c2] >= 0)[0].tolist())
         return sorted(out)
 
@@ -221,16 +230,12 @@ class MaskEngine:
         ev_lo, ev_hi, ev_depth, ev_state = events
         if not len(ev_lo):
             return
-        parser, lexer = self.parser, self.lexer
+        lexer = self.lexer
         if len(ev_lo) <= 16:
             # Few events: plain loop through the walk cache (numpy grouping costs more).
-            for k in range(len(ev_lo)):
-                lo, hi, d, s = int(ev_lo[k]), int(ev_hi[k]), int(ev_depth[k]), int(ev_state[k])
-                for t in lexer.completed[s]:
-                    p2 = self._after_lexeme(p, t)
-                    if p2 == DEAD:
-                        continue
-                    for c2 in lexer.start_after(parser.allowed(p2), s, t):
+            for lo, hi, d, s in zip(ev_lo.tolist(), ev_hi.tolist(), ev_depth.tolist(), ev_state.tolist()):
+                for p2, starts in self._nexts(p, s):
+                    for c2 in starts:
                         key = (p2, c2, lo, hi, d)
                         if key in seen:
                             continue
@@ -246,11 +251,8 @@ class MaskEngine:
         groups: dict[tuple[int, int], list[np.ndarray]] = {}
         for s in np.unique(ev_state).tolist():
             sel = None
-            for t in lexer.completed[s]:
-                p2 = self._after_lexeme(p, t)
-                if p2 == DEAD:
-                    continue
-                for c2 in lexer.start_after(parser.allowed(p2), s, t):
+            for p2, starts in self._nexts(p, s):
+                for c2 in starts:
                     if sel is None:
                         sel = np.nonzero(ev_state == s)[0]
                     groups.setdefault((p2, c2), []).append(sel)
