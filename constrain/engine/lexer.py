@@ -85,7 +85,7 @@ class Lexer:
         # allocation, one copy of each DFA. Past the state limit, blocks come on demand.
         total = sum(d.n_states for d in self.dfas)
         if total <= self.max_states:
-            self._grow(total + 64)
+            self._grow(total + 64 + total // 4)  # headroom for product states
             for t in range(len(self.dfas)):
                 self._single_block(t)
 
@@ -176,18 +176,21 @@ class Lexer:
     # ------------------------------------------------------------------ building
 
     def _grow(self, need: int) -> None:
+        """Room for ``need`` states. New rows are left unset: every state writes its own
+        rows when it is made (``_new_state``, ``_fill_block``), so growing copies only the
+        states in use and never touches the rest."""
         if need <= self._cap:
             return
-        n = self._cap
-        self._cap = max(need, 2 * self._cap)
-        trans = np.full((self._cap, 256), -1, dtype=np.int32)
-        trans[:n] = self.trans[:n]
-        accept = np.zeros(self._cap, dtype=np.bool_)
-        accept[:n] = self.accept[:n]
-        follow = np.zeros((self._cap, 256), dtype=np.bool_)
-        follow[:n] = self.follow[:n]
-        block_term = np.full(self._cap, -1, dtype=np.int32)
-        block_term[:n] = self._block_term[:n]
+        used = len(self._members)
+        self._cap = max(need, self._cap + self._cap // 2)
+        trans = np.empty((self._cap, 256), dtype=np.int32)
+        trans[:used] = self.trans[:used]
+        accept = np.empty(self._cap, dtype=np.bool_)
+        accept[:used] = self.accept[:used]
+        follow = np.empty((self._cap, 256), dtype=np.bool_)
+        follow[:used] = self.follow[:used]
+        block_term = np.empty(self._cap, dtype=np.int32)
+        block_term[:used] = self._block_term[:used]
         self.trans, self.accept, self.follow, self._block_term = trans, accept, follow, block_term
 
     def _single_block(self, t: int) -> int:
@@ -266,6 +269,8 @@ class Lexer:
                 f"lexer limit: more than {self.max_states} combined lexer states (too many overlapping terminals?)"
             )
         self._grow(sid + 1)
+        self.trans[sid] = -1  # its row is filled in by _build
+        self._block_term[sid] = -1
         ordered = tuple(sorted(members))
         self._members.append(ordered)
         self._keys[(members, is_start, exclude)] = sid
