@@ -109,8 +109,9 @@ class Lexer:
                 if self.longest_match or not self.separate_literals:
                     groups = [terms] if terms else []
                 else:
-                    narrow = [t for t in terms if self._narrow(t)]
-                    wide = [t for t in terms if not self._narrow(t)]
+                    flags = [self._narrow(t) for t in terms]
+                    narrow = [t for t, f in zip(terms, flags) if f]
+                    wide = [t for t, f in zip(terms, flags) if not f]
                     groups = [g for g in (narrow, wide) if g]
                 dfas = self.dfas
                 got = tuple(
@@ -313,19 +314,19 @@ class Lexer:
             table = np.stack([self.dfas[t].transitions[s] for t, s in ordered])  # [m, 256]
             inverse = column_classes(table)  # bytes the members all treat alike share a class
             _, reps = np.unique(inverse, return_index=True)
-            cols = table[:, reps].T
+            cols = table[:, reps].T  # [classes, m]
             row = np.full(256, -1, dtype=np.int32)
-            targets = np.empty(len(cols), dtype=np.int32)
-            for c, col in enumerate(cols):
-                live = [k for k in range(len(terms)) if col[k] >= 0]
-                if not live:
-                    targets[c] = -1
+            targets = np.full(len(cols), -1, dtype=np.int32)
+            live = cols >= 0
+            counts = live.sum(axis=1)
+            for c in np.nonzero(counts)[0].tolist():  # classes where some member goes on
+                ks = np.nonzero(live[c])[0].tolist()
+                col = cols[c].tolist()
+                if len(ks) == 1:
+                    k = ks[0]
+                    targets[c] = self._single_block(terms[k]) + col[k]
                     continue
-                if len(live) == 1:
-                    k = live[0]
-                    targets[c] = self._single_block(terms[k]) + int(col[k])
-                    continue
-                nxt = frozenset((terms[k], int(col[k])) for k in live)
+                nxt = frozenset((terms[k], col[k]) for k in ks)
                 k2 = (nxt, False, b"")
                 tid = self._keys.get(k2)
                 if tid is None:
