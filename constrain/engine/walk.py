@@ -59,24 +59,29 @@ def walk(trans, accept, follow, nodes, a, b, depth0, start, max_len, out, out_st
                 out[n_out] = t + q
                 out_state[n_out] = s
                 n_out += 1
-        if accept[s]:
-            # Only nodes with a child byte that may start a lexeme after this one need
-            # the parser.
-            end = skip[k]
-            m = k + 1
-            while m < end:
-                if follow[s, byte[m]]:
-                    if n_ev >= cap_ev:
-                        return n_out, -1
-                    ev_lo[n_ev] = lo[k]
-                    ev_hi[n_ev] = hi[k]
-                    ev_depth[n_ev] = d
-                    ev_state[n_ev] = s
-                    n_ev += 1
-                    break
-                m = skip[m]
+        if accept[s] and _needs_parser(follow, byte, skip, s, k):
+            if n_ev >= cap_ev:
+                return n_out, -1
+            ev_lo[n_ev] = lo[k]
+            ev_hi[n_ev] = hi[k]
+            ev_depth[n_ev] = d
+            ev_state[n_ev] = s
+            n_ev += 1
         k += 1
     return n_out, n_ev
+
+
+@njit(cache=True, nogil=True)
+def _needs_parser(follow, byte, skip, s, k):
+    """Whether node ``k``, where a lexeme may end in lexer state ``s``, has a child byte
+    that may start the next lexeme: only such nodes need the parser."""
+    end = skip[k]
+    m = k + 1
+    while m < end:
+        if follow[s, byte[m]]:
+            return True
+        m = skip[m]
+    return False
 
 
 @njit(cache=True, nogil=True)
@@ -292,29 +297,19 @@ def walk_patch(trans, accept, follow, nodes, trie_ids, q, r, r_words, r_ev_lo, r
             continue
         sq_stack[d] = sq
         sr_stack[d] = sr
-        for which in range(2):
-            s = sr if which == 0 else sq
-            if not accept[s]:
-                continue
-            end = skip[k]
-            m = k + 1
-            while m < end:
-                if follow[s, byte[m]]:
-                    if which == 0:
-                        if n_drop == drop_lo.shape[0]:
-                            drop_lo = np.concatenate((drop_lo, drop_lo))
-                            drop_depth = np.concatenate((drop_depth, drop_depth))
-                        drop_lo[n_drop] = lo[k]
-                        drop_depth[n_drop] = d
-                        n_drop += 1
-                    else:
-                        ev_lo[n_ev] = lo[k]
-                        ev_hi[n_ev] = hi[k]
-                        ev_depth[n_ev] = d
-                        ev_state[n_ev] = sq
-                        n_ev += 1
-                    break
-                m = skip[m]
+        if accept[sr] and _needs_parser(follow, byte, skip, sr, k):  # r's event here goes
+            if n_drop == drop_lo.shape[0]:
+                drop_lo = np.concatenate((drop_lo, drop_lo))
+                drop_depth = np.concatenate((drop_depth, drop_depth))
+            drop_lo[n_drop] = lo[k]
+            drop_depth[n_drop] = d
+            n_drop += 1
+        if accept[sq] and _needs_parser(follow, byte, skip, sq, k):  # q's comes instead
+            ev_lo[n_ev] = lo[k]
+            ev_hi[n_ev] = hi[k]
+            ev_depth[n_ev] = d
+            ev_state[n_ev] = sq
+            n_ev += 1
         k += 1
     for g in range(n_reg):
         for i in range(reg_lo[g], reg_hi[g]):
