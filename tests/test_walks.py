@@ -2,14 +2,16 @@
 walk shared between states that behave alike for a token's length, must give exactly
 the tokens and lexeme boundaries a plain walk gives."""
 
+import json
 import random
 
 import numpy as np
 import pytest
 
 import constrain
+from constrain.engine import masks as masks_mod
 from constrain.engine.walk import bits_from_ids, same_within, walk_alloc, walk_patch
-from conftest import real_vocab
+from conftest import real_tokenizer, real_vocab
 
 KEYS = ["name", "names", "nickname", "age", "agent", "address", "addr", "tags", "tag_ids", "a"]
 SCHEMAS = {
@@ -95,12 +97,9 @@ def test_states_alike_within_a_token_walk_alike(schema):
 
 def test_masks_with_shortcuts_equal_masks_without(monkeypatch):
     """Whole masks along real documents, with and without the walk shortcuts."""
-    import json
-
-    from constrain.engine import masks as masks_mod
 
     vocab = real_vocab("qwen2")
-    tok = __import__("conftest").real_tokenizer("qwen2")
+    tok = real_tokenizer("qwen2")
     docs = {
         "open_object": [{"name": 1, "nickname": 2, "agent": 3, "tag_ids": 2, "extra_key": 1}],
         "max_length": [{"s": "lorem ipsum dolor sit amet " * 10}],
