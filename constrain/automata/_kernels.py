@@ -589,6 +589,26 @@ def _sig_equal(s, r, rows, cls, part, own_s, own_r):
     return True
 
 
+@njit(cache=True, nogil=True)
+def _intern(s, rows, cls, part, own, table, reps, n_reps):
+    """The class of state ``s`` by its signature (``own[s]``, then the class or block of
+    each target) in the open-addressing ``table`` of class ids whose representatives
+    are ``reps``; a new class when none matches. Returns (class, number of classes)."""
+    cap = table.shape[0]
+    slot = _sig_hash(s, rows, cls, part, own[s]) & (cap - 1)
+    while True:
+        e = table[slot]
+        if e < 0:
+            break
+        r = reps[e]
+        if _sig_equal(s, r, rows, cls, part, own[s], own[r]):
+            return e, n_reps
+        slot = (slot + 1) & (cap - 1)
+    reps[n_reps] = s
+    table[slot] = n_reps
+    return n_reps, n_reps + 1
+
+
 @njit(cache=True)
 def _hopcroft(rows, rest, m, cls, part, count, deadline):
     """Refine ``part`` (block per state, ``count`` blocks) over the states ``rest[:m]``
@@ -784,6 +804,7 @@ def minimize(rows_in, acc, start, col_order, deadline):
     table = np.full(cap, -1, dtype=np.int64)
     rep = np.empty(n, dtype=np.int64)  # representative state of each class
     dummy = np.zeros(n, dtype=np.int64)
+    own = acc.astype(np.int64)
     queue = np.empty(n, dtype=np.int64)
     qn = 0
     for s in range(n):
@@ -795,25 +816,7 @@ def minimize(rows_in, acc, start, col_order, deadline):
     while qi < qn:
         s = queue[qi]
         qi += 1
-        own = 1 if acc[s] else 0
-        h = _sig_hash(s, rows, cls, dummy, own)
-        slot = h & (cap - 1)
-        found = -1
-        while True:
-            e = table[slot]
-            if e < 0:
-                break
-            r = rep[e]
-            if _sig_equal(s, r, rows, cls, dummy, own, 1 if acc[r] else 0):
-                found = e
-                break
-            slot = (slot + 1) & (cap - 1)
-        if found < 0:
-            found = nf
-            rep[nf] = s
-            nf += 1
-            table[slot] = found
-        cls[s] = found
+        cls[s], nf = _intern(s, rows, cls, dummy, own, table, rep, nf)
         # decrement the live predecessors (one per edge)
         for j in range(cnt[s], cnt[s + 1]):
             p = pred[j]
@@ -826,64 +829,35 @@ def minimize(rows_in, acc, start, col_order, deadline):
     # the states with infinite right languages: partition refinement
     rest = np.empty(n, dtype=np.int64)
     m = 0
+    seen0 = False
     for s in range(n):
         if live[s] and cls[s] < 0:
             rest[m] = s
             m += 1
+            seen0 = seen0 or not acc[s]
     if m > 0:
+        if _late(deadline):
+            return np.full((0, k), -1, dtype=np.int32), np.zeros(0, dtype=np.bool_), 2
         part = np.zeros(n, dtype=np.int64)
-        count = 0
-        seen0 = False
-        seen1 = False
-        for j in range(m):
-            s = rest[j]
-            if acc[s]:
-                seen1 = True
-            else:
-                seen0 = True
-        count = (1 if seen0 else 0) + (1 if seen1 else 0)
         for j in range(m):
             s = rest[j]
             part[s] = 1 if (acc[s] and seen0) else 0
+        # one round of signatures separates by the finite targets; Hopcroft does the rest
+        table[:] = -1
         newp = np.zeros(n, dtype=np.int64)
         rrep = np.empty(m, dtype=np.int64)
-        while True:
-            if _late(deadline):
-                return np.full((0, k), -1, dtype=np.int32), np.zeros(0, dtype=np.bool_), 2
-            for x in range(cap):
-                table[x] = -1
-            nc = 0
-            for j in range(m):
-                s = rest[j]
-                h = _sig_hash(s, rows, cls, part, part[s])
-                slot = h & (cap - 1)
-                found = -1
-                while True:
-                    e = table[slot]
-                    if e < 0:
-                        break
-                    r = rrep[e]
-                    if _sig_equal(s, r, rows, cls, part, part[s], part[r]):
-                        found = e
-                        break
-                    slot = (slot + 1) & (cap - 1)
-                if found < 0:
-                    found = nc
-                    rrep[nc] = s
-                    nc += 1
-                    table[slot] = found
-                newp[s] = found
-            for j in range(m):
-                s = rest[j]
-                part[s] = newp[s]
-            count = nc
-            # one round of signatures separates by the finite targets; Hopcroft does the rest
-            count = _hopcroft(rows, rest, m, cls, part, count, deadline)
-            if count < 0:
-                return np.full((0, k), -1, dtype=np.int32), np.zeros(0, dtype=np.bool_), 2
-            for j in range(m):
-                rrep[part[rest[j]]] = rest[j]
-            break
+        count = 0
+        for j in range(m):
+            s = rest[j]
+            newp[s], count = _intern(s, rows, cls, part, part, table, rrep, count)
+        for j in range(m):
+            s = rest[j]
+            part[s] = newp[s]
+        count = _hopcroft(rows, rest, m, cls, part, count, deadline)
+        if count < 0:
+            return np.full((0, k), -1, dtype=np.int32), np.zeros(0, dtype=np.bool_), 2
+        for j in range(m):
+            rrep[part[rest[j]]] = rest[j]
         for j in range(m):
             s = rest[j]
             cls[s] = nf + part[s]
