@@ -28,13 +28,27 @@ def _grow1(a, need):
 
 
 @njit(cache=True, nogil=True)
-def _grow2(a, need):
+def _grow_rows(a, need):
+    """A transition table with room for ``need`` rows; new rows have no transitions."""
     if need <= a.shape[0]:
         return a
     cap = max(need, 2 * a.shape[0])
-    b = np.empty((cap, a.shape[1]), dtype=a.dtype)
+    b = np.full((cap, a.shape[1]), -1, dtype=a.dtype)
     b[: a.shape[0]] = a
     return b
+
+
+@njit(cache=True, nogil=True)
+def _hash_table(hashes, n, cap):
+    """An open-addressing table of size ``cap`` (a power of two) holding ids ``0..n``
+    at their ``hashes``."""
+    table = np.full(cap, -1, dtype=np.int64)
+    for e in range(n):
+        sl = hashes[e] & (cap - 1)
+        while table[sl] >= 0:
+            sl = (sl + 1) & (cap - 1)
+        table[sl] = e
+    return table
 
 
 @njit(cache=True)
@@ -235,9 +249,7 @@ def determinize(k, mv_off, mv_lo, mv_hi, mv_tgt, eps_off, eps_dat, is_final, sta
                 sub_off = _grow1(sub_off, n_sub + 1)
                 hashes = _grow1(hashes, n_sub)
                 if rows.shape[0] < n_sub:
-                    old = rows.shape[0]
-                    rows = _grow2(rows, n_sub)
-                    rows[old:] = -1
+                    rows = _grow_rows(rows, n_sub)
                     accs = _grow1(accs, n_sub)
                 base = sub_off[found]
                 sub_dat = _grow1(sub_dat, base + m)
@@ -248,12 +260,7 @@ def determinize(k, mv_off, mv_lo, mv_hi, mv_tgt, eps_off, eps_dat, is_final, sta
                 table[slot] = found
                 if 2 * n_sub > cap:
                     cap *= 4
-                    table = np.full(cap, -1, dtype=np.int64)
-                    for e in range(n_sub):
-                        sl = hashes[e] & (cap - 1)
-                        while table[sl] >= 0:
-                            sl = (sl + 1) & (cap - 1)
-                        table[sl] = e
+                    table = _hash_table(hashes, n_sub, cap)
             rows[i, c] = found
             if single:
                 memo1[b_val[head[c]]] = found
@@ -477,10 +484,12 @@ def pair_product(ta, tb, acc_a, acc_b, op, max_states, deadline):
     cap = 1024
     table = np.full(cap, -1, dtype=np.int64)
     codes = np.empty(256, dtype=np.int64)
+    hashes = np.empty(256, dtype=np.int64)
     rows = np.full((256, k), -1, dtype=np.int32)
     n = 1
     codes[0] = nb1 + 1  # (a=0, b=0) as (a+1)*(nb+1) + (b+1)
-    table[_mix(codes[0]) & (cap - 1)] = 0
+    hashes[0] = _mix(codes[0])
+    table[hashes[0] & (cap - 1)] = 0
     i = 0
     while i < n:
         if (i & 1023) == 1023 and _late(deadline):
@@ -500,7 +509,8 @@ def pair_product(ta, tb, acc_a, acc_b, op, max_states, deadline):
             elif na < 0 and nbb < 0:
                 continue
             key = (np.int64(na) + 1) * nb1 + np.int64(nbb) + 1
-            slot = _mix(key) & (cap - 1)
+            slot_hash = _mix(key)
+            slot = slot_hash & (cap - 1)
             found = -1
             while True:
                 e = table[slot]
@@ -516,20 +526,14 @@ def pair_product(ta, tb, acc_a, acc_b, op, max_states, deadline):
                 found = n
                 n += 1
                 codes = _grow1(codes, n)
-                if rows.shape[0] < n:
-                    old = rows.shape[0]
-                    rows = _grow2(rows, n)
-                    rows[old:] = -1
+                hashes = _grow1(hashes, n)
+                rows = _grow_rows(rows, n)
                 codes[found] = key
+                hashes[found] = slot_hash
                 table[slot] = found
                 if 2 * n > cap:
                     cap *= 4
-                    table = np.full(cap, -1, dtype=np.int64)
-                    for e in range(n):
-                        sl = _mix(codes[e]) & (cap - 1)
-                        while table[sl] >= 0:
-                            sl = (sl + 1) & (cap - 1)
-                        table[sl] = e
+                    table = _hash_table(hashes, n, cap)
             rows[i, c] = found
         i += 1
     accs = np.zeros(n, dtype=np.bool_)
