@@ -74,7 +74,7 @@ def test_states_alike_within_a_token_walk_alike(schema):
     lexer = engine.lexer
     alike = 0
     for t, base, dfa in _lone_blocks(engine):
-        reps = np.unique(dfa._byte_partition(), return_index=True)[1].astype(np.int64)
+        reps = dfa.class_bytes()
         n = dfa.n_states
         for a in range(0, n, max(1, n // 25)):
             found = 0

@@ -57,6 +57,10 @@ class ByteDFA:
             cls = self._cls = _kernels.column_classes(self.transitions)
         return cls
 
+    def class_bytes(self) -> np.ndarray:
+        """One byte (int64) of each class of bytes the DFA does not tell apart."""
+        return np.unique(self._byte_partition(), return_index=True)[1].astype(np.int64)
+
     @classmethod
     def from_table(cls, transitions: np.ndarray, accepting: np.ndarray, start: int = 0) -> "ByteDFA":
         """Trim, minimize and renumber an arbitrary ``[n, 256]`` table (``-1`` = dead)."""

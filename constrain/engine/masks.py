@@ -82,7 +82,7 @@ class MaskEngine:
         self._steps: dict[tuple[int, int], int] = {}
         self._nexts_memo: dict[tuple[int, int], tuple[tuple[int, tuple[int, ...]], ...]] = {}
         self._recent: dict[tuple[int, int, int, int], list[int]] = {}
-        self._byte_reps: dict[int, np.ndarray] = {}
+        self._class_bytes: dict[int, np.ndarray] = {}
         self._accepting: dict[int, bool] = {}
         self._eos = np.asarray(vocab.eos_token_ids, dtype=np.int64)
         self._nodes = vocab.trie_nodes
@@ -210,11 +210,10 @@ class MaskEngine:
             words |= ids  # full-vocabulary walks come back as dense words
             seen: set[tuple[int, int, int, int]] = set()
             self._resolve(p, events, words, seen)
-            if lexer_completed := self.lexer.completed[c]:
+            if self.lexer.completed[c]:
                 # The lexeme may also end exactly at the token boundary: the next token
                 # may then start a new lexeme, from the root of the trie.
                 root = (np.zeros(1, np.int32), np.full(1, self._n_sorted, np.int32), np.zeros(1, np.int32), np.full(1, c, np.int32))
-                del lexer_completed
                 self._resolve(p, root, words, seen)
         if self.accepting(hid) and len(self._eos):
             set_bits(words, self._eos)
@@ -326,7 +325,7 @@ class MaskEngine:
         if got is not None:
             return got
         if not self.keep_walk_states:
-            got = self._alike_walk(c, lo, hi, depth, cache)
+            got = self._alike_walk(c, lo, hi, depth, cache, root)
             if got is not None:
                 cache.put(key, got)
                 return got
@@ -341,7 +340,7 @@ class MaskEngine:
             lo, hi, depth, c, self.vocab.max_token_length,
         )
         events = (ev_lo, ev_hi, ev_depth, ev_state)
-        if lo == 0 and hi == self._n_sorted and depth == 0:
+        if root:
             ids = bits_from_ids(self.n_words, idx, self.vocab.trie_ids)
         else:
             ids = self.vocab.trie_ids[idx]
@@ -353,7 +352,7 @@ class MaskEngine:
             self._walk_states.put(key, (idx, states))
         return got
 
-    def _alike_walk(self, c: int, lo: int, hi: int, depth: int, cache: _LRU):
+    def _alike_walk(self, c: int, lo: int, hi: int, depth: int, cache: _LRU, root: bool):
         """The walk of lone-terminal state ``c`` from those of states of the same terminal
         walked before, or None: the cached walk of a state that behaves like ``c`` for
         as many bytes as a token may still have (a string with a large ``maxLength``
@@ -370,9 +369,9 @@ class MaskEngine:
         recent = self._recent.setdefault((t, lo, hi, depth), [])
         k = c - base
         found = None
-        reps = self._byte_reps.get(t)
+        reps = self._class_bytes.get(t)
         if reps is None:
-            reps = self._byte_reps[t] = np.unique(dfa._byte_partition(), return_index=True)[1].astype(np.int64)
+            reps = self._class_bytes[t] = dfa.class_bytes()
         for r in recent:
             hit = cache.get((base + r, lo, hi, depth))
             if hit is not None and same_within(
@@ -381,7 +380,7 @@ class MaskEngine:
                 found = hit
                 break
         twin = found is not None
-        if not twin and recent and lo == 0 and hi == self._n_sorted and depth == 0:
+        if not twin and recent and root:
             # No twin: patch the walk of the last state walked (a key-name string that
             # excludes the declared names differs from its neighbours only along them).
             ref = cache.get((base + recent[0], lo, hi, depth))
