@@ -87,6 +87,7 @@ class EarleyParser:
         self._advance: dict[tuple[int, int], int] = {}
         self._allowed: dict[int, tuple[int, ...]] = {}
         self._accepting: dict[int, bool] = {}
+        self._predictions: dict[int, tuple[frozenset[int], frozenset[int]]] = {}
         self.initial = self._intern(self._closure({0 * _BIG + 0}))
 
     # ------------------------------------------------------------------ public
@@ -166,6 +167,40 @@ class EarleyParser:
             kernel.add((dr + 1) * _BIG + (org if org else here))
         return self._intern(self._closure(kernel))
 
+    def _prediction(self, s: int) -> tuple[frozenset[int], frozenset[int]]:
+        """(items, nonterminals) that predicting nonterminal ``s`` adds to any set.
+
+        Predicted items start HERE, so what they predict in turn, and the dots they move
+        over nullable symbols, are the same in every set: closed once per nonterminal.
+        Their completions need no work either: a HERE item that completes has a nullable
+        left-hand side, and the dots waiting on it already moved over it (Aycock-Horspool).
+        """
+        got = self._predictions.get(s)
+        if got is not None:
+            return got
+        ns = self._next_sym
+        n_nt = self.n_nt
+        nullable = self._nullable
+        first = self._first_dr
+        items: set[int] = set()
+        nts = {s}
+        stack = [d0 * _BIG for d0 in first[s]]
+        while stack:
+            it = stack.pop()
+            if it in items:
+                continue
+            items.add(it)
+            s2 = ns[it // _BIG]
+            if 0 <= s2 < n_nt:
+                if s2 not in nts:
+                    nts.add(s2)
+                    stack.extend(d0 * _BIG for d0 in first[s2])
+                if nullable[s2]:
+                    stack.append(it + _BIG)
+        got = (frozenset(items), frozenset(nts))
+        self._predictions[s] = got
+        return got
+
     def _closure(self, kernel: set[int]) -> frozenset[int]:
         items = set(kernel)
         stack = list(kernel)
@@ -173,7 +208,6 @@ class EarleyParser:
         lhs = self._lhs
         n_nt = self.n_nt
         nullable = self._nullable
-        first = self._first_dr
         predicted: set[int] = set()
         limit = self.max_items_per_set
         while stack:
@@ -191,12 +225,9 @@ class EarleyParser:
             if s >= n_nt:
                 continue
             if s not in predicted:
-                predicted.add(s)
-                for d0 in first[s]:
-                    new = d0 * _BIG
-                    if new not in items:
-                        items.add(new)
-                        stack.append(new)
+                more, nts = self._prediction(s)
+                items |= more
+                predicted |= nts
             if nullable[s]:
                 new = it + _BIG
                 if new not in items:
