@@ -24,7 +24,6 @@ from typing import Sequence
 import numpy as np
 from numba import njit
 
-from ..automata._kernels import column_classes
 from ..errors import CompileLimitError
 
 __all__ = ["Lexer"]
@@ -305,43 +304,139 @@ class Lexer:
         got = self._keys.get(key)
         if got is not None:
             return got
-        root = self._new_state(members, is_start, exclude)
-        todo = [root]
-        while todo:
-            sid = todo.pop()
-            ordered = self.members(sid)
-            terms = [t for t, _ in ordered]
-            table = np.stack([self.dfas[t].transitions[s] for t, s in ordered])  # [m, 256]
-            inverse = column_classes(table)  # bytes the members all treat alike share a class
-            _, reps = np.unique(inverse, return_index=True)
-            cols = table[:, reps].T  # [classes, m]
-            row = np.full(256, -1, dtype=np.int32)
-            targets = np.full(len(cols), -1, dtype=np.int32)
-            live = cols >= 0
-            counts = live.sum(axis=1)
-            for c in np.nonzero(counts)[0].tolist():  # classes where some member goes on
-                ks = np.nonzero(live[c])[0].tolist()
-                col = cols[c].tolist()
-                if len(ks) == 1:
-                    k = ks[0]
-                    targets[c] = self._single_block(terms[k]) + col[k]
-                    continue
-                nxt = frozenset((terms[k], col[k]) for k in ks)
-                k2 = (nxt, False, b"")
-                tid = self._keys.get(k2)
-                if tid is None:
-                    tid = self._new_state(nxt, False)
-                    todo.append(tid)
-                targets[c] = tid
-            row[:] = targets[inverse.reshape(-1)]
-            if self._exclude[sid]:
-                row[list(self._exclude[sid])] = -1
+        # Members as lone-block states; one numba pass finds every product state they
+        # reach (a subset construction over the lone blocks' rows).
+        root_ids = np.array(sorted(self._single_block(t) + k for t, k in members), dtype=np.int32)
+        ok, off, dat, rows = _product_closure(self.trans, root_ids, self.max_states)
+        if not ok:
+            raise CompileLimitError(
+                f"lexer limit: more than {self.max_states} combined lexer states (too many overlapping terminals?)"
+            )
+        n = len(off) - 1
+        sids = np.empty(n, dtype=np.int32)
+        fresh = [0]
+        sids[0] = self._new_state(members, is_start, exclude)
+        if n > 1:
+            block_term = self._block_term
+            base = self._single_base
+            flat = dat.tolist()
+            bounds = off.tolist()
+            for j in range(1, n):
+                ids = flat[bounds[j] : bounds[j + 1]]
+                mem = frozenset((t, i - base[t]) for t, i in zip(block_term[ids].tolist(), ids))
+                sid = self._keys.get((mem, False, b""))
+                if sid is None:
+                    sid = self._new_state(mem, False)
+                    fresh.append(j)
+                sids[j] = sid
+        for j in fresh:
+            row = rows[j]
+            prod = row <= -2
+            if prod.any():
+                row = row.copy()
+                row[prod] = sids[-2 - row[prod]]
+            if j == 0 and exclude:
+                row = row.copy()
+                row[list(exclude)] = -1
+            sid = int(sids[j])
             self.trans[sid] = row
             if self.longest_match:
                 self.follow[sid] &= row < 0
                 self.accept[sid] = bool(self.follow[sid].any())
             self._name(sid)
-        return root
+        return int(sids[0])
+
+
+@njit(cache=True, nogil=True)
+def _product_closure(trans, root, cap):
+    """Subset construction over lone-block rows of ``trans`` from the sorted lone states
+    ``root``: (offsets, members, rows) of every subset reached, the root first. A row
+    holds -1 (no member goes on), a lone state (one does) or ``-2 - j`` (subset j).
+    Subsets have at most one state per block, so members stay sorted. The root is not
+    shared with an equal subset reached later (that one is not a lexeme start).
+    ``ok`` is False past ``cap`` subsets."""
+    m = root.shape[0]
+    off = np.empty(17, dtype=np.int64)
+    dat = np.empty(16 * m, dtype=np.int32)
+    rows = np.empty((16, 256), dtype=np.int32)
+    off[0] = 0
+    off[1] = m
+    dat[:m] = root
+    n = 1
+    tcap = 64
+    table = np.full(tcap, -1, dtype=np.int64)
+    scratch = np.empty(m, dtype=np.int32)
+    i = 0
+    while i < n:
+        a = off[i]
+        z = off[i + 1]
+        for b in range(256):
+            k = 0
+            for x in range(a, z):
+                nx = trans[dat[x], b]
+                if nx >= 0:
+                    scratch[k] = nx
+                    k += 1
+            if k == 0:
+                rows[i, b] = -1
+                continue
+            if k == 1:
+                rows[i, b] = scratch[0]
+                continue
+            h = np.int64(k)
+            for x in range(k):
+                h = (h * 1000003) ^ scratch[x]
+            slot = (h * 0x9E3779B1) & (tcap - 1)
+            found = -1
+            while table[slot] != -1:
+                j = table[slot]
+                ja = off[j]
+                if off[j + 1] - ja == k:
+                    same = True
+                    for x in range(k):
+                        if dat[ja + x] != scratch[x]:
+                            same = False
+                            break
+                    if same:
+                        found = j
+                        break
+                slot = (slot + 1) & (tcap - 1)
+            if found < 0:
+                if n >= cap:
+                    return False, off[:1], dat[:0], rows[:0]
+                found = n
+                table[slot] = n
+                if off.shape[0] < n + 2:
+                    off2 = np.empty(2 * n + 2, dtype=np.int64)
+                    off2[: n + 1] = off[: n + 1]
+                    off = off2
+                if rows.shape[0] < n + 1:
+                    rows2 = np.empty((2 * n + 1, 256), dtype=np.int32)
+                    rows2[:n] = rows[:n]
+                    rows = rows2
+                start = off[n]
+                if dat.shape[0] < start + k:
+                    dat2 = np.empty(2 * (start + k), dtype=np.int32)
+                    dat2[:start] = dat[:start]
+                    dat = dat2
+                dat[start : start + k] = scratch[:k]
+                off[n + 1] = start + k
+                n += 1
+                if 2 * n > tcap:
+                    tcap *= 4
+                    table = np.full(tcap, -1, dtype=np.int64)
+                    for j in range(1, n):
+                        ja = off[j]
+                        hj = np.int64(off[j + 1] - ja)
+                        for x in range(ja, off[j + 1]):
+                            hj = (hj * 1000003) ^ dat[x]
+                        sj = (hj * 0x9E3779B1) & (tcap - 1)
+                        while table[sj] != -1:
+                            sj = (sj + 1) & (tcap - 1)
+                        table[sj] = j
+            rows[i, b] = -2 - found
+        i += 1
+    return True, off[: n + 1], dat[: off[n]], rows[:n]
 
 
 @njit(cache=True, nogil=True)
