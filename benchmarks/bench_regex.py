@@ -198,6 +198,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--samples", type=int, default=5, help="matching strings per pattern")
     ap.add_argument("--invalid", type=int, default=2, help="near-miss strings per pattern")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--ttfm-repeat", type=int, default=5,
+                    help="compiles per pattern and engine, each from scratch (in-process caches dropped); "
+                         "compile time and TTFM are their median, 'first TTFM' the first one")
     ap.add_argument("--timeout", type=float, default=60.0, help="seconds per pattern and engine")
     ap.add_argument("--max-rss-mb", type=int, default=8000)
     ap.add_argument("--tokenizer", default="qwen2", choices=_harness.TOKENIZERS)
@@ -218,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     jobs = []
     for name, pattern in pats.items():
         samples = make_samples(name, pattern, args.samples, args.invalid, args.seed)
-        jobs.append({"id": name, "kind": "regex", "spec": pattern,
+        jobs.append({"id": name, "kind": "regex", "spec": pattern, "ttfm_repeat": args.ttfm_repeat,
                      "tests": [{"valid": v, "tokens": _harness.encode(tok, s)} for s, v in samples]})
     n_tok = sum(len(t["tokens"]) for j in jobs for t in j["tests"])
     print(f"data    : {len(jobs)} patterns, {sum(len(j['tests']) for j in jobs)} strings "

@@ -19,7 +19,7 @@ from .errors import (
     VocabularyError,
 )
 from .matcher import CompiledGrammar, Matcher, fill_bitmasks
-from .specs import GBNF, JsonSchema, Lark, Regex, compile
+from .specs import GBNF, JsonSchema, Lark, Regex, clear_caches, compile
 from .vocabulary import Vocabulary
 
 __all__ = [
@@ -42,6 +42,7 @@ __all__ = [
     "VocabularyError",
     "allocate_bitmask",
     "apply_bitmask",
+    "clear_caches",
     "compile",
     "fill_bitmasks",
 ]

@@ -16,7 +16,7 @@ from .grammar.ir import Regex as RegexTerminal
 from .matcher import CompiledGrammar
 from .vocabulary import Vocabulary
 
-__all__ = ["Regex", "Lark", "GBNF", "JsonSchema", "compile", "to_grammar"]
+__all__ = ["Regex", "Lark", "GBNF", "JsonSchema", "compile", "clear_caches", "to_grammar"]
 
 
 @dataclass(frozen=True)
@@ -182,3 +182,18 @@ def compile(spec: Any, vocab: Vocabulary, *, cache: bool = True) -> CompiledGram
             if len(_cache) > _CACHE_CAP:
                 _cache.popitem(last=False)
     return compiled
+
+
+def clear_caches() -> None:
+    """Drop every in-process cache: compiled grammars, terminal DFAs and the
+    whole-vocabulary walks shared between grammars. Grammars already compiled keep
+    their own memoized masks. The next compile of any spec is a compile from scratch
+    (the on-disk DFA cache aside; ``CONSTRAIN_DISK_CACHE=0`` turns that off)."""
+    from .automata import regex as _regex
+    from .engine import masks as _masks
+
+    with _cache_lock:
+        _cache.clear()
+    _regex._TERMINAL_CACHE.clear()
+    with _masks._shared_lock:
+        _masks._SHARED_WALKS.data.clear()

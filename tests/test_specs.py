@@ -47,6 +47,23 @@ def test_cache_per_spec_and_vocabulary():
     assert constrain.compile({"type": "boolean"}, byte_vocab([b"tr"])) is not a
 
 
+def test_clear_caches_compiles_from_scratch():
+    from constrain.automata import regex
+    from constrain.engine import masks
+
+    v = byte_vocab()
+    spec = constrain.Regex(r"(ab|cd){2,5}e")
+    a = constrain.compile(spec, v)
+    a.matcher().mask_words()
+    assert regex._TERMINAL_CACHE and masks._SHARED_WALKS.data
+    constrain.clear_caches()
+    assert not regex._TERMINAL_CACHE and not masks._SHARED_WALKS.data
+    b = constrain.compile(spec, v)
+    assert b is not a
+    assert accepts(b, "abcdabe") and not accepts(b, "abe")
+    assert (b.matcher().mask_words() == a.matcher().mask_words()).all()
+
+
 def test_bad_specs():
     v = byte_vocab()
     with pytest.raises(constrain.SpecError):
