@@ -52,6 +52,12 @@ class Lexer:
         self.max_states = max_states
         self._lock = threading.RLock()
         self._keys: dict[tuple[frozenset, bool, bytes], int] = {}
+        # Product states that are not lexeme starts, by their sorted lone members (for
+        # the numba subset construction): offsets, members, state ids, hash table, count.
+        self._products = (
+            np.zeros(17, dtype=np.int64), np.empty(64, dtype=np.int32), np.empty(16, dtype=np.int32),
+            np.full(64, -1, dtype=np.int64), 0,
+        )
         # Members of product states; None for the states of single-terminal blocks,
         # whose member is read off ``_block_term`` (no Python object per such state).
         self._members: list[tuple[tuple[int, int], ...] | None] = []
@@ -304,18 +310,20 @@ class Lexer:
         got = self._keys.get(key)
         if got is not None:
             return got
-        # Members as lone-block states; one numba pass finds every product state they
-        # reach (a subset construction over the lone blocks' rows).
+        # Members as lone-block states; one numba pass finds the product states they
+        # reach that do not exist yet (a subset construction over the lone blocks' rows,
+        # stopping at products made before) and writes every row.
         root_ids = np.array(sorted(self._single_block(t) + k for t, k in members), dtype=np.int32)
-        ok, off, dat, rows = _product_closure(self.trans, root_ids, self.max_states)
+        first = len(self._members)
+        ok, off, dat, rows, self._products = _product_closure(
+            self.trans, root_ids, self._products, first, self.max_states
+        )
         if not ok:
             raise CompileLimitError(
                 f"lexer limit: more than {self.max_states} combined lexer states (too many overlapping terminals?)"
             )
         n = len(off) - 1
-        sids = np.empty(n, dtype=np.int32)
-        fresh = [0]
-        sids[0] = self._new_state(members, is_start, exclude)
+        self._new_state(members, is_start, exclude)
         if n > 1:
             block_term = self._block_term
             base = self._single_base
@@ -323,38 +331,31 @@ class Lexer:
             bounds = off.tolist()
             for j in range(1, n):
                 ids = flat[bounds[j] : bounds[j + 1]]
-                mem = frozenset((t, i - base[t]) for t, i in zip(block_term[ids].tolist(), ids))
-                sid = self._keys.get((mem, False, b""))
-                if sid is None:
-                    sid = self._new_state(mem, False)
-                    fresh.append(j)
-                sids[j] = sid
-        for j in fresh:
+                self._new_state(frozenset((t, i - base[t]) for t, i in zip(block_term[ids].tolist(), ids)), False)
+        for j in range(n):
+            sid = first + j
             row = rows[j]
-            prod = row <= -2
-            if prod.any():
-                row = row.copy()
-                row[prod] = sids[-2 - row[prod]]
             if j == 0 and exclude:
-                row = row.copy()
                 row[list(exclude)] = -1
-            sid = int(sids[j])
             self.trans[sid] = row
             if self.longest_match:
                 self.follow[sid] &= row < 0
                 self.accept[sid] = bool(self.follow[sid].any())
             self._name(sid)
-        return int(sids[0])
+        return first
 
 
 @njit(cache=True, nogil=True)
-def _product_closure(trans, root, cap):
+def _product_closure(trans, root, products, first, cap):
     """Subset construction over lone-block rows of ``trans`` from the sorted lone states
-    ``root``: (offsets, members, rows) of every subset reached, the root first. A row
-    holds -1 (no member goes on), a lone state (one does) or ``-2 - j`` (subset j).
-    Subsets have at most one state per block, so members stay sorted. The root is not
-    shared with an equal subset reached later (that one is not a lexeme start).
-    ``ok`` is False past ``cap`` subsets."""
+    ``root``. ``products`` (off, dat, sid, table, n): the product states made so far
+    (their sorted lone members), found by hash. Returns (ok, offsets, members, rows,
+    products): the root and each new subset it reaches, numbered ``first``, ``first +
+    1``, ..., their rows written in lexer ids, and ``products`` with the new subsets
+    added. Subsets have at most one state per block, so members stay sorted. The root
+    is a lexeme start, kept apart from an equal subset reached later. ``ok`` is False
+    (and ``products`` unchanged) past ``cap`` lexer states."""
+    p_off, p_dat, p_sid, p_table, p_n = products
     m = root.shape[0]
     off = np.empty(17, dtype=np.int64)
     dat = np.empty(16 * m, dtype=np.int32)
@@ -363,8 +364,8 @@ def _product_closure(trans, root, cap):
     off[1] = m
     dat[:m] = root
     n = 1
-    tcap = 64
-    table = np.full(tcap, -1, dtype=np.int64)
+    ncap = 64
+    table = np.full(ncap, -1, dtype=np.int64)  # the new subsets (not the root)
     scratch = np.empty(m, dtype=np.int32)
     i = 0
     while i < n:
@@ -383,60 +384,114 @@ def _product_closure(trans, root, cap):
             if k == 1:
                 rows[i, b] = scratch[0]
                 continue
-            h = np.int64(k)
-            for x in range(k):
-                h = (h * 1000003) ^ scratch[x]
-            slot = (h * 0x9E3779B1) & (tcap - 1)
-            found = -1
-            while table[slot] != -1:
-                j = table[slot]
-                ja = off[j]
-                if off[j + 1] - ja == k:
-                    same = True
-                    for x in range(k):
-                        if dat[ja + x] != scratch[x]:
-                            same = False
-                            break
-                    if same:
-                        found = j
-                        break
-                slot = (slot + 1) & (tcap - 1)
-            if found < 0:
-                if n >= cap:
-                    return False, off[:1], dat[:0], rows[:0]
-                found = n
-                table[slot] = n
-                if off.shape[0] < n + 2:
-                    off2 = np.empty(2 * n + 2, dtype=np.int64)
-                    off2[: n + 1] = off[: n + 1]
-                    off = off2
-                if rows.shape[0] < n + 1:
-                    rows2 = np.empty((2 * n + 1, 256), dtype=np.int32)
-                    rows2[:n] = rows[:n]
-                    rows = rows2
-                start = off[n]
-                if dat.shape[0] < start + k:
-                    dat2 = np.empty(2 * (start + k), dtype=np.int32)
-                    dat2[:start] = dat[:start]
-                    dat = dat2
-                dat[start : start + k] = scratch[:k]
-                off[n + 1] = start + k
-                n += 1
-                if 2 * n > tcap:
-                    tcap *= 4
-                    table = np.full(tcap, -1, dtype=np.int64)
-                    for j in range(1, n):
-                        ja = off[j]
-                        hj = np.int64(off[j + 1] - ja)
-                        for x in range(ja, off[j + 1]):
-                            hj = (hj * 1000003) ^ dat[x]
-                        sj = (hj * 0x9E3779B1) & (tcap - 1)
-                        while table[sj] != -1:
-                            sj = (sj + 1) & (tcap - 1)
-                        table[sj] = j
-            rows[i, b] = -2 - found
+            h = _members_hash(scratch, 0, k)
+            found = _find_members(p_off, p_dat, p_table, h, scratch, k)
+            if found >= 0:
+                rows[i, b] = p_sid[found]
+                continue
+            found = _find_members(off, dat, table, h, scratch, k)
+            if found >= 0:
+                rows[i, b] = first + found
+                continue
+            if first + n >= cap:
+                return False, off[:1], dat[:0], rows[:0], products
+            if off.shape[0] < n + 2:
+                off2 = np.empty(2 * n + 2, dtype=np.int64)
+                off2[: n + 1] = off[: n + 1]
+                off = off2
+            if rows.shape[0] < n + 1:
+                rows2 = np.empty((2 * n + 1, 256), dtype=np.int32)
+                rows2[:n] = rows[:n]
+                rows = rows2
+            start = off[n]
+            if dat.shape[0] < start + k:
+                dat2 = np.empty(2 * (start + k), dtype=np.int32)
+                dat2[:start] = dat[:start]
+                dat = dat2
+            dat[start : start + k] = scratch[:k]
+            off[n + 1] = start + k
+            table = _put_members(off, dat, table, 1, n)
+            rows[i, b] = first + n
+            n += 1
         i += 1
-    return True, off[: n + 1], dat[: off[n]], rows[:n]
+    # Success: the new subsets join the products.
+    if n > 1:
+        need = p_n + n
+        if p_off.shape[0] < need + 1:
+            p_off2 = np.empty(2 * need + 1, dtype=np.int64)
+            p_off2[: p_n + 1] = p_off[: p_n + 1]
+            p_off = p_off2
+            p_sid2 = np.empty(2 * need + 1, dtype=np.int32)
+            p_sid2[:p_n] = p_sid[:p_n]
+            p_sid = p_sid2
+        size = p_off[p_n] + off[n] - off[1]
+        if p_dat.shape[0] < size:
+            p_dat2 = np.empty(2 * size, dtype=np.int32)
+            p_dat2[: p_off[p_n]] = p_dat[: p_off[p_n]]
+            p_dat = p_dat2
+        for j in range(1, n):
+            ps = p_off[p_n]
+            k = off[j + 1] - off[j]
+            p_dat[ps : ps + k] = dat[off[j] : off[j + 1]]
+            p_off[p_n + 1] = ps + k
+            p_sid[p_n] = first + j
+            p_table = _put_members(p_off, p_dat, p_table, 0, p_n)
+            p_n += 1
+    return True, off[: n + 1], dat[: off[n]], rows[:n], (p_off, p_dat, p_sid, p_table, p_n)
+
+
+@njit(cache=True, nogil=True)
+def _find_members(off, dat, table, h, scratch, k):
+    """Index of the subset equal to ``scratch[:k]`` (hash ``h``) in ``table``, or -1."""
+    cap = table.shape[0]
+    slot = h & (cap - 1)
+    while table[slot] != -1:
+        j = table[slot]
+        if _same_members(dat, off[j], off[j + 1], scratch, k):
+            return j
+        slot = (slot + 1) & (cap - 1)
+    return -1
+
+
+@njit(cache=True, nogil=True)
+def _put_members(off, dat, table, lo, j):
+    """Add subset ``j`` to ``table``, which holds subsets ``lo .. j - 1``, growing it to
+    keep it at most half full; returns the table."""
+    cap = table.shape[0]
+    if 2 * (j - lo + 1) > cap:
+        cap *= 4
+        table = np.full(cap, -1, dtype=np.int64)
+        for q in range(lo, j):
+            _place(off, dat, table, q)
+    _place(off, dat, table, j)
+    return table
+
+
+@njit(cache=True, nogil=True)
+def _place(off, dat, table, j):
+    cap = table.shape[0]
+    slot = _members_hash(dat, off[j], off[j + 1] - off[j]) & (cap - 1)
+    while table[slot] != -1:
+        slot = (slot + 1) & (cap - 1)
+    table[slot] = j
+
+
+@njit(cache=True, nogil=True)
+def _members_hash(a, lo, k):
+    h = np.int64(k)
+    for x in range(lo, lo + k):
+        h = (h * 1000003) ^ a[x]
+    return (h * 0x9E3779B1) & 0x7FFFFFFFFFFFFFFF
+
+
+@njit(cache=True, nogil=True)
+def _same_members(dat, lo, hi, scratch, k):
+    if hi - lo != k:
+        return False
+    for x in range(k):
+        if dat[lo + x] != scratch[x]:
+            return False
+    return True
 
 
 @njit(cache=True, nogil=True)
