@@ -316,6 +316,33 @@ def test_shared_walks_respect_what_follows_a_terminal():
         assert allowed == {t for t in multi if t.endswith(follower.encode())}
 
 
+def test_equal_masks_are_kept_once_and_bounded():
+    v = byte_vocab([b'"a', b'", "', b'": "', b'"}'])
+    schema = {"type": "object", "properties": {k: {"type": "string"} for k in "abcdef"}}
+    doc = b'{"a": "x", "b": "yy", "c": "z", "d": "", "e": "w", "f": "v"}'
+
+    def masks(g):
+        m = g.matcher()
+        out = []
+        for b in doc:
+            out.append(m.mask_words())
+            assert m.advance(b)
+        return out
+
+    plain = masks(constrain.compile(schema, v, cache=False))
+    ids = {id(w) for w in plain}
+    distinct = {w.tobytes() for w in plain}
+    assert len(ids) == len(distinct) < len(plain)  # one array per distinct mask
+    assert all(not w.flags.writeable for w in plain)
+    g = constrain.compile(schema, v, cache=False)
+    g.engine.max_distinct_masks = 3
+    m = g.matcher()
+    for k, b in enumerate(doc):
+        assert m.mask_words().tobytes() == plain[k].tobytes()
+        assert m.advance(b)
+        assert len(g.engine._mask_store) <= 3  # only the engine holds masks here
+
+
 def test_fill_bitmasks_matches_row_by_row_fill():
     import torch
 

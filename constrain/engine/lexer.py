@@ -84,7 +84,7 @@ class Lexer:
         self.follow = np.zeros((self._cap, 256), dtype=np.bool_)
         self._block_term = np.full(self._cap, -1, dtype=np.int32)
         self._starts: dict[tuple[tuple[int, ...], bytes], tuple[int, ...]] = {}
-        self._narrow_memo: dict[int, bool] = {}
+        self._narrow_flags = np.full(len(self.dfas), -1, dtype=np.int8)  # -1: not known yet
         self._ignore_excl: dict[tuple[int, int], bytes] = {}
         # Every terminal's lone block up front (compile time rather than mask time): one
         # allocation, one copy of each DFA. Past the state limit, blocks come on demand.
@@ -114,7 +114,7 @@ class Lexer:
                 if self.longest_match or not self.separate_literals:
                     groups = [terms] if terms else []
                 else:
-                    flags = [self._narrow(t) for t in terms]
+                    flags = self._narrow(terms)
                     narrow = [t for t, f in zip(terms, flags) if f]
                     wide = [t for t, f in zip(terms, flags) if not f]
                     groups = [g for g in (narrow, wide) if g]
@@ -125,33 +125,14 @@ class Lexer:
                 self._starts[key] = got
         return got
 
-    def _narrow(self, t: int) -> bool:
-        """Whether terminal ``t``'s language is finite (its trimmed DFA has no cycle) and
-        its DFA has few transitions per state (a trie of literals, not a bounded string)."""
-        got = self._narrow_memo.get(t)
-        if got is None:
-            trans = self.dfas[t].transitions
-            n = trans.shape[0]
-            if int((trans >= 0).sum()) > 4 * n:
-                self._narrow_memo[t] = False
-                return False
-            indeg = np.zeros(n, dtype=np.int64)
-            edges = [sorted(set(row[row >= 0].tolist())) for row in trans]
-            for out in edges:
-                for v in out:
-                    indeg[v] += 1
-            ready = [v for v in range(n) if indeg[v] == 0]
-            seen = 0
-            while ready:
-                v = ready.pop()
-                seen += 1
-                for w in edges[v]:
-                    indeg[w] -= 1
-                    if indeg[w] == 0:
-                        ready.append(w)
-            got = seen == n
-            self._narrow_memo[t] = got
-        return got
+    def _narrow(self, terms: list[int]) -> list[bool]:
+        """Whether each terminal's language is finite (its DFA has no cycle) and its DFA
+        has few transitions per state (a trie of literals, not a bounded string)."""
+        flags = self._narrow_flags
+        for t in terms:
+            if flags[t] < 0:
+                flags[t] = _is_narrow(self.dfas[t].transitions)
+        return [bool(flags[t]) for t in terms]
 
     def start_after(self, allowed: tuple[int, ...], state: int, term: int) -> tuple[int, ...]:
         """The next lexeme's start after ``term`` ends in lexer state ``state``.
@@ -492,6 +473,41 @@ def _same_members(dat, lo, hi, scratch, k):
         if dat[lo + x] != scratch[x]:
             return False
     return True
+
+
+@njit(cache=True, nogil=True)
+def _is_narrow(trans):
+    """No cycle (a finite language) and at most four transitions per state on average."""
+    n = trans.shape[0]
+    indeg = np.zeros(n, dtype=np.int64)
+    edges = 0
+    for u in range(n):
+        for b in range(256):
+            v = trans[u, b]
+            if v >= 0:
+                indeg[v] += 1
+                edges += 1
+    if edges > 4 * n:
+        return 0
+    ready = np.empty(n, dtype=np.int64)
+    top = 0
+    for v in range(n):
+        if indeg[v] == 0:
+            ready[top] = v
+            top += 1
+    seen = 0
+    while top > 0:
+        top -= 1
+        u = ready[top]
+        seen += 1
+        for b in range(256):
+            v = trans[u, b]
+            if v >= 0:
+                indeg[v] -= 1
+                if indeg[v] == 0:
+                    ready[top] = v
+                    top += 1
+    return 1 if seen == n else 0
 
 
 @njit(cache=True, nogil=True)

@@ -18,6 +18,7 @@ DFA trimmed) every allowed token leaves a completion open.
 from __future__ import annotations
 
 import threading
+import weakref
 from collections import OrderedDict
 
 import numpy as np
@@ -26,7 +27,7 @@ from ..errors import CompileLimitError
 from ..vocabulary import Vocabulary
 from .lexer import Lexer
 from .parser import DEAD, EarleyParser
-from .walk import bits_from_ids, same_within, set_bits, walk_alloc, walk_many, walk_patch
+from .walk import bits_from_ids, same_within, set_bits, walk_alloc, walk_many, walk_patch, words_hash
 
 __all__ = ["MaskEngine", "Hyp"]
 
@@ -58,9 +59,10 @@ class MaskEngine:
         lexer: Lexer,
         vocab: Vocabulary,
         *,
-        mask_cache_size: int = 512,
-        walk_cache_size: int = 8192,
-        root_walk_cache_size: int = 256,
+        mask_cache_size: int = 4096,
+        max_distinct_masks: int = 2048,
+        walk_cache_size: int = 16384,
+        root_walk_cache_size: int = 1024,
         max_walks_per_mask: int = 200_000,
     ):
         self.parser = parser
@@ -70,7 +72,11 @@ class MaskEngine:
         self._lock = threading.RLock()
         self._hyps: list[frozenset[Hyp]] = []
         self._hyp_index: dict[frozenset[Hyp], int] = {}
+        # Masks per hypothesis set. Equal masks are stored once (many parse states allow
+        # the same tokens): at most ``max_distinct_masks`` arrays are kept alive.
         self._masks = _LRU(mask_cache_size)
+        self._mask_store: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+        self.max_distinct_masks = max_distinct_masks
         # Bounded memory: a dense mask or whole-vocabulary walk is ceil(V/32) words
         # (19 KB for a 151k vocabulary); subtree walks hold a few token ids each.
         self._walks = _LRU(walk_cache_size)  # (lexer state, subtree) -> allowed ids, events
@@ -195,10 +201,22 @@ class MaskEngine:
             with self._lock:
                 got = self._masks.get(hid)
                 if got is None:
-                    got = self._compute_mask(hid)
-                    got.setflags(write=False)
+                    got = self._shared_mask(self._compute_mask(hid))
                     self._masks.put(hid, got)
+                    while len(self._mask_store) > self.max_distinct_masks and self._masks.data:
+                        self._masks.data.popitem(last=False)
         return got
+
+    def _shared_mask(self, words: np.ndarray) -> np.ndarray:
+        """``words``, or an equal read-only mask already kept."""
+        h = words_hash(words)
+        other = self._mask_store.get(h)
+        if other is not None and np.array_equal(other, words):
+            return other
+        words.setflags(write=False)
+        if other is None:
+            self._mask_store[h] = words
+        return words
 
     def _compute_mask(self, hid: int) -> np.ndarray:
         self._work = 0

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["walk", "walk_alloc", "walk_many", "walk_patch", "set_bits", "bits_from_ids", "same_within"]
+__all__ = ["walk", "walk_alloc", "walk_many", "walk_patch", "set_bits", "bits_from_ids", "same_within", "words_hash"]
 
 
 @njit(cache=True, nogil=True)
@@ -138,6 +138,16 @@ def set_bits(words, ids):
     for k in range(ids.shape[0]):
         t = ids[k]
         words[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
+
+
+@njit(cache=True, nogil=True)
+def words_hash(words):
+    """A 63-bit hash of bitmask words (equal masks hash alike; compare to be sure)."""
+    h = np.uint64(1469598103934665603)
+    for k in range(words.shape[0]):
+        h = (h ^ np.uint64(words[k])) * np.uint64(1099511628211)
+        h ^= h >> np.uint64(29)
+    return np.int64(h >> np.uint64(1))
 
 
 @njit(cache=True, nogil=True)
