@@ -84,6 +84,7 @@ class Vocabulary:
         self._by_bytes: dict[bytes, int] | None = None
         self._sorted_bytes: list[bytes] | None = None
         self._build_arrays()
+        self._longer: dict[int, tuple] = {}
 
     # ------------------------------------------------------------------ constructors
 
@@ -223,6 +224,34 @@ class Vocabulary:
             self.node_lo, self.node_hi, self.token_node, self.trie_lcp,
         )
 
+    def trie_nodes_longer(self, cut: int) -> tuple[tuple[np.ndarray, ...], np.ndarray, int]:
+        """The trie of the tokens longer than ``cut`` bytes, in the node form of
+        :attr:`trie_nodes` (its first seven arrays; token ranges are the full trie's),
+        their bitmask words and their number. Nodes at most ``cut`` deep end no token
+        here. Memoized per ``cut``."""
+        got = self._longer.get(cut)
+        if got is None:
+            keep, n_long = _longer_nodes(self.node_depth, self.node_skip, self.node_count, cut)
+            idx = np.nonzero(keep)[0]
+            before = np.zeros(len(keep) + 1, dtype=np.int32)
+            np.cumsum(keep, out=before[1:])
+            depth = self.node_depth[idx]
+            short = depth <= cut
+            token = self.node_token[idx].copy()
+            token[short] = -1
+            count = self.node_count[idx].copy()
+            count[short] = 0
+            nodes = (
+                self.node_byte[idx], depth, before[self.node_skip[idx]], token, count,
+                self.node_lo[idx], self.node_hi[idx],
+            )
+            lengths = np.diff(self.trie_offsets)
+            words = np.zeros(self.bitmask_words, dtype=np.uint32)
+            for t in self.trie_ids[lengths > cut].tolist():
+                words[t >> 5] |= np.uint32(1 << (t & 31))
+            got = self._longer[cut] = (nodes, words, int(n_long))
+        return got
+
     @property
     def bitmask_words(self) -> int:
         """int32 words per bitmask row: ``ceil(model_vocab_size / 32)``."""
@@ -301,6 +330,28 @@ def _lcp(data: np.ndarray, offsets: np.ndarray) -> np.ndarray:
             k += 1
         out[i] = k
     return out
+
+
+@njit(cache=True)
+def _longer_nodes(depth: np.ndarray, skip: np.ndarray, count: np.ndarray, cut: int):
+    """Nodes with a token longer than ``cut`` bytes at or below them, and how many
+    such tokens there are."""
+    n = depth.shape[0]
+    deepest = depth.copy()
+    for k in range(n - 1, -1, -1):
+        m = k + 1
+        while m < skip[k]:
+            if deepest[m] > deepest[k]:
+                deepest[k] = deepest[m]
+            m = skip[m]
+    keep = np.zeros(n, dtype=np.int32)
+    n_long = 0
+    for k in range(n):
+        if deepest[k] > cut:
+            keep[k] = 1
+        if depth[k] > cut:
+            n_long += count[k]
+    return keep, n_long
 
 
 @njit(cache=True)

@@ -10,7 +10,7 @@ import pytest
 
 import constrain
 from constrain.engine import masks as masks_mod
-from constrain.engine.walk import bits_from_ids, same_within, walk_alloc, walk_patch
+from constrain.engine.walk import alike_depth, bits_from_ids, same_within, walk_alloc, walk_patch, walk_sliced
 from conftest import real_tokenizer, real_vocab
 
 KEYS = ["name", "names", "nickname", "age", "agent", "address", "addr", "tags", "tag_ids", "a"]
@@ -22,6 +22,8 @@ SCHEMAS = {
     "max_length": {"type": "object", "properties": {"s": {"type": "string", "maxLength": 300}},
                    "required": ["s"], "additionalProperties": False},
     "pattern": {"type": "string", "pattern": "^[a-z]{2,40}(-[0-9]{1,3}){0,3}$"},
+    # Bounded below a token's length: states alike only for their first bytes.
+    "short_max_length": {"type": "string", "minLength": 3, "maxLength": 60},
 }
 
 
@@ -95,6 +97,60 @@ def test_states_alike_within_a_token_walk_alike(schema):
         assert alike > 10  # most of the bounded string's states are far from the bound
 
 
+def _events_by_terminal(lexer, ev):
+    lo, hi, d, st = (a.tolist() for a in ev)
+    return sorted(zip(lo, hi, d, (lexer.completed[s] for s in st)))
+
+
+@pytest.mark.parametrize("vocab_name", ["qwen2", "smollm2"])
+@pytest.mark.parametrize("schema", ["max_length", "short_max_length", "pattern"])
+def test_sliced_walks_equal_plain_walks(vocab_name, schema):
+    """States alike for their first ``cut`` bytes: the walk of one, redone for the
+    tokens longer than ``cut``, is the walk of the other."""
+    vocab = real_vocab(vocab_name)
+    engine = constrain.compile(constrain.JsonSchema(SCHEMAS[schema]), vocab, cache=False).engine
+    lexer = engine.lexer
+    full = vocab.max_token_length + 1
+    rng = random.Random(3)
+    checked = 0
+    for t, base, dfa in _lone_blocks(engine):
+        reps = dfa.class_bytes()
+        for _ in range(40):
+            a, b = rng.randrange(dfa.n_states), rng.randrange(dfa.n_states)
+            d = alike_depth(dfa.transitions, dfa.accepting, reps, a, b, full, 8192)
+            assert (d >= full) == same_within(dfa.transitions, dfa.accepting, reps, a, b, full, 8192)
+            cuts = [c for c in (2, 5, 8, 12, 16, 24, 32) if c <= d]
+            if not cuts:
+                continue
+            want_words, want_ev = _plain(engine, base + a)
+            r_words, r_ev = _plain(engine, base + b)
+            for cut in cuts:
+                nodes, long_words, n_long = vocab.trie_nodes_longer(cut)
+                words, *ev = walk_sliced(
+                    lexer.trans, lexer.accept, lexer.follow, nodes, long_words, n_long, vocab.trie_ids, base + a,
+                    cut, r_words, *r_ev, vocab.max_token_length,
+                )
+                assert np.array_equal(words, want_words), (schema, a, b, cut)
+                assert _events_by_terminal(lexer, ev) == _events_by_terminal(lexer, want_ev), (schema, a, b, cut)
+                checked += 1
+    assert checked
+
+
+def test_longer_token_tries():
+    vocab = real_vocab("qwen2")
+    lengths = np.diff(vocab.trie_offsets)
+    for cut in (0, 4, 16):
+        (byte, depth, skip, token, count, lo, hi), words, n_long = vocab.trie_nodes_longer(cut)
+        assert n_long == int((lengths > cut).sum())
+        ends = token >= 0
+        assert (depth[ends] > cut).all() and int(count[ends].sum()) == n_long
+        want = bits_from_ids(vocab.bitmask_words, np.nonzero(lengths > cut)[0].astype(np.int32), vocab.trie_ids)
+        assert np.array_equal(words, want)
+        assert (skip > np.arange(len(skip))).all() and skip[-1] == len(skip)
+    full = vocab.trie_nodes_longer(0)[0]
+    assert all(np.array_equal(x, y) for x, y in zip(full, vocab.trie_nodes[:7]))
+
+
 def test_masks_with_shortcuts_equal_masks_without(monkeypatch):
     """Whole masks along real documents, with and without the walk shortcuts."""
 
@@ -103,10 +159,19 @@ def test_masks_with_shortcuts_equal_masks_without(monkeypatch):
     docs = {
         "open_object": [{"name": 1, "nickname": 2, "agent": 3, "tag_ids": 2, "extra_key": 1}],
         "max_length": [{"s": "lorem ipsum dolor sit amet " * 10}],
+        "short_max_length": ["lorem ipsum dolor sit amet, consectetur adipiscing"],
     }
     real_alike = masks_mod.MaskEngine._alike_walk
+    real_sliced = masks_mod.walk_sliced
     for schema, instances in docs.items():
         used = []
+        sliced = []
+
+        def counting_sliced(*args):
+            sliced.append(args[8])
+            return real_sliced(*args)
+
+        monkeypatch.setattr(masks_mod, "walk_sliced", counting_sliced)
 
         def counting(self, *args):
             got = real_alike(self, *args)
@@ -127,6 +192,8 @@ def test_masks_with_shortcuts_equal_masks_without(monkeypatch):
             if shortcuts:
                 with_shortcuts = seq
                 assert any(used), schema  # the shortcuts did stand in for some walks
+                if schema == "short_max_length":
+                    assert sliced, schema
             else:
                 assert len(seq) == len(with_shortcuts)
                 assert all(np.array_equal(a, b) for a, b in zip(with_shortcuts, seq))

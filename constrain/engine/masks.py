@@ -27,7 +27,9 @@ from ..errors import CompileLimitError
 from ..vocabulary import Vocabulary
 from .lexer import Lexer
 from .parser import DEAD, EarleyParser
-from .walk import bits_from_ids, same_within, set_bits, walk_alloc, walk_many, walk_patch, words_hash
+from .walk import (
+    alike_depth, bits_from_ids, set_bits, walk_alloc, walk_many, walk_patch, walk_sliced, words_hash,
+)
 
 __all__ = ["MaskEngine", "Hyp"]
 
@@ -390,15 +392,33 @@ class MaskEngine:
         reps = self._class_bytes.get(t)
         if reps is None:
             reps = self._class_bytes[t] = dfa.class_bytes()
+        full = self.vocab.max_token_length - depth + 1
+        best, best_ref = -1, None
         for r in recent:
             hit = cache.get((base + r, lo, hi, depth))
-            if hit is not None and same_within(
-                dfa.transitions, dfa.accepting, reps, k, r, self.vocab.max_token_length - depth + 1, _ALIKE_MAX_PAIRS
-            ):
+            if hit is None:
+                continue
+            d = alike_depth(dfa.transitions, dfa.accepting, reps, k, r, full, _ALIKE_MAX_PAIRS)
+            if d >= full:
                 found = hit
                 break
+            if d > best:
+                best, best_ref = d, hit
         twin = found is not None
-        if not twin and recent and root:
+        if not twin and root and best_ref is not None:
+            # Alike for the first ``cut`` bytes only (a bounded string near its end, where
+            # the count of characters left tells states apart): the walk of the state
+            # found, redone for the few tokens longer than that.
+            cut = max((x for x in _SLICE_CUTS if x <= best), default=0)
+            if cut:
+                nodes, long_words, n_long = self.vocab.trie_nodes_longer(cut)
+                words, (ev_lo, ev_hi, ev_depth, ev_state) = best_ref
+                words, ev_lo, ev_hi, ev_depth, ev_state = walk_sliced(
+                    lexer.trans, lexer.accept, lexer.follow, nodes, long_words, n_long, self.vocab.trie_ids, c, cut,
+                    words, ev_lo, ev_hi, ev_depth, ev_state, self.vocab.max_token_length,
+                )
+                found = (words, (ev_lo, ev_hi, ev_depth, ev_state))
+        if found is None and recent and root:
             # No twin: patch the walk of the last state walked (a key-name string that
             # excludes the declared names differs from its neighbours only along them).
             ref = cache.get((base + recent[0], lo, hi, depth))
@@ -432,6 +452,9 @@ class MaskEngine:
 _ALIKE_MIN_STATES = 16
 _ALIKE_TRIES = 4
 _ALIKE_MAX_PAIRS = 8192
+# Depths at which a whole-vocabulary walk may be split: tokens longer than these are few
+# (Qwen2: 1,918 of 151,643 tokens are longer than 16 bytes, 5,920 longer than 12).
+_SLICE_CUTS = (32, 24, 16, 12)
 
 # Whole-vocabulary walks keyed by grammar-independent lexer state names, shared by every
 # grammar compiled in the process against the same vocabulary (a bounded LRU).

@@ -12,7 +12,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["walk", "walk_alloc", "walk_many", "walk_patch", "set_bits", "bits_from_ids", "same_within", "words_hash"]
+__all__ = [
+    "walk", "walk_alloc", "walk_many", "walk_patch", "walk_sliced", "set_bits", "bits_from_ids", "same_within",
+    "alike_depth", "words_hash",
+]
 
 
 @njit(cache=True, nogil=True)
@@ -164,13 +167,23 @@ def same_within(trans, accepting, reps, a, b, depth, max_pairs):
     """Whether DFA states ``a`` and ``b`` behave alike on every string of at most
     ``depth`` bytes: the same bytes keep them alive and the same prefixes accept.
 
+    Walks of the vocabulary from two such states allow the same tokens and report the
+    same boundaries, so one may stand for the other. See :func:`alike_depth`.
+    """
+    return alike_depth(trans, accepting, reps, a, b, depth, max_pairs) >= depth
+
+
+@njit(cache=True, nogil=True)
+def alike_depth(trans, accepting, reps, a, b, depth, max_pairs):
+    """The largest ``d <= depth`` such that DFA states ``a`` and ``b`` behave alike on
+    every string of at most ``d`` bytes (-1 when they differ at once).
+
     Explores the pairs of states both reach, breadth first (``reps``: one byte of each
-    class of bytes the DFA does not tell apart). Gives up (False) past ``max_pairs``
-    pairs. Walks of the vocabulary from two such states allow the same tokens and
-    report the same boundaries, so one may stand for the other.
+    class of bytes the DFA does not tell apart). Past ``max_pairs`` pairs it answers
+    the depth it fully checked.
     """
     if a == b:
-        return True
+        return depth
     n = trans.shape[0]
     cap = 256
     table = np.full(cap, -1, dtype=np.int64)  # open addressing, grown at half full
@@ -185,7 +198,7 @@ def same_within(trans, accepting, reps, a, b, depth, max_pairs):
             x = cur[i] // n
             y = cur[i] % n
             if accepting[x] != accepting[y]:
-                return False
+                return d - 1  # some string of d bytes tells them apart
             if d == depth:
                 continue
             for r in range(reps.shape[0]):
@@ -193,7 +206,7 @@ def same_within(trans, accepting, reps, a, b, depth, max_pairs):
                 x2 = trans[x, c]
                 y2 = trans[y, c]
                 if (x2 < 0) != (y2 < 0):
-                    return False
+                    return d  # ... of d + 1 bytes
                 if x2 < 0 or x2 == y2:
                     continue
                 key = x2 * n + y2
@@ -203,7 +216,7 @@ def same_within(trans, accepting, reps, a, b, depth, max_pairs):
                 if table[h] == key:
                     continue
                 if seen >= max_pairs:
-                    return False
+                    return d - 1  # level d not fully checked
                 table[h] = key
                 seen += 1
                 nxt[n_nxt] = key
@@ -220,10 +233,63 @@ def same_within(trans, accepting, reps, a, b, depth, max_pairs):
                                 g = (g + 1) & (cap - 1)
                             table[g] = v
         if n_nxt == 0:
-            return True
+            return depth
         cur, nxt = nxt, cur
         n_cur = n_nxt
-    return True
+    return depth
+
+
+@njit(cache=True, nogil=True)
+def walk_sliced(trans, accept, follow, long_nodes, long_words, n_long, trie_ids, q, cut,
+                r_words, r_ev_lo, r_ev_hi, r_ev_depth, r_ev_state, max_len):
+    """The whole-vocabulary walk from lexer state ``q``, from the walk of a state ``r``
+    that behaves like ``q`` on every string of at most ``cut`` bytes.
+
+    Tokens of at most ``cut`` bytes and boundaries above depth ``cut`` are ``r``'s; the
+    rest comes from walking ``q`` over ``long_nodes``, the trie of the ``n_long``
+    tokens longer than ``cut`` bytes (``long_words``: their bitmask). Returns (words,
+    ev_lo, ev_hi, ev_depth, ev_state).
+    """
+    n_nodes = long_nodes[0].shape[0]
+    out = np.empty(n_long + 1, dtype=np.int32)
+    out_state = np.empty(n_long + 1, dtype=np.int32)
+    ev_lo = np.empty(n_nodes + 1, dtype=np.int32)
+    ev_hi = np.empty(n_nodes + 1, dtype=np.int32)
+    ev_depth = np.empty(n_nodes + 1, dtype=np.int32)
+    ev_state = np.empty(n_nodes + 1, dtype=np.int32)
+    k_out, k_ev = walk(trans, accept, follow, long_nodes, 0, n_nodes, 0, q, max_len,
+                       out, out_state, ev_lo, ev_hi, ev_depth, ev_state)
+    words = r_words & ~long_words
+    for i in range(k_out):
+        t = trie_ids[out[i]]
+        words[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
+    n_keep = 0
+    for e in range(r_ev_lo.shape[0]):
+        if r_ev_depth[e] < cut:
+            n_keep += 1
+    for e in range(k_ev):
+        if ev_depth[e] >= cut:
+            n_keep += 1
+    o_lo = np.empty(n_keep, dtype=np.int32)
+    o_hi = np.empty(n_keep, dtype=np.int32)
+    o_depth = np.empty(n_keep, dtype=np.int32)
+    o_state = np.empty(n_keep, dtype=np.int32)
+    j = 0
+    for e in range(r_ev_lo.shape[0]):
+        if r_ev_depth[e] < cut:
+            o_lo[j] = r_ev_lo[e]
+            o_hi[j] = r_ev_hi[e]
+            o_depth[j] = r_ev_depth[e]
+            o_state[j] = r_ev_state[e]
+            j += 1
+    for e in range(k_ev):
+        if ev_depth[e] >= cut:
+            o_lo[j] = ev_lo[e]
+            o_hi[j] = ev_hi[e]
+            o_depth[j] = ev_depth[e]
+            o_state[j] = ev_state[e]
+            j += 1
+    return words, o_lo, o_hi, o_depth, o_state
 
 
 @njit(cache=True, nogil=True)
