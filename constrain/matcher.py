@@ -77,9 +77,18 @@ class CompiledGrammar:
             for u in follow[t]:
                 fb |= firsts[u]
             follow_bytes.append(fb)
+        # A terminal "L but not R" (a key that is not one of the declared names) walks the
+        # vocabulary almost as L does: L is its reference.
+        references = {}
+        for t in used:
+            term = grammar.terminals[t]
+            if isinstance(term, Difference) and t not in nullable_terms and dfas[t].n_states >= 16:
+                left = compile_terminal(term.left)
+                if 0 < left.n_states < dfas[t].n_states:
+                    references[index[t]] = left
         self.lexer = Lexer(
             [dfas[t] for t in used], ignore_ids, follow_bytes=follow_bytes, longest_match=grammar.longest_match,
-            separate_literals=grammar.separate_literals,
+            separate_literals=grammar.separate_literals, references=references,
         )
         self.engine = MaskEngine(self.parser, self.lexer, vocab)
         self._planner: BudgetPlanner | None = None

@@ -60,7 +60,7 @@ def test_patched_walks_equal_plain_walks(vocab_name, schema):
             r_words, r_ev = _plain(engine, r)
             ok, words, *ev = walk_patch(
                 lexer.trans, lexer.accept, lexer.follow, vocab.trie_nodes, vocab.trie_ids, q, r, r_words, *r_ev,
-                vocab.max_token_length, 2 * len(vocab.node_byte) + 2,
+                vocab.max_token_length, 2 * len(vocab.node_byte) + 2, np.empty(0, np.int32), 0,
             )
             assert ok
             assert np.array_equal(words, want_words), (schema, q, r)
@@ -134,6 +134,35 @@ def test_sliced_walks_equal_plain_walks(vocab_name, schema):
                 assert _events_by_terminal(lexer, ev) == _events_by_terminal(lexer, want_ev), (schema, a, b, cut)
                 checked += 1
     assert checked
+
+
+@pytest.mark.parametrize("vocab_name", ["qwen2", "smollm2"])
+def test_walks_patched_from_a_reference_terminal(vocab_name):
+    """A key that is not one of the declared names, walked from the walk of any string."""
+    vocab = real_vocab(vocab_name)
+    engine = constrain.compile(constrain.JsonSchema(SCHEMAS["open_object"]), vocab, cache=False).engine
+    lexer = engine.lexer
+    refs = [(t, lexer.reference(t)) for t in range(len(lexer.dfas)) if lexer.reference(t) is not None]
+    assert refs
+    checked = 0
+    for t, (ref_base, eq, pair_of) in refs:
+        base = lexer.single_base(t)
+        assert (eq >= 0).sum() >= lexer.dfas[lexer.lone_terminal(ref_base)].n_states // 2
+        for k in range(lexer.dfas[t].n_states):
+            if pair_of[k] < 0:
+                continue
+            want_words, want_ev = _plain(engine, base + k)
+            r = ref_base + int(pair_of[k])
+            r_words, r_ev = _plain(engine, r)
+            ok, words, *ev = walk_patch(
+                lexer.trans, lexer.accept, lexer.follow, vocab.trie_nodes, vocab.trie_ids, base + k, r, r_words, *r_ev,
+                vocab.max_token_length, 2 * len(vocab.node_byte) + 2, eq, ref_base,
+            )
+            assert ok
+            assert np.array_equal(words, want_words), k
+            assert sorted(zip(*(a.tolist() for a in ev))) == sorted(zip(*(a.tolist() for a in want_ev))), k
+            checked += 1
+    assert checked > 5
 
 
 def test_longer_token_tries():

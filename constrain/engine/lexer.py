@@ -38,6 +38,7 @@ class Lexer:
         follow_bytes: Sequence[np.ndarray] | None = None,
         longest_match: bool = False,
         separate_literals: bool = False,
+        references: dict | None = None,
         max_states: int = 200_000,
     ):
         self.dfas = list(dfas)
@@ -48,6 +49,22 @@ class Lexer:
         if follow_bytes is None:
             follow_bytes = [np.ones(256, dtype=np.bool_) for _ in self.dfas]
         self._follow_bytes = [np.asarray(f, dtype=np.bool_) for f in follow_bytes]
+        # Reference terminals: for terminal t (say, a string that is not one of some
+        # names), a DFA most of whose states t's states are equivalent to (any string),
+        # with t's following bytes. No lexeme ever uses one; a walk of t is patched from
+        # the reference's walk, which every grammar shares (see MaskEngine._alike_walk).
+        self._reference_of: dict[int, int] = {}
+        self._reference_pairs: dict[int, tuple] = {}
+        named = {(d.key, f.tobytes()): t for t, (d, f) in enumerate(zip(self.dfas, self._follow_bytes))}
+        for t, ref in (references or {}).items():
+            key = (ref.key, self._follow_bytes[t].tobytes())
+            h = named.get(key)
+            if h is None:  # one reference block per DFA and following bytes
+                h = named[key] = len(self.dfas)
+                self.dfas.append(ref)
+                self._follow_bytes.append(self._follow_bytes[t].copy())
+            if h != t:
+                self._reference_of[t] = h
         self.ignore = frozenset(ignore)
         self.max_states = max_states
         self._lock = threading.RLock()
@@ -93,6 +110,26 @@ class Lexer:
             self._grow(total + 64 + total // 4)  # headroom for product states
             for t in range(len(self.dfas)):
                 self._single_block(t)
+
+    def reference(self, t: int):
+        """For terminal ``t`` with a reference terminal: (the reference's first lexer
+        state, for each of its DFA states the equivalent lexer state of ``t`` or -1, for
+        each DFA state of ``t`` the reference's DFA state reached by the same strings
+        or -1); else None."""
+        h = self._reference_of.get(t)
+        if h is None:
+            return None
+        got = self._reference_pairs.get(t)
+        if got is None:
+            a, b = self.dfas[t], self.dfas[h]
+            pair_of, eq = _pair_states(
+                a.transitions, a.start, np.asarray(a.accepting, dtype=np.bool_),
+                b.transitions, b.start, np.asarray(b.accepting, dtype=np.bool_),
+            )
+            base = self._single_block(t)
+            eq = np.where(eq >= 0, eq + base, -1).astype(np.int32)
+            got = self._reference_pairs[t] = (self._single_block(h), eq, pair_of)
+        return got
 
     @property
     def n_states(self) -> int:
@@ -473,6 +510,73 @@ def _same_members(dat, lo, hi, scratch, k):
         if dat[lo + x] != scratch[x]:
             return False
     return True
+
+
+@njit(cache=True, nogil=True)
+def _pair_states(ta, sa, acc_a, tb, sb, acc_b):
+    """Walk DFAs ``a`` and ``b`` side by side from their starts. Returns (for each state
+    of ``a``, the state of ``b`` first reached with it, or -1; for each state of ``b``,
+    a state of ``a`` reached with it that accepts exactly the same strings from there,
+    or -1)."""
+    na = ta.shape[0]
+    nb = tb.shape[0]
+    pair_of = np.full(na, -1, dtype=np.int32)
+    eq = np.full(nb, -1, dtype=np.int32)
+    if na * nb > 4_000_000:
+        return pair_of, eq
+    index = np.full(na * nb, -1, dtype=np.int32)
+    xs = np.empty(64, dtype=np.int32)
+    ys = np.empty(64, dtype=np.int32)
+    bad = np.zeros(64, dtype=np.bool_)
+    xs[0] = sa
+    ys[0] = sb
+    index[sa * nb + sb] = 0
+    n = 1
+    i = 0
+    while i < n:
+        x = xs[i]
+        y = ys[i]
+        if pair_of[x] < 0:
+            pair_of[x] = y
+        differs = acc_a[x] != acc_b[y]
+        for c in range(256):
+            x2 = ta[x, c]
+            y2 = tb[y, c]
+            if (x2 < 0) != (y2 < 0):
+                differs = True
+                continue
+            if x2 < 0 or index[x2 * nb + y2] >= 0:
+                continue
+            if n == xs.shape[0]:
+                xs = np.concatenate((xs, xs))
+                ys = np.concatenate((ys, ys))
+                bad = np.concatenate((bad, bad))
+            xs[n] = x2
+            ys[n] = y2
+            bad[n] = False
+            index[x2 * nb + y2] = n
+            n += 1
+        bad[i] = differs
+        i += 1
+    # A pair is equivalent unless a pair that differs is reachable from it.
+    changed = True
+    while changed:
+        changed = False
+        for j in range(n - 1, -1, -1):
+            if bad[j]:
+                continue
+            x = xs[j]
+            y = ys[j]
+            for c in range(256):
+                x2 = ta[x, c]
+                if x2 >= 0 and bad[index[x2 * nb + tb[y, c]]]:
+                    bad[j] = True
+                    changed = True
+                    break
+    for j in range(n):
+        if not bad[j] and eq[ys[j]] < 0:
+            eq[ys[j]] = xs[j]
+    return pair_of, eq
 
 
 @njit(cache=True, nogil=True)

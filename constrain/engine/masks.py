@@ -423,18 +423,33 @@ class MaskEngine:
             # excludes the declared names differs from its neighbours only along them).
             ref = cache.get((base + recent[0], lo, hi, depth))
             if ref is not None:
-                words, (ev_lo, ev_hi, ev_depth, ev_state) = ref
-                ok, words, ev_lo, ev_hi, ev_depth, ev_state = walk_patch(
-                    lexer.trans, lexer.accept, lexer.follow, self._nodes, self.vocab.trie_ids, c, base + recent[0],
-                    words, ev_lo, ev_hi, ev_depth, ev_state, self.vocab.max_token_length, len(self._nodes[0]) // 8,
-                )
-                if ok:
-                    found = (words, (ev_lo, ev_hi, ev_depth, ev_state))
+                found = self._patched(c, base + recent[0], ref, _NO_EQ, 0)
+        if found is None and not recent and root:
+            # The first walk of this terminal: patch that of its reference terminal (a
+            # key-name string from any string), shared by every grammar in the process.
+            ref = lexer.reference(t)
+            if ref is not None:
+                ref_base, eq, pair_of = ref
+                if pair_of[k] >= 0:
+                    r = ref_base + int(pair_of[k])
+                    found = self._patched(c, r, self._walk(r, lo, hi, depth), eq, ref_base)
         if not twin:
             # This state's own walk is about to be cached: a reference for the next ones.
             recent.insert(0, k)
             del recent[_ALIKE_TRIES:]
         return found
+
+    def _patched(self, q: int, r: int, ref, eq: np.ndarray, eq_lo: int):
+        """The whole-vocabulary walk of ``q`` patched from ``ref``, that of ``r`` (see
+        :func:`walk_patch`), or None when they differ too widely."""
+        words, (ev_lo, ev_hi, ev_depth, ev_state) = ref
+        lexer = self.lexer
+        ok, words, ev_lo, ev_hi, ev_depth, ev_state = walk_patch(
+            lexer.trans, lexer.accept, lexer.follow, self._nodes, self.vocab.trie_ids, q, r,
+            words, ev_lo, ev_hi, ev_depth, ev_state, self.vocab.max_token_length, len(self._nodes[0]) // 8,
+            eq, eq_lo,
+        )
+        return (words, (ev_lo, ev_hi, ev_depth, ev_state)) if ok else None
 
     def walk_states(self, c: int, lo: int, hi: int, depth: int):
         """(sorted token indices, final lexer states) of a walk; computed on demand."""
@@ -455,6 +470,7 @@ _ALIKE_MAX_PAIRS = 8192
 # Depths at which a whole-vocabulary walk may be split: tokens longer than these are few
 # (Qwen2: 1,918 of 151,643 tokens are longer than 16 bytes, 5,920 longer than 12).
 _SLICE_CUTS = (32, 24, 16, 12)
+_NO_EQ = np.empty(0, dtype=np.int32)
 
 # Whole-vocabulary walks keyed by grammar-independent lexer state names, shared by every
 # grammar compiled in the process against the same vocabulary (a bounded LRU).

@@ -294,17 +294,21 @@ def walk_sliced(trans, accept, follow, long_nodes, long_words, n_long, trie_ids,
 
 @njit(cache=True, nogil=True)
 def walk_patch(trans, accept, follow, nodes, trie_ids, q, r, r_words, r_ev_lo, r_ev_hi, r_ev_depth, r_ev_state,
-               max_len, budget):
+               max_len, budget, eq, eq_lo):
     """The whole-vocabulary walk from lexer state ``q``, patched from the walk of state
     ``r`` (its dense words and events).
 
     Both states are walked together; below a node where they reach the same state (or
-    both die) the walks agree and nothing is visited. Where only ``r`` lives its tokens
-    and events are dropped, where only ``q`` lives its subtree is walked, and where both
-    live in different states the node's own event is taken from ``q``. Returns
-    (ok, words, ev_lo, ev_hi, ev_depth, ev_state); ok is False when more than
-    ``budget`` nodes would be visited (the states differ too widely to gain anything).
+    both die) the walks agree and nothing is visited. So they do where ``r``'s state
+    ``s`` has an equivalent ``eq[s - eq_lo]`` (same language from there, same bytes
+    after a lexeme) and ``q`` is in it: ``r``'s events there are renamed through ``eq``.
+    Where only ``r`` lives its tokens and events are dropped, where only ``q`` lives its
+    subtree is walked, and where both live in different states the node's own event is
+    taken from ``q``. Returns (ok, words, ev_lo, ev_hi, ev_depth, ev_state); ok is False
+    when more than ``budget`` nodes would be visited (the states differ too widely to
+    gain anything).
     """
+    n_eq = eq.shape[0]
     byte, depth, skip, token, count, lo, hi = nodes[0], nodes[1], nodes[2], nodes[3], nodes[4], nodes[5], nodes[6]
     arrays = (byte, depth, skip, token, count, lo, hi)
     n_nodes = byte.shape[0]
@@ -345,7 +349,7 @@ def walk_patch(trans, accept, follow, nodes, trie_ids, q, r, r_words, r_ev_lo, r
         pr = sr_stack[d - 1]
         sq = trans[pq, b] if pq >= 0 else -1
         sr = trans[pr, b] if pr >= 0 else -1
-        if sq == sr:
+        if sq == sr or (sq >= 0 and eq_lo <= sr < eq_lo + n_eq and eq[sr - eq_lo] == sq):
             k = skip[k]
             continue
         if sq < 0:
@@ -413,10 +417,15 @@ def walk_patch(trans, accept, follow, nodes, trie_ids, q, r, r_words, r_ev_lo, r
                     keep = False
                     break
         if keep:
+            s = r_ev_state[e]
+            if eq_lo <= s < eq_lo + n_eq:
+                s = eq[s - eq_lo]
+                if s < 0:
+                    return False, words, empty, empty, empty, empty
             out_lo[n_out] = r_ev_lo[e]
             out_hi[n_out] = r_ev_hi[e]
             out_depth[n_out] = r_ev_depth[e]
-            out_state[n_out] = r_ev_state[e]
+            out_state[n_out] = s
             n_out += 1
     for e in range(n_ev):
         out_lo[n_out] = ev_lo[e]
