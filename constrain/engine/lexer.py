@@ -121,14 +121,15 @@ class Lexer:
             return None
         got = self._reference_pairs.get(t)
         if got is None:
-            a, b = self.dfas[t], self.dfas[h]
-            pair_of, eq = _pair_states(
-                a.transitions, a.start, np.asarray(a.accepting, dtype=np.bool_),
-                b.transitions, b.start, np.asarray(b.accepting, dtype=np.bool_),
-            )
-            base = self._single_block(t)
-            eq = np.where(eq >= 0, eq + base, -1).astype(np.int32)
-            got = self._reference_pairs[t] = (self._single_block(h), eq, pair_of)
+            with self._lock:
+                a, b = self.dfas[t], self.dfas[h]
+                pair_of, eq = _pair_states(
+                    a.transitions, a.start, np.asarray(a.accepting, dtype=np.bool_),
+                    b.transitions, b.start, np.asarray(b.accepting, dtype=np.bool_),
+                )
+                base = self._single_block(t)
+                eq = np.where(eq >= 0, eq + base, -1).astype(np.int32)
+                got = self._reference_pairs[t] = (self._single_block(h), eq, pair_of)
         return got
 
     @property
