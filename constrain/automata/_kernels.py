@@ -69,7 +69,7 @@ def _hash_slice(buf, lo, hi, salt):
 # ----------------------------------------------------------------------------- subsets
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _closure(y, eps_off, eps_dat, has_moves, is_final, mark, stamp, stack, out):
     """Epsilon closure of element ``y``: writes the elements with moves into ``out``
     (unsorted), returns (count, accepting)."""
@@ -96,6 +96,191 @@ def _closure(y, eps_off, eps_dat, has_moves, is_final, mark, stamp, stack, out):
     return n_out, acc
 
 
+# slots of the scalar state that _subsets keeps between calls
+_I, _N, _CL, _STAMP, _NEED_N, _NEED_DAT, _NEED_CL, _NEED_B = 0, 1, 2, 3, 4, 5, 6, 7
+
+
+@njit(cache=True, nogil=True)
+def _subsets(k, mv_off, mv_lo, mv_hi, mv_tgt, eps_off, eps_dat, is_final, has_moves, det, cl_start, cl_len,
+             cl_acc, cl_dat, mark, stack, tmp_el, memo1, cur, head, b_next, b_val, sub_off, sub_dat, hashes, table,
+             rows, accs, st, max_states):
+    """The subset construction of :func:`determinize`, from state ``st[_I]`` on, over
+    buffers it never reallocates (so that the loop carries no reference counting).
+    Returns 0 when done, 1 past ``max_states``, 2 when a buffer must grow (``st`` says
+    how much; the state in progress is then redone), 3 every 256 states for the clock."""
+    i = st[_I]
+    n_sub = st[_N]
+    cl_used = st[_CL]
+    stamp = st[_STAMP]
+    cap = table.shape[0]
+    room = rows.shape[0]
+    stop = (i | 255) + 1
+    code = 0
+    while i < n_sub:
+        if i == stop:
+            code = 3
+            break
+        p0 = sub_off[i]
+        single_el = sub_off[i + 1] - p0 == 1 and det[sub_dat[p0]]
+        if single_el:
+            # one element whose moves are disjoint: each move is one bucket of one target
+            x = sub_dat[p0]
+            j0 = mv_off[x]
+            j1 = mv_off[x + 1]
+        else:
+            # bucket the targets by class
+            nb = 0
+            for c in range(k):
+                head[c] = -1
+            need = 0
+            for p in range(p0, sub_off[i + 1]):
+                x = sub_dat[p]
+                for j in range(mv_off[x], mv_off[x + 1]):
+                    need += mv_hi[j] - mv_lo[j] + 1
+            if need > b_next.shape[0]:
+                st[_NEED_B] = need
+                code = 2
+                break
+            for p in range(p0, sub_off[i + 1]):
+                x = sub_dat[p]
+                for j in range(mv_off[x], mv_off[x + 1]):
+                    t = mv_tgt[j]
+                    for c in range(mv_lo[j], mv_hi[j] + 1):
+                        b_next[nb] = head[c]
+                        b_val[nb] = t
+                        head[c] = nb
+                        nb += 1
+            j0 = 0
+            j1 = k
+        prev = -1
+        for jc in range(j0, j1):
+            if single_el:
+                q = -1
+                y1 = mv_tgt[jc]
+                single = True
+            else:
+                c = jc
+                if head[c] < 0:
+                    continue
+                if prev >= 0:
+                    # classes covered by the same edges have equal buckets: same target
+                    q1 = head[c]
+                    q2 = head[prev]
+                    while q1 >= 0 and q2 >= 0 and b_val[q1] == b_val[q2]:
+                        q1 = b_next[q1]
+                        q2 = b_next[q2]
+                    if q1 < 0 and q2 < 0:
+                        rows[i, c] = rows[i, prev]
+                        continue
+                prev = c
+                q = head[c]
+                y1 = b_val[q]
+                single = b_next[q] < 0
+            if single and memo1[y1] >= -1:
+                # the state a lone target leads to is known already
+                found = memo1[y1]
+            else:
+                stamp += 1
+                m = 0
+                acc = False
+                y = y1
+                while True:
+                    if cl_start[y] < 0:
+                        stamp += 1
+                        cnt, a = _closure(y, eps_off, eps_dat, has_moves, is_final, mark, stamp, stack, tmp_el)
+                        if cl_used + cnt > cl_dat.shape[0]:
+                            st[_NEED_CL] = cl_used + cnt
+                            code = 2
+                            break
+                        for r in range(cnt):
+                            cl_dat[cl_used + r] = tmp_el[r]
+                        cl_start[y] = cl_used
+                        cl_len[y] = cnt
+                        cl_acc[y] = a
+                        cl_used += cnt
+                        stamp += 1
+                        # re-mark what is already in cur under the new stamp
+                        for r in range(m):
+                            mark[cur[r]] = stamp
+                    if cl_acc[y]:
+                        acc = True
+                    s0 = cl_start[y]
+                    for r in range(s0, s0 + cl_len[y]):
+                        z = cl_dat[r]
+                        if mark[z] != stamp:
+                            mark[z] = stamp
+                            cur[m] = z
+                            m += 1
+                    if q < 0:
+                        break
+                    q = b_next[q]
+                    if q < 0:
+                        break
+                    y = b_val[q]
+                if code != 0:
+                    break
+                if m == 0 and not acc:
+                    found = -1
+                else:
+                    if m > 1:
+                        cur[:m].sort()
+                    h = np.int64(_SEED) ^ np.int64(1 if acc else 0)
+                    for r in range(m):
+                        h = (h ^ np.int64(cur[r] + 1)) * np.int64(_MUL)
+                    h = h ^ (h >> np.int64(29))
+                    slot = h & (cap - 1)
+                    found = -1
+                    while True:
+                        e = table[slot]
+                        if e < 0:
+                            break
+                        if hashes[e] == h and accs[e] == acc and sub_off[e + 1] - sub_off[e] == m:
+                            same = True
+                            base = sub_off[e]
+                            for r in range(m):
+                                if sub_dat[base + r] != cur[r]:
+                                    same = False
+                                    break
+                            if same:
+                                found = e
+                                break
+                        slot = (slot + 1) & (cap - 1)
+                    if found < 0:
+                        if n_sub >= max_states:
+                            code = 1
+                            break
+                        base = sub_off[n_sub]
+                        if n_sub + 1 > room or 2 * (n_sub + 1) > cap or base + m > sub_dat.shape[0]:
+                            st[_NEED_N] = n_sub + 1
+                            st[_NEED_DAT] = base + m
+                            code = 2
+                            break
+                        found = n_sub
+                        n_sub += 1
+                        for r in range(m):
+                            sub_dat[base + r] = cur[r]
+                        sub_off[n_sub] = base + m
+                        accs[found] = acc
+                        hashes[found] = h
+                        table[slot] = found
+                if single:
+                    memo1[y1] = found
+            if found >= 0:
+                if single_el:
+                    for c in range(mv_lo[jc], mv_hi[jc] + 1):
+                        rows[i, c] = found
+                else:
+                    rows[i, c] = found
+        if code != 0:
+            break
+        i += 1
+    st[_I] = i
+    st[_N] = n_sub
+    st[_CL] = cl_used
+    st[_STAMP] = stamp
+    return code
+
+
 @njit(cache=True)
 def determinize(k, mv_off, mv_lo, mv_hi, mv_tgt, eps_off, eps_dat, is_final, start_set, start_acc, max_states,
                 deadline):
@@ -103,34 +288,46 @@ def determinize(k, mv_off, mv_lo, mv_hi, mv_tgt, eps_off, eps_dat, is_final, sta
 
     Element ``x`` moves on classes ``mv_lo[j]..mv_hi[j]`` to ``mv_tgt[j]`` for ``j`` in
     ``mv_off[x]:mv_off[x+1]``; ``eps_*`` is the epsilon graph (CSR); ``is_final`` marks
-    accepting elements. Returns (rows int32 [n, k], accepting bool [n], ok); ``ok`` is
-    False when more than ``max_states`` states were needed.
+    accepting elements. Returns (rows int32 [n, k], accepting bool [n], status): status 1
+    when more than ``max_states`` states were needed, 2 past ``deadline``, else 0.
     """
     n_el = is_final.shape[0]
     has_moves = np.zeros(n_el, dtype=np.bool_)
+    # det: the element's moves cover disjoint classes (each class has one target)
+    det = np.zeros(n_el, dtype=np.bool_)
+    seen = np.full(k, -1, dtype=np.int64)
     for x in range(n_el):
         has_moves[x] = mv_off[x + 1] > mv_off[x]
+        ok = True
+        for j in range(mv_off[x], mv_off[x + 1]):
+            for c in range(mv_lo[j], mv_hi[j] + 1):
+                if seen[c] == x:
+                    ok = False
+                seen[c] = x
+        det[x] = ok
     # memoized closures
     cl_start = np.full(n_el, -1, dtype=np.int64)
     cl_len = np.zeros(n_el, dtype=np.int64)
     cl_acc = np.zeros(n_el, dtype=np.bool_)
     cl_dat = np.empty(max(16, n_el), dtype=np.int32)
-    cl_used = 0
     mark = np.zeros(n_el, dtype=np.int64)
-    stamp = 0
-    stack = np.empty(n_el, dtype=np.int32)
-    tmp_el = np.empty(n_el, dtype=np.int32)
+    stack = np.empty(max(1, n_el), dtype=np.int32)
+    tmp_el = np.empty(max(1, n_el), dtype=np.int32)
     memo1 = np.full(n_el, -2, dtype=np.int64)  # -2 unknown, -1 dead, else state id
+    cur = np.empty(max(16, n_el), dtype=np.int32)
+    head = np.full(k, -1, dtype=np.int64)
+    b_next = np.empty(64, dtype=np.int64)
+    b_val = np.empty(64, dtype=np.int32)
 
     # subsets
-    sub_off = np.zeros(1024, dtype=np.int64)
+    room = 256
+    sub_off = np.zeros(room + 1, dtype=np.int64)
     sub_dat = np.empty(max(1024, 4 * start_set.shape[0]), dtype=np.int32)
-    n_sub = 0
-    rows = np.full((256, k), -1, dtype=np.int32)
-    accs = np.zeros(256, dtype=np.bool_)
+    rows = np.full((room, k), -1, dtype=np.int32)
+    accs = np.zeros(room, dtype=np.bool_)
+    hashes = np.zeros(room, dtype=np.int64)
     cap = 1024
     table = np.full(cap, -1, dtype=np.int64)
-    hashes = np.zeros(1024, dtype=np.int64)
 
     # state 0
     m0 = start_set.shape[0]
@@ -140,132 +337,38 @@ def determinize(k, mv_off, mv_lo, mv_hi, mv_tgt, eps_off, eps_dat, is_final, sta
     h0 = _hash_slice(sub_dat, 0, m0, 1 if start_acc else 0)
     hashes[0] = h0
     table[h0 & (cap - 1)] = 0
-    n_sub = 1
+    st = np.zeros(8, dtype=np.int64)
+    st[_N] = 1
 
-    head = np.full(k, -1, dtype=np.int64)
-    b_next = np.empty(64, dtype=np.int64)
-    b_val = np.empty(64, dtype=np.int32)
-    cur = np.empty(max(16, n_el), dtype=np.int32)
+    while True:
+        code = _subsets(k, mv_off, mv_lo, mv_hi, mv_tgt, eps_off, eps_dat, is_final, has_moves, det, cl_start,
+                        cl_len, cl_acc, cl_dat, mark, stack, tmp_el, memo1, cur, head, b_next, b_val, sub_off,
+                        sub_dat, hashes, table, rows, accs, st, max_states)
+        n_sub = st[_N]
+        if code == 0:
+            return rows[:n_sub], accs[:n_sub], 0
+        if code == 1:
+            return rows[:n_sub], accs[:n_sub], 1
+        if code == 3:
+            if _late(deadline):
+                return rows[:n_sub], accs[:n_sub], 2
+            continue
+        if st[_NEED_N] > room:
+            room = max(st[_NEED_N], 2 * room)
+            rows = _grow_rows(rows, room)
+            accs = _grow1(accs, room)
+            hashes = _grow1(hashes, room)
+            sub_off = _grow1(sub_off, room + 1)
+        if 2 * st[_NEED_N] > cap:
+            while 2 * st[_NEED_N] > cap:
+                cap *= 4
+            table = _hash_table(hashes, n_sub, cap)
+        sub_dat = _grow1(sub_dat, st[_NEED_DAT])
+        cl_dat = _grow1(cl_dat, st[_NEED_CL])
+        if st[_NEED_B] > b_next.shape[0]:
+            b_next = _grow1(b_next, st[_NEED_B])
+            b_val = _grow1(b_val, st[_NEED_B])
 
-    i = 0
-    while i < n_sub:
-        if (i & 255) == 255 and _late(deadline):
-            return rows[:n_sub], accs[:n_sub], 2
-        # bucket the targets by class
-        nb = 0
-        for c in range(k):
-            head[c] = -1
-        for p in range(sub_off[i], sub_off[i + 1]):
-            x = sub_dat[p]
-            for j in range(mv_off[x], mv_off[x + 1]):
-                t = mv_tgt[j]
-                for c in range(mv_lo[j], mv_hi[j] + 1):
-                    if nb >= b_next.shape[0]:
-                        b_next = _grow1(b_next, nb + 1)
-                        b_val = _grow1(b_val, nb + 1)
-                    b_next[nb] = head[c]
-                    b_val[nb] = t
-                    head[c] = nb
-                    nb += 1
-        prev = -1
-        for c in range(k):
-            if head[c] < 0:
-                continue
-            if prev >= 0:
-                # classes covered by the same edges have equal buckets: same target
-                q1 = head[c]
-                q2 = head[prev]
-                while q1 >= 0 and q2 >= 0 and b_val[q1] == b_val[q2]:
-                    q1 = b_next[q1]
-                    q2 = b_next[q2]
-                if q1 < 0 and q2 < 0:
-                    rows[i, c] = rows[i, prev]
-                    continue
-            prev = c
-            q = head[c]
-            single = b_next[q] < 0
-            if single and memo1[b_val[q]] >= -1:
-                # the state a lone target leads to is known already
-                if memo1[b_val[q]] >= 0:
-                    rows[i, c] = memo1[b_val[q]]
-                continue
-            stamp += 1
-            m = 0
-            acc = False
-            q = head[c]
-            while q >= 0:
-                y = b_val[q]
-                q = b_next[q]
-                if cl_start[y] < 0:
-                    stamp += 1
-                    cnt, a = _closure(y, eps_off, eps_dat, has_moves, is_final, mark, stamp, stack, tmp_el)
-                    cl_dat = _grow1(cl_dat, cl_used + cnt)
-                    cl_dat[cl_used : cl_used + cnt] = tmp_el[:cnt]
-                    cl_start[y] = cl_used
-                    cl_len[y] = cnt
-                    cl_acc[y] = a
-                    cl_used += cnt
-                    stamp += 1
-                    # re-mark what is already in cur under the new stamp
-                    for r in range(m):
-                        mark[cur[r]] = stamp
-                if cl_acc[y]:
-                    acc = True
-                s0 = cl_start[y]
-                for r in range(s0, s0 + cl_len[y]):
-                    z = cl_dat[r]
-                    if mark[z] != stamp:
-                        mark[z] = stamp
-                        cur[m] = z
-                        m += 1
-            if m == 0 and not acc:
-                if single:
-                    memo1[b_val[head[c]]] = -1
-                continue
-            cur[:m].sort()
-            h = _hash_slice(cur, 0, m, 1 if acc else 0)
-            slot = h & (cap - 1)
-            found = -1
-            while True:
-                e = table[slot]
-                if e < 0:
-                    break
-                if hashes[e] == h and accs[e] == acc and sub_off[e + 1] - sub_off[e] == m:
-                    same = True
-                    base = sub_off[e]
-                    for r in range(m):
-                        if sub_dat[base + r] != cur[r]:
-                            same = False
-                            break
-                    if same:
-                        found = e
-                        break
-                slot = (slot + 1) & (cap - 1)
-            if found < 0:
-                if n_sub >= max_states:
-                    return rows[:n_sub], accs[:n_sub], 1
-                found = n_sub
-                n_sub += 1
-                sub_off = _grow1(sub_off, n_sub + 1)
-                hashes = _grow1(hashes, n_sub)
-                if rows.shape[0] < n_sub:
-                    rows = _grow_rows(rows, n_sub)
-                    accs = _grow1(accs, n_sub)
-                base = sub_off[found]
-                sub_dat = _grow1(sub_dat, base + m)
-                sub_dat[base : base + m] = cur[:m]
-                sub_off[found + 1] = base + m
-                accs[found] = acc
-                hashes[found] = h
-                table[slot] = found
-                if 2 * n_sub > cap:
-                    cap *= 4
-                    table = _hash_table(hashes, n_sub, cap)
-            rows[i, c] = found
-            if single:
-                memo1[b_val[head[c]]] = found
-        i += 1
-    return rows[:n_sub], accs[:n_sub], 0
 
 
 @njit(cache=True)
@@ -554,59 +657,47 @@ def pair_product(ta, tb, acc_a, acc_b, op, max_states, deadline):
 # ----------------------------------------------------------------------------- minimize
 
 
-@njit(cache=True, nogil=True)
-def _sig_hash(s, rows, tcode_cls, tcode_part, own):
-    # signature of state s: own label, then per class the label of its target
-    k = rows.shape[1]
-    h = np.int64(_SEED) ^ np.int64(own)
-    for c in range(k):
-        t = rows[s, c]
-        if t < 0:
-            v = -1
-        elif tcode_cls[t] >= 0:
-            v = -2 - tcode_cls[t]
-        else:
-            v = tcode_part[t]
+@njit(cache=True, nogil=True, inline="always")
+def _sig_find(s, e_off, e_col, e_tgt, cls, part, own, table, reps, n_reps):
+    """The class of state ``s`` by its signature: ``own[s]``, then for each edge (in
+    column order) its column and the class (``cls`` >= 0) or block (``part``) of its
+    target; the classes are ids in the open-addressing ``table`` with representatives
+    ``reps``. A new class when none matches. Returns (class, number of classes)."""
+    h = np.int64(_SEED) ^ np.int64(own[s])
+    for j in range(e_off[s], e_off[s + 1]):
+        t = e_tgt[j]
+        v = -2 - cls[t] if cls[t] >= 0 else part[t]
+        h = (h ^ np.int64(e_col[j] + 1)) * np.int64(_MUL)
         h = (h ^ np.int64(v + 7)) * np.int64(_MUL)
-    return h ^ (h >> np.int64(29))
-
-
-@njit(cache=True, nogil=True)
-def _sig_equal(s, r, rows, cls, part, own_s, own_r):
-    if own_s != own_r:
-        return False
-    k = rows.shape[1]
-    for c in range(k):
-        t = rows[s, c]
-        u = rows[r, c]
-        if t < 0 or u < 0:
-            if t != u:
-                return False
-            continue
-        ct = cls[t]
-        cu = cls[u]
-        if ct >= 0 or cu >= 0:
-            if ct != cu:
-                return False
-        elif part[t] != part[u]:
-            return False
-    return True
-
-
-@njit(cache=True, nogil=True)
-def _intern(s, rows, cls, part, own, table, reps, n_reps):
-    """The class of state ``s`` by its signature (``own[s]``, then the class or block of
-    each target) in the open-addressing ``table`` of class ids whose representatives
-    are ``reps``; a new class when none matches. Returns (class, number of classes)."""
+    h = h ^ (h >> np.int64(29))
     cap = table.shape[0]
-    slot = _sig_hash(s, rows, cls, part, own[s]) & (cap - 1)
+    slot = h & (cap - 1)
     while True:
         e = table[slot]
         if e < 0:
             break
         r = reps[e]
-        if _sig_equal(s, r, rows, cls, part, own[s], own[r]):
-            return e, n_reps
+        if own[r] == own[s] and e_off[r + 1] - e_off[r] == e_off[s + 1] - e_off[s]:
+            same = True
+            jr = e_off[r]
+            for j in range(e_off[s], e_off[s + 1]):
+                if e_col[j] != e_col[jr]:
+                    same = False
+                    break
+                t = e_tgt[j]
+                u = e_tgt[jr]
+                ct = cls[t]
+                cu = cls[u]
+                if ct >= 0 or cu >= 0:
+                    if ct != cu:
+                        same = False
+                        break
+                elif part[t] != part[u]:
+                    same = False
+                    break
+                jr += 1
+            if same:
+                return e, n_reps
         slot = (slot + 1) & (cap - 1)
     reps[n_reps] = s
     table[slot] = n_reps
@@ -614,32 +705,33 @@ def _intern(s, rows, cls, part, own, table, reps, n_reps):
 
 
 @njit(cache=True)
-def _hopcroft(rows, rest, m, cls, part, count, deadline):
+def _hopcroft(e_off, e_col, e_tgt, k, rest, m, cls, part, count, deadline):
     """Refine ``part`` (block per state, ``count`` blocks) over the states ``rest[:m]``
-    to the coarsest partition stable under the transitions between them (Hopcroft).
-    Targets outside ``rest`` must already be told apart by ``part``. Returns the new
-    block count, or -1 past ``deadline``."""
-    n, k = rows.shape
+    to the coarsest partition stable under the transitions between them (Hopcroft);
+    ``e_*`` are the edges of each state (CSR) over ``k`` columns. Targets outside
+    ``rest`` must already be told apart by ``part``. Returns the new block count, or -1
+    past ``deadline``."""
+    n = e_off.shape[0] - 1
     idx = np.full(n, -1, dtype=np.int64)
     for j in range(m):
         idx[rest[j]] = j
     off = np.zeros(m * k + 1, dtype=np.int64)
     for j in range(m):
         s = rest[j]
-        for c in range(k):
-            t = rows[s, c]
-            if t >= 0 and idx[t] >= 0:
-                off[idx[t] * k + c + 1] += 1
+        for q in range(e_off[s], e_off[s + 1]):
+            t = e_tgt[q]
+            if idx[t] >= 0:
+                off[idx[t] * k + e_col[q] + 1] += 1
     for x in range(m * k):
         off[x + 1] += off[x]
     src = np.empty(off[m * k], dtype=np.int32)
     fill = off[: m * k].copy()
     for j in range(m):
         s = rest[j]
-        for c in range(k):
-            t = rows[s, c]
-            if t >= 0 and idx[t] >= 0:
-                key = idx[t] * k + c
+        for q in range(e_off[s], e_off[s + 1]):
+            t = e_tgt[q]
+            if idx[t] >= 0:
+                key = idx[t] * k + e_col[q]
                 src[fill[key]] = j
                 fill[key] += 1
     # blocks as contiguous runs of elems
@@ -737,41 +829,55 @@ def minimize(rows_in, acc, start, col_order, deadline):
     """Trim, minimize and canonically renumber. Returns (rows int32 [m, k], accepting, status);
     m == 0 means the empty language; status 2 when past ``deadline``, else 0."""
     n, k = rows_in.shape
-    # reachable
+    # reachable states, and their edge counts
     reach = np.zeros(n, dtype=np.bool_)
     stack = np.empty(n, dtype=np.int64)
-    sp = 0
+    deg = np.zeros(n + 1, dtype=np.int64)
     reach[start] = True
     stack[0] = start
     sp = 1
     while sp > 0:
         sp -= 1
         s = stack[sp]
+        d = 0
         for c in range(k):
             t = rows_in[s, c]
-            if t >= 0 and not reach[t]:
-                reach[t] = True
-                stack[sp] = t
-                sp += 1
-    # reverse edges among reachable states
+            if t >= 0:
+                d += 1
+                if not reach[t]:
+                    reach[t] = True
+                    stack[sp] = t
+                    sp += 1
+        deg[s + 1] = d
+    # the edges of the reachable states as CSR, each state's in column order
+    for s in range(n):
+        deg[s + 1] += deg[s]
+    n_e = deg[n]
+    a_off = deg
+    a_col = np.empty(n_e, dtype=np.int32)
+    a_tgt = np.empty(n_e, dtype=np.int32)
     cnt = np.zeros(n + 1, dtype=np.int64)
     for s in range(n):
         if reach[s]:
-            for c in range(k):
+            j = a_off[s]
+            for jj in range(k):
+                c = col_order[jj]
                 t = rows_in[s, c]
                 if t >= 0:
+                    a_col[j] = c
+                    a_tgt[j] = t
+                    j += 1
                     cnt[t + 1] += 1
+    # reverse edges
     for s in range(n):
         cnt[s + 1] += cnt[s]
-    pred = np.empty(cnt[n], dtype=np.int32)
+    pred = np.empty(n_e, dtype=np.int32)
     fill = cnt[:n].copy()
     for s in range(n):
-        if reach[s]:
-            for c in range(k):
-                t = rows_in[s, c]
-                if t >= 0:
-                    pred[fill[t]] = s
-                    fill[t] += 1
+        for j in range(a_off[s], a_off[s + 1]):
+            t = a_tgt[j]
+            pred[fill[t]] = s
+            fill[t] += 1
     live = np.zeros(n, dtype=np.bool_)
     sp = 0
     for s in range(n):
@@ -790,15 +896,22 @@ def minimize(rows_in, acc, start, col_order, deadline):
                 sp += 1
     if not live[start]:
         return np.full((0, k), -1, dtype=np.int32), np.zeros(0, dtype=np.bool_), 0
-    rows = np.full((n, k), -1, dtype=np.int32)
+    # the edges between live states
+    e_off = np.zeros(n + 1, dtype=np.int64)
+    e_col = np.empty(n_e, dtype=np.int32)
+    e_tgt = np.empty(n_e, dtype=np.int32)
     outdeg = np.zeros(n, dtype=np.int64)
+    j = 0
     for s in range(n):
         if live[s]:
-            for c in range(k):
-                t = rows_in[s, c]
-                if t >= 0 and live[t]:
-                    rows[s, c] = t
-                    outdeg[s] += 1
+            for q in range(a_off[s], a_off[s + 1]):
+                t = a_tgt[q]
+                if live[t]:
+                    e_col[j] = a_col[q]
+                    e_tgt[j] = t
+                    j += 1
+            outdeg[s] = j - e_off[s]
+        e_off[s + 1] = j
 
     # states with finite right languages: hash-consing in reverse topological order
     cls = np.full(n, -1, dtype=np.int64)
@@ -809,7 +922,7 @@ def minimize(rows_in, acc, start, col_order, deadline):
     rep = np.empty(n, dtype=np.int64)  # representative state of each class
     dummy = np.zeros(n, dtype=np.int64)
     own = acc.astype(np.int64)
-    queue = np.empty(n, dtype=np.int64)
+    queue = stack
     qn = 0
     for s in range(n):
         if live[s] and outdeg[s] == 0:
@@ -820,7 +933,7 @@ def minimize(rows_in, acc, start, col_order, deadline):
     while qi < qn:
         s = queue[qi]
         qi += 1
-        cls[s], nf = _intern(s, rows, cls, dummy, own, table, rep, nf)
+        cls[s], nf = _sig_find(s, e_off, e_col, e_tgt, cls, dummy, own, table, rep, nf)
         # decrement the live predecessors (one per edge)
         for j in range(cnt[s], cnt[s + 1]):
             p = pred[j]
@@ -853,11 +966,11 @@ def minimize(rows_in, acc, start, col_order, deadline):
         count = 0
         for j in range(m):
             s = rest[j]
-            newp[s], count = _intern(s, rows, cls, part, part, table, rrep, count)
+            newp[s], count = _sig_find(s, e_off, e_col, e_tgt, cls, part, part, table, rrep, count)
         for j in range(m):
             s = rest[j]
             part[s] = newp[s]
-        count = _hopcroft(rows, rest, m, cls, part, count, deadline)
+        count = _hopcroft(e_off, e_col, e_tgt, k, rest, m, cls, part, count, deadline)
         if count < 0:
             return np.full((0, k), -1, dtype=np.int32), np.zeros(0, dtype=np.bool_), 2
         for j in range(m):
@@ -882,16 +995,13 @@ def minimize(rows_in, acc, start, col_order, deadline):
         c0 = bfs[qi]
         s = rep[c0]
         out_acc[qi] = acc[s]
-        for jj in range(k):
-            col = col_order[jj]
-            t = rows[s, col]
-            if t >= 0:
-                tc = cls[t]
-                if order[tc] < 0:
-                    order[tc] = nq
-                    bfs[nq] = tc
-                    nq += 1
-                out[qi, col] = order[tc]
+        for j in range(e_off[s], e_off[s + 1]):
+            tc = cls[e_tgt[j]]
+            if order[tc] < 0:
+                order[tc] = nq
+                bfs[nq] = tc
+                nq += 1
+            out[qi, e_col[j]] = order[tc]
         qi += 1
     return out[:nq], out_acc[:nq], 0
 
