@@ -97,15 +97,15 @@ def _closure(y, eps_off, eps_dat, has_moves, is_final, mark, stamp, stack, out):
 
 
 # slots of the scalar state that _subsets keeps between calls
-_I, _N, _CL, _STAMP, _NEED_N, _NEED_DAT, _NEED_CL, _NEED_B = 0, 1, 2, 3, 4, 5, 6, 7
+_I, _N, _CL, _STAMP, _NEED_N, _NEED_DAT, _NEED_CL, _NEED_B, _NEED_E = 0, 1, 2, 3, 4, 5, 6, 7, 8
 
 
 @njit(cache=True, nogil=True)
 def _subsets(k, mv_off, mv_lo, mv_hi, mv_tgt, eps_off, eps_dat, is_final, has_moves, det, cl_start, cl_len,
              cl_acc, cl_dat, mark, stack, tmp_el, memo1, cur, head, b_next, b_val, sub_off, sub_dat, hashes, table,
-             rows, accs, st, max_states):
-    """The subset construction of :func:`determinize`, from state ``st[_I]`` on, over
-    buffers it never reallocates (so that the loop carries no reference counting).
+             t_off, t_col, t_tgt, accs, st, max_states):
+    """The subset construction of :func:`determinize_edges`, from state ``st[_I]`` on,
+    over buffers it never reallocates (so that the loop carries no reference counting).
     Returns 0 when done, 1 past ``max_states``, 2 when a buffer must grow (``st`` says
     how much; the state in progress is then redone), 3 every 256 states for the clock."""
     i = st[_I]
@@ -113,12 +113,17 @@ def _subsets(k, mv_off, mv_lo, mv_hi, mv_tgt, eps_off, eps_dat, is_final, has_mo
     cl_used = st[_CL]
     stamp = st[_STAMP]
     cap = table.shape[0]
-    room = rows.shape[0]
+    room = accs.shape[0]
     stop = (i | 255) + 1
     code = 0
     while i < n_sub:
         if i == stop:
             code = 3
+            break
+        used = t_off[i]
+        if used + k > t_col.shape[0]:
+            st[_NEED_E] = used + k
+            code = 2
             break
         p0 = sub_off[i]
         single_el = sub_off[i + 1] - p0 == 1 and det[sub_dat[p0]]
@@ -153,6 +158,7 @@ def _subsets(k, mv_off, mv_lo, mv_hi, mv_tgt, eps_off, eps_dat, is_final, has_mo
             j0 = 0
             j1 = k
         prev = -1
+        last = -1
         for jc in range(j0, j1):
             if single_el:
                 q = -1
@@ -170,7 +176,10 @@ def _subsets(k, mv_off, mv_lo, mv_hi, mv_tgt, eps_off, eps_dat, is_final, has_mo
                         q1 = b_next[q1]
                         q2 = b_next[q2]
                     if q1 < 0 and q2 < 0:
-                        rows[i, c] = rows[i, prev]
+                        if last >= 0:
+                            t_col[used] = c
+                            t_tgt[used] = last
+                            used += 1
                         continue
                 prev = c
                 q = head[c]
@@ -268,11 +277,29 @@ def _subsets(k, mv_off, mv_lo, mv_hi, mv_tgt, eps_off, eps_dat, is_final, has_mo
             if found >= 0:
                 if single_el:
                     for c in range(mv_lo[jc], mv_hi[jc] + 1):
-                        rows[i, c] = found
+                        t_col[used] = c
+                        t_tgt[used] = found
+                        used += 1
                 else:
-                    rows[i, c] = found
+                    t_col[used] = c
+                    t_tgt[used] = found
+                    used += 1
+            last = found
         if code != 0:
             break
+        if single_el:
+            # moves in class order (insertion sort: they mostly are already)
+            for r in range(t_off[i] + 1, used):
+                cc = t_col[r]
+                tt = t_tgt[r]
+                u = r - 1
+                while u >= t_off[i] and t_col[u] > cc:
+                    t_col[u + 1] = t_col[u]
+                    t_tgt[u + 1] = t_tgt[u]
+                    u -= 1
+                t_col[u + 1] = cc
+                t_tgt[u + 1] = tt
+        t_off[i + 1] = used
         i += 1
     st[_I] = i
     st[_N] = n_sub
@@ -282,22 +309,26 @@ def _subsets(k, mv_off, mv_lo, mv_hi, mv_tgt, eps_off, eps_dat, is_final, has_mo
 
 
 @njit(cache=True)
-def determinize(k, mv_off, mv_lo, mv_hi, mv_tgt, eps_off, eps_dat, is_final, start_set, start_acc, max_states,
-                deadline):
+def determinize_edges(k, mv_off, mv_lo, mv_hi, mv_tgt, eps_off, eps_dat, is_final, start_set, start_acc,
+                      max_states, deadline):
     """Subset construction over ``k`` classes.
 
     Element ``x`` moves on classes ``mv_lo[j]..mv_hi[j]`` to ``mv_tgt[j]`` for ``j`` in
     ``mv_off[x]:mv_off[x+1]``; ``eps_*`` is the epsilon graph (CSR); ``is_final`` marks
-    accepting elements. Returns (rows int32 [n, k], accepting bool [n], status): status 1
-    when more than ``max_states`` states were needed, 2 past ``deadline``, else 0.
+    accepting elements. Returns (off, cls, tgt, accepting, status): state ``s`` moves on
+    class ``cls[j]`` to ``tgt[j]`` for ``j`` in ``off[s]:off[s+1]``, in class order;
+    status 1 when more than ``max_states`` states were needed, 2 past ``deadline`` (then
+    no states), else 0.
     """
     n_el = is_final.shape[0]
     has_moves = np.zeros(n_el, dtype=np.bool_)
     # det: the element's moves cover disjoint classes (each class has one target)
     det = np.zeros(n_el, dtype=np.bool_)
     seen = np.full(k, -1, dtype=np.int64)
+    n_moving = 0
     for x in range(n_el):
         has_moves[x] = mv_off[x + 1] > mv_off[x]
+        n_moving += has_moves[x]
         ok = True
         for j in range(mv_off[x], mv_off[x + 1]):
             for c in range(mv_lo[j], mv_hi[j] + 1):
@@ -307,58 +338,61 @@ def determinize(k, mv_off, mv_lo, mv_hi, mv_tgt, eps_off, eps_dat, is_final, sta
         det[x] = ok
     # memoized closures
     cl_start = np.full(n_el, -1, dtype=np.int64)
-    cl_len = np.zeros(n_el, dtype=np.int64)
+    cl_len = np.zeros(n_el, dtype=np.int32)
     cl_acc = np.zeros(n_el, dtype=np.bool_)
     cl_dat = np.empty(max(16, n_el), dtype=np.int32)
     mark = np.zeros(n_el, dtype=np.int64)
     stack = np.empty(max(1, n_el), dtype=np.int32)
     tmp_el = np.empty(max(1, n_el), dtype=np.int32)
-    memo1 = np.full(n_el, -2, dtype=np.int64)  # -2 unknown, -1 dead, else state id
+    memo1 = np.full(n_el, -2, dtype=np.int32)  # -2 unknown, -1 dead, else state id
     cur = np.empty(max(16, n_el), dtype=np.int32)
     head = np.full(k, -1, dtype=np.int64)
     b_next = np.empty(64, dtype=np.int64)
     b_val = np.empty(64, dtype=np.int32)
 
-    # subsets
-    room = 256
-    sub_off = np.zeros(room + 1, dtype=np.int64)
+    # subsets; room for about as many states as elements with moves, allocated but not
+    # touched past what is used
+    room = max(256, min(max_states, n_moving + 1))
+    sub_off = np.empty(room + 1, dtype=np.int64)
     sub_dat = np.empty(max(1024, 4 * start_set.shape[0]), dtype=np.int32)
-    rows = np.full((room, k), -1, dtype=np.int32)
-    accs = np.zeros(room, dtype=np.bool_)
-    hashes = np.zeros(room, dtype=np.int64)
+    accs = np.empty(room, dtype=np.bool_)
+    hashes = np.empty(room, dtype=np.int64)
+    t_off = np.empty(room + 1, dtype=np.int64)
+    t_col = np.empty(max(4 * k, n_moving + k), dtype=np.int32)
+    t_tgt = np.empty(t_col.shape[0], dtype=np.int32)
     cap = 1024
     table = np.full(cap, -1, dtype=np.int64)
 
     # state 0
     m0 = start_set.shape[0]
     sub_dat[:m0] = start_set
+    sub_off[0] = 0
     sub_off[1] = m0
+    t_off[0] = 0
     accs[0] = start_acc
     h0 = _hash_slice(sub_dat, 0, m0, 1 if start_acc else 0)
     hashes[0] = h0
     table[h0 & (cap - 1)] = 0
-    st = np.zeros(8, dtype=np.int64)
+    st = np.zeros(9, dtype=np.int64)
     st[_N] = 1
 
     while True:
         code = _subsets(k, mv_off, mv_lo, mv_hi, mv_tgt, eps_off, eps_dat, is_final, has_moves, det, cl_start,
                         cl_len, cl_acc, cl_dat, mark, stack, tmp_el, memo1, cur, head, b_next, b_val, sub_off,
-                        sub_dat, hashes, table, rows, accs, st, max_states)
+                        sub_dat, hashes, table, t_off, t_col, t_tgt, accs, st, max_states)
         n_sub = st[_N]
         if code == 0:
-            return rows[:n_sub], accs[:n_sub], 0
-        if code == 1:
-            return rows[:n_sub], accs[:n_sub], 1
+            return t_off[: n_sub + 1], t_col, t_tgt, accs[:n_sub], 0
+        if code == 1 or (code == 3 and _late(deadline)):
+            return t_off[:1], t_col[:0], t_tgt[:0], accs[:0], 1 if code == 1 else 2
         if code == 3:
-            if _late(deadline):
-                return rows[:n_sub], accs[:n_sub], 2
             continue
         if st[_NEED_N] > room:
             room = max(st[_NEED_N], 2 * room)
-            rows = _grow_rows(rows, room)
             accs = _grow1(accs, room)
             hashes = _grow1(hashes, room)
             sub_off = _grow1(sub_off, room + 1)
+            t_off = _grow1(t_off, room + 1)
         if 2 * st[_NEED_N] > cap:
             while 2 * st[_NEED_N] > cap:
                 cap *= 4
@@ -368,7 +402,23 @@ def determinize(k, mv_off, mv_lo, mv_hi, mv_tgt, eps_off, eps_dat, is_final, sta
         if st[_NEED_B] > b_next.shape[0]:
             b_next = _grow1(b_next, st[_NEED_B])
             b_val = _grow1(b_val, st[_NEED_B])
+        if st[_NEED_E] > t_col.shape[0]:
+            t_col = _grow1(t_col, st[_NEED_E])
+            t_tgt = _grow1(t_tgt, st[_NEED_E])
 
+
+@njit(cache=True)
+def determinize(k, mv_off, mv_lo, mv_hi, mv_tgt, eps_off, eps_dat, is_final, start_set, start_acc, max_states,
+                deadline):
+    """:func:`determinize_edges` as a table: (rows int32 [n, k], accepting bool [n], status)."""
+    off, col, tgt, accs, status = determinize_edges(k, mv_off, mv_lo, mv_hi, mv_tgt, eps_off, eps_dat, is_final,
+                                                    start_set, start_acc, max_states, deadline)
+    n = accs.shape[0]
+    rows = np.full((n, k), -1, dtype=np.int32)
+    for s in range(n):
+        for j in range(off[s], off[s + 1]):
+            rows[s, col[j]] = tgt[j]
+    return rows, accs, status
 
 
 @njit(cache=True)
@@ -384,9 +434,10 @@ def regex_dfa(n, ed, ep, asr, final, max_states, deadline):
     past ``max_states`` subsets, 2 past ``deadline`` while determinizing, 3 while
     minimizing; m == 0 is the empty language.
 
-    A subset element is ``state * 3 + mode``: mode 0 normal, 1 a ``$`` matched before a
-    final newline (exactly b"\\n" must remain), 2 an end anchor matched (nothing may
-    remain). ``bol`` holds at the start only, so it is followed in the start closure.
+    With end anchors a subset element is ``state * 3 + mode``: mode 0 normal, 1 a ``$``
+    matched before a final newline (exactly b"\\n" must remain), 2 an end anchor matched
+    (nothing may remain); without, modes 1 and 2 cannot occur and an element is a state.
+    ``bol`` holds at the start only, so it is followed in the start closure.
     """
     ne = ed.shape[0] // 4
     npe = ep.shape[0] // 2
@@ -407,13 +458,17 @@ def regex_dfa(n, ed, ep, asr, final, max_states, deadline):
         byte_cls[b] = c
     k = c + 1
     nl = byte_cls[10]
-    n_el = 3 * n
+    modes = 1
+    for e in range(na):
+        if asr[na + e] != 0:
+            modes = 3
+    n_el = modes * n
     # moves as CSR over elements, edges in input order within an element
     mv_off = np.zeros(n_el + 1, dtype=np.int64)
     for e in range(ne):
-        x = 3 * ed[e]
+        x = modes * ed[e]
         mv_off[x + 1] += 1
-        if byte_cls[ed[ne + e]] <= nl and byte_cls[ed[2 * ne + e]] >= nl:
+        if modes == 3 and byte_cls[ed[ne + e]] <= nl and byte_cls[ed[2 * ne + e]] >= nl:
             mv_off[x + 2] += 1
     for x in range(n_el):
         mv_off[x + 1] += mv_off[x]
@@ -423,16 +478,16 @@ def regex_dfa(n, ed, ep, asr, final, max_states, deadline):
     mv_tgt = np.empty(n_mv, dtype=np.int32)
     fill = mv_off[:n_el].copy()
     for e in range(ne):
-        x = 3 * ed[e]
+        x = modes * ed[e]
         clo = byte_cls[ed[ne + e]]
         chi = byte_cls[ed[2 * ne + e]]
-        t = 3 * ed[3 * ne + e]
+        t = modes * ed[3 * ne + e]
         j = fill[x]
         fill[x] = j + 1
         mv_lo[j] = clo
         mv_hi[j] = chi
         mv_tgt[j] = t
-        if clo <= nl and chi >= nl:
+        if modes == 3 and clo <= nl and chi >= nl:
             j = fill[x + 1]
             fill[x + 1] = j + 1
             mv_lo[j] = nl
@@ -441,12 +496,11 @@ def regex_dfa(n, ed, ep, asr, final, max_states, deadline):
     # epsilon edges in every mode, then the end anchors
     eps_off = np.zeros(n_el + 1, dtype=np.int64)
     for e in range(npe):
-        x = 3 * ep[e]
-        eps_off[x + 1] += 1
-        eps_off[x + 2] += 1
-        eps_off[x + 3] += 1
+        x = modes * ep[e]
+        for m in range(modes):
+            eps_off[x + m + 1] += 1
     for e in range(na):
-        x = 3 * asr[e]
+        x = modes * asr[e]
         kind = asr[na + e]
         if kind == 2:
             eps_off[x + 1] += 1
@@ -460,16 +514,16 @@ def regex_dfa(n, ed, ep, asr, final, max_states, deadline):
     eps_dat = np.empty(eps_off[n_el], dtype=np.int32)
     fill = eps_off[:n_el].copy()
     for e in range(npe):
-        x = 3 * ep[e]
-        t = 3 * ep[npe + e]
-        for m in range(3):
+        x = modes * ep[e]
+        t = modes * ep[npe + e]
+        for m in range(modes):
             j = fill[x + m]
             fill[x + m] = j + 1
             eps_dat[j] = t + m
     for e in range(na):
-        x = 3 * asr[e]
+        x = modes * asr[e]
         kind = asr[na + e]
-        t = 3 * asr[2 * na + e]
+        t = modes * asr[2 * na + e]
         if kind == 0:
             continue
         j = fill[x]
@@ -486,11 +540,12 @@ def regex_dfa(n, ed, ep, asr, final, max_states, deadline):
         fill[x + 2] = jj + 1
         eps_dat[jj] = t + 2
     is_final = np.zeros(n_el, dtype=np.bool_)
-    is_final[3 * final] = True
-    is_final[3 * final + 2] = True
+    is_final[modes * final] = True
+    if modes == 3:
+        is_final[3 * final + 2] = True
     # start closure: epsilon edges and start-of-string anchors
     seen = np.zeros(n_el, dtype=np.bool_)
-    stack = np.empty(n_el, dtype=np.int64)
+    stack = np.empty(n_el, dtype=np.int32)
     seen[0] = True
     stack[0] = 0
     sp = 1
@@ -510,8 +565,8 @@ def regex_dfa(n, ed, ep, asr, final, max_states, deadline):
                 stack[sp] = y
                 sp += 1
         for e in range(na):
-            if asr[na + e] == 0 and 3 * asr[e] <= x < 3 * asr[e] + 3:
-                y = 3 * asr[2 * na + e] + (x - 3 * asr[e])
+            if asr[na + e] == 0 and modes * asr[e] <= x < modes * asr[e] + modes:
+                y = modes * asr[2 * na + e] + (x - modes * asr[e])
                 if not seen[y]:
                     seen[y] = True
                     stack[sp] = y
@@ -522,51 +577,82 @@ def regex_dfa(n, ed, ep, asr, final, max_states, deadline):
         if seen[x] and mv_off[x + 1] > mv_off[x]:
             start[j] = x
             j += 1
-    rows, acc, status = determinize(k, mv_off, mv_lo, mv_hi, mv_tgt, eps_off, eps_dat, is_final, start, start_acc,
-                                    max_states, deadline)
+    off, col, tgt, acc, status = determinize_edges(k, mv_off, mv_lo, mv_hi, mv_tgt, eps_off, eps_dat, is_final,
+                                                   start, start_acc, max_states, deadline)
     if status == 0 and _late(deadline):
         status = 2
     if status != 0:
-        return rows[:0], acc[:0], byte_cls, status
-    out, out_acc, st = minimize(rows, acc, 0, np.arange(k), deadline)
-    return out, out_acc, byte_cls, 3 if st != 0 else 0
+        return off[:1], col[:0], tgt[:0], acc[:0], byte_cls, status
+    off, col, tgt, acc, st = minimize_edges(k, off, col, tgt, acc, 0, deadline)
+    return off, col, tgt, acc, byte_cls, 3 if st != 0 else 0
 
 
 @njit(cache=True, nogil=True)
-def row_ranges(rows, byte_cls):
-    """The transitions of a table over interval byte classes (``byte_cls`` as
-    :func:`regex_dfa` gives it) as byte ranges, neighbouring classes with the same target
-    merged: four int64 blocks (sources, low bytes, high bytes, targets)."""
-    n, k = rows.shape
+def edge_ranges(off, col, tgt, byte_cls):
+    """The edges of a DFA over interval byte classes (as :func:`regex_dfa` gives it) as
+    byte ranges, neighbouring classes with the same target merged: four int64 blocks
+    (sources, low bytes, high bytes, targets)."""
+    n = off.shape[0] - 1
+    k = byte_cls[255] + 1
     first = np.empty(k + 1, dtype=np.int64)
     for b in range(255, -1, -1):
         first[byte_cls[b]] = b
     first[k] = 256
-    src = np.empty(n * k, dtype=np.int64)
-    lo = np.empty(n * k, dtype=np.int64)
-    hi = np.empty(n * k, dtype=np.int64)
-    tgt = np.empty(n * k, dtype=np.int64)
+    ne = off[n]
+    src = np.empty(ne, dtype=np.int64)
+    lo = np.empty(ne, dtype=np.int64)
+    hi = np.empty(ne, dtype=np.int64)
+    to = np.empty(ne, dtype=np.int64)
     m = 0
     for s in range(n):
-        c = 0
-        while c < k:
-            t = rows[s, c]
-            d = c + 1
-            while d < k and rows[s, d] == t:
+        j = off[s]
+        while j < off[s + 1]:
+            c = col[j]
+            t = tgt[j]
+            d = j + 1
+            while d < off[s + 1] and tgt[d] == t and col[d] == col[d - 1] + 1:
                 d += 1
-            if t >= 0:
-                src[m] = s
-                lo[m] = first[c]
-                hi[m] = first[d] - 1
-                tgt[m] = t
-                m += 1
-            c = d
+            src[m] = s
+            lo[m] = first[c]
+            hi[m] = first[col[d - 1] + 1] - 1
+            to[m] = t
+            m += 1
+            j = d
     out = np.empty(4 * m, dtype=np.int64)
     out[:m] = src[:m]
     out[m : 2 * m] = lo[:m]
     out[2 * m : 3 * m] = hi[:m]
-    out[3 * m :] = tgt[:m]
+    out[3 * m :] = to[:m]
     return out
+
+
+@njit(cache=True, nogil=True)
+def widen(off, col, tgt, byte_cls, out):
+    """Fill ``out`` [n, 256] with the byte table of a DFA given by its edges over byte
+    classes (-1 dead)."""
+    n = off.shape[0] - 1
+    k = 0
+    for b in range(256):
+        k = max(k, byte_cls[b] + 1)
+    # the bytes of each class, grouped
+    cnt = np.zeros(k + 1, dtype=np.int64)
+    for b in range(256):
+        cnt[byte_cls[b] + 1] += 1
+    for c in range(k):
+        cnt[c + 1] += cnt[c]
+    members = np.empty(256, dtype=np.int64)
+    fill = cnt[:k].copy()
+    for b in range(256):
+        members[fill[byte_cls[b]]] = b
+        fill[byte_cls[b]] += 1
+    for s in range(n):
+        for b in range(256):
+            out[s, b] = -1
+        for j in range(off[s], off[s + 1]):
+            t = tgt[j]
+            c = col[j]
+            for r in range(cnt[c], cnt[c + 1]):
+                out[s, members[r]] = t
 
 
 # ----------------------------------------------------------------------------- products
@@ -825,59 +911,44 @@ def _hopcroft(e_off, e_col, e_tgt, k, rest, m, cls, part, count, deadline):
 
 
 @njit(cache=True)
-def minimize(rows_in, acc, start, col_order, deadline):
-    """Trim, minimize and canonically renumber. Returns (rows int32 [m, k], accepting, status);
-    m == 0 means the empty language; status 2 when past ``deadline``, else 0."""
-    n, k = rows_in.shape
-    # reachable states, and their edge counts
+def minimize_edges(k, a_off, a_col, a_tgt, acc, start, deadline):
+    """Trim, minimize and canonically renumber a DFA given by its edges: state ``s``
+    moves on column ``a_col[j]`` to ``a_tgt[j]`` for ``j`` in ``a_off[s]:a_off[s+1]``,
+    the columns of every state in one order (the order of the canonical numbering).
+    Returns the result the same way, (off, col, tgt, accepting, status); no states means
+    the empty language; status 2 when past ``deadline``, else 0."""
+    n = acc.shape[0]
+    # reachable states
     reach = np.zeros(n, dtype=np.bool_)
-    stack = np.empty(n, dtype=np.int64)
-    deg = np.zeros(n + 1, dtype=np.int64)
+    stack = np.empty(n, dtype=np.int32)
     reach[start] = True
     stack[0] = start
     sp = 1
     while sp > 0:
         sp -= 1
         s = stack[sp]
-        d = 0
-        for c in range(k):
-            t = rows_in[s, c]
-            if t >= 0:
-                d += 1
-                if not reach[t]:
-                    reach[t] = True
-                    stack[sp] = t
-                    sp += 1
-        deg[s + 1] = d
-    # the edges of the reachable states as CSR, each state's in column order
-    for s in range(n):
-        deg[s + 1] += deg[s]
-    n_e = deg[n]
-    a_off = deg
-    a_col = np.empty(n_e, dtype=np.int32)
-    a_tgt = np.empty(n_e, dtype=np.int32)
+        for j in range(a_off[s], a_off[s + 1]):
+            t = a_tgt[j]
+            if not reach[t]:
+                reach[t] = True
+                stack[sp] = t
+                sp += 1
+    # reverse edges among reachable states
     cnt = np.zeros(n + 1, dtype=np.int64)
     for s in range(n):
         if reach[s]:
-            j = a_off[s]
-            for jj in range(k):
-                c = col_order[jj]
-                t = rows_in[s, c]
-                if t >= 0:
-                    a_col[j] = c
-                    a_tgt[j] = t
-                    j += 1
-                    cnt[t + 1] += 1
-    # reverse edges
+            for j in range(a_off[s], a_off[s + 1]):
+                cnt[a_tgt[j] + 1] += 1
     for s in range(n):
         cnt[s + 1] += cnt[s]
-    pred = np.empty(n_e, dtype=np.int32)
+    pred = np.empty(cnt[n], dtype=np.int32)
     fill = cnt[:n].copy()
     for s in range(n):
-        for j in range(a_off[s], a_off[s + 1]):
-            t = a_tgt[j]
-            pred[fill[t]] = s
-            fill[t] += 1
+        if reach[s]:
+            for j in range(a_off[s], a_off[s + 1]):
+                t = a_tgt[j]
+                pred[fill[t]] = s
+                fill[t] += 1
     live = np.zeros(n, dtype=np.bool_)
     sp = 0
     for s in range(n):
@@ -895,12 +966,12 @@ def minimize(rows_in, acc, start, col_order, deadline):
                 stack[sp] = p
                 sp += 1
     if not live[start]:
-        return np.full((0, k), -1, dtype=np.int32), np.zeros(0, dtype=np.bool_), 0
+        return np.zeros(1, dtype=np.int64), a_col[:0], a_tgt[:0], acc[:0], 0
     # the edges between live states
     e_off = np.zeros(n + 1, dtype=np.int64)
-    e_col = np.empty(n_e, dtype=np.int32)
-    e_tgt = np.empty(n_e, dtype=np.int32)
-    outdeg = np.zeros(n, dtype=np.int64)
+    e_col = np.empty(cnt[n], dtype=np.int32)
+    e_tgt = np.empty(cnt[n], dtype=np.int32)
+    outdeg = np.zeros(n, dtype=np.int32)
     j = 0
     for s in range(n):
         if live[s]:
@@ -920,7 +991,7 @@ def minimize(rows_in, acc, start, col_order, deadline):
         cap *= 2
     table = np.full(cap, -1, dtype=np.int64)
     rep = np.empty(n, dtype=np.int64)  # representative state of each class
-    dummy = np.zeros(n, dtype=np.int64)
+    part = np.zeros(n, dtype=np.int64)  # blocks of the states with infinite right languages
     own = acc.astype(np.int64)
     queue = stack
     qn = 0
@@ -933,7 +1004,7 @@ def minimize(rows_in, acc, start, col_order, deadline):
     while qi < qn:
         s = queue[qi]
         qi += 1
-        cls[s], nf = _sig_find(s, e_off, e_col, e_tgt, cls, dummy, own, table, rep, nf)
+        cls[s], nf = _sig_find(s, e_off, e_col, e_tgt, cls, part, own, table, rep, nf)
         # decrement the live predecessors (one per edge)
         for j in range(cnt[s], cnt[s + 1]):
             p = pred[j]
@@ -954,8 +1025,7 @@ def minimize(rows_in, acc, start, col_order, deadline):
             seen0 = seen0 or not acc[s]
     if m > 0:
         if _late(deadline):
-            return np.full((0, k), -1, dtype=np.int32), np.zeros(0, dtype=np.bool_), 2
-        part = np.zeros(n, dtype=np.int64)
+            return np.zeros(1, dtype=np.int64), a_col[:0], a_tgt[:0], acc[:0], 2
         for j in range(m):
             s = rest[j]
             part[s] = 1 if (acc[s] and seen0) else 0
@@ -972,7 +1042,7 @@ def minimize(rows_in, acc, start, col_order, deadline):
             part[s] = newp[s]
         count = _hopcroft(e_off, e_col, e_tgt, k, rest, m, cls, part, count, deadline)
         if count < 0:
-            return np.full((0, k), -1, dtype=np.int32), np.zeros(0, dtype=np.bool_), 2
+            return np.zeros(1, dtype=np.int64), a_col[:0], a_tgt[:0], acc[:0], 2
         for j in range(m):
             rrep[part[rest[j]]] = rest[j]
         for j in range(m):
@@ -982,28 +1052,68 @@ def minimize(rows_in, acc, start, col_order, deadline):
             rep[nf + e] = rrep[e]
         nf += count
 
-    # canonical numbering: BFS from the start class, columns in byte order
+    # canonical numbering: BFS from the start class, each state's edges in column order
     order = np.full(nf, -1, dtype=np.int64)
     bfs = np.empty(nf, dtype=np.int64)
-    out = np.full((nf, k), -1, dtype=np.int32)
-    out_acc = np.zeros(nf, dtype=np.bool_)
+    o_off = np.empty(nf + 1, dtype=np.int64)
+    o_col = np.empty(e_off[n], dtype=np.int32)
+    o_tgt = np.empty(e_off[n], dtype=np.int32)
+    o_acc = np.zeros(nf, dtype=np.bool_)
     order[cls[start]] = 0
     bfs[0] = cls[start]
     nq = 1
     qi = 0
+    j = 0
+    o_off[0] = 0
     while qi < nq:
         c0 = bfs[qi]
         s = rep[c0]
-        out_acc[qi] = acc[s]
-        for j in range(e_off[s], e_off[s + 1]):
-            tc = cls[e_tgt[j]]
+        o_acc[qi] = acc[s]
+        for q in range(e_off[s], e_off[s + 1]):
+            tc = cls[e_tgt[q]]
             if order[tc] < 0:
                 order[tc] = nq
                 bfs[nq] = tc
                 nq += 1
-            out[qi, e_col[j]] = order[tc]
+            o_col[j] = e_col[q]
+            o_tgt[j] = order[tc]
+            j += 1
         qi += 1
-    return out[:nq], out_acc[:nq], 0
+        o_off[qi] = j
+    return o_off[: nq + 1], o_col[:j], o_tgt[:j], o_acc[:nq], 0
+
+
+@njit(cache=True)
+def minimize(rows_in, acc, start, col_order, deadline):
+    """Trim, minimize and canonically renumber a table ``rows_in`` [n, k] (-1 dead), the
+    numbering following the columns in ``col_order``. Returns (rows int32 [m, k],
+    accepting, status) as :func:`minimize_edges`."""
+    n, k = rows_in.shape
+    off = np.zeros(n + 1, dtype=np.int64)
+    for s in range(n):
+        d = 0
+        for c in range(k):
+            if rows_in[s, c] >= 0:
+                d += 1
+        off[s + 1] = off[s] + d
+    col = np.empty(off[n], dtype=np.int32)
+    tgt = np.empty(off[n], dtype=np.int32)
+    j = 0
+    for s in range(n):
+        for jj in range(k):
+            c = col_order[jj]
+            t = rows_in[s, c]
+            if t >= 0:
+                col[j] = c
+                tgt[j] = t
+                j += 1
+    o_off, o_col, o_tgt, o_acc, status = minimize_edges(k, off, col, tgt, acc, start, deadline)
+    m = o_acc.shape[0]
+    out = np.full((m, k), -1, dtype=np.int32)
+    for s in range(m):
+        for j in range(o_off[s], o_off[s + 1]):
+            out[s, o_col[j]] = o_tgt[j]
+    return out, o_acc, status
 
 
 @njit(cache=True, nogil=True)
@@ -1075,6 +1185,7 @@ def warm() -> None:
     minimize(one, acc, 0, np.zeros(1, dtype=np.int64), float("inf"))
     column_classes(np.zeros((1, 256), dtype=np.int32))
     i64 = np.zeros(0, dtype=np.int64)
-    rows, _, cls, _ = regex_dfa(1, i64, i64, i64, 0, 10, float("inf"))
-    row_ranges(rows, cls)
+    off, col, tgt, _, cls, _ = regex_dfa(1, i64, i64, i64, 0, 10, float("inf"))
+    edge_ranges(off, col, tgt, cls)
+    widen(off, col, tgt, cls, np.empty((off.shape[0] - 1, 256), dtype=np.int32))
     _warm = True

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -48,9 +49,11 @@ class _NFA:
     append-only lists so that repeated sub-automata can be copied by offsetting.
 
     The sub-expressions named in ``plan`` (by ``id``) are compiled on their own to a
-    minimal DFA, memoized in ``subs`` by value, and built as a copy of that DFA: a big
-    sub-expression that is repeated or occurs more than once is determinized once and its
-    copies are as small as its minimal DFA.
+    minimal DFA, memoized in ``subs`` by their class in the plan (equal sub-expressions
+    share one), and built as a copy of that DFA: a big sub-expression that is repeated or
+    occurs more than once is determinized once and its copies are as small as its minimal
+    DFA. A copy is kept as a record ``(sub, first state, end state)`` in ``dfas`` and only
+    laid out as edges, with numpy, when the NFA is handed to the kernel.
     """
 
     def __init__(self, json_string: bool, limits: _Limits, plan: dict | None = None, subs: dict | None = None):
@@ -62,6 +65,7 @@ class _NFA:
         self.p_src: list[int] = []
         self.p_dst: list[int] = []
         self.asrt: list[tuple[int, str, int]] = []
+        self.dfas: list[tuple] = []  # copies of sub-expression DFAs: (sub, first state, end)
         self.set_tmpl: dict = {}  # character set -> template for NFA.copy
         self.json = json_string
         self.limits = limits
@@ -90,11 +94,11 @@ class _NFA:
         """Build ``x`` from ``s``; the first call records a template in ``tmpl``, later
         calls replay it with shifted state numbers instead of walking ``x`` again."""
         if not tmpl:
-            marks = (s, self.n, len(self.e_src), len(self.p_src), len(self.asrt))
+            marks = (s, self.n, len(self.e_src), len(self.p_src), len(self.asrt), len(self.dfas))
             end = self.add_set(x[1], s) if x[0] == "set" else self.build(x, s)
-            tmpl.extend(marks + (self.n, len(self.e_src), len(self.p_src), len(self.asrt), end))
+            tmpl.extend(marks + (self.n, len(self.e_src), len(self.p_src), len(self.asrt), len(self.dfas), end))
             return end
-        s0, n0, e0, p0, a0, n1, e1, p1, a1, end = tmpl
+        s0, n0, e0, p0, a0, d0, n1, e1, p1, a1, d1, end = tmpl
         delta = self.n - n0
         self.n += n1 - n0
         if n1 - n0 > 0xFFF or ((self.n ^ (self.n - (n1 - n0))) >> 12):
@@ -112,6 +116,9 @@ class _NFA:
         for i in range(a0, a1):
             u, kind, v = self.asrt[i]
             self.asrt.append((s if u == s0 else u + delta, kind, s if v == s0 else v + delta))
+        for i in range(d0, d1):
+            sub, base, e = self.dfas[i]
+            self.dfas.append((sub, base + delta, s if e == s0 else e + delta))
         return s if end == s0 else end + delta
 
     def build(self, node: tuple, s: int, whole: bool = False) -> int:
@@ -181,38 +188,72 @@ class _NFA:
         return end
 
     def sub_dfa(self, node: tuple):
-        """The minimal DFA of ``node`` as (byte-range edges, accepting states, size), or None
-        when it has more states than ``node``'s NFA (then ``node`` is built as it is)."""
-        got = self.subs.get(node, False)
+        """The minimal DFA of ``node`` as (byte-range edges: sources, low bytes, high
+        bytes, targets; accepting states; size), numpy arrays, or None when it has more
+        states than ``node``'s NFA (then ``node`` is built as it is)."""
+        size, key = self.plan[id(node)]
+        got = self.subs.get(key, False)
         if got is not False:
             return got
         sub = _NFA(self.json, self.limits, self.plan, self.subs)
         start = sub.new()
         final = sub.build(node, start, whole=True)
-        res = _determinize(sub, final, self.limits, cap=min(self.plan[id(node)], self.limits.max_states))
+        res = _determinize(sub, final, self.limits, cap=min(size, self.limits.max_states))
         if res is not None:
-            rows, acc, byte_cls = res
-            res = (_kernels.row_ranges(rows, byte_cls).tolist(), np.flatnonzero(acc).tolist(), rows.shape[0])
-        self.subs[node] = res
+            off, col, tgt, acc, byte_cls = res
+            edges = _kernels.edge_ranges(off, col, tgt, byte_cls)
+            m = edges.shape[0] // 4
+            res = (edges[:m], edges[m : 2 * m], edges[2 * m : 3 * m], edges[3 * m :], np.flatnonzero(acc),
+                   acc.shape[0])
+        self.subs[key] = res
         return res
 
     def add_dfa(self, sub: tuple, s: int) -> int:
         """A copy of a DFA given by :meth:`sub_dfa`, entered from ``s``; returns its end."""
-        edges, accepting, size = sub
+        size = sub[5]
         base = self.n
         self.n += size
         end = self.new()
         self._check()
         if size:
             self.eps(s, base)
-        m = len(edges) // 4
-        self.e_src.extend([v + base for v in edges[:m]])
-        self.e_lo.extend(edges[m : 2 * m])
-        self.e_hi.extend(edges[2 * m : 3 * m])
-        self.e_tgt.extend([v + base for v in edges[3 * m :]])
-        self.p_src.extend([a + base for a in accepting])
-        self.p_dst.extend([end] * len(accepting))
+        self.dfas.append((sub, base, end))
         return end
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """The byte-range edges (four blocks: sources, low bytes, high bytes, targets) and
+        the epsilon edges (two blocks: sources, targets), DFA copies laid out."""
+        ne = len(self.e_src)
+        npe = len(self.p_src)
+        if not self.dfas:
+            ed = np.fromiter(chain(self.e_src, self.e_lo, self.e_hi, self.e_tgt), np.int64, 4 * ne)
+            ep = np.fromiter(chain(self.p_src, self.p_dst), np.int64, 2 * npe)
+            return ed, ep
+        m = ne + sum(sub[0].shape[0] for sub, _, _ in self.dfas)
+        ed = np.empty(4 * m, dtype=np.int64)
+        blocks = [ed[i * m : (i + 1) * m] for i in range(4)]
+        for block, lst in zip(blocks, (self.e_src, self.e_lo, self.e_hi, self.e_tgt)):
+            block[:ne] = lst
+        at = ne
+        for sub, base, _ in self.dfas:
+            j = at + sub[0].shape[0]
+            np.add(sub[0], base, out=blocks[0][at:j])
+            blocks[1][at:j] = sub[1]
+            blocks[2][at:j] = sub[2]
+            np.add(sub[3], base, out=blocks[3][at:j])
+            at = j
+        # into each copy, and from its accepting states to its end
+        q = npe + sum(sub[4].shape[0] for sub, _, _ in self.dfas)
+        ep = np.empty(2 * q, dtype=np.int64)
+        ep[:npe] = self.p_src
+        ep[q : q + npe] = self.p_dst
+        at = npe
+        for sub, base, end in self.dfas:
+            j = at + sub[4].shape[0]
+            np.add(sub[4], base, out=ep[at:j])
+            ep[q + at : q + j] = end
+            at = j
+        return ed, ep
 
     def add_set(self, r: tuple, s: int) -> int:
         end = self.new()
@@ -247,17 +288,16 @@ _ANCHOR_KIND = {"bol": 0, "eol": 1, "eoz": 2}
 
 
 def _determinize(nfa: _NFA, final: int, limits: _Limits, cap: int | None = None):
-    """(rows over byte classes, accepting, byte class of each byte) of the minimal DFA of
-    ``nfa`` (see :func:`._kernels.regex_dfa`). Past ``max_states`` subset states: None
-    when ``cap`` replaces the limit, else CompileLimitError."""
-    ed = np.array(nfa.e_src + nfa.e_lo + nfa.e_hi + nfa.e_tgt, dtype=np.int64)
-    ep = np.array(nfa.p_src + nfa.p_dst, dtype=np.int64)
+    """(edge offsets, classes and targets, accepting, byte class of each byte) of the
+    minimal DFA of ``nfa`` (see :func:`._kernels.regex_dfa`). Past ``max_states`` subset
+    states: None when ``cap`` replaces the limit, else CompileLimitError."""
+    ed, ep = nfa.arrays()
     a = nfa.asrt
     asr = np.array([u for u, _, _ in a] + [_ANCHOR_KIND[k] for _, k, _ in a] + [v for _, _, v in a], dtype=np.int64)
     limits.check_time()
     max_states = limits.max_states if cap is None else cap
     deadline = limits.t0 + limits.time_limit
-    rows, acc, byte_cls, status = _kernels.regex_dfa(nfa.n, ed, ep, asr, final, max_states + 1, deadline)
+    off, col, tgt, acc, byte_cls, status = _kernels.regex_dfa(nfa.n, ed, ep, asr, final, max_states + 1, deadline)
     if status == 1:
         if cap is not None:
             return None
@@ -268,7 +308,7 @@ def _determinize(nfa: _NFA, final: int, limits: _Limits, cap: int | None = None)
     if status == 3 or time.perf_counter() > deadline:
         raise CompileLimitError(f"compiling regex {limits.pattern!r} (time_limit={limits.time_limit}s): "
                                 "exceeded the time limit while minimizing")
-    return rows, acc, byte_cls
+    return off, col, tgt, acc, byte_cls
 
 
 # NFA states from which a sub-expression that is repeated, or occurs more than once, is
@@ -290,7 +330,14 @@ def _estimate(node: tuple, json_string: bool, cap: int, big: list | None = None)
     if kind in ("cat", "alt"):
         total = 2 * len(node[1])
         for item in node[1]:
-            total += _estimate(item, json_string, cap, big)
+            if item[0] == "set":  # as above, without a call per character
+                r = item[1]
+                if not json_string and len(r) == 1 and r[0][1] < 0x80:
+                    total += 1
+                    continue
+                total += len(cs.encode(r, json_string)[0])
+            else:
+                total += _estimate(item, json_string, cap, big)
             if total > cap:
                 break
         if big is not None and total >= _SUB_MIN:
@@ -320,17 +367,29 @@ def _anchored(node: tuple) -> bool:
 
 
 def _plan(big: list, anchors: bool) -> dict:
-    """``id`` -> estimated NFA states of the sub-expressions to compile on their own:
-    those repeated or occurring more than once (by value), without anchors."""
+    """``id`` -> (estimated NFA states, class) of the sub-expressions to compile on their
+    own: those repeated or occurring more than once (by value), without anchors. Equal
+    sub-expressions get the same class."""
     if not big:
         return {}
-    count: dict = {}
-    for node, copies, _ in big:
-        count[node] = count.get(node, 0) + copies
+    # equal nodes have the same kind and estimate: compare by value only within those
+    # groups (hashing a big tuple walks all of it, every time)
+    groups: dict = {}
+    found = []
+    for node, copies, size in big:
+        group = groups.setdefault((node[0], size), [])
+        for cls in group:
+            if cls[0] is node or cls[0] == node:
+                cls[1] += copies
+                break
+        else:
+            cls = [node, copies, len(found)]
+            group.append(cls)
+        found.append((node, size, cls))
     plan = {}
-    for node, _, size in big:
-        if count[node] >= 2 and not (anchors and _anchored(node)):
-            plan[id(node)] = size
+    for node, size, cls in found:
+        if cls[1] >= 2 and not (anchors and _anchored(node)):
+            plan[id(node)] = (size, cls[2])
     return plan
 
 
@@ -379,10 +438,12 @@ def _compile_ast(ast: tuple, pattern: str, json_string: bool, limits: _Limits, a
     except RecursionError:
         raise RegexError("pattern is nested too deeply", pattern, 0) from None
     limits.check_time()
-    rows, acc, byte_cls = _determinize(nfa, final, limits)
-    if rows.shape[0] == 0:
+    off, col, tgt, acc, byte_cls = _determinize(nfa, final, limits)
+    if acc.shape[0] == 0:
         return empty_dfa()
-    d = ByteDFA(np.take(rows, byte_cls, axis=1), acc)
+    table = np.empty((acc.shape[0], 256), dtype=np.int32)
+    _kernels.widen(off, col, tgt, byte_cls, table)
+    d = ByteDFA(table, acc)
     d._cls = byte_cls
     return d
 
