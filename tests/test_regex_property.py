@@ -288,3 +288,42 @@ def test_sub_expression_dfas_give_the_same_dfa(data):
     expected = compile_regex(pattern, **kw)
     with sub_expressions_from(1):
         assert compile_regex(pattern, **kw) == expected, (pattern, kw)
+
+
+@contextmanager
+def no_tries():
+    """Build every alternation branch by branch (string branches as a trie is the default
+    for alternations of at least regex._TRIE_MIN branches)."""
+    saved = regex_mod._TRIE_MIN
+    regex_mod._TRIE_MIN = 10**9
+    try:
+        yield
+    finally:
+        regex_mod._TRIE_MIN = saved
+
+
+@SETTINGS
+@given(st.data())
+def test_string_alternations_agree_with_re(data):
+    # many string branches (duplicates, prefixes of each other, the empty string) among
+    # a few others, in some context
+    words = data.draw(st.lists(st.text(alphabet="abc", max_size=4), min_size=8, max_size=24))
+    others = data.draw(st.lists(st.sampled_from(["[ab]c", "a+", "\u00e9", "(?:b|cc)", "\\d", "c$", "^a", "(?:ab)?"]),
+                                max_size=3))
+    branches = data.draw(st.permutations([re.escape(w) for w in words] + others))
+    alt = "(?:" + "|".join(branches) + ")"
+    context = data.draw(st.sampled_from(["{}", "{}{{2,3}}", "x{}y", "{}( {}){{0,2}}", "(?:{}|c)*"]))
+    pattern = context.replace("{}", alt).replace("{{", "{").replace("}}", "}") if "{{" in context \
+        else context.format(alt, alt)
+    kw = data.draw(st.sampled_from([{}, {"ignore_case": True}, {"search": True}, {"json_string": True}]))
+    dfa = compile_regex(pattern, **kw)
+    with no_tries():
+        assert compile_regex(pattern, **kw) == dfa, (pattern, kw)
+    if kw.get("json_string"):
+        return
+    rx = re.compile(pattern, re.IGNORECASE if kw.get("ignore_case") else 0)
+    match = rx.search if kw.get("search") else rx.fullmatch
+    strings = data.draw(st.lists(st.text(alphabet="abcxy C\u00e9", max_size=8), min_size=10, max_size=10))
+    strings += words + [a + " " + b for a, b in zip(words, words[1:])]
+    for s in strings:
+        assert dfa.accepts(s.encode("utf-8")) == bool(match(s)), (pattern, kw, s)

@@ -59,6 +59,12 @@ def _late(deadline):
 
 
 @njit(cache=True, nogil=True)
+def _mix(key):
+    h = key * np.int64(_MUL)
+    return h ^ (h >> np.int64(29))
+
+
+@njit(cache=True, nogil=True)
 def _hash_slice(buf, lo, hi, salt):
     h = np.int64(_SEED) ^ np.int64(salt)
     for i in range(lo, hi):
@@ -655,13 +661,60 @@ def widen(off, col, tgt, byte_cls, out):
                 out[s, members[r]] = t
 
 
-# ----------------------------------------------------------------------------- products
-
-
 @njit(cache=True, nogil=True)
-def _mix(key):
-    h = key * np.int64(_MUL)
-    return h ^ (h >> np.int64(29))
+def trie(codes, lens):
+    """A trie of strings given one after the other in ``codes`` (string ``i`` has
+    ``lens[i]`` codes); a string with a code past 255 is left out. Returns (edges as four
+    int64 blocks: sources, low bytes, high bytes (the same), targets; accepting states;
+    number of states, the root 0; which strings are in)."""
+    total = codes.shape[0]
+    cap = 16
+    while cap < 2 * total + 2:
+        cap *= 2
+    keys = np.full(cap, -1, dtype=np.int64)  # (state, byte) -> child, open addressing
+    vals = np.empty(cap, dtype=np.int64)
+    ends = np.empty(total, dtype=np.int64)
+    final = np.zeros(total + 1, dtype=np.bool_)
+    taken = np.zeros(lens.shape[0], dtype=np.bool_)
+    n = 1
+    pos = 0
+    for i in range(lens.shape[0]):
+        a = pos
+        pos += lens[i]
+        ok = True
+        for j in range(a, pos):
+            if codes[j] < 0 or codes[j] > 255:
+                ok = False
+                break
+        if not ok:
+            continue
+        taken[i] = True
+        node = 0
+        for j in range(a, pos):
+            key = node * 256 + codes[j]
+            slot = _mix(key) & (cap - 1)
+            while keys[slot] >= 0 and keys[slot] != key:
+                slot = (slot + 1) & (cap - 1)
+            if keys[slot] < 0:
+                keys[slot] = key
+                vals[slot] = n
+                ends[n - 1] = key
+                n += 1
+            node = vals[slot]
+        final[node] = True
+    # the edge into state t is key ends[t - 1]: its source and byte
+    m = n - 1
+    out = np.empty(4 * m, dtype=np.int64)
+    for t in range(1, n):
+        key = ends[t - 1]
+        out[t - 1] = key // 256
+        out[m + t - 1] = key % 256
+        out[2 * m + t - 1] = key % 256
+        out[3 * m + t - 1] = t
+    return out, np.flatnonzero(final[:n]), n, taken
+
+
+# ----------------------------------------------------------------------------- products
 
 
 @njit(cache=True)
@@ -1188,4 +1241,5 @@ def warm() -> None:
     off, col, tgt, _, cls, _ = regex_dfa(1, i64, i64, i64, 0, 10, float("inf"))
     edge_ranges(off, col, tgt, cls)
     widen(off, col, tgt, cls, np.empty((off.shape[0] - 1, 256), dtype=np.int32))
+    trie(np.zeros(1, dtype=np.int64), np.ones(1, dtype=np.int64))
     _warm = True

@@ -160,7 +160,12 @@ class _NFA:
             return s
         if kind == "alt":
             end = self.new()
-            for branch in node[1]:
+            branches = node[1]
+            if len(branches) >= _TRIE_MIN and not self.json:
+                trie, branches = _strings(branches)
+                if trie is not None:
+                    self.eps(self.add_dfa(trie, s), end)
+            for branch in branches:
                 b = self.new()
                 self.eps(s, b)
                 self.eps(self.build(branch, b), end)
@@ -284,6 +289,25 @@ class _NFA:
         return end
 
 
+def _strings(branches: tuple) -> tuple:
+    """The alternatives among ``branches`` that are strings of ASCII characters as a trie
+    (a DFA as :meth:`_NFA.sub_dfa` gives it, None when there are none), and the others."""
+    seqs = [b[1] if b[0] == "cat" else (b,) for b in branches]
+    flat = list(chain.from_iterable(seqs))
+    code = {}
+    for item in dict.fromkeys(flat):  # the distinct nodes: parse shares a character's node
+        r = item[1] if item[0] == "set" else None
+        code[item] = r[0][0] if r and len(r) == 1 and r[0][0] == r[0][1] < 0x80 else 256
+    codes = np.fromiter(map(code.__getitem__, flat), np.int64, len(flat))
+    lens = np.fromiter(map(len, seqs), np.int64, len(seqs))
+    edges, accepting, size, taken = _kernels.trie(codes, lens)
+    rest = tuple(b for b, t in zip(branches, taken.tolist()) if not t)
+    if len(rest) == len(branches):
+        return None, branches
+    m = edges.shape[0] // 4
+    return (edges[:m], edges[m : 2 * m], edges[2 * m : 3 * m], edges[3 * m :], accepting, size), rest
+
+
 _ANCHOR_KIND = {"bol": 0, "eol": 1, "eoz": 2}
 
 
@@ -310,6 +334,9 @@ def _determinize(nfa: _NFA, final: int, limits: _Limits, cap: int | None = None)
                                 "exceeded the time limit while minimizing")
     return off, col, tgt, acc, byte_cls
 
+
+# alternations of at least this many branches build their string branches as a trie
+_TRIE_MIN = 8
 
 # NFA states from which a sub-expression that is repeated, or occurs more than once, is
 # compiled to a DFA on its own
