@@ -42,7 +42,7 @@ def _grow_rows(a, need):
 def _hash_table(hashes, n, cap):
     """An open-addressing table of size ``cap`` (a power of two) holding ids ``0..n``
     at their ``hashes``."""
-    table = np.full(cap, -1, dtype=np.int64)
+    table = np.full(cap, -1, dtype=np.int32)
     for e in range(n):
         sl = hashes[e] & (cap - 1)
         while table[sl] >= 0:
@@ -367,7 +367,9 @@ def determinize_edges(k, mv_off, mv_lo, mv_hi, mv_tgt, eps_off, eps_dat, is_fina
     t_col = np.empty(max(4 * k, n_moving + k), dtype=np.int32)
     t_tgt = np.empty(t_col.shape[0], dtype=np.int32)
     cap = 1024
-    table = np.full(cap, -1, dtype=np.int64)
+    while cap < 2 * room:
+        cap *= 2
+    table = np.full(cap, -1, dtype=np.int32)
 
     # state 0
     m0 = start_set.shape[0]
@@ -724,7 +726,7 @@ def pair_product(ta, tb, acc_a, acc_b, op, max_states, deadline):
     k = ta.shape[1]
     nb1 = np.int64(tb.shape[0] + 1)
     cap = 1024
-    table = np.full(cap, -1, dtype=np.int64)
+    table = np.full(cap, -1, dtype=np.int32)
     codes = np.empty(256, dtype=np.int64)
     hashes = np.empty(256, dtype=np.int64)
     rows = np.full((256, k), -1, dtype=np.int32)
@@ -1038,14 +1040,14 @@ def minimize_edges(k, a_off, a_col, a_tgt, acc, start, deadline):
         e_off[s + 1] = j
 
     # states with finite right languages: hash-consing in reverse topological order
-    cls = np.full(n, -1, dtype=np.int64)
+    cls = np.full(n, -1, dtype=np.int32)
     cap = 16
     while cap < 2 * n + 2:
         cap *= 2
-    table = np.full(cap, -1, dtype=np.int64)
-    rep = np.empty(n, dtype=np.int64)  # representative state of each class
-    part = np.zeros(n, dtype=np.int64)  # blocks of the states with infinite right languages
-    own = acc.astype(np.int64)
+    table = np.full(cap, -1, dtype=np.int32)
+    rep = np.empty(n, dtype=np.int32)  # representative state of each class
+    part = np.zeros(n, dtype=np.int32)  # blocks of the states with infinite right languages
+    own = acc.astype(np.int32)
     queue = stack
     qn = 0
     for s in range(n):
@@ -1068,7 +1070,7 @@ def minimize_edges(k, a_off, a_col, a_tgt, acc, start, deadline):
                     qn += 1
 
     # the states with infinite right languages: partition refinement
-    rest = np.empty(n, dtype=np.int64)
+    rest = np.empty(n, dtype=np.int32)
     m = 0
     seen0 = False
     for s in range(n):
@@ -1084,8 +1086,8 @@ def minimize_edges(k, a_off, a_col, a_tgt, acc, start, deadline):
             part[s] = 1 if (acc[s] and seen0) else 0
         # one round of signatures separates by the finite targets; Hopcroft does the rest
         table[:] = -1
-        newp = np.zeros(n, dtype=np.int64)
-        rrep = np.empty(m, dtype=np.int64)
+        newp = np.zeros(n, dtype=np.int32)
+        rrep = np.empty(m, dtype=np.int32)
         count = 0
         for j in range(m):
             s = rest[j]
@@ -1106,8 +1108,8 @@ def minimize_edges(k, a_off, a_col, a_tgt, acc, start, deadline):
         nf += count
 
     # canonical numbering: BFS from the start class, each state's edges in column order
-    order = np.full(nf, -1, dtype=np.int64)
-    bfs = np.empty(nf, dtype=np.int64)
+    order = np.full(nf, -1, dtype=np.int32)
+    bfs = np.empty(nf, dtype=np.int32)
     o_off = np.empty(nf + 1, dtype=np.int64)
     o_col = np.empty(e_off[n], dtype=np.int32)
     o_tgt = np.empty(e_off[n], dtype=np.int32)

@@ -393,7 +393,7 @@ def _anchored(node: tuple) -> bool:
     return True
 
 
-def _plan(big: list, anchors: bool) -> dict:
+def _plan(big: list, anchors: bool, json_string: bool) -> dict:
     """``id`` -> (estimated NFA states, class) of the sub-expressions to compile on their
     own: those repeated or occurring more than once (by value), without anchors. Equal
     sub-expressions get the same class."""
@@ -417,6 +417,13 @@ def _plan(big: list, anchors: bool) -> dict:
     for node, size, cls in found:
         if cls[1] >= 2 and not (anchors and _anchored(node)):
             plan[id(node)] = (size, cls[2])
+    if not json_string:
+        # one-byte-range characters then a planned sub-expression: as built, that is
+        # already a chain of single edges into a copy of its DFA, minimal but for the chain
+        for node, _, _ in found:
+            if node[0] == "cat" and id(node) in plan and id(node[1][-1]) in plan and all(
+                    item[0] == "set" and len(item[1]) == 1 and item[1][0][1] < 0x80 for item in node[1][:-1]):
+                del plan[id(node)]
     return plan
 
 
@@ -458,7 +465,7 @@ def _compile_ast(ast: tuple, pattern: str, json_string: bool, limits: _Limits, a
         raise CompileLimitError(
             f"regex {pattern!r} needs about {size} NFA states, more than {limits.max_nfa} "
             f"(4 x max_states={max_states})")
-    nfa = _NFA(json_string, limits, _plan(big, anchors))
+    nfa = _NFA(json_string, limits, _plan(big, anchors, json_string))
     start = nfa.new()
     try:
         final = nfa.build(ast, start)
