@@ -343,11 +343,13 @@ _TRIE_MIN = 8
 _SUB_MIN = 1000
 
 
-def _estimate(node: tuple, json_string: bool, cap: int, big: list | None = None) -> int:
+def _estimate(node: tuple, json_string: bool, cap: int, big: list | None = None, seen: dict | None = None) -> int:
     """Upper bound on the NFA states ``node`` builds (stops counting past ``cap``).
 
     With ``big``, appends ``(node, copies)`` for each alternation or concatenation of at
-    least _SUB_MIN states (copies 1) and each such repeated sub-expression (its copies)."""
+    least _SUB_MIN states (copies 1) and each such repeated sub-expression (its copies).
+    ``seen`` holds the big ones counted so far, by kind and length: one equal to one of
+    them is not walked again (it is compiled on its own, so its parts are not needed)."""
     kind = node[0]
     if kind == "set":
         r = node[1]
@@ -355,8 +357,15 @@ def _estimate(node: tuple, json_string: bool, cap: int, big: list | None = None)
             return 1
         return len(cs.encode(r, json_string)[0])
     if kind in ("cat", "alt"):
-        total = 2 * len(node[1])
-        for item in node[1]:
+        items = node[1]
+        if len(items) >= 32 and seen is not None:
+            same = seen.setdefault((kind, len(items)), [])
+            for other, total in same:
+                if other == node:  # parse shares characters' nodes: mostly identity checks
+                    big.append((node, 1, total))
+                    return total
+        total = 2 * len(items)
+        for item in items:
             if item[0] == "set":  # as above, without a call per character
                 r = item[1]
                 if not json_string and len(r) == 1 and r[0][1] < 0x80:
@@ -364,16 +373,18 @@ def _estimate(node: tuple, json_string: bool, cap: int, big: list | None = None)
                     continue
                 total += len(cs.encode(r, json_string)[0])
             else:
-                total += _estimate(item, json_string, cap, big)
+                total += _estimate(item, json_string, cap, big, seen)
             if total > cap:
                 break
         if big is not None and total >= _SUB_MIN:
             big.append((node, 1, total))
+            if len(items) >= 32 and seen is not None:
+                same.append((node, total))
         return total
     if kind == "rep":
         _, x, lo, hi = node
         copies = max(lo, 1) + 1 if hi is None else max(hi, 1)
-        inner = _estimate(x, json_string, cap, big)
+        inner = _estimate(x, json_string, cap, big, seen)
         if big is not None and inner >= _SUB_MIN and x[0] != "set":
             built = lo + (1 if hi is None else hi - lo)  # copies the NFA holds
             if built >= 2:
@@ -460,7 +471,7 @@ def _may_anchor(source: str) -> bool:
 def _compile_ast(ast: tuple, pattern: str, json_string: bool, limits: _Limits, anchors: bool = True) -> ByteDFA:
     max_states = limits.max_states
     big: list = []
-    size = _estimate(ast, json_string, limits.max_nfa, big)
+    size = _estimate(ast, json_string, limits.max_nfa, big, {})
     if size > limits.max_nfa:
         raise CompileLimitError(
             f"regex {pattern!r} needs about {size} NFA states, more than {limits.max_nfa} "
