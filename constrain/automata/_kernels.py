@@ -1,9 +1,12 @@
 """Numba kernels behind :mod:`.dfa` and :mod:`.regex`: subset construction, pair
 products, and trim + minimize + canonical renumbering, all over byte classes.
 
-Tables are ``int32 [n, k]`` over ``k`` byte classes with ``-1`` for the dead state.
-Sets of NFA states live in flat buffers and are found again through open-addressing
-hash tables keyed on their sorted contents, so no Python object is made per state.
+Tables are ``int32 [n, k]`` over ``k`` byte classes with ``-1`` for the dead state; the
+regex path keeps a DFA as edge lists instead (CSR: ``off``, ``cls``, ``tgt``), since
+its DFAs have few edges per state. Sets of NFA states live in flat buffers and are
+found again through open-addressing hash tables keyed on their sorted contents, so no
+Python object is made per state. Hot loops take no array from a call that may
+reallocate it: numba would count references (atomic operations) on every iteration.
 """
 
 from __future__ import annotations
@@ -437,10 +440,11 @@ def regex_dfa(n, ed, ep, asr, final, max_states, deadline):
     bytes, targets); ``ep`` the epsilon edges as two blocks (sources, targets); ``asr``
     the anchors as three blocks (sources, kind 0 ``bol`` / 1 ``eol`` / 2 ``eoz``,
     targets); ``final`` the accepting NFA state. The byte classes are the intervals between
-    consecutive cuts, in byte order. Returns (rows int32 [m, k] of the minimized,
-    canonically numbered DFA, accepting [m], byte class of each byte, status): status 1
-    past ``max_states`` subsets, 2 past ``deadline`` while determinizing, 3 while
-    minimizing; m == 0 is the empty language.
+    consecutive cuts, in byte order. Returns (off, cls, tgt, accepting [m], byte class of
+    each byte, status): the minimized, canonically numbered DFA as edges (state ``s``
+    moves on class ``cls[j]`` to ``tgt[j]`` for ``j`` in ``off[s]:off[s+1]``, in class
+    order); status 1 past ``max_states`` subsets, 2 past ``deadline`` while
+    determinizing, 3 while minimizing; m == 0 is the empty language.
 
     With end anchors a subset element is ``state * 3 + mode``: mode 0 normal, 1 a ``$``
     matched before a final newline (exactly b"\\n" must remain), 2 an end anchor matched

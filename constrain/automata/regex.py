@@ -4,7 +4,8 @@ Pipeline: :mod:`.parse` builds an AST over code point sets; each set becomes a s
 acyclic byte graph (UTF-8, or JSON string escapes); a Thompson NFA over byte ranges with
 anchor edges is determinized over byte classes and minimized in one numba kernel
 (:func:`._kernels.regex_dfa`). Big sub-expressions that are repeated, or occur more than
-once, are compiled to a minimal DFA first and built as copies of it.
+once, are compiled to a minimal DFA first and built as copies of it; the string branches
+of a big alternation are built as a trie.
 """
 
 from __future__ import annotations
@@ -349,7 +350,8 @@ def _estimate(node: tuple, json_string: bool, cap: int, big: list | None = None,
     With ``big``, appends ``(node, copies)`` for each alternation or concatenation of at
     least _SUB_MIN states (copies 1) and each such repeated sub-expression (its copies).
     ``seen`` holds the big ones counted so far, by kind and length: one equal to one of
-    them is not walked again (it is compiled on its own, so its parts are not needed)."""
+    them is not walked again, and its parts are left out of ``big`` (equal sub-expressions
+    without anchors are compiled on their own, so their parts are not built)."""
     kind = node[0]
     if kind == "set":
         r = node[1]
@@ -358,7 +360,8 @@ def _estimate(node: tuple, json_string: bool, cap: int, big: list | None = None,
         return len(cs.encode(r, json_string)[0])
     if kind in ("cat", "alt"):
         items = node[1]
-        if len(items) >= 32 and seen is not None:
+        same = None
+        if len(items) >= 32 and seen is not None and big is not None:
             same = seen.setdefault((kind, len(items)), [])
             for other, total in same:
                 if other == node:  # parse shares characters' nodes: mostly identity checks
@@ -378,7 +381,7 @@ def _estimate(node: tuple, json_string: bool, cap: int, big: list | None = None,
                 break
         if big is not None and total >= _SUB_MIN:
             big.append((node, 1, total))
-            if len(items) >= 32 and seen is not None:
+            if same is not None:
                 same.append((node, total))
         return total
     if kind == "rep":
@@ -429,8 +432,9 @@ def _plan(big: list, anchors: bool, json_string: bool) -> dict:
         if cls[1] >= 2 and not (anchors and _anchored(node)):
             plan[id(node)] = (size, cls[2])
     if not json_string:
-        # one-byte-range characters then a planned sub-expression: as built, that is
-        # already a chain of single edges into a copy of its DFA, minimal but for the chain
+        # one-byte-range characters then a planned sub-expression: built as it is, that is
+        # a chain of single edges into a copy of the planned DFA, already deterministic,
+        # so determinizing it on its own would gain nothing
         for node, _, _ in found:
             if node[0] == "cat" and id(node) in plan and id(node[1][-1]) in plan and all(
                     item[0] == "set" and len(item[1]) == 1 and item[1][0][1] < 0x80 for item in node[1][:-1]):
