@@ -245,10 +245,7 @@ class Vocabulary:
                 self.node_byte[idx], depth, before[self.node_skip[idx]], token, count,
                 self.node_lo[idx], self.node_hi[idx],
             )
-            lengths = np.diff(self.trie_offsets)
-            words = np.zeros(self.bitmask_words, dtype=np.uint32)
-            for t in self.trie_ids[lengths > cut].tolist():
-                words[t >> 5] |= np.uint32(1 << (t & 31))
+            words = _longer_words(self.trie_offsets, self.trie_ids, cut, self.bitmask_words)
             got = self._longer[cut] = (nodes, words, int(n_long))
         return got
 
@@ -352,6 +349,17 @@ def _longer_nodes(depth: np.ndarray, skip: np.ndarray, count: np.ndarray, cut: i
         if depth[k] > cut:
             n_long += count[k]
     return keep, n_long
+
+
+@njit(cache=True)
+def _longer_words(offsets: np.ndarray, ids: np.ndarray, cut: int, n_words: int) -> np.ndarray:
+    """Bitmask words of the sorted tokens longer than ``cut`` bytes."""
+    words = np.zeros(n_words, dtype=np.uint32)
+    for i in range(ids.shape[0]):
+        if offsets[i + 1] - offsets[i] > cut:
+            t = ids[i]
+            words[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
+    return words
 
 
 @njit(cache=True)
