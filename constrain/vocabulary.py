@@ -13,6 +13,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 from numba import njit
 
+from .engine.walk import bits_from_ids
 from .errors import VocabularyError
 
 __all__ = ["Vocabulary"]
@@ -245,7 +246,8 @@ class Vocabulary:
                 self.node_byte[idx], depth, before[self.node_skip[idx]], token, count,
                 self.node_lo[idx], self.node_hi[idx],
             )
-            words = _longer_words(self.trie_offsets, self.trie_ids, cut, self.bitmask_words)
+            longer = np.nonzero(np.diff(self.trie_offsets) > cut)[0].astype(np.int32)
+            words = bits_from_ids(self.bitmask_words, longer, self.trie_ids)
             got = self._longer[cut] = (nodes, words, int(n_long))
         return got
 
@@ -349,17 +351,6 @@ def _longer_nodes(depth: np.ndarray, skip: np.ndarray, count: np.ndarray, cut: i
         if depth[k] > cut:
             n_long += count[k]
     return keep, n_long
-
-
-@njit(cache=True)
-def _longer_words(offsets: np.ndarray, ids: np.ndarray, cut: int, n_words: int) -> np.ndarray:
-    """Bitmask words of the sorted tokens longer than ``cut`` bytes."""
-    words = np.zeros(n_words, dtype=np.uint32)
-    for i in range(ids.shape[0]):
-        if offsets[i + 1] - offsets[i] > cut:
-            t = ids[i]
-            words[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
-    return words
 
 
 @njit(cache=True)

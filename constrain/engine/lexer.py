@@ -53,16 +53,19 @@ class Lexer:
         # names), a DFA most of whose states t's states are equivalent to (any string),
         # with t's following bytes. No lexeme ever uses one; a walk of t is patched from
         # the reference's walk, which every grammar shares (see MaskEngine._alike_walk).
+        # A terminal's name: its DFA's content key and the bytes that may follow its lexemes.
+        self._term_names = [(d.key, f.tobytes()) for d, f in zip(self.dfas, self._follow_bytes)]
         self._reference_of: dict[int, int] = {}
         self._reference_pairs: dict[int, tuple] = {}
-        named = {(d.key, f.tobytes()): t for t, (d, f) in enumerate(zip(self.dfas, self._follow_bytes))}
+        named = {k: t for t, k in enumerate(self._term_names)}
         for t, ref in (references or {}).items():
-            key = (ref.key, self._follow_bytes[t].tobytes())
+            key = (ref.key, self._term_names[t][1])
             h = named.get(key)
             if h is None:  # one reference block per DFA and following bytes
                 h = named[key] = len(self.dfas)
                 self.dfas.append(ref)
                 self._follow_bytes.append(self._follow_bytes[t].copy())
+                self._term_names.append(key)
             if h != t:
                 self._reference_of[t] = h
         self.ignore = frozenset(ignore)
@@ -89,8 +92,6 @@ class Lexer:
         # so whole-vocabulary walks are shared across grammars.
         self.canon: list[tuple | None] = []  # product states; see name()
         self.canon_index: dict[tuple, int] = {}
-        # A terminal's name: its DFA's content key and the bytes that may follow its lexemes.
-        self._term_names = [(d.key, f.tobytes()) for d, f in zip(self.dfas, self._follow_bytes)]
         self._name_terms: dict = {}
         for t, k in enumerate(self._term_names):
             self._name_terms.setdefault(k, []).append(t)
