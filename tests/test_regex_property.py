@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from contextlib import contextmanager
+from unittest.mock import patch
 
 from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
@@ -246,16 +246,10 @@ def repeated_alternation(draw):
     return ("cat", ((before,) if before else ()) + (rep, ("lit", draw(st.sampled_from(ALPHABET)))))
 
 
-@contextmanager
 def sub_expressions_from(size):
     """Compile every repeated or recurring sub-expression of at least ``size`` estimated
     NFA states to its own DFA (the default keeps this to big ones)."""
-    saved = regex_mod._SUB_MIN
-    regex_mod._SUB_MIN = size
-    try:
-        yield
-    finally:
-        regex_mod._SUB_MIN = saved
+    return patch.object(regex_mod, "_SUB_MIN", size)
 
 
 @SETTINGS
@@ -290,16 +284,10 @@ def test_sub_expression_dfas_give_the_same_dfa(data):
         assert compile_regex(pattern, **kw) == expected, (pattern, kw)
 
 
-@contextmanager
 def no_tries():
     """Build every alternation branch by branch (string branches as a trie is the default
     for alternations of at least regex._TRIE_MIN branches)."""
-    saved = regex_mod._TRIE_MIN
-    regex_mod._TRIE_MIN = 10**9
-    try:
-        yield
-    finally:
-        regex_mod._TRIE_MIN = saved
+    return patch.object(regex_mod, "_TRIE_MIN", 10**9)
 
 
 @SETTINGS
