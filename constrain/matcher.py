@@ -10,7 +10,7 @@ from .automata.regex import compile_terminal
 from .bitmask import copy_rows
 from .engine.budget import BudgetPlanner
 from .engine.lexer import Lexer
-from .engine.masks import MaskEngine
+from .engine.masks import _ALIKE_MIN_STATES, MaskEngine
 from .engine.parser import EarleyParser, reduce_grammar, terminals_used
 from .errors import GrammarError, MatcherError, UnsatisfiableError
 from .grammar.ir import Difference, Grammar, Lit
@@ -82,7 +82,7 @@ class CompiledGrammar:
         references = {}
         for t in used:
             term = grammar.terminals[t]
-            if isinstance(term, Difference) and t not in nullable_terms and dfas[t].n_states >= 16:
+            if isinstance(term, Difference) and t not in nullable_terms and dfas[t].n_states >= _ALIKE_MIN_STATES:
                 left = compile_terminal(term.left)
                 if 0 < left.n_states < dfas[t].n_states:
                     references[index[t]] = left
