@@ -1226,6 +1226,60 @@ def column_classes(trans):
     return out
 
 
+@njit(cache=True, nogil=True)
+def key_columns(trans, part):
+    """The table ``trans`` [n, 256] as its coarsest byte classes, the form
+    :attr:`.dfa.ByteDFA.key` hashes: (class of each byte, uint8, classes numbered in
+    order of their first byte; the table over the classes, int32 [n, k]). ``part``: a
+    partition of the bytes the table respects (class ids from 0), so that only one
+    column per part is read."""
+    n = trans.shape[0]
+    kf = 0
+    for b in range(256):
+        kf = max(kf, part[b] + 1)
+    rep = np.full(kf, -1, dtype=np.int64)
+    for b in range(256):
+        if rep[part[b]] < 0:
+            rep[part[b]] = b
+    hs = np.full(kf, np.int64(_SEED), dtype=np.int64)
+    for s in range(n):
+        for c in range(kf):
+            hs[c] = (hs[c] ^ np.int64(trans[s, rep[c]] + 2)) * np.int64(_MUL)
+    coarse = np.full(kf, -1, dtype=np.int64)
+    creps = np.empty(kf, dtype=np.int64)
+    chash = np.empty(kf, dtype=np.int64)
+    nc = 0
+    for b in range(256):
+        c = part[b]
+        if rep[c] != b:
+            continue
+        for d in range(nc):
+            if chash[d] != hs[c]:
+                continue
+            r = creps[d]
+            same = True
+            for s in range(n):
+                if trans[s, r] != trans[s, b]:
+                    same = False
+                    break
+            if same:
+                coarse[c] = d
+                break
+        if coarse[c] < 0:
+            creps[nc] = b
+            chash[nc] = hs[c]
+            coarse[c] = nc
+            nc += 1
+    cls = np.empty(256, dtype=np.uint8)
+    for b in range(256):
+        cls[b] = coarse[part[b]]
+    tab = np.empty((n, nc), dtype=np.int32)
+    for s in range(n):
+        for d in range(nc):
+            tab[s, d] = trans[s, creps[d]]
+    return cls, tab
+
+
 _warm = False
 
 
@@ -1243,6 +1297,9 @@ def warm() -> None:
     pair_product(one, one, acc, acc, 0, 10, float("inf"))
     minimize(one, acc, 0, np.zeros(1, dtype=np.int64), float("inf"))
     column_classes(np.zeros((1, 256), dtype=np.int32))
+    frozen = np.zeros((1, 256), dtype=np.int32)
+    frozen.setflags(write=False)  # as a ByteDFA's table
+    key_columns(frozen, np.zeros(256, dtype=np.int64))
     i64 = np.zeros(0, dtype=np.int64)
     off, col, tgt, _, cls, _ = regex_dfa(1, i64, i64, i64, 0, 10, float("inf"))
     edge_ranges(off, col, tgt, cls)

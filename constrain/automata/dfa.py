@@ -86,13 +86,22 @@ class ByteDFA:
 
     @property
     def key(self) -> str:
-        """SHA-256 of the canonical table; equal languages give equal keys."""
+        """SHA-256 of the canonical table; equal languages give equal keys.
+
+        The table is hashed over its coarsest byte classes (the class of each byte, then
+        one column per class), which determine it: a few hundred bytes for a DFA whose
+        256-column table is tens of kilobytes."""
         if self._key is None:
-            h = hashlib.sha256()
-            h.update(b"ByteDFA1")
+            part = getattr(self, "_cls", None)
+            if part is None:
+                part = self._byte_partition()
+            _kernels.warm()
+            cls, tab = _kernels.key_columns(self.transitions, part)
+            h = hashlib.sha256(b"ByteDFA2")
             h.update(np.int64(self.n_states).tobytes())
-            h.update(self.accepting.astype(np.uint8).tobytes())
-            h.update(self.transitions.astype("<i4").tobytes())
+            h.update(self.accepting.tobytes())
+            h.update(cls.tobytes())
+            h.update(tab.astype("<i4", copy=False).tobytes())
             self._key = h.hexdigest()
         return self._key
 
