@@ -28,6 +28,21 @@ _QUANT_START = "*+?{"
 _LITERAL_RUN = re.compile(r"[^\\\[().^$*+?{|]+")
 # a class with no escapes: "[", an optional "^", an optional leading "]", then up to "]"
 _PLAIN_CLASS = re.compile(r"\[(\^?)(\]?[^\]\\]*)\]")
+# the tokens of :meth:`Parser.fast`, one group each: a run of plain characters; a class;
+# an escape, with the hex or octal digits it may take; a quantifier (with a lazy "?");
+# "(" or "(?:"; any other single character
+_TOKEN = re.compile(
+    r"([^\\\[().^$*+?{|]+)"
+    r"|(\[\^?\]?(?:[^\]\\]|\\[\s\S])*\])"
+    r"|(\\(?:x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|0[0-7]{0,2}|[0-7]{3}|[\s\S]))"
+    r"|((?:[*+?]|\{(?:\d+(?:,\d*)?|,\d*)\})\??)"
+    r"|(\((?:\?:)?)"
+    r"|([\s\S])"
+)
+# escapes that stand for the character escaped (checked first: the common ones)
+_ESCAPED_LITERALS = frozenset(".\\-+*?()[]{}|^$/")
+# groups nested deeper than this are left to the recursive parser (and its limits)
+_FAST_DEPTH = 64
 
 
 class Parser:
@@ -98,6 +113,17 @@ class Parser:
 
     # -- entry
     def parse(self) -> tuple:
+        try:
+            node = self.fast()
+        except RegexError:
+            node = None  # reported by the general path, which parses from the start
+        if node is not None:
+            return node
+        self.i = 0
+        return self.recursive()
+
+    def recursive(self) -> tuple:
+        """The AST by recursive descent, from the start of the pattern."""
         self.leading_flags()
         node = self.alternation(0)
         if not self.eof():
@@ -105,6 +131,135 @@ class Parser:
                 raise self.error("unbalanced parenthesis")
             raise self.error("unexpected character")
         return node
+
+    def fast(self):
+        """The AST of a pattern in the common subset, in one loop over its tokens; None
+        where the pattern has anything else (inline flags, named or special groups, a
+        quantifier that does not follow an atom, a stray ``{``, deep nesting, an error),
+        which :meth:`parse` then reads by recursive descent. Same AST, with the same nodes
+        shared, as that path gives. Classes with escapes and escapes that are not one
+        character are read by the general methods, at the token's position."""
+        p = self.p
+        n = len(p)
+        lit = self.literal
+        classes = self.classes
+        flags = self.flags
+        icase, asc = flags["i"], flags["a"]
+        stack: list = []  # (branches, items) of the enclosing groups
+        branches: list = []
+        items: list = []
+        atom = False  # the last token was an atom a quantifier may follow
+        i = 0
+        memo: dict = {}  # character -> its node, as self.literal gives it
+        for run, cls, esc, quant, opening, other in _TOKEN.findall(p):
+            if run:
+                if len(run) == 1:
+                    node = memo.get(run)
+                    if node is None:
+                        node = memo[run] = lit(run)
+                    items.append(node)
+                    i += 1
+                else:
+                    items.extend([lit(ch) for ch in run])
+                    i += len(run)
+                atom = True
+                continue
+            if cls:
+                key = (cls, icase, asc)
+                node = classes.get(key)
+                if node is None:
+                    if "\\" in cls:
+                        self.i = i
+                        node = self.char_class()
+                        if self.i != i + len(cls):
+                            return None
+                    else:
+                        negate = cls[1] == "^"
+                        node = self.plain_class(cls[2:-1] if negate else cls[1:-1], negate)
+                        if node is None:
+                            return None
+                    classes[key] = node
+                items.append(node)
+                atom = True
+                i += len(cls)
+                continue
+            if quant:
+                i += len(quant)
+                if not atom or (i < n and p[i] in "*+?{"):
+                    return None
+                c = quant[0]
+                if c == "{":
+                    lo_s, comma, hi_s = quant[1 : quant.index("}")].partition(",")
+                    lo = int(lo_s) if lo_s else 0
+                    hi = (int(hi_s) if hi_s else None) if comma else lo
+                    if hi is not None and hi < lo:
+                        return None
+                else:
+                    lo = 1 if c == "+" else 0
+                    hi = 1 if c == "?" else None
+                items[-1] = ("rep", items[-1], lo, hi)
+                atom = False
+                continue
+            if esc:
+                e = esc[1:]
+                if e in _ESCAPED_LITERALS:
+                    items.append(lit(e))
+                    atom = True
+                elif e and e in "dDwWsS":
+                    items.append(("set", self.class_ranges(e)))
+                    atom = True
+                elif e in _SIMPLE_ESCAPES:
+                    items.append(lit(chr(_SIMPLE_ESCAPES[e])))
+                    atom = True
+                elif len(e) == 1 and not (e.isascii() and e.isalnum()):
+                    items.append(lit(e))
+                    atom = True
+                else:
+                    self.i = i + 1
+                    node = self.escape(i, in_class=False)
+                    if self.i != i + len(esc):
+                        return None
+                    items.append(node)
+                    atom = node[0] == "set"
+                i += len(esc)
+                continue
+            if opening:
+                i += len(opening)
+                if (i < n and p[i] == "?") or len(stack) >= _FAST_DEPTH:
+                    return None
+                stack.append((branches, items))
+                branches = []
+                items = []
+                atom = False
+                continue
+            i += 1
+            if other == ")":
+                if not stack:
+                    return None
+                branches.append(items[0] if len(items) == 1 else ("cat", tuple(items)))
+                node = branches[0] if len(branches) == 1 else ("alt", tuple(branches))
+                branches, items = stack.pop()
+                items.append(node)
+                atom = True
+            elif other == "|":
+                branches.append(items[0] if len(items) == 1 else ("cat", tuple(items)))
+                items = []
+                atom = False
+            elif other == ".":
+                items.append(self.dot())
+                atom = True
+            elif other == "^":
+                items.append(("bol",))
+                atom = False
+            elif other == "$":
+                items.append(("eoz",) if self.search else ("eol",))
+                atom = False
+            else:  # "{" that is no quantifier, "[" that opens no class, "\\" at the end
+                return None
+        if stack:
+            return None
+        branches.append(items[0] if len(items) == 1 else ("cat", tuple(items)))
+        return branches[0] if len(branches) == 1 else ("alt", tuple(branches))
 
     def leading_flags(self) -> None:
         while self.p.startswith("(?", self.i):
