@@ -144,6 +144,10 @@ def _optionalize(grammar: Grammar, names: set[str]) -> Grammar:
 
 def _terminal_follow(rules: dict[str, list[tuple[str, ...]]], terminals: set[str]) -> dict[str, set[str]]:
     """FOLLOW sets restricted to terminals: which terminals may come right after each one."""
+    if all(len(alt) <= 1 for alts in rules.values() for alt in alts):
+        # no alternative puts one symbol after another (a single terminal, a choice of
+        # them): nothing follows anything
+        return {t: set() for t in terminals}
     nullable: set[str] = set()
     changed = True
     while changed:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import SpecError
-from .grammar.ir import Grammar, GrammarBuilder
+from .grammar.ir import Grammar
 from .grammar.ir import Regex as RegexTerminal
 from .matcher import CompiledGrammar
 from .vocabulary import Vocabulary
@@ -73,10 +73,11 @@ def to_grammar(spec: Any) -> tuple[Grammar, Any, str]:
     if isinstance(spec, Grammar):
         return spec, None, spec.start
     if isinstance(spec, Regex):
-        b = GrammarBuilder()
-        t = b.terminal(RegexTerminal(spec.pattern, ascii=spec.ascii, ignore_case=spec.ignore_case), name="REGEX")
-        b.rule("start", [(t,)])
-        return b.build("start"), None, f"regex {spec.pattern[:40]!r}"
+        # start -> REGEX, written out: what GrammarBuilder would build, without its
+        # bookkeeping (CompiledGrammar validates it)
+        term = RegexTerminal(spec.pattern, ascii=spec.ascii, ignore_case=spec.ignore_case)
+        grammar = Grammar(start="start", rules={"start": [("REGEX",)]}, terminals={"REGEX": term})
+        return grammar, None, f"regex {spec.pattern[:40]!r}"
     if isinstance(spec, Lark):
         from .frontends.lark import lark_to_grammar
 
