@@ -240,7 +240,7 @@ class Parser:
                 node = branches[0] if len(branches) == 1 else ("alt", tuple(branches))
                 branches, items = stack.pop()
                 items.append(node)
-                atom = True
+                atom = node[0] not in ("bol", "eol", "eoz")  # "(^)*": nothing to repeat
             elif other == "|":
                 branches.append(items[0] if len(items) == 1 else ("cat", tuple(items)))
                 items = []

@@ -166,13 +166,18 @@ class _NFA:
                 trie, branches = _strings(branches)
                 if trie is not None:
                     self.eps(self.add_dfa(trie, s), end)
+            p_src, p_dst = self.p_src, self.p_dst
             for branch in branches:
                 b = self.new()
-                self.eps(s, b)
-                self.eps(self.build(branch, b), end)
+                p_src.append(s)
+                p_dst.append(b)
+                p_src.append(self.build(branch, b))
+                p_dst.append(end)
             return end
         if kind == "rep":
             _, x, lo, hi = node
+            if x[0] == "set" and not self.json and x[1] and x[1][-1][1] < 0x80:
+                return self.rep_ascii(x[1], lo, hi, s)
             tmpl: list = []
             for _ in range(lo):
                 s = self.copy(x, s, tmpl)
@@ -191,6 +196,29 @@ class _NFA:
             return end
         end = self.new()
         self.asrt.append((s, kind, end))
+        return end
+
+    def rep_ascii(self, r: tuple, lo: int, hi: int | None, s: int) -> int:
+        """``[r]{lo,hi}`` for a set of ASCII ranges ``r`` from ``s``, as :meth:`build`
+        lays out a repetition, with each copy's edges added directly (no template)."""
+        add = self.add_set
+        for _ in range(lo):
+            s = add(r, s)
+        if hi is None:
+            loop = self.new()
+            self.eps(s, loop)
+            self.eps(add(r, loop), loop)
+            return loop
+        if hi == lo:
+            return s
+        end = self.new()
+        p_src, p_dst = self.p_src, self.p_dst
+        for _ in range(hi - lo):
+            p_src.append(s)
+            p_dst.append(end)
+            s = add(r, s)
+        p_src.append(s)
+        p_dst.append(end)
         return end
 
     def sub_dfa(self, node: tuple):
