@@ -346,7 +346,11 @@ def _determinize(nfa: _NFA, final: int, limits: _Limits, cap: int | None = None)
     states: None when ``cap`` replaces the limit, else CompileLimitError."""
     ed, ep = nfa.arrays()
     a = nfa.asrt
-    asr = np.array([u for u, _, _ in a] + [_ANCHOR_KIND[k] for _, k, _ in a] + [v for _, _, v in a], dtype=np.int64)
+    if a:
+        asr = np.array([u for u, _, _ in a] + [_ANCHOR_KIND[k] for _, k, _ in a] + [v for _, _, v in a],
+                       dtype=np.int64)
+    else:
+        asr = np.zeros(0, dtype=np.int64)
     limits.check_time()
     max_states = limits.max_states if cap is None else cap
     deadline = limits.t0 + limits.time_limit
