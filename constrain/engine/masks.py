@@ -28,7 +28,8 @@ from ..vocabulary import Vocabulary
 from .lexer import Lexer
 from .parser import DEAD, EarleyParser
 from .walk import (
-    alike_depth, bits_from_ids, set_bits, walk_alloc, walk_many, walk_patch, walk_sliced, words_hash,
+    alike_depth, bits_from_ids, next_table_insert, resolve, set_bits, walk_alloc, walk_patch, walk_sliced,
+    words_hash,
 )
 
 __all__ = ["MaskEngine", "Hyp"]
@@ -89,6 +90,15 @@ class MaskEngine:
         self.keep_walk_states = False
         self._steps: dict[tuple[int, int], int] = {}
         self._nexts_memo: dict[tuple[int, int], tuple[tuple[int, tuple[int, ...]], ...]] = {}
+        # The same, flattened for the numba resolution of lexeme boundaries: an
+        # open-addressing table keyed by (parse state << 32 | lexer state).
+        self._nx_keys = np.full(256, -1, dtype=np.int64)
+        self._nx_offs = np.zeros(256, dtype=np.int64)
+        self._nx_cnts = np.zeros(256, dtype=np.int32)
+        self._nx_p2 = np.empty(256, dtype=np.int32)
+        self._nx_c2 = np.empty(256, dtype=np.int32)
+        self._nx_count = 0
+        self._nx_pairs = 0
         self._recent: dict[tuple[int, int, int, int], list[int]] = {}
         self._class_bytes: dict[int, np.ndarray] = {}
         self._accepting: dict[int, bool] = {}
@@ -222,116 +232,115 @@ class MaskEngine:
 
     def _compute_mask(self, hid: int) -> np.ndarray:
         self._work = 0
+        n = self._n_sorted
         words = np.zeros(self.n_words, dtype=np.uint32)
+        starts = []  # (parse state, events of a whole-vocabulary walk)
+        roots: set[Hyp] = set()
         for p, c in self._hyps[hid]:
             if c < 0:
                 continue
-            ids, events = self._walk(c, 0, self._n_sorted, 0)
-            words |= ids  # full-vocabulary walks come back as dense words
-            seen: set[tuple[int, int, int, int]] = set()
-            self._resolve(p, events, words, seen)
+            ids, events = self._walk(c, 0, n, 0)
+            words |= ids  # whole-vocabulary walks come back as dense words
+            starts.append((p, events))
             if self.lexer.completed[c]:
                 # The lexeme may also end exactly at the token boundary: the next token
                 # may then start a new lexeme, from the root of the trie.
-                root = (np.zeros(1, np.int32), np.full(1, self._n_sorted, np.int32), np.zeros(1, np.int32), np.full(1, c, np.int32))
-                self._resolve(p, root, words, seen)
+                for p2, cs in self._nexts(p, c):
+                    for c2 in cs:
+                        if (p2, c2) not in roots:
+                            roots.add((p2, c2))
+                            ids, events = self._walk(c2, 0, n, 0)
+                            words |= ids
+                            starts.append((p2, events))
+        self._resolve(starts, words)
         if self.accepting(hid) and len(self._eos):
             set_bits(words, self._eos)
         return words
 
-    def _resolve(self, p: int, events, words: np.ndarray, seen: set) -> None:
-        """Add the tokens that cross a lexeme boundary at the event nodes, for parse state ``p``.
+    def _resolve(self, starts, words: np.ndarray) -> None:
+        """Add the tokens that cross a lexeme boundary at the events of the walks in
+        ``starts`` (each with its parse state), to any number of boundaries per token.
 
-        Events are grouped by the (parse state, lexer state) they lead to, and each group's
-        subtrees are walked in one numba call; ``seen`` keeps each (parse state, lexer
-        state, node) from being walked twice within one mask.
+        One numba call walks every subtree (see :func:`walk.resolve`); where it meets a
+        (parse state, lexer state) whose next lexeme starts are not known yet, the
+        parser and lexer say them here, and the call goes on from those events.
         """
-        ev_lo, ev_hi, ev_depth, ev_state = events
-        if not len(ev_lo):
+        n = 0
+        for _, ev in starts:
+            n += len(ev[0])
+        if not n:
             return
+        events = np.empty((n, 5), dtype=np.int64)
+        i = 0
+        for p, (lo, hi, d, s) in starts:
+            k = len(lo)
+            if k:
+                events[i : i + k, 0] = p
+                events[i : i + k, 1] = lo
+                events[i : i + k, 2] = hi
+                events[i : i + k, 3] = d
+                events[i : i + k, 4] = s
+                i += k
+        seen = np.full((64, 2), -1, dtype=np.int64)
+        n_seen = 0
         lexer = self.lexer
-        if len(ev_lo) <= 16:
-            # Few events: plain loop through the walk cache (numpy grouping costs more).
-            for lo, hi, d, s in zip(ev_lo.tolist(), ev_hi.tolist(), ev_depth.tolist(), ev_state.tolist()):
-                for p2, starts in self._nexts(p, s):
-                    for c2 in starts:
-                        key = (p2, c2, lo, hi, d)
-                        if key in seen:
-                            continue
-                        seen.add(key)
-                        ids, sub = self._walk(c2, lo, hi, d)
-                        if d == 0:
-                            words |= ids
-                        elif len(ids):
-                            set_bits(words, ids)
-                        if len(sub[0]):
-                            self._resolve(p2, sub, words, seen)
-            return
-        groups: dict[tuple[int, int], list[np.ndarray]] = {}
-        for s in np.unique(ev_state).tolist():
-            sel = None
-            for p2, starts in self._nexts(p, s):
-                for c2 in starts:
-                    if sel is None:
-                        sel = np.nonzero(ev_state == s)[0]
-                    groups.setdefault((p2, c2), []).append(sel)
-        for (p2, c2), parts in groups.items():
-            idx = np.concatenate(parts) if len(parts) > 1 else parts[0]
-            lo, hi, d = ev_lo[idx], ev_hi[idx], ev_depth[idx]
-            if d.min() == 0:
-                # A lexeme ending at the token boundary: the next token walks from the root.
-                root = d == 0
-                for k in np.nonzero(root)[0].tolist():
-                    key = (p2, c2, int(lo[k]), int(hi[k]), 0)
-                    if key in seen:
-                        continue
-                    seen.add(key)
-                    ids, sub = self._walk(c2, int(lo[k]), int(hi[k]), 0)
-                    words |= ids
-                    self._resolve(p2, sub, words, seen)
-                keep = ~root
-                lo, hi, d = lo[keep], hi[keep], d[keep]
-            if not len(lo):
-                continue
-            fresh = []
-            for k, key in enumerate(zip(lo.tolist(), hi.tolist(), d.tolist())):
-                full = (p2, c2) + key
-                if full not in seen:
-                    seen.add(full)
-                    fresh.append(k)
-            if not fresh:
-                continue
-            self._count_work()
-            if len(fresh) != len(lo):
-                f = np.asarray(fresh)
-                lo, hi, d = lo[f], hi[f], d[f]
-            if len(lo) <= 8:
-                # Few subtrees: walk them one by one through the walk cache, which
-                # other masks of the same lexer state reuse.
-                for a, b, e in zip(lo.tolist(), hi.tolist(), d.tolist()):
-                    ids, sub = self._walk(c2, a, b, e)
-                    if len(ids):
-                        set_bits(words, ids)
-                    if len(sub[0]):
-                        self._resolve(p2, sub, words, seen)
-                continue
-            out, _, s_lo, s_hi, s_d, s_state = walk_many(
-                lexer.trans, lexer.accept, lexer.follow, self._nodes,
-                lo.astype(np.int64), hi.astype(np.int64), d, c2, self.vocab.max_token_length,
+        while True:
+            status, seen, n_seen, self._work, events, n = resolve(
+                lexer.trans, lexer.accept, lexer.follow, self._nodes, self.vocab.trie_ids, words,
+                self._nx_keys, self._nx_offs, self._nx_cnts, self._nx_p2, self._nx_c2,
+                seen, n_seen, events, n, self._work, self.max_walks_per_mask, self.vocab.max_token_length,
             )
-            if len(out):
-                set_bits(words, self.vocab.trie_ids[out])
-            if len(s_lo):
-                self._resolve(p2, (s_lo, s_hi, s_d, s_state), words, seen)
+            if status:
+                raise self._limit_error()
+            if not n:
+                return
+            self._add_nexts(np.unique((events[:n, 0] << 32) | events[:n, 4]).tolist())
+
+    def _add_nexts(self, keys: list[int]) -> None:
+        """Enter :meth:`_nexts` of each (parse state << 32 | lexer state) key into the
+        table the numba resolution reads: per key, a run of (parse state, lexer state)
+        starts in ``_nx_p2``/``_nx_c2``."""
+        offs, cnts = [], []
+        for key in keys:
+            pairs = [(p2, c2) for p2, cs in self._nexts(key >> 32, key & 0xFFFFFFFF) for c2 in cs]
+            used = self._nx_pairs
+            if used + len(pairs) > len(self._nx_p2):
+                size = max(2 * len(self._nx_p2), used + len(pairs))
+                for name in ("_nx_p2", "_nx_c2"):
+                    grown = np.empty(size, dtype=np.int32)
+                    grown[:used] = getattr(self, name)[:used]
+                    setattr(self, name, grown)
+            for j, (p2, c2) in enumerate(pairs):
+                self._nx_p2[used + j] = p2
+                self._nx_c2[used + j] = c2
+            offs.append(used)
+            cnts.append(len(pairs))
+            self._nx_pairs = used + len(pairs)
+        self._nx_count += len(keys)
+        if 2 * self._nx_count > len(self._nx_keys):
+            old = self._nx_keys >= 0
+            size = len(self._nx_keys)
+            while 2 * self._nx_count > size:
+                size *= 2
+            table = (np.full(size, -1, dtype=np.int64), np.zeros(size, dtype=np.int64), np.zeros(size, dtype=np.int32))
+            next_table_insert(*table, self._nx_keys[old], self._nx_offs[old], self._nx_cnts[old])
+            self._nx_keys, self._nx_offs, self._nx_cnts = table
+        next_table_insert(
+            self._nx_keys, self._nx_offs, self._nx_cnts,
+            np.asarray(keys, dtype=np.int64), np.asarray(offs, dtype=np.int64), np.asarray(cnts, dtype=np.int32),
+        )
 
     def _count_work(self) -> None:
         self._work += 1
         if self._work > self.max_walks_per_mask:
-            raise CompileLimitError(
-                f"mask limit: more than {self.max_walks_per_mask} trie walks for one token mask; "
-                "the grammar lets lexemes split tokens in too many ways (e.g. keywords that may "
-                "touch identifiers without whitespace)"
-            )
+            raise self._limit_error()
+
+    def _limit_error(self) -> CompileLimitError:
+        return CompileLimitError(
+            f"mask limit: more than {self.max_walks_per_mask} trie walks for one token mask; "
+            "the grammar lets lexemes split tokens in too many ways (e.g. keywords that may "
+            "touch identifiers without whitespace)"
+        )
 
     def _walk(self, c: int, lo: int, hi: int, depth: int):
         """Cached walk of sorted tokens [lo, hi) from lexer state ``c`` at ``depth``.

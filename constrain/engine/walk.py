@@ -14,7 +14,7 @@ from numba import njit
 
 __all__ = [
     "walk", "walk_alloc", "walk_many", "walk_patch", "walk_sliced", "set_bits", "bits_from_ids", "same_within",
-    "alike_depth", "words_hash",
+    "alike_depth", "words_hash", "resolve", "next_table_insert",
 ]
 
 
@@ -434,3 +434,147 @@ def walk_patch(trans, accept, follow, nodes, trie_ids, q, r, r_words, r_ev_lo, r
         out_state[n_out] = ev_state[e]
         n_out += 1
     return True, words, out_lo[:n_out].copy(), out_hi[:n_out].copy(), out_depth[:n_out].copy(), out_state[:n_out].copy()
+
+
+# ---------------------------------------------------------------------------------------
+# Lexeme boundaries inside tokens, resolved in one call
+
+
+@njit(cache=True, nogil=True)
+def _slot(k1, k2, mask):
+    h = (np.uint64(k1) * np.uint64(0x9E3779B97F4A7C15)) ^ (np.uint64(k2) * np.uint64(0xC2B2AE3D27D4EB4F))
+    h ^= h >> np.uint64(31)
+    return np.int64(h & np.uint64(mask))
+
+
+@njit(cache=True, nogil=True)
+def next_table_insert(keys, offs, cnts, new_keys, new_offs, new_cnts):
+    """Insert entries into the open-addressing table ``keys`` (-1: empty slot), whose
+    size is a power of two; the caller keeps it at most half full."""
+    mask = keys.shape[0] - 1
+    for i in range(new_keys.shape[0]):
+        k = new_keys[i]
+        h = _slot(k, 0, mask)
+        while keys[h] != -1 and keys[h] != k:
+            h = (h + 1) & mask
+        keys[h] = k
+        offs[h] = new_offs[i]
+        cnts[h] = new_cnts[i]
+
+
+@njit(cache=True, nogil=True)
+def _grow_rows(a, n):
+    out = np.empty((a.shape[0] * 2, a.shape[1]), dtype=a.dtype)
+    out[:n] = a[:n]
+    return out
+
+
+@njit(cache=True, nogil=True)
+def resolve(trans, accept, follow, nodes, trie_ids, words, nx_keys, nx_offs, nx_cnts, nx_p2, nx_c2,
+            seen, n_seen, events, n_events, work, max_work, max_len):
+    """Add to ``words`` every token that crosses lexeme boundaries from the given events.
+
+    An event (parse state, lo, hi, depth, lexer state) says: the tokens of sorted range
+    ``[lo, hi)`` share their first ``depth`` bytes, along which a lexeme may end in that
+    lexer state, with the parser in that parse state. The table ``nx_*`` (see
+    ``MaskEngine._next_table``) says, per (parse state, lexer state), which (parse
+    state, lexer state) pairs the next lexeme starts from; for each, the subtree is
+    walked from there, its tokens that stay inside the lexeme are added, and the
+    boundaries it meets are new events, to any depth.
+
+    ``seen`` (rows (parse state << 32 | lexer state, lo << 16 | depth), -1: empty; a
+    power-of-two number of rows, at most half full) keeps a subtree from being walked
+    twice from one start; it persists across calls for one mask. Events whose entry
+    is not in the table yet are returned for the caller to fill it in and call again.
+
+    Returns (status, seen, n_seen, work, pending rows, n_pending): status 1 when more
+    than ``max_work`` subtree walks were needed.
+    """
+    byte, depth, skip, token, count, node_lo, node_hi, token_node, lcp = nodes
+    n_nodes = byte.shape[0]
+    n_tokens = lcp.shape[0]
+    stack = np.empty(max_len + 2, dtype=np.int32)
+    todo = np.empty((max(16, 2 * n_events), 5), dtype=np.int64)
+    todo[:n_events] = events[:n_events]
+    n_todo = n_events
+    pending = np.empty((16, 5), dtype=np.int64)
+    n_pending = 0
+    nx_mask = nx_keys.shape[0] - 1
+    while n_todo > 0:
+        n_todo -= 1
+        p = todo[n_todo, 0]
+        lo = todo[n_todo, 1]
+        hi = todo[n_todo, 2]
+        d = todo[n_todo, 3]
+        s = todo[n_todo, 4]
+        key = (p << 32) | s
+        h = _slot(key, 0, nx_mask)
+        while nx_keys[h] != -1 and nx_keys[h] != key:
+            h = (h + 1) & nx_mask
+        if nx_keys[h] == -1:
+            if n_pending == pending.shape[0]:
+                pending = _grow_rows(pending, n_pending)
+            pending[n_pending] = todo[n_todo]
+            n_pending += 1
+            continue
+        off = nx_offs[h]
+        a = token_node[lo] + d - lcp[lo]  # the subtree's first node below depth d
+        b = token_node[hi] if hi < n_tokens else n_nodes
+        where = (lo << 16) | d
+        for j in range(off, off + nx_cnts[h]):
+            p2 = np.int64(nx_p2[j])
+            c2 = nx_c2[j]
+            start = (p2 << 32) | c2
+            seen_mask = seen.shape[0] - 1
+            g = _slot(start, where, seen_mask)
+            while seen[g, 0] != -1 and (seen[g, 0] != start or seen[g, 1] != where):
+                g = (g + 1) & seen_mask
+            if seen[g, 0] != -1:
+                continue
+            seen[g, 0] = start
+            seen[g, 1] = where
+            n_seen += 1
+            if 2 * n_seen > seen.shape[0]:
+                seen = _rehash_seen(seen)
+            work += 1
+            if work > max_work:
+                return 1, seen, n_seen, work, pending, n_pending
+            stack[d] = c2
+            k = a
+            while k < b:
+                dk = depth[k]
+                st = trans[stack[dk - 1], byte[k]]
+                if st < 0:
+                    k = skip[k]  # a dead byte prunes every token below
+                    continue
+                stack[dk] = st
+                t = token[k]
+                if t >= 0:
+                    for q in range(max(count[k], 1)):
+                        tid = trie_ids[t + q]
+                        words[tid >> 5] |= np.uint32(1) << np.uint32(tid & 31)
+                if accept[st] and _needs_parser(follow, byte, skip, st, k):
+                    if n_todo == todo.shape[0]:
+                        todo = _grow_rows(todo, n_todo)
+                    todo[n_todo, 0] = p2
+                    todo[n_todo, 1] = node_lo[k]
+                    todo[n_todo, 2] = node_hi[k]
+                    todo[n_todo, 3] = dk
+                    todo[n_todo, 4] = st
+                    n_todo += 1
+                k += 1
+    return 0, seen, n_seen, work, pending, n_pending
+
+
+@njit(cache=True, nogil=True)
+def _rehash_seen(seen):
+    out = np.full((seen.shape[0] * 2, 2), -1, dtype=np.int64)
+    mask = out.shape[0] - 1
+    for i in range(seen.shape[0]):
+        if seen[i, 0] != -1:
+            g = _slot(seen[i, 0], seen[i, 1], mask)
+            while out[g, 0] != -1:
+                g = (g + 1) & mask
+            out[g, 0] = seen[i, 0]
+            out[g, 1] = seen[i, 1]
+    return out
