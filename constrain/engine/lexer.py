@@ -96,6 +96,7 @@ class Lexer:
         for t, k in enumerate(self._term_names):
             self._name_terms.setdefault(k, []).append(t)
         self._single_base: dict[int, int] = {}
+        self._acc_sets: dict[int, frozenset[int]] = {}
         self._cap = 64
         self.trans = np.full((self._cap, 256), -1, dtype=np.int32)
         self.accept = np.zeros(self._cap, dtype=np.bool_)
@@ -302,15 +303,26 @@ class Lexer:
         self._keys[(members, is_start, exclude)] = sid
         self._exclude.append(exclude)
         self.canon.append(())  # named once its row is known
-        done = tuple(sorted({t for t, s in ordered if self.dfas[t].accepting[s]}))
+        acc = self._accepting_states
+        done = tuple(sorted({t for t, s in ordered if s in acc(t)}))
         self.completed.append(done)
         self.is_start.append(is_start)
-        fb = np.zeros(256, dtype=np.bool_)
-        for t in done:
-            fb |= self._follow_bytes[t]
-        self.follow[sid] = fb
-        self.accept[sid] = bool(fb.any())
+        if done:
+            fb = self._follow_bytes[done[0]].copy()
+            for t in done[1:]:
+                fb |= self._follow_bytes[t]
+            self.follow[sid] = fb
+            self.accept[sid] = bool(fb.any())
+        else:  # most product states: inside every member's lexeme
+            self.follow[sid] = False
+            self.accept[sid] = False
         return sid
+
+    def _accepting_states(self, t: int) -> frozenset[int]:
+        got = self._acc_sets.get(t)
+        if got is None:
+            got = self._acc_sets[t] = frozenset(np.nonzero(self.dfas[t].accepting)[0].tolist())
+        return got
 
     def _name(self, sid: int) -> None:
         keys = self._term_names
@@ -593,8 +605,8 @@ def _is_narrow(trans):
             if v >= 0:
                 indeg[v] += 1
                 edges += 1
-    if edges > 4 * n:
-        return 0
+        if edges > 4 * n:
+            return 0  # wide rows (a string's states) tell at once
     ready = np.empty(n, dtype=np.int64)
     top = 0
     for v in range(n):

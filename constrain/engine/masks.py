@@ -294,7 +294,7 @@ class MaskEngine:
                 raise self._limit_error()
             if not n:
                 return
-            self._add_nexts(np.unique((events[:n, 0] << 32) | events[:n, 4]).tolist())
+            self._add_nexts(sorted(set(((events[:n, 0] << 32) | events[:n, 4]).tolist())))
 
     def _add_nexts(self, keys: list[int]) -> None:
         """Enter :meth:`_nexts` of each (parse state << 32 | lexer state) key into the

@@ -107,19 +107,10 @@ class EarleyParser:
 
     def allowed(self, state: int) -> tuple[int, ...]:
         """Terminal ids the grammar allows next, sorted."""
-        got = self._allowed.get(state)
-        if got is None:
-            got = tuple(sorted(self._terminal_items(state)))
-            self._allowed[state] = got
-        return got
+        return self._allowed[state]
 
     def accepting(self, state: int) -> bool:
-        got = self._accepting.get(state)
-        if got is None:
-            acc = self._accept_dr
-            got = any(it // _BIG == acc for it in self._sets[state])
-            self._accepting[state] = got
-        return got
+        return self._accepting[state]
 
     @property
     def n_states(self) -> int:
@@ -128,36 +119,37 @@ class EarleyParser:
     # ------------------------------------------------------------------ internals
 
     def _terminal_items(self, state: int) -> dict[int, list[int]]:
-        got = self._by_terminal.get(state)
-        if got is None:
-            got = {}
-            n_nt = self.n_nt
-            ns = self._next_sym
-            for it in self._sets[state]:
-                s = ns[it // _BIG]
-                if s >= n_nt:
-                    got.setdefault(s - n_nt, []).append(it)
-            self._by_terminal[state] = got
-        return got
+        return self._by_terminal[state]
 
     def _waiting_for(self, state: int) -> dict[int, list[int]]:
         """Items of ``state`` whose dot is before a nonterminal, HERE origins resolved to ``state``."""
-        got = self._waiting.get(state)
-        if got is None:
-            got = {}
-            n_nt = self.n_nt
-            ns = self._next_sym
-            here = state + 1
-            for it in self._sets[state]:
-                dr, org = divmod(it, _BIG)
-                s = ns[dr]
-                if 0 <= s < n_nt:
-                    got.setdefault(s, []).append(dr * _BIG + (org if org else here))
-            self._waiting[state] = got
-        return got
+        return self._waiting[state]
+
+    def _index_items(self, state: int, items: frozenset[int]) -> None:
+        """One pass over a new set's items: its items by the terminal after the dot,
+        those waiting on each nonterminal, whether it accepts, the terminals allowed."""
+        n_nt = self.n_nt
+        ns = self._next_sym
+        here = state + 1
+        by_terminal: dict[int, list[int]] = {}
+        waiting: dict[int, list[int]] = {}
+        accepting = False
+        for it in items:
+            dr, org = divmod(it, _BIG)
+            s = ns[dr]
+            if s >= n_nt:
+                by_terminal.setdefault(s - n_nt, []).append(it)
+            elif s >= 0:
+                waiting.setdefault(s, []).append(dr * _BIG + (org if org else here))
+            elif dr == self._accept_dr:
+                accepting = True
+        self._by_terminal[state] = by_terminal
+        self._waiting[state] = waiting
+        self._accepting[state] = accepting
+        self._allowed[state] = tuple(sorted(by_terminal))
 
     def _compute_advance(self, state: int, terminal: int) -> int:
-        items = self._terminal_items(state).get(terminal)
+        items = self._by_terminal[state].get(terminal)
         if not items:
             return DEAD
         here = state + 1
@@ -209,6 +201,8 @@ class EarleyParser:
         n_nt = self.n_nt
         nullable = self._nullable
         predicted: set[int] = set()
+        waiting = self._waiting
+        predictions = self._predictions
         limit = self.max_items_per_set
         while stack:
             it = stack.pop()
@@ -216,7 +210,7 @@ class EarleyParser:
             s = ns[dr]
             if s < 0:
                 if org:  # completed an item that started in an earlier set
-                    for w in self._waiting_for(org - 1).get(lhs[dr], ()):
+                    for w in waiting[org - 1].get(lhs[dr], ()):
                         new = w + _BIG
                         if new not in items:
                             items.add(new)
@@ -225,7 +219,7 @@ class EarleyParser:
             if s >= n_nt:
                 continue
             if s not in predicted:
-                more, nts = self._prediction(s)
+                more, nts = predictions.get(s) or self._prediction(s)
                 items |= more
                 predicted |= nts
             if nullable[s]:
@@ -246,6 +240,7 @@ class EarleyParser:
         if len(self._sets) >= self.max_states:
             raise CompileLimitError(f"parser limit: more than {self.max_states} distinct parse states")
         sid = len(self._sets)
+        self._index_items(sid, items)
         self._sets.append(items)
         self._index[items] = sid
         return sid

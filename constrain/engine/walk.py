@@ -145,11 +145,32 @@ def set_bits(words, ids):
 
 @njit(cache=True, nogil=True)
 def words_hash(words):
-    """A 63-bit hash of bitmask words (equal masks hash alike; compare to be sure)."""
-    h = np.uint64(1469598103934665603)
-    for k in range(words.shape[0]):
-        h = (h ^ np.uint64(words[k])) * np.uint64(1099511628211)
-        h ^= h >> np.uint64(29)
+    """A 63-bit hash of bitmask words (equal masks hash alike; compare to be sure).
+
+    Four independent lanes, so the multiply chain does not serialize the loop."""
+    m = np.uint64(1099511628211)
+    h0 = np.uint64(1469598103934665603)
+    h1 = np.uint64(7809847782465536322)
+    h2 = np.uint64(2870177450012600261)
+    h3 = np.uint64(6320874605312473179)
+    n = words.shape[0]
+    k = 0
+    while k + 4 <= n:
+        h0 = (h0 ^ np.uint64(words[k])) * m
+        h1 = (h1 ^ np.uint64(words[k + 1])) * m
+        h2 = (h2 ^ np.uint64(words[k + 2])) * m
+        h3 = (h3 ^ np.uint64(words[k + 3])) * m
+        h0 ^= h0 >> np.uint64(29)
+        h1 ^= h1 >> np.uint64(29)
+        h2 ^= h2 >> np.uint64(29)
+        h3 ^= h3 >> np.uint64(29)
+        k += 4
+    while k < n:
+        h0 = (h0 ^ np.uint64(words[k])) * m
+        h0 ^= h0 >> np.uint64(29)
+        k += 1
+    h = ((h0 * m ^ h1) * m ^ h2) * m ^ h3
+    h ^= h >> np.uint64(31)
     return np.int64(h >> np.uint64(1))
 
 
