@@ -134,14 +134,14 @@ class EarleyParser:
         by_terminal: dict[int, list[int]] = {}
         waiting: dict[int, list[int]] = {}
         accepting = False
+        acc = self._accept_dr
         for it in items:
-            dr, org = divmod(it, _BIG)
-            s = ns[dr]
+            s = ns[it >> 32]
             if s >= n_nt:
                 by_terminal.setdefault(s - n_nt, []).append(it)
             elif s >= 0:
-                waiting.setdefault(s, []).append(dr * _BIG + (org if org else here))
-            elif dr == self._accept_dr:
+                waiting.setdefault(s, []).append(it if it & 0xFFFFFFFF else it + here)
+            elif it >> 32 == acc:
                 accepting = True
         self._by_terminal[state] = by_terminal
         self._waiting[state] = waiting
@@ -153,10 +153,7 @@ class EarleyParser:
         if not items:
             return DEAD
         here = state + 1
-        kernel = set()
-        for it in items:
-            dr, org = divmod(it, _BIG)
-            kernel.add((dr + 1) * _BIG + (org if org else here))
+        kernel = {it + _BIG if it & 0xFFFFFFFF else it + _BIG + here for it in items}
         return self._intern(self._closure(kernel))
 
     def _prediction(self, s: int) -> tuple[frozenset[int], frozenset[int]]:
@@ -182,7 +179,7 @@ class EarleyParser:
             if it in items:
                 continue
             items.add(it)
-            s2 = ns[it // _BIG]
+            s2 = ns[it >> 32]
             if 0 <= s2 < n_nt:
                 if s2 not in nts:
                     nts.add(s2)
@@ -206,7 +203,8 @@ class EarleyParser:
         limit = self.max_items_per_set
         while stack:
             it = stack.pop()
-            dr, org = divmod(it, _BIG)
+            dr = it >> 32
+            org = it & 0xFFFFFFFF
             s = ns[dr]
             if s < 0:
                 if org:  # completed an item that started in an earlier set
