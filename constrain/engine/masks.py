@@ -29,7 +29,7 @@ from .lexer import Lexer
 from .parser import DEAD, EarleyParser
 from .walk import (
     alike_depth, bits_from_ids, next_table_insert, resolve, set_bits, walk_alloc, walk_patch, walk_sliced,
-    words_hash,
+    words_equal, words_hash,
 )
 
 __all__ = ["MaskEngine", "Hyp"]
@@ -223,7 +223,7 @@ class MaskEngine:
         """``words``, or an equal read-only mask already kept."""
         h = words_hash(words)
         other = self._mask_store.get(h)
-        if other is not None and np.array_equal(other, words):
+        if other is not None and words_equal(other, words):
             return other
         words.setflags(write=False)
         if other is None:

@@ -14,7 +14,7 @@ from numba import njit
 
 __all__ = [
     "walk", "walk_alloc", "walk_many", "walk_patch", "walk_sliced", "set_bits", "bits_from_ids", "same_within",
-    "alike_depth", "words_hash", "resolve", "next_table_insert",
+    "alike_depth", "words_hash", "words_equal", "resolve", "next_table_insert",
 ]
 
 
@@ -172,6 +172,16 @@ def words_hash(words):
     h = ((h0 * m ^ h1) * m ^ h2) * m ^ h3
     h ^= h >> np.uint64(31)
     return np.int64(h >> np.uint64(1))
+
+
+@njit(cache=True, nogil=True)
+def words_equal(a, b):
+    if a.shape[0] != b.shape[0]:
+        return False
+    for k in range(a.shape[0]):
+        if a[k] != b[k]:
+            return False
+    return True
 
 
 @njit(cache=True, nogil=True)
