@@ -49,8 +49,12 @@ class CompiledGrammar:
         if nullable_terms:
             grammar = _optionalize(grammar, nullable_terms)
         dead_f = frozenset(dead)
-        reduced = reduce_grammar(grammar, dead_f)
-        used = [t for t in terminals_used(reduced, grammar) if t not in dead_f]
+        reduced = _trivially_reduced(grammar, dead_f)
+        if reduced is None:
+            reduced = reduce_grammar(grammar, dead_f)
+            used = [t for t in terminals_used(reduced, grammar) if t not in dead_f]
+        else:
+            used = [t for t in dfas if t not in dead_f]
         index = {t: i for i, t in enumerate(used)}
         self.terminal_names = used
         self.parser = EarleyParser(grammar, index, dead_terminals=dead_f)
@@ -58,24 +62,33 @@ class CompiledGrammar:
         follow = _terminal_follow(reduced, set(used))
         # Bytes that may start a lexeme right after each terminal: the trie walk asks the
         # parser only at nodes where the token goes on with one of them.
-        firsts = {t: dfas[t].transitions[dfas[t].start] >= 0 for t in used}
+        ignored = set(grammar.ignore)
+        firsts: dict[str, np.ndarray] = {}
+
+        def first(t: str) -> np.ndarray:
+            got = firsts.get(t)
+            if got is None:
+                got = firsts[t] = dfas[t].transitions[dfas[t].start] >= 0
+            return got
+
         ignore_first = np.zeros(256, dtype=np.bool_)
         for t in grammar.ignore:
-            if t in firsts:
-                ignore_first |= firsts[t]
-        any_first = np.zeros(256, dtype=np.bool_)
-        for t in used:
-            any_first |= firsts[t]
-        ignored = set(grammar.ignore)
+            if t in index:
+                ignore_first |= first(t)
+        any_first = None
         follow_bytes = []
         for t in used:
             if t in ignored:
                 # An ignored lexeme may sit between any two lexemes: anything may follow it.
+                if any_first is None:
+                    any_first = np.zeros(256, dtype=np.bool_)
+                    for u in used:
+                        any_first |= first(u)
                 follow_bytes.append(any_first.copy())
                 continue
             fb = ignore_first.copy()
             for u in follow[t]:
-                fb |= firsts[u]
+                fb |= first(u)
             follow_bytes.append(fb)
         # A terminal "L but not R" (a key that is not one of the declared names) walks the
         # vocabulary almost as L does: L is its reference.
@@ -92,7 +105,7 @@ class CompiledGrammar:
         )
         self.engine = MaskEngine(self.parser, self.lexer, vocab)
         self._planner: BudgetPlanner | None = None
-        if not vocab.single_bytes.all():
+        if np.count_nonzero(vocab.single_bytes) < vocab.single_bytes.size:
             # With every single byte a token, any byte string can be spelled, so a live
             # lexer state always has a completion. Without that, check the start at least.
             words = self.engine.mask(self.engine.initial)
@@ -123,6 +136,25 @@ class CompiledGrammar:
             f"CompiledGrammar({self.name or self.grammar.start!r}, terminals={len(self.terminal_names)}, "
             f"vocab={self.vocab.name!r})"
         )
+
+
+def _trivially_reduced(grammar: Grammar, dead: frozenset[str]) -> dict[str, list[tuple[str, ...]]] | None:
+    """What ``reduce_grammar`` gives for a grammar of one rule whose alternatives are
+    all sequences of live terminals (nothing to drop), else None."""
+    rules = grammar.rules
+    if len(rules) != 1 or grammar.start not in rules:
+        return None
+    alts = rules[grammar.start]
+    terminals = grammar.terminals
+    for alt in alts:
+        if not alt:
+            continue
+        for s in alt:
+            if s not in terminals or s in dead:
+                return None
+    if not alts:
+        return None
+    return {grammar.start: list(alts)}
 
 
 def _optionalize(grammar: Grammar, names: set[str]) -> Grammar:

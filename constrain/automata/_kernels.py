@@ -599,6 +599,18 @@ def regex_dfa(n, ed, ep, asr, final, max_states, deadline):
     return off, col, tgt, acc, byte_cls, 3 if st != 0 else 0
 
 
+@njit(cache=True)
+def regex_table(n, ed, ep, asr, final, max_states, deadline):
+    """:func:`regex_dfa` in one call with :func:`widen` and :func:`key_columns`: (the
+    byte table int32 [m, 256], accepting [m], byte class of each byte, the key's byte
+    classes and table, status). The table has no rows when status is not 0."""
+    off, col, tgt, acc, byte_cls, status = regex_dfa(n, ed, ep, asr, final, max_states, deadline)
+    table = np.empty((off.shape[0] - 1, 256), dtype=np.int32)
+    widen(off, col, tgt, byte_cls, table)
+    kcls, ktab = key_columns(table, byte_cls)
+    return table, acc, byte_cls, kcls, ktab, status
+
+
 @njit(cache=True, nogil=True)
 def edge_ranges(off, col, tgt, byte_cls):
     """The edges of a DFA over interval byte classes (as :func:`regex_dfa` gives it) as
@@ -1304,5 +1316,6 @@ def warm() -> None:
     off, col, tgt, _, cls, _ = regex_dfa(1, i64, i64, i64, 0, 10, float("inf"))
     edge_ranges(off, col, tgt, cls)
     widen(off, col, tgt, cls, np.empty((off.shape[0] - 1, 256), dtype=np.int32))
+    regex_table(1, i64, i64, i64, 0, 10, float("inf"))
     trie(np.zeros(1, dtype=np.int64), np.ones(1, dtype=np.int64))
     _warm = True

@@ -12,6 +12,7 @@ the same :attr:`ByteDFA.key`.
 from __future__ import annotations
 
 import hashlib
+import sys
 import time
 from typing import Sequence
 
@@ -97,12 +98,7 @@ class ByteDFA:
                 part = self._byte_partition()
             _kernels.warm()
             cls, tab = _kernels.key_columns(self.transitions, part)
-            h = hashlib.sha256(b"ByteDFA2")
-            h.update(np.int64(self.n_states).tobytes())
-            h.update(self.accepting.tobytes())
-            h.update(cls.tobytes())
-            h.update(tab.astype("<i4", copy=False).tobytes())
-            self._key = h.hexdigest()
+            self._key = _dfa_key(self.n_states, self.accepting, cls, tab)
         return self._key
 
     def accepts(self, data: bytes) -> bool:
@@ -131,6 +127,17 @@ class ByteDFA:
 
     def __repr__(self) -> str:
         return f"ByteDFA(n_states={self.n_states}, key={self.key[:12]})"
+
+
+def _dfa_key(n_states: int, accepting: np.ndarray, cls: np.ndarray, tab: np.ndarray) -> str:
+    """:attr:`ByteDFA.key` from the table's coarsest byte classes (as
+    :func:`._kernels.key_columns` gives them)."""
+    h = hashlib.sha256(b"ByteDFA2")
+    h.update(n_states.to_bytes(8, sys.byteorder, signed=True))  # as np.int64(n).tobytes()
+    h.update(accepting.tobytes())
+    h.update(cls.tobytes())
+    h.update(tab.astype("<i4", copy=False).tobytes())
+    return h.hexdigest()
 
 
 def empty_dfa() -> ByteDFA:

@@ -20,7 +20,8 @@ import numpy as np
 from ..errors import CompileLimitError, RegexError
 from . import _kernels
 from . import charset as cs
-from .dfa import ByteDFA, concat, difference, empty_dfa, intersect, literal_dfa, union
+from . import store
+from .dfa import ByteDFA, _dfa_key, concat, difference, empty_dfa, intersect, literal_dfa, union
 from .parse import parse
 
 __all__ = ["compile_regex", "compile_terminal", "escape", "RegexError", "CompileLimitError"]
@@ -340,31 +341,48 @@ def _strings(branches: tuple) -> tuple:
 _ANCHOR_KIND = {"bol": 0, "eol": 1, "eoz": 2}
 
 
-def _determinize(nfa: _NFA, final: int, limits: _Limits, cap: int | None = None):
-    """(edge offsets, classes and targets, accepting, byte class of each byte) of the
-    minimal DFA of ``nfa`` (see :func:`._kernels.regex_dfa`). Past ``max_states`` subset
-    states: None when ``cap`` replaces the limit, else CompileLimitError."""
+def _kernel_inputs(nfa: _NFA) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The byte-range edges, epsilon edges and anchors of ``nfa`` as the kernels take them."""
     ed, ep = nfa.arrays()
     a = nfa.asrt
     if a:
         asr = np.array([u for u, _, _ in a] + [_ANCHOR_KIND[k] for _, k, _ in a] + [v for _, _, v in a],
                        dtype=np.int64)
     else:
-        asr = np.zeros(0, dtype=np.int64)
-    limits.check_time()
-    max_states = limits.max_states if cap is None else cap
-    deadline = limits.t0 + limits.time_limit
-    off, col, tgt, acc, byte_cls, status = _kernels.regex_dfa(nfa.n, ed, ep, asr, final, max_states + 1, deadline)
+        asr = _NO_ANCHORS
+    return ed, ep, asr
+
+
+_NO_ANCHORS = np.zeros(0, dtype=np.int64)  # empty: nothing for a kernel to write
+
+
+def _check_status(status: int, limits: _Limits, max_states: int, cap: int | None) -> bool:
+    """False when a determinization with ``cap`` ran past it; raises CompileLimitError
+    past ``max_states`` (without ``cap``) or the time limit."""
     if status == 1:
         if cap is not None:
-            return None
+            return False
         raise CompileLimitError(
             f"regex {limits.pattern!r} needs more than max_states={max_states} DFA states")
     if status == 2:
         limits.check_time()
-    if status == 3 or time.perf_counter() > deadline:
+    if status == 3 or time.perf_counter() > limits.t0 + limits.time_limit:
         raise CompileLimitError(f"compiling regex {limits.pattern!r} (time_limit={limits.time_limit}s): "
                                 "exceeded the time limit while minimizing")
+    return True
+
+
+def _determinize(nfa: _NFA, final: int, limits: _Limits, cap: int | None = None):
+    """(edge offsets, classes and targets, accepting, byte class of each byte) of the
+    minimal DFA of ``nfa`` (see :func:`._kernels.regex_dfa`). Past ``max_states`` subset
+    states: None when ``cap`` replaces the limit, else CompileLimitError."""
+    ed, ep, asr = _kernel_inputs(nfa)
+    limits.check_time()
+    max_states = limits.max_states if cap is None else cap
+    deadline = limits.t0 + limits.time_limit
+    off, col, tgt, acc, byte_cls, status = _kernels.regex_dfa(nfa.n, ed, ep, asr, final, max_states + 1, deadline)
+    if not _check_status(status, limits, max_states, cap):
+        return None
     return off, col, tgt, acc, byte_cls
 
 
@@ -519,13 +537,17 @@ def _compile_ast(ast: tuple, pattern: str, json_string: bool, limits: _Limits, a
     except RecursionError:
         raise RegexError("pattern is nested too deeply", pattern, 0) from None
     limits.check_time()
-    off, col, tgt, acc, byte_cls = _determinize(nfa, final, limits)
+    # the minimal DFA as a byte table, and the form its key hashes, in one kernel call
+    ed, ep, asr = _kernel_inputs(nfa)
+    limits.check_time()
+    table, acc, byte_cls, kcls, ktab, status = _kernels.regex_table(
+        nfa.n, ed, ep, asr, final, max_states + 1, limits.t0 + limits.time_limit)
+    _check_status(status, limits, max_states, None)
     if acc.shape[0] == 0:
         return empty_dfa()
-    table = np.empty((acc.shape[0], 256), dtype=np.int32)
-    _kernels.widen(off, col, tgt, byte_cls, table)
     d = ByteDFA(table, acc)
     d._cls = byte_cls
+    d._key = _dfa_key(d.n_states, d.accepting, kcls, ktab)
     return d
 
 
@@ -614,12 +636,13 @@ def compile_terminal(term) -> ByteDFA:
     if got is not None:
         _TERMINAL_CACHE.move_to_end(term)
         return got
-    from . import store
-
-    dfa = store.load(term)
-    if dfa is None:
+    if store.enabled():
+        dfa = store.load(term)
+        if dfa is None:
+            dfa = _terminal_dfa(term)
+            store.save(term, dfa)
+    else:
         dfa = _terminal_dfa(term)
-        store.save(term, dfa)
     _TERMINAL_CACHE[term] = dfa
     if len(_TERMINAL_CACHE) > _TERMINAL_CACHE_SIZE:
         _TERMINAL_CACHE.popitem(last=False)

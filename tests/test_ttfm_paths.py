@@ -1,0 +1,140 @@
+"""The short paths of a compile agree with the general ones: the regex DFA with its key
+from one kernel call, a one-rule grammar taken as already reduced, the bytes that may
+follow each terminal."""
+
+import numpy as np
+import pytest
+
+import constrain
+from constrain import Regex, compile
+from constrain.automata import regex as rx
+from constrain.automata.dfa import ByteDFA
+from constrain.engine.parser import reduce_grammar
+from constrain.grammar.ir import Grammar, GrammarBuilder, Lit
+from constrain.grammar.ir import Regex as RegexTerm
+from constrain.matcher import _trivially_reduced
+from conftest import byte_vocab
+
+PATTERNS = [
+    "[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])",
+    "(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(\\.(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}",
+    "-?[1-9][0-9]{0,2}(,[0-9]{3}){0,4}(\\.[0-9]{1,4})?",
+    "a",
+    "",
+    "^ab$",
+    "(a|b)*c",
+    "é+[^x]{2,5}",
+    "[]",
+    "(ab){3,}",
+]
+
+
+@pytest.mark.parametrize("pattern", PATTERNS)
+@pytest.mark.parametrize("flags", [{}, {"ascii": True}, {"search": True}, {"json_string": True}])
+def test_regex_key_from_kernel_matches_table_key(pattern, flags):
+    try:
+        d = rx.compile_regex(pattern, **flags)
+    except constrain.RegexError:
+        return
+    again = ByteDFA(d.transitions, d.accepting)  # key recomputed from the table alone
+    assert d.key == again.key
+    assert again == ByteDFA.from_table(d.transitions, d.accepting)
+
+
+def test_compile_terminal_with_and_without_disk_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("CONSTRAIN_CACHE_DIR", str(tmp_path))
+    term = RegexTerm("[a-c]{2}x?")
+    keys = []
+    for setting in ("0", "1", "1"):  # off, then stored, then loaded
+        monkeypatch.setenv("CONSTRAIN_DISK_CACHE", setting)
+        rx._TERMINAL_CACHE.clear()
+        keys.append(rx.compile_terminal(term).key)
+    assert len(set(keys)) == 1
+
+
+def _grammars():
+    a, b = RegexTerm("[a-z]+"), Lit(",")
+    yield Grammar("start", {"start": [("A",)]}, {"A": a})
+    yield Grammar("start", {"start": [("A",), ("B",)]}, {"A": a, "B": b})
+    yield Grammar("start", {"start": [("A", "B"), ()]}, {"A": a, "B": b})
+    yield Grammar("start", {"start": [("A",)]}, {"A": a, "W": RegexTerm(" +")}, ignore=("W",))
+    yield Grammar("start", {"start": [("A", "B", "A")]}, {"A": a, "B": b})
+
+
+@pytest.mark.parametrize("grammar", list(_grammars()))
+def test_trivially_reduced_is_the_reduction(grammar):
+    for dead in (frozenset(), frozenset({"W"})):
+        got = _trivially_reduced(grammar, dead)
+        assert got is not None
+        assert got == reduce_grammar(grammar, dead)
+
+
+def test_trivially_reduced_leaves_other_grammars_to_the_general_path():
+    a = RegexTerm("[a-z]+")
+    assert _trivially_reduced(Grammar("start", {"start": [("A",)]}, {"A": a}), frozenset({"A"})) is None
+    assert _trivially_reduced(Grammar("start", {"start": []}, {"A": a}), frozenset()) is None
+    two = Grammar("start", {"start": [("x",)], "x": [("A",)]}, {"A": a})
+    assert _trivially_reduced(two, frozenset()) is None
+
+
+def _follow_reference(compiled):
+    """The bytes that may follow each terminal, computed as before for every terminal."""
+    from constrain.matcher import _terminal_follow
+
+    grammar = compiled.grammar
+    used = compiled.terminal_names
+    dfas = compiled.lexer.dfas
+    firsts = {t: dfas[i].transitions[0] >= 0 for i, t in enumerate(used)}
+    follow = _terminal_follow(reduce_grammar(grammar), set(used))
+    ignore_first = np.zeros(256, dtype=np.bool_)
+    for t in grammar.ignore:
+        if t in firsts:
+            ignore_first |= firsts[t]
+    any_first = np.zeros(256, dtype=np.bool_)
+    for t in used:
+        any_first |= firsts[t]
+    out = []
+    for t in used:
+        if t in grammar.ignore:
+            out.append(any_first)
+            continue
+        fb = ignore_first.copy()
+        for u in follow[t]:
+            fb |= firsts[u]
+        out.append(fb)
+    return out
+
+
+def _array_grammar():
+    b = GrammarBuilder()
+    num = b.regex(r"0|[1-9][0-9]*")
+    ws = b.regex(r"[ \t\n]+")
+    b.ignore(ws)
+    lb, rb, comma = b.literal("["), b.literal("]"), b.literal(",")
+    b.rule("value", [(num,), ("array",)])
+    b.rule("items", [("value",), ("items", comma, "value")])
+    b.rule("array", [(lb, rb), (lb, "items", rb)])
+    return b.build("value")
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [Regex("[0-9]{2}-[a-z]+"), _array_grammar(), list(_grammars())[3], list(_grammars())[4]],
+)
+def test_follow_bytes_as_computed_for_every_terminal(spec):
+    compiled = compile(spec, byte_vocab(), cache=False)
+    want = _follow_reference(compiled)
+    got = compiled.lexer._follow_bytes[: len(want)]
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        assert np.array_equal(g, w)
+
+
+def test_regex_masks_unchanged_by_one_rule_path():
+    vocab = byte_vocab()
+    m = compile(Regex("[0-9]{4}-(0[1-9]|1[0-2])"), vocab, cache=False).matcher()
+    for ch in b"2024-1":
+        assert m.advance(vocab.longest_match(bytes([ch]))[0])
+    allowed = {vocab.token_bytes(t) for t in m.allowed_token_ids().tolist() if t not in vocab.eos_token_ids}
+    assert {b"0", b"1", b"2"} <= allowed
+    assert b"3" not in allowed
