@@ -1188,6 +1188,15 @@ def minimize(rows_in, acc, start, col_order, deadline):
 
 
 @njit(cache=True, nogil=True)
+def _same_column(trans, a, b):
+    """Whether columns ``a`` and ``b`` of ``trans`` [n, 256] are equal."""
+    for s in range(trans.shape[0]):
+        if trans[s, a] != trans[s, b]:
+            return False
+    return True
+
+
+@njit(cache=True, nogil=True)
 def column_classes(trans):
     """Class id per byte: bytes whose columns of ``trans`` [n, 256] are equal share one."""
     n = trans.shape[0]
@@ -1222,13 +1231,7 @@ def column_classes(trans):
     nc = 0
     for b in range(256):
         for c in range(nc):
-            r = reps[c]
-            same = True
-            for s in range(n):
-                if trans[s, r] != trans[s, b]:
-                    same = False
-                    break
-            if same:
+            if _same_column(trans, reps[c], b):
                 out[b] = c
                 break
         if out[b] < 0:
@@ -1266,15 +1269,7 @@ def key_columns(trans, part):
         if rep[c] != b:
             continue
         for d in range(nc):
-            if chash[d] != hs[c]:
-                continue
-            r = creps[d]
-            same = True
-            for s in range(n):
-                if trans[s, r] != trans[s, b]:
-                    same = False
-                    break
-            if same:
+            if chash[d] == hs[c] and _same_column(trans, creps[d], b):
                 coarse[c] = d
                 break
         if coarse[c] < 0:
