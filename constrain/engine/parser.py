@@ -82,6 +82,8 @@ class EarleyParser:
 
         self._sets: list[frozenset[int]] = []
         self._index: dict[frozenset[int], int] = {}
+        # Per set (see _index_items): items whose dot is before each nonterminal, HERE
+        # origins resolved to the set; items by the terminal after the dot.
         self._waiting: dict[int, dict[int, list[int]]] = {}
         self._by_terminal: dict[int, dict[int, list[int]]] = {}
         self._advance: dict[tuple[int, int], int] = {}
@@ -117,13 +119,6 @@ class EarleyParser:
         return len(self._sets)
 
     # ------------------------------------------------------------------ internals
-
-    def _terminal_items(self, state: int) -> dict[int, list[int]]:
-        return self._by_terminal[state]
-
-    def _waiting_for(self, state: int) -> dict[int, list[int]]:
-        """Items of ``state`` whose dot is before a nonterminal, HERE origins resolved to ``state``."""
-        return self._waiting[state]
 
     def _index_items(self, state: int, items: frozenset[int]) -> None:
         """One pass over a new set's items: its items by the terminal after the dot,
