@@ -19,7 +19,7 @@ from .errors import (
     VocabularyError,
 )
 from .matcher import CompiledGrammar, Matcher, fill_bitmasks
-from .specs import GBNF, JsonSchema, Lark, Regex, clear_caches, compile
+from .specs import GBNF, JsonSchema, Lark, Regex, clear_caches, compile, warmup
 from .vocabulary import Vocabulary
 
 __all__ = [
@@ -45,6 +45,7 @@ __all__ = [
     "clear_caches",
     "compile",
     "fill_bitmasks",
+    "warmup",
 ]
 
 __version__ = "0.1.0"

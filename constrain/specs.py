@@ -168,6 +168,8 @@ def compile(spec: Any, vocab: Vocabulary, *, cache: bool = True) -> CompiledGram
     """
     if not isinstance(vocab, Vocabulary):
         raise TypeError(f"vocab must be a constrain.Vocabulary, not {type(vocab).__name__}")
+    if not _warmed:
+        warmup(vocab)
     key = _spec_key(spec) if cache else None
     if key is not None:
         with _cache_lock:
@@ -183,6 +185,69 @@ def compile(spec: Any, vocab: Vocabulary, *, cache: bool = True) -> CompiledGram
             if len(_cache) > _CACHE_CAP:
                 _cache.popitem(last=False)
     return compiled
+
+
+_warmed = False
+_warm_lock = threading.Lock()
+
+# Specs whose masks, along the texts beside them, take every path of the mask engine:
+# a bounded counter (walks shared between alike states, sliced walks, patched walks),
+# then JSON objects (lexeme boundaries inside tokens, key names patched from strings).
+_WARM_SPECS = (
+    (lambda: Regex("[a-z]{0,40}"), "abcdefghij" * 4),
+    (
+        lambda: JsonSchema({
+            "type": "object",
+            "properties": {"id": {"type": "integer"}, "name": {"type": "string", "maxLength": 24},
+                           "tags": {"type": "array", "items": {"enum": ["a", "b"]}}},
+            "required": ["id"],
+            "additionalProperties": {"type": "number"},
+        }),
+        '{"id": 12, "name": "warm up", "tags": ["a", "b"], "x": 1.5}',
+    ),
+)
+
+
+def warmup(vocab: Vocabulary) -> None:
+    """Load (or JIT-compile) every numba kernel the mask engine uses, once per process.
+
+    :func:`compile` calls it before its first compile; a server may call it at start-up
+    so that no request pays for it. Leaves no trace in the caches shared between
+    grammars (a later compile is as cold as without it)."""
+    global _warmed
+    with _warm_lock:
+        if _warmed:
+            return
+        _warmed = True
+        import numpy as np
+
+        from .automata import regex as _regex
+        from .engine import masks as _masks
+        from .engine.walk import words_equal
+
+        with _masks._shared_lock:
+            shared_before = set(_masks._SHARED_WALKS.data)
+        terminals_before = set(_regex._TERMINAL_CACHE)
+        try:
+            for make, text in _WARM_SPECS:
+                grammar, report, name = to_grammar(make())
+                compiled = CompiledGrammar(grammar, vocab, report=report, name=name)
+                m = compiled.matcher()
+                for token in vocab.longest_match(text.encode("utf-8")):
+                    m.mask_words()
+                    if not m.advance(token):
+                        break
+                m.mask_words()
+            a = np.zeros(vocab.bitmask_words, dtype=np.uint32)
+            b = a.copy()
+            b.setflags(write=False)
+            words_equal(b, a)
+        finally:
+            with _masks._shared_lock:
+                for key in set(_masks._SHARED_WALKS.data) - shared_before:
+                    del _masks._SHARED_WALKS.data[key]
+            for key in set(_regex._TERMINAL_CACHE) - terminals_before:
+                _regex._TERMINAL_CACHE.pop(key, None)
 
 
 def clear_caches() -> None:

@@ -25,3 +25,21 @@ def test_import_is_light():
     code = "import constrain, sys; print('torch' in sys.modules, 'transformers' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_warmup_leaves_shared_caches_alone():
+    from conftest import real_vocab
+    from constrain import specs
+    from constrain.automata import regex
+    from constrain.engine import masks
+
+    vocab = real_vocab("qwen2")
+    constrain.compile(constrain.Regex("[0-9]{3}"), vocab, cache=False)  # warms up, once
+    assert specs._warmed
+    shared = set(masks._SHARED_WALKS.data)
+    terminals = set(regex._TERMINAL_CACHE)
+    specs._warmed = False
+    constrain.warmup(vocab)
+    assert specs._warmed
+    assert set(masks._SHARED_WALKS.data) == shared
+    assert set(regex._TERMINAL_CACHE) == terminals

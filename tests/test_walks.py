@@ -227,3 +227,38 @@ def test_masks_with_shortcuts_equal_masks_without(monkeypatch):
                 assert len(seq) == len(with_shortcuts)
                 assert all(np.array_equal(a, b) for a, b in zip(with_shortcuts, seq))
         monkeypatch.undo()
+
+
+@pytest.mark.parametrize("pattern", [
+    "[a-zA-Z0-9._%+-]{1,40}@[a-zA-Z0-9-]{1,30}(\\.[a-zA-Z0-9-]{1,30}){0,3}\\.[a-zA-Z]{2,12}",
+    "([A-Z][a-z]{1,10}( [a-z]{1,10}){0,6}[.!?] ?){1,4}",
+])
+def test_patch_or_walk_gives_the_same_masks(monkeypatch, pattern):
+    """Whether a state's walk is patched from a neighbour's or walked afresh is a choice
+    of speed (made from timings); masks are the same either way."""
+    vocab = real_vocab("qwen2")
+    tok = real_tokenizer("qwen2")
+    text = "Jane.Doe-42@mail-server.example.co.uk" if "@" in pattern else "Lorem ipsum dolor. Sit amet elit sed do!"
+    ids = tok.encode(text, add_special_tokens=False)
+    runs = []
+    for policy in (True, False):
+        monkeypatch.setattr(masks_mod.MaskEngine, "_patch_pays", lambda self, t, _p=policy: _p)
+        patched = []
+        real = masks_mod.walk_patch
+
+        def counting(*args):
+            patched.append(1)
+            return real(*args)
+
+        monkeypatch.setattr(masks_mod, "walk_patch", counting)
+        g = constrain.compile(constrain.Regex(pattern), vocab, cache=False)
+        m = g.matcher()
+        seq = []
+        for t in ids:
+            seq.append(m.mask_words().copy())
+            assert m.advance(t)
+        assert m.is_accepting()
+        runs.append(seq)
+        assert bool(patched) == policy
+        monkeypatch.undo()
+    assert all(np.array_equal(a, b) for a, b in zip(*runs))

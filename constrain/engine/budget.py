@@ -143,7 +143,7 @@ class BudgetPlanner:
         parser = self.parser
         ns, n_nt = parser._next_sym, parser.n_nt
         waiting = []
-        for it in parser._sets[k]:
+        for it in parser.items(k):
             dr, org = divmod(it, _ITEM)
             a = ns[dr]
             if 0 <= a < n_nt:
@@ -166,7 +166,7 @@ class BudgetPlanner:
             return self._parser_completion[p]
         here = self._after(p)
         result: bytes | None = None
-        for it in self.parser._sets[p]:
+        for it in self.parser.items(p):
             dr, org = divmod(it, _ITEM)
             cand = self._finish(self._rest(dr), dr, org, here)
             if cand is not None and (result is None or len(cand) < len(result)):

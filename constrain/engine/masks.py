@@ -20,6 +20,7 @@ from __future__ import annotations
 import threading
 import weakref
 from collections import OrderedDict
+from time import perf_counter_ns
 
 import numpy as np
 
@@ -101,6 +102,13 @@ class MaskEngine:
         self._nx_pairs = 0
         self._recent: dict[tuple[int, int, int, int], list[int]] = {}
         self._class_bytes: dict[int, np.ndarray] = {}
+        # Per lone terminal: the time of its last whole-vocabulary walk and of its last
+        # patch (a failed one counted with the walk that follows). A patch visits two
+        # states' trie paths where they differ: among the states of a bounded counter
+        # (all different, all alive) that is most of a walk, at a higher cost per node.
+        self._walk_ns: dict[int, int] = {}
+        self._patch_ns: dict[int, int] = {}
+        self._patch_skips: dict[int, tuple[int, int]] = {}
         self._accepting: dict[int, bool] = {}
         self._eos = np.asarray(vocab.eos_token_ids, dtype=np.int64)
         self._nodes = vocab.trie_nodes
@@ -364,10 +372,15 @@ class MaskEngine:
             if shared is not None:
                 cache.put(key, shared)
                 return shared
+        t0 = perf_counter_ns()
         idx, states, ev_lo, ev_hi, ev_depth, ev_state = walk_alloc(
             self.lexer.trans, self.lexer.accept, self.lexer.follow, self._nodes,
             lo, hi, depth, c, self.vocab.max_token_length,
         )
+        if root:
+            t = self.lexer.lone_terminal(c)
+            if t >= 0:
+                self._walk_ns[t] = _mean(self._walk_ns.get(t), perf_counter_ns() - t0)
         events = (ev_lo, ev_hi, ev_depth, ev_state)
         if root:
             ids = bits_from_ids(self.n_words, idx, self.vocab.trie_ids)
@@ -418,7 +431,7 @@ class MaskEngine:
             # Alike for the first ``cut`` bytes only (a bounded string near its end, where
             # the count of characters left tells states apart): the walk of the state
             # found, redone for the few tokens longer than that.
-            cut = max((x for x in _SLICE_CUTS if x <= best), default=0)
+            cut = max((x for x in self.vocab.SLICE_CUTS if x <= best), default=0)
             if cut:
                 nodes, long_words, n_long = self.vocab.trie_nodes_longer(cut)
                 words, (ev_lo, ev_hi, ev_depth, ev_state) = best_ref
@@ -427,12 +440,17 @@ class MaskEngine:
                     words, ev_lo, ev_hi, ev_depth, ev_state, self.vocab.max_token_length,
                 )
                 found = (words, (ev_lo, ev_hi, ev_depth, ev_state))
-        if found is None and recent and root:
+        if found is None and recent and root and self._patch_pays(t):
             # No twin: patch the walk of the last state walked (a key-name string that
             # excludes the declared names differs from its neighbours only along them).
             ref = cache.get((base + recent[0], lo, hi, depth))
             if ref is not None:
+                t0 = perf_counter_ns()
                 found = self._patched(c, base + recent[0], ref, _NO_EQ, 0)
+                spent = perf_counter_ns() - t0
+                if found is None:
+                    spent += self._walk_ns.get(t, 0)
+                self._patch_ns[t] = _mean(self._patch_ns.get(t), spent)
         if found is None and not recent and root:
             # The first walk of this terminal: patch that of its reference terminal (a
             # key-name string from any string), shared by every grammar in the process.
@@ -447,6 +465,26 @@ class MaskEngine:
             recent.insert(0, k)
             del recent[_ALIKE_TRIES:]
         return found
+
+    def _patch_pays(self, t: int) -> bool:
+        """Whether to patch the next walk of terminal ``t``: yes while its patches take no
+        longer than its walks (running means). A slow patch before any walk is known asks
+        for a walk, to compare. Once patches lose, one is tried again after
+        :data:`_PATCH_RETRY` walks, then after twice as many, and so on."""
+        patch, walk = self._patch_ns.get(t), self._walk_ns.get(t)
+        if patch is None or patch <= _PATCH_FAST_NS:
+            return True
+        if walk is None:
+            return False
+        if patch <= walk:
+            return True
+        skips, every = self._patch_skips.get(t, (0, _PATCH_RETRY))
+        skips += 1
+        if skips < every:
+            self._patch_skips[t] = (skips, every)
+            return False
+        self._patch_skips[t] = (0, 2 * every)
+        return True
 
     def _patched(self, q: int, r: int, ref, eq: np.ndarray, eq_lo: int):
         """The whole-vocabulary walk of ``q`` patched from ``ref``, that of ``r`` (see
@@ -476,15 +514,18 @@ class MaskEngine:
 _ALIKE_MIN_STATES = 16
 _ALIKE_TRIES = 4
 _ALIKE_MAX_PAIRS = 8192
-# Depths at which a whole-vocabulary walk may be split: tokens longer than these are few
-# (Qwen2: 1,918 of 151,643 tokens are longer than 16 bytes, 5,920 longer than 12).
-_SLICE_CUTS = (32, 24, 16, 12)
+_PATCH_RETRY = 16
+_PATCH_FAST_NS = 150_000  # a patch this quick is taken without comparing
 _NO_EQ = np.empty(0, dtype=np.int32)
 
 # Whole-vocabulary walks keyed by grammar-independent lexer state names, shared by every
 # grammar compiled in the process against the same vocabulary (a bounded LRU).
 _SHARED_WALKS = _LRU(1024)
 _shared_lock = threading.Lock()
+
+
+def _mean(old: int | None, new: int) -> int:
+    return new if old is None else (old + new) // 2
 
 
 def _share_root_walk(engine: MaskEngine, c: int, got) -> None:

@@ -80,17 +80,27 @@ class EarleyParser:
                     changed = True
         self._nullable = nullable
 
-        self._sets: list[frozenset[int]] = []
+        # A set is interned by its *kernel*: the items that do not start in it (origin
+        # not HERE; the initial set's start items too). Every other item comes from
+        # predicting nonterminals, and what predicting a nonterminal adds is the same
+        # in every set, so the kernel alone fixes the set: its predicted part is shared
+        # by every set that predicts the same nonterminals (a *prediction group*).
+        self._sets: list[frozenset[int]] = []  # kernels
+        self._group_of: list[int] = []
         self._index: dict[frozenset[int], int] = {}
-        # Per set (see _index_items): items whose dot is before each nonterminal, HERE
-        # origins resolved to the set; items by the terminal after the dot.
-        self._waiting: dict[int, dict[int, list[int]]] = {}
-        self._by_terminal: dict[int, dict[int, list[int]]] = {}
+        # Per kernel (see _index_items): items by the terminal after the dot; items
+        # waiting on each nonterminal, HERE origins resolved to the set.
+        self._waiting: list[dict[int, list[int]]] = []
+        self._by_terminal: list[dict[int, list[int]]] = []
+        # Per prediction group: its nonterminals' items (all HERE), and the same two
+        # tables over them (HERE left unresolved: the group serves many sets).
+        self._groups: list[tuple[frozenset[int], dict[int, list[int]], dict[int, list[int]]]] = []
+        self._group_index: dict[frozenset[int], int] = {}
         self._advance: dict[tuple[int, int], int] = {}
-        self._allowed: dict[int, tuple[int, ...]] = {}
-        self._accepting: dict[int, bool] = {}
+        self._allowed: list[tuple[int, ...]] = []
+        self._accepting: list[bool] = []
         self._predictions: dict[int, tuple[frozenset[int], frozenset[int]]] = {}
-        self.initial = self._intern(self._closure({0 * _BIG + 0}))
+        self.initial = self._intern(*self._closure({0 * _BIG + 0}))
 
     # ------------------------------------------------------------------ public
 
@@ -114,15 +124,20 @@ class EarleyParser:
     def accepting(self, state: int) -> bool:
         return self._accepting[state]
 
+    def items(self, state: int) -> frozenset[int]:
+        """Every Earley item of ``state``: its kernel and what it predicts (origin HERE)."""
+        return self._sets[state] | self._groups[self._group_of[state]][0]
+
     @property
     def n_states(self) -> int:
         return len(self._sets)
 
     # ------------------------------------------------------------------ internals
 
-    def _index_items(self, state: int, items: frozenset[int]) -> None:
-        """One pass over a new set's items: its items by the terminal after the dot,
-        those waiting on each nonterminal, whether it accepts, the terminals allowed."""
+    def _index_items(self, state: int, items: frozenset[int], group: int) -> None:
+        """One pass over a new kernel: its items by the terminal after the dot, those
+        waiting on each nonterminal, whether it accepts, the terminals allowed (its
+        own and its prediction group's)."""
         n_nt = self.n_nt
         ns = self._next_sym
         here = state + 1
@@ -138,18 +153,49 @@ class EarleyParser:
                 waiting.setdefault(s, []).append(it if it & 0xFFFFFFFF else it + here)
             elif it >> 32 == acc:
                 accepting = True
-        self._by_terminal[state] = by_terminal
-        self._waiting[state] = waiting
-        self._accepting[state] = accepting
-        self._allowed[state] = tuple(sorted(by_terminal))
+        self._by_terminal.append(by_terminal)
+        self._waiting.append(waiting)
+        self._accepting.append(accepting)
+        g_terms = self._groups[group][1]
+        if not g_terms:
+            self._allowed.append(tuple(sorted(by_terminal)))
+        elif not by_terminal:
+            self._allowed.append(tuple(sorted(g_terms)))
+        else:
+            self._allowed.append(tuple(sorted(by_terminal.keys() | g_terms.keys())))
+
+    def _group(self, nts: frozenset[int]) -> int:
+        """The prediction group of the nonterminals ``nts`` (closed under prediction)."""
+        got = self._group_index.get(nts)
+        if got is not None:
+            return got
+        items: set[int] = set()
+        predictions = self._predictions
+        for s in nts:
+            items |= (predictions.get(s) or self._prediction(s))[0]
+        n_nt = self.n_nt
+        ns = self._next_sym
+        by_terminal: dict[int, list[int]] = {}
+        waiting: dict[int, list[int]] = {}
+        for it in items:
+            s = ns[it >> 32]
+            if s >= n_nt:
+                by_terminal.setdefault(s - n_nt, []).append(it)
+            elif s >= 0:
+                waiting.setdefault(s, []).append(it)
+        got = len(self._groups)
+        self._groups.append((frozenset(items), by_terminal, waiting))
+        self._group_index[nts] = got
+        return got
 
     def _compute_advance(self, state: int, terminal: int) -> int:
-        items = self._by_terminal[state].get(terminal)
-        if not items:
-            return DEAD
         here = state + 1
-        kernel = {it + _BIG if it & 0xFFFFFFFF else it + _BIG + here for it in items}
-        return self._intern(self._closure(kernel))
+        kernel = {it + _BIG if it & 0xFFFFFFFF else it + _BIG + here for it in self._by_terminal[state].get(terminal, ())}
+        for it in self._groups[self._group_of[state]][1].get(terminal, ()):
+            kernel.add(it + _BIG + here)
+        if not kernel:
+            return DEAD
+        return self._intern(*self._closure(kernel))
 
     def _prediction(self, s: int) -> tuple[frozenset[int], frozenset[int]]:
         """(items, nonterminals) that predicting nonterminal ``s`` adds to any set.
@@ -185,7 +231,9 @@ class EarleyParser:
         self._predictions[s] = got
         return got
 
-    def _closure(self, kernel: set[int]) -> frozenset[int]:
+    def _closure(self, kernel: set[int]) -> tuple[frozenset[int], frozenset[int]]:
+        """The kernel closed under completion and nullable skips (items that do not start
+        here), and the nonterminals it predicts."""
         items = set(kernel)
         stack = list(kernel)
         ns = self._next_sym
@@ -194,6 +242,8 @@ class EarleyParser:
         nullable = self._nullable
         predicted: set[int] = set()
         waiting = self._waiting
+        groups = self._groups
+        group_of = self._group_of
         predictions = self._predictions
         limit = self.max_items_per_set
         while stack:
@@ -203,8 +253,14 @@ class EarleyParser:
             s = ns[dr]
             if s < 0:
                 if org:  # completed an item that started in an earlier set
-                    for w in waiting[org - 1].get(lhs[dr], ()):
+                    a = lhs[dr]
+                    for w in waiting[org - 1].get(a, ()):
                         new = w + _BIG
+                        if new not in items:
+                            items.add(new)
+                            stack.append(new)
+                    for w in groups[group_of[org - 1]][2].get(a, ()):
+                        new = w + _BIG + org
                         if new not in items:
                             items.add(new)
                             stack.append(new)
@@ -212,9 +268,7 @@ class EarleyParser:
             if s >= n_nt:
                 continue
             if s not in predicted:
-                more, nts = predictions.get(s) or self._prediction(s)
-                items |= more
-                predicted |= nts
+                predicted |= (predictions.get(s) or self._prediction(s))[1]
             if nullable[s]:
                 new = it + _BIG
                 if new not in items:
@@ -224,16 +278,22 @@ class EarleyParser:
                 raise CompileLimitError(
                     f"parser limit: an Earley set grew past {limit} items (a highly ambiguous grammar?)"
                 )
-        return frozenset(items)
+        return frozenset(items), frozenset(predicted)
 
-    def _intern(self, items: frozenset[int]) -> int:
+    def _intern(self, items: frozenset[int], predicted: frozenset[int]) -> int:
         got = self._index.get(items)
         if got is not None:
             return got
         if len(self._sets) >= self.max_states:
             raise CompileLimitError(f"parser limit: more than {self.max_states} distinct parse states")
+        group = self._group(predicted)
+        if len(items) + len(self._groups[group][0]) > self.max_items_per_set:
+            raise CompileLimitError(
+                f"parser limit: an Earley set grew past {self.max_items_per_set} items (a highly ambiguous grammar?)"
+            )
         sid = len(self._sets)
-        self._index_items(sid, items)
+        self._group_of.append(group)
+        self._index_items(sid, items, group)
         self._sets.append(items)
         self._index[items] = sid
         return sid
