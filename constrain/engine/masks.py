@@ -74,8 +74,10 @@ class MaskEngine:
         self.vocab = vocab
         self.n_words = vocab.bitmask_words
         self._lock = threading.RLock()
-        self._hyps: list[frozenset[Hyp]] = []
-        self._hyp_index: dict[frozenset[Hyp], int] = {}
+        # Hypothesis sets as sorted tuples: the cyclic GC stops tracking tuples of ints,
+        # so the many states of a large grammar cost later collections nothing.
+        self._hyps: list[tuple[Hyp, ...]] = []
+        self._hyp_index: dict[tuple[Hyp, ...], int] = {}
         # Masks per hypothesis set. Equal masks are stored once (many parse states allow
         # the same tokens): at most ``max_distinct_masks`` arrays are kept alive.
         self._masks = _LRU(mask_cache_size)
@@ -118,7 +120,9 @@ class MaskEngine:
 
     # ------------------------------------------------------------------ hypotheses
 
-    def intern(self, hyps: frozenset[Hyp]) -> int:
+    def intern(self, hyps) -> int:
+        """The id of the set of hypotheses ``hyps`` (any iterable of them)."""
+        hyps = tuple(sorted(set(hyps)))
         got = self._hyp_index.get(hyps)
         if got is None:
             with self._lock:
@@ -129,7 +133,7 @@ class MaskEngine:
                     self._hyp_index[hyps] = got
         return got
 
-    def hyps(self, hid: int) -> frozenset[Hyp]:
+    def hyps(self, hid: int) -> tuple[Hyp, ...]:
         return self._hyps[hid]
 
     def _after_lexeme(self, p: int, term: int) -> int:
@@ -197,7 +201,7 @@ class MaskEngine:
             if not nxt:
                 return -1
             frontier = nxt
-        return self.intern(frozenset(frontier))
+        return self.intern(frontier)
 
     def viable_bytes(self, hid: int) -> list[int]:
         """Bytes that may come next (sorted)."""

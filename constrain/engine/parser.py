@@ -85,16 +85,16 @@ class EarleyParser:
         # predicting nonterminals, and what predicting a nonterminal adds is the same
         # in every set, so the kernel alone fixes the set: its predicted part is shared
         # by every set that predicts the same nonterminals (a *prediction group*).
-        self._sets: list[frozenset[int]] = []  # kernels
+        self._sets: list[tuple[int, ...]] = []  # kernels, sorted (GC-untracked, unlike frozensets)
         self._group_of: list[int] = []
-        self._index: dict[frozenset[int], int] = {}
+        self._index: dict[tuple[int, ...], int] = {}
         # Per kernel (see _index_items): items by the terminal after the dot; items
         # waiting on each nonterminal, HERE origins resolved to the set.
-        self._waiting: list[dict[int, list[int]]] = []
-        self._by_terminal: list[dict[int, list[int]]] = []
+        self._waiting: list[dict[int, tuple[int, ...]]] = []
+        self._by_terminal: list[dict[int, tuple[int, ...]]] = []
         # Per prediction group: its nonterminals' items (all HERE), and the same two
         # tables over them (HERE left unresolved: the group serves many sets).
-        self._groups: list[tuple[frozenset[int], dict[int, list[int]], dict[int, list[int]]]] = []
+        self._groups: list[tuple[frozenset[int], dict[int, tuple[int, ...]], dict[int, tuple[int, ...]]]] = []
         self._group_index: dict[frozenset[int], int] = {}
         self._advance: dict[tuple[int, int], int] = {}
         self._allowed: list[tuple[int, ...]] = []
@@ -126,7 +126,7 @@ class EarleyParser:
 
     def items(self, state: int) -> frozenset[int]:
         """Every Earley item of ``state``: its kernel and what it predicts (origin HERE)."""
-        return self._sets[state] | self._groups[self._group_of[state]][0]
+        return self._groups[self._group_of[state]][0].union(self._sets[state])
 
     @property
     def n_states(self) -> int:
@@ -134,23 +134,27 @@ class EarleyParser:
 
     # ------------------------------------------------------------------ internals
 
-    def _index_items(self, state: int, items: frozenset[int], group: int) -> None:
+    def _index_items(self, state: int, items: tuple[int, ...], group: int) -> None:
         """One pass over a new kernel: its items by the terminal after the dot, those
         waiting on each nonterminal, whether it accepts, the terminals allowed (its
         own and its prediction group's)."""
         n_nt = self.n_nt
         ns = self._next_sym
         here = state + 1
-        by_terminal: dict[int, list[int]] = {}
-        waiting: dict[int, list[int]] = {}
+        # Tuples, not lists: the cyclic GC stops tracking tuples of ints (and dicts of
+        # such tuples) once it has seen them, so a large parser costs later collections
+        # nothing.
+        by_terminal: dict[int, tuple[int, ...]] = {}
+        waiting: dict[int, tuple[int, ...]] = {}
         accepting = False
         acc = self._accept_dr
         for it in items:
             s = ns[it >> 32]
             if s >= n_nt:
-                by_terminal.setdefault(s - n_nt, []).append(it)
+                s -= n_nt
+                by_terminal[s] = by_terminal.get(s, ()) + (it,)
             elif s >= 0:
-                waiting.setdefault(s, []).append(it if it & 0xFFFFFFFF else it + here)
+                waiting[s] = waiting.get(s, ()) + (it if it & 0xFFFFFFFF else it + here,)
             elif it >> 32 == acc:
                 accepting = True
         self._by_terminal.append(by_terminal)
@@ -184,7 +188,11 @@ class EarleyParser:
             elif s >= 0:
                 waiting.setdefault(s, []).append(it)
         got = len(self._groups)
-        self._groups.append((frozenset(items), by_terminal, waiting))
+        self._groups.append((
+            frozenset(items),
+            {k: tuple(v) for k, v in by_terminal.items()},
+            {k: tuple(v) for k, v in waiting.items()},
+        ))
         self._group_index[nts] = got
         return got
 
@@ -231,7 +239,7 @@ class EarleyParser:
         self._predictions[s] = got
         return got
 
-    def _closure(self, kernel: set[int]) -> tuple[frozenset[int], frozenset[int]]:
+    def _closure(self, kernel: set[int]) -> tuple[tuple[int, ...], frozenset[int]]:
         """The kernel closed under completion and nullable skips (items that do not start
         here), and the nonterminals it predicts."""
         items = set(kernel)
@@ -278,9 +286,9 @@ class EarleyParser:
                 raise CompileLimitError(
                     f"parser limit: an Earley set grew past {limit} items (a highly ambiguous grammar?)"
                 )
-        return frozenset(items), frozenset(predicted)
+        return tuple(sorted(items)), frozenset(predicted)
 
-    def _intern(self, items: frozenset[int], predicted: frozenset[int]) -> int:
+    def _intern(self, items: tuple[int, ...], predicted: frozenset[int]) -> int:
         got = self._index.get(items)
         if got is not None:
             return got
