@@ -90,12 +90,13 @@ class EarleyParser:
         self._index: dict[tuple[int, ...], int] = {}
         # Per kernel (see _index_items): items by the terminal after the dot; items
         # waiting on each nonterminal, HERE origins resolved to the set.
-        self._waiting: list[dict[int, tuple[int, ...]]] = []
-        self._by_terminal: list[dict[int, tuple[int, ...]]] = []
+        self._waiting: list[dict[int, list[int]]] = []
+        self._by_terminal: list[dict[int, list[int]]] = []
         # Per prediction group: its nonterminals' items (all HERE), and the same two
         # tables over them (HERE left unresolved: the group serves many sets).
-        self._groups: list[tuple[frozenset[int], dict[int, tuple[int, ...]], dict[int, tuple[int, ...]]]] = []
+        self._groups: list[tuple[frozenset[int], dict[int, list[int]], dict[int, list[int]]]] = []
         self._group_index: dict[frozenset[int], int] = {}
+        self._group_allowed: list[tuple[int, ...]] = []
         self._advance: dict[tuple[int, int], int] = {}
         self._allowed: list[tuple[int, ...]] = []
         self._accepting: list[bool] = []
@@ -141,32 +142,39 @@ class EarleyParser:
         n_nt = self.n_nt
         ns = self._next_sym
         here = state + 1
-        # Tuples, not lists: the cyclic GC stops tracking tuples of ints (and dicts of
-        # such tuples) once it has seen them, so a large parser costs later collections
-        # nothing.
-        by_terminal: dict[int, tuple[int, ...]] = {}
-        waiting: dict[int, tuple[int, ...]] = {}
+        by_terminal: dict[int, list[int]] = {}
+        waiting: dict[int, list[int]] = {}
         accepting = False
         acc = self._accept_dr
         for it in items:
             s = ns[it >> 32]
             if s >= n_nt:
-                s -= n_nt
-                by_terminal[s] = by_terminal.get(s, ()) + (it,)
+                got = by_terminal.get(s - n_nt)
+                if got is None:
+                    by_terminal[s - n_nt] = [it]
+                else:
+                    got.append(it)
             elif s >= 0:
-                waiting[s] = waiting.get(s, ()) + (it if it & 0xFFFFFFFF else it + here,)
+                if not it & 0xFFFFFFFF:
+                    it += here
+                got = waiting.get(s)
+                if got is None:
+                    waiting[s] = [it]
+                else:
+                    got.append(it)
             elif it >> 32 == acc:
                 accepting = True
         self._by_terminal.append(by_terminal)
         self._waiting.append(waiting)
         self._accepting.append(accepting)
-        g_terms = self._groups[group][1]
-        if not g_terms:
-            self._allowed.append(tuple(sorted(by_terminal)))
-        elif not by_terminal:
-            self._allowed.append(tuple(sorted(g_terms)))
+        if not by_terminal:
+            self._allowed.append(self._group_allowed[group])
         else:
-            self._allowed.append(tuple(sorted(by_terminal.keys() | g_terms.keys())))
+            g_terms = self._groups[group][1]
+            if not g_terms:
+                self._allowed.append(tuple(sorted(by_terminal)))
+            else:
+                self._allowed.append(tuple(sorted(by_terminal.keys() | g_terms.keys())))
 
     def _group(self, nts: frozenset[int]) -> int:
         """The prediction group of the nonterminals ``nts`` (closed under prediction)."""
@@ -188,11 +196,8 @@ class EarleyParser:
             elif s >= 0:
                 waiting.setdefault(s, []).append(it)
         got = len(self._groups)
-        self._groups.append((
-            frozenset(items),
-            {k: tuple(v) for k, v in by_terminal.items()},
-            {k: tuple(v) for k, v in waiting.items()},
-        ))
+        self._groups.append((frozenset(items), by_terminal, waiting))
+        self._group_allowed.append(tuple(sorted(by_terminal)))
         self._group_index[nts] = got
         return got
 
