@@ -125,6 +125,22 @@ def test_property_order_follows_schema():
     assert accepts(g, '{"c": 3, "a": 1}') and not accepts(g, '{"c": 3, "a": 1, "b": 2}')
 
 
+def test_property_order_follows_where_names_are_written():
+    """Names come in the order the keywords declaring them are written: a conjunct or a
+    branch written before ``properties`` leads, one written after follows."""
+    before = {"type": "object", "allOf": [{"properties": {"x": {}}}], "properties": {"a": {}}}
+    g, _ = json_schema_to_grammar(before)
+    assert accepts(g, '{"x": 1, "a": 2}') and not accepts(g, '{"a": 2, "x": 1}')
+    after = {"type": "object", "properties": {"a": {}}, "allOf": [{"properties": {"x": {}}}]}
+    g, _ = json_schema_to_grammar(after)
+    assert accepts(g, '{"a": 2, "x": 1}') and not accepts(g, '{"x": 1, "a": 2}')
+    branch = {"anyOf": [{"properties": {"x": {}}, "required": ["x"]}, {"properties": {"y": {}}, "required": ["y"]}],
+              "properties": {"a": {}}, "type": "object"}
+    g, _ = json_schema_to_grammar(branch)
+    assert accepts(g, '{"x": 1, "a": 2}') and accepts(g, '{"y": 1, "a": 2}')
+    assert not accepts(g, '{"a": 2, "x": 1}')
+
+
 def test_pattern_properties():
     schema = {"type": "object", "patternProperties": {"^x-": {"type": "integer"}, "^y": {"type": "string"}},
               "additionalProperties": False}

@@ -4,8 +4,8 @@ Semantics promised by :func:`json_schema_to_grammar`:
 
 * The grammar accepts only JSON texts valid against the schema (strict mode), with two
   deliberate narrowings: declared object keys appear in the order ``properties`` lists
-  them (conjuncts merged through allOf/$ref in the order the keywords are written, names
-  new to a later conjunct or to an anyOf/oneOf branch after the earlier ones); additional
+  them, and names from allOf/$ref conjuncts and anyOf/oneOf branches where those keywords
+  are written relative to ``properties`` (written before it, their names lead); additional
   (undeclared) properties, where allowed, may come before, between or after them; declared keys and
   ``enum``/``const`` strings are spelled the way ``json.dumps(..., ensure_ascii=False)``
   spells them. Numbers under bounds are written without an exponent. Integers accept a
@@ -354,8 +354,10 @@ class _Compiler:
         if "$ref" in schema and self.draft <= 7:
             schema = {"$ref": schema["$ref"]}  # siblings of $ref are ignored before 2019-09
         # Merge in the order the keywords are written, so that properties keep the
-        # order an author reading the schema top-down would expect.
+        # order an author reading the schema top-down would expect: this schema's own
+        # keywords where its ``properties`` stands (else where the first one stands).
         own_done = False
+        own_at = "properties" if "properties" in schema else None
         for kw in schema:
             if kw == "$ref":
                 ref = schema["$ref"]
@@ -369,7 +371,7 @@ class _Compiler:
                     raise SchemaError("allOf must be an array", ptr + "/allOf")
                 for i, sub in enumerate(allof):
                     self._merge_into(f, sub, f"{ptr}/allOf/{i}", depth + 1)
-            elif not own_done and kw not in _ANNOTATIONS:
+            elif not own_done and kw not in _ANNOTATIONS and (own_at is None or kw == own_at):
                 own_done = True
                 self._merge_keywords(f, schema, ptr)
 
@@ -686,6 +688,8 @@ class _Compiler:
                 groups.append(group)
                 one_groups.append((len(groups) - 1, gptr))
             base = self._strip_combinators(f)
+            # Groups written before ``properties``: their names lead (see below).
+            first = [id(g) in self._props_first for g in groups]
             # Drop branches that contradict the rest of the schema outright.
             kept = []
             for g in groups:
@@ -699,7 +703,6 @@ class _Compiler:
                 total *= len(g)
             if total > _MAX_ANYOF_PRODUCT:
                 raise CompileLimitError(f"anyOf/oneOf combinations exceed {_MAX_ANYOF_PRODUCT} at {f.ptr or '/'}")
-            first = [id(g) in self._props_first for g in groups]
             for gi, gptr in one_groups:
                 groups[gi] = self._check_disjoint(groups[gi], base, gptr)
             alts: list[tuple[str, ...]] = []
