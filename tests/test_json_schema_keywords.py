@@ -141,6 +141,16 @@ def test_property_order_follows_where_names_are_written():
     assert not accepts(g, '{"a": 2, "x": 1}')
 
 
+def test_same_properties_in_another_order_are_another_rule():
+    ab = {"type": "object", "properties": {"a": {"type": "string"}, "b": {"type": "string"}}}
+    ba = {"type": "object", "properties": {"b": {"type": "string"}, "a": {"type": "string"}}}
+    g, _ = json_schema_to_grammar({"type": "object", "properties": {"x": ab, "y": ba}})
+    assert accepts(g, '{"x": {"a": "1", "b": "2"}, "y": {"b": "2", "a": "1"}}')
+    assert not accepts(g, '{"x": {"a": "1", "b": "2"}, "y": {"a": "1", "b": "2"}}')
+    g, _ = json_schema_to_grammar({"type": "array", "prefixItems": [{"const": {"a": 1, "b": 2}}, {"const": {"b": 2, "a": 1}}]})
+    assert accepts(g, '[{"a": 1, "b": 2}, {"b": 2, "a": 1}]')
+
+
 def test_pattern_properties():
     schema = {"type": "object", "patternProperties": {"^x-": {"type": "integer"}, "^y": {"type": "string"}},
               "additionalProperties": False}

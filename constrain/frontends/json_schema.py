@@ -121,6 +121,12 @@ def _canon(value: Any) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
+def _ordered(value: Any) -> str:
+    """A key for a schema or value that keeps its objects' key order: two schemas that
+    list the same properties in different orders compile to different rules."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
 def _value_key(value: Any) -> str:
     """Key under which JSON Schema equality holds (1 == 1.0, True != 1)."""
     def norm(v: Any) -> Any:
@@ -633,7 +639,7 @@ class _Compiler:
             key = "ref:" + tptr
             hint = tptr.rsplit("/", 1)[-1] or "root"
             return self._compile_keyed(key, [(target, tptr)], hint)
-        key = _canon([s for s, _ in parts])
+        key = _ordered([s for s, _ in parts])
         return self._compile_keyed(key, parts, hint)
 
     def _compile_keyed(self, key: str, parts: list[tuple[Any, str]], hint: str) -> str | None:
@@ -1009,7 +1015,7 @@ class _Compiler:
 
     def value_literal(self, v: Any) -> str:
         """Nonterminal for exactly the JSON value ``v`` (whitespace per policy)."""
-        key = "lit:" + _canon(v)
+        key = "lit:" + _ordered(v)
         if key in self._memo:
             return self._memo[key]
         name = self.name("const")
