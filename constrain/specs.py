@@ -10,7 +10,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import SpecError
+from .errors import ConstrainError, SpecError
 from .grammar.ir import Grammar
 from .grammar.ir import Regex as RegexTerminal
 from .matcher import CompiledGrammar
@@ -231,7 +231,10 @@ def warmup(vocab: Vocabulary) -> None:
         try:
             for make, text in _WARM_SPECS:
                 grammar, report, name = to_grammar(make())
-                compiled = CompiledGrammar(grammar, vocab, report=report, name=name)
+                try:
+                    compiled = CompiledGrammar(grammar, vocab, report=report, name=name)
+                except ConstrainError:
+                    continue  # a vocabulary that cannot spell it: nothing to warm with it
                 m = compiled.matcher()
                 for token in vocab.longest_match(text.encode("utf-8")):
                     m.mask_words()

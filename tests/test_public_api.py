@@ -43,3 +43,14 @@ def test_warmup_leaves_shared_caches_alone():
     assert specs._warmed
     assert set(masks._SHARED_WALKS.data) == shared
     assert set(regex._TERMINAL_CACHE) == terminals
+
+
+def test_warmup_with_a_vocabulary_that_cannot_spell_its_specs():
+    from constrain import specs
+
+    vocab = constrain.Vocabulary([b"a", b"b", b"</s>"], special=[2], eos_token_ids=[2])
+    specs._warmed = False
+    g = constrain.compile(constrain.Regex("(ab)+"), vocab, cache=False)
+    assert specs._warmed
+    m = g.matcher()
+    assert m.advance(0) and m.advance(1) and m.is_accepting()
