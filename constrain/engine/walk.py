@@ -352,12 +352,16 @@ def walk_patch(trans, accept, follow, nodes, trie_ids, q, r, r_words, r_ev_lo, r
     sr_stack[0] = r
     # Dropped: single events of r (node's first continuing token, depth) and whole
     # subtrees (token range, depth). Added: q's tokens and events.
-    drop_lo = np.empty(16, dtype=np.int32)
-    drop_depth = np.empty(16, dtype=np.int32)
+    # Each node visited adds at most one of either, and at most ``budget`` nodes are
+    # visited: sized once, never grown. (An array reassigned inside the loop below, to
+    # grow it, made numba's code for the whole loop several times slower.)
+    cap_loop = budget + 2
+    drop_lo = np.empty(cap_loop, dtype=np.int32)
+    drop_depth = np.empty(cap_loop, dtype=np.int32)
     n_drop = 0
-    reg_lo = np.empty(16, dtype=np.int32)
-    reg_hi = np.empty(16, dtype=np.int32)
-    reg_depth = np.empty(16, dtype=np.int32)
+    reg_lo = np.empty(cap_loop, dtype=np.int32)
+    reg_hi = np.empty(cap_loop, dtype=np.int32)
+    reg_depth = np.empty(cap_loop, dtype=np.int32)
     n_reg = 0
     add = np.empty(n_tokens + 1, dtype=np.int32)
     add_state = np.empty(n_tokens + 1, dtype=np.int32)
@@ -384,10 +388,6 @@ def walk_patch(trans, accept, follow, nodes, trie_ids, q, r, r_words, r_ev_lo, r
             k = skip[k]
             continue
         if sq < 0:
-            if n_reg == reg_lo.shape[0]:
-                reg_lo = np.concatenate((reg_lo, reg_lo))
-                reg_hi = np.concatenate((reg_hi, reg_hi))
-                reg_depth = np.concatenate((reg_depth, reg_depth))
             reg_lo[n_reg] = lo[k] - count[k]
             reg_hi[n_reg] = hi[k]
             reg_depth[n_reg] = d
@@ -409,9 +409,6 @@ def walk_patch(trans, accept, follow, nodes, trie_ids, q, r, r_words, r_ev_lo, r
         sq_stack[d] = sq
         sr_stack[d] = sr
         if accept[sr] and _needs_parser(follow, byte, skip, sr, k):  # r's event here goes
-            if n_drop == drop_lo.shape[0]:
-                drop_lo = np.concatenate((drop_lo, drop_lo))
-                drop_depth = np.concatenate((drop_depth, drop_depth))
             drop_lo[n_drop] = lo[k]
             drop_depth[n_drop] = d
             n_drop += 1
@@ -494,8 +491,9 @@ def next_table_insert(keys, offs, cnts, new_keys, new_offs, new_cnts):
 
 
 @njit(cache=True, nogil=True)
-def _grow_rows(a, n):
-    out = np.empty((a.shape[0] * 2, a.shape[1]), dtype=a.dtype)
+def _grow_rows(a, n, need=0):
+    """``a`` with its first ``n`` rows, room for at least ``need`` rows (or twice as many)."""
+    out = np.empty((max(a.shape[0] * 2, need), a.shape[1]), dtype=a.dtype)
     out[:n] = a[:n]
     return out
 
@@ -570,31 +568,43 @@ def resolve(trans, accept, follow, nodes, trie_ids, words, nx_keys, nx_offs, nx_
             work += 1
             if work > max_work:
                 return 1, seen, n_seen, work, pending, n_pending
-            stack[d] = c2
-            k = a
-            while k < b:
-                dk = depth[k]
-                st = trans[stack[dk - 1], byte[k]]
-                if st < 0:
-                    k = skip[k]  # a dead byte prunes every token below
-                    continue
-                stack[dk] = st
-                t = token[k]
-                if t >= 0:
-                    for q in range(max(count[k], 1)):
-                        tid = trie_ids[t + q]
-                        words[tid >> 5] |= np.uint32(1) << np.uint32(tid & 31)
-                if accept[st] and _needs_parser(follow, byte, skip, st, k):
-                    if n_todo == todo.shape[0]:
-                        todo = _grow_rows(todo, n_todo)
-                    todo[n_todo, 0] = p2
-                    todo[n_todo, 1] = node_lo[k]
-                    todo[n_todo, 2] = node_hi[k]
-                    todo[n_todo, 3] = dk
-                    todo[n_todo, 4] = st
-                    n_todo += 1
-                k += 1
+            if n_todo + (b - a) > todo.shape[0]:  # room for an event at every node
+                todo = _grow_rows(todo, n_todo, n_todo + (b - a))
+            n_todo = _walk_events(trans, accept, follow, nodes, trie_ids, words, stack, a, b, d, c2, p2, todo, n_todo)
     return 0, seen, n_seen, work, pending, n_pending
+
+
+@njit(cache=True, nogil=True)
+def _walk_events(trans, accept, follow, nodes, trie_ids, words, stack, a, b, d, c2, p2, todo, n_todo):
+    """Walk nodes ``[a, b)`` below depth ``d`` from lexer state ``c2``: add the tokens
+    that stay inside the lexeme to ``words``, and a row of ``todo`` (which has room for
+    one per node) for each boundary met, with parse state ``p2``. Returns the new count
+    of rows. A loop of its own, with no array reassigned around it: numba's code for
+    such a loop is several times faster."""
+    byte, depth, skip, token, count, node_lo, node_hi = nodes[0], nodes[1], nodes[2], nodes[3], nodes[4], nodes[5], nodes[6]
+    stack[d] = c2
+    k = a
+    while k < b:
+        dk = depth[k]
+        st = trans[stack[dk - 1], byte[k]]
+        if st < 0:
+            k = skip[k]  # a dead byte prunes every token below
+            continue
+        stack[dk] = st
+        t = token[k]
+        if t >= 0:
+            for q in range(max(count[k], 1)):
+                tid = trie_ids[t + q]
+                words[tid >> 5] |= np.uint32(1) << np.uint32(tid & 31)
+        if accept[st] and _needs_parser(follow, byte, skip, st, k):
+            todo[n_todo, 0] = p2
+            todo[n_todo, 1] = node_lo[k]
+            todo[n_todo, 2] = node_hi[k]
+            todo[n_todo, 3] = dk
+            todo[n_todo, 4] = st
+            n_todo += 1
+        k += 1
+    return n_todo
 
 
 @njit(cache=True, nogil=True)
