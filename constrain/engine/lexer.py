@@ -378,6 +378,45 @@ class Lexer:
 
 
 @njit(cache=True, nogil=True)
+def _expand_subset(trans, i, n, off, dat, rows, table, scratch, p_off, p_dat, p_sid, p_table, first, cap):
+    """Row of subset ``i`` of :func:`_product_closure`, adding the subsets it reaches that
+    are new (the arrays have room for them). Returns the new count, or -1 past ``cap``."""
+    a = off[i]
+    z = off[i + 1]
+    for b in range(256):
+        k = 0
+        for x in range(a, z):
+            nx = trans[dat[x], b]
+            if nx >= 0:
+                scratch[k] = nx
+                k += 1
+        if k == 0:
+            rows[i, b] = -1
+            continue
+        if k == 1:
+            rows[i, b] = scratch[0]
+            continue
+        h = _members_hash(scratch, 0, k)
+        found = _find_members(p_off, p_dat, p_table, h, scratch, k)
+        if found >= 0:
+            rows[i, b] = p_sid[found]
+            continue
+        found = _find_members(off, dat, table, h, scratch, k)
+        if found >= 0:
+            rows[i, b] = first + found
+            continue
+        if first + n >= cap:
+            return -1
+        start = off[n]
+        dat[start : start + k] = scratch[:k]
+        off[n + 1] = start + k
+        _place(off, dat, table, n)
+        rows[i, b] = first + n
+        n += 1
+    return n
+
+
+@njit(cache=True, nogil=True)
 def _product_closure(trans, root, products, first, cap):
     """Subset construction over lone-block rows of ``trans`` from the sorted lone states
     ``root``. ``products`` (off, dat, sid, table, n): the product states made so far
@@ -396,55 +435,35 @@ def _product_closure(trans, root, products, first, cap):
     off[1] = m
     dat[:m] = root
     n = 1
-    ncap = 64
-    table = np.full(ncap, -1, dtype=np.int64)  # the new subsets (not the root)
+    table = np.full(64, -1, dtype=np.int64)  # the new subsets (not the root)
     scratch = np.empty(m, dtype=np.int32)
     i = 0
     while i < n:
-        a = off[i]
-        z = off[i + 1]
-        for b in range(256):
-            k = 0
-            for x in range(a, z):
-                nx = trans[dat[x], b]
-                if nx >= 0:
-                    scratch[k] = nx
-                    k += 1
-            if k == 0:
-                rows[i, b] = -1
-                continue
-            if k == 1:
-                rows[i, b] = scratch[0]
-                continue
-            h = _members_hash(scratch, 0, k)
-            found = _find_members(p_off, p_dat, p_table, h, scratch, k)
-            if found >= 0:
-                rows[i, b] = p_sid[found]
-                continue
-            found = _find_members(off, dat, table, h, scratch, k)
-            if found >= 0:
-                rows[i, b] = first + found
-                continue
-            if first + n >= cap:
-                return False, off[:1], dat[:0], rows[:0], products
-            if off.shape[0] < n + 2:
-                off2 = np.empty(2 * n + 2, dtype=np.int64)
-                off2[: n + 1] = off[: n + 1]
-                off = off2
-            if rows.shape[0] < n + 1:
-                rows2 = np.empty((2 * n + 1, 256), dtype=np.int32)
-                rows2[:n] = rows[:n]
-                rows = rows2
-            start = off[n]
-            if dat.shape[0] < start + k:
-                dat2 = np.empty(2 * (start + k), dtype=np.int32)
-                dat2[:start] = dat[:start]
-                dat = dat2
-            dat[start : start + k] = scratch[:k]
-            off[n + 1] = start + k
-            table = _put_members(off, dat, table, 1, n)
-            rows[i, b] = first + n
-            n += 1
+        # Room for the at most 256 new subsets (of at most m members: one per block) that
+        # subset i may reach, so that the loop over its bytes, a function of its own,
+        # never grows an array (numba's code for a loop that does is several times slower).
+        if off.shape[0] < n + 258:
+            off2 = np.empty(2 * (n + 258), dtype=np.int64)
+            off2[: n + 1] = off[: n + 1]
+            off = off2
+        if rows.shape[0] < n + 257:
+            rows2 = np.empty((2 * (n + 257), 256), dtype=np.int32)
+            rows2[:n] = rows[:n]
+            rows = rows2
+        if dat.shape[0] < off[n] + 256 * m:
+            dat2 = np.empty(2 * (off[n] + 256 * m), dtype=np.int32)
+            dat2[: off[n]] = dat[: off[n]]
+            dat = dat2
+        if 2 * (n + 256) > table.shape[0]:
+            size = table.shape[0]
+            while 2 * (n + 256) > size:
+                size *= 4
+            table = np.full(size, -1, dtype=np.int64)
+            for q in range(1, n):
+                _place(off, dat, table, q)
+        n = _expand_subset(trans, i, n, off, dat, rows, table, scratch, p_off, p_dat, p_sid, p_table, first, cap)
+        if n < 0:
+            return False, off[:1], dat[:0], rows[:0], products
         i += 1
     # Success: the new subsets join the products.
     if n > 1:
