@@ -11,7 +11,7 @@ from .bitmask import copy_rows
 from .engine.budget import BudgetPlanner
 from .engine.lexer import Lexer
 from .engine.masks import _ALIKE_MIN_STATES, MaskEngine
-from .engine.parser import EarleyParser, reduce_grammar, terminals_used
+from .engine.parser import EarleyParser, one_rule_parser, reduce_grammar, terminals_used
 from .errors import GrammarError, MatcherError, UnsatisfiableError
 from .grammar.ir import Difference, Grammar, Lit
 from .vocabulary import Vocabulary
@@ -50,6 +50,7 @@ class CompiledGrammar:
             grammar = _optionalize(grammar, nullable_terms)
         dead_f = frozenset(dead)
         reduced = _trivially_reduced(grammar, dead_f)
+        trivial = reduced is not None
         if reduced is None:
             reduced = reduce_grammar(grammar, dead_f)
             used = [t for t in terminals_used(reduced, grammar) if t not in dead_f]
@@ -57,7 +58,12 @@ class CompiledGrammar:
             used = [t for t in dfas if t not in dead_f]
         index = {t: i for i, t in enumerate(used)}
         self.terminal_names = used
-        self.parser = EarleyParser(grammar, index, dead_terminals=dead_f)
+        if trivial:
+            # one rule over terminals (a regex, say): a parser every such grammar shares
+            alts = tuple(tuple(index[s] for s in alt) for alt in reduced[grammar.start])
+            self.parser = one_rule_parser(alts, len(index))
+        else:
+            self.parser = EarleyParser(grammar, index, dead_terminals=dead_f, reduced=reduced)
         ignore_ids = [index[t] for t in grammar.ignore if t in index]
         follow = _terminal_follow(reduced, set(used))
         # Bytes that may start a lexeme right after each terminal: the trie walk asks the

@@ -97,19 +97,19 @@ class Lexer:
             self._name_terms.setdefault(k, []).append(t)
         self._single_base: dict[int, int] = {}
         self._acc_sets: dict[int, frozenset[int]] = {}
-        self._cap = 64
-        self.trans = np.full((self._cap, 256), -1, dtype=np.int32)
-        self.accept = np.zeros(self._cap, dtype=np.bool_)
-        self.follow = np.zeros((self._cap, 256), dtype=np.bool_)
-        self._block_term = np.full(self._cap, -1, dtype=np.int32)
         self._starts: dict[tuple[tuple[int, ...], bytes], tuple[int, ...]] = {}
         self._narrow_flags = np.full(len(self.dfas), -1, dtype=np.int8)  # -1: not known yet
         self._ignore_excl: dict[tuple[int, int], bytes] = {}
         # Every terminal's lone block up front (compile time rather than mask time): one
         # allocation, one copy of each DFA. Past the state limit, blocks come on demand.
+        # Rows are written when their state is made (see _grow).
         total = sum(d.n_states for d in self.dfas)
+        self._cap = total + 64 + total // 4 if total <= self.max_states else 64  # headroom for product states
+        self.trans = np.empty((self._cap, 256), dtype=np.int32)
+        self.accept = np.empty(self._cap, dtype=np.bool_)
+        self.follow = np.empty((self._cap, 256), dtype=np.bool_)
+        self._block_term = np.empty(self._cap, dtype=np.int32)
         if total <= self.max_states:
-            self._grow(total + 64 + total // 4)  # headroom for product states
             for t in range(len(self.dfas)):
                 self._single_block(t)
 
@@ -345,16 +345,22 @@ class Lexer:
         # Members as lone-block states; one numba pass finds the product states they
         # reach that do not exist yet (a subset construction over the lone blocks' rows,
         # stopping at products made before) and writes every row.
-        root_ids = np.array(sorted(self._single_block(t) + k for t, k in members), dtype=np.int32)
         first = len(self._members)
-        ok, off, dat, rows, self._products = _product_closure(
-            self.trans, root_ids, self._products, first, self.max_states
-        )
-        if not ok:
-            raise CompileLimitError(
-                f"lexer limit: more than {self.max_states} combined lexer states (too many overlapping terminals?)"
+        if len(members) == 1:
+            # one member: its row is its lone state's, every step lands in that block
+            ((t, k),) = members
+            rows = self.trans[self._single_block(t) + k][None, :].copy()
+            n = 1
+        else:
+            root_ids = np.array(sorted(self._single_block(t) + k for t, k in members), dtype=np.int32)
+            ok, off, dat, rows, self._products = _product_closure(
+                self.trans, root_ids, self._products, first, self.max_states
             )
-        n = len(off) - 1
+            if not ok:
+                raise CompileLimitError(
+                    f"lexer limit: more than {self.max_states} combined lexer states (too many overlapping terminals?)"
+                )
+            n = len(off) - 1
         self._new_state(members, is_start, exclude)
         if n > 1:
             block_term = self._block_term

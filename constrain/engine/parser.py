@@ -34,11 +34,13 @@ class EarleyParser:
         max_states: int = 2_000_000,
         max_items_per_set: int = 50_000,
         dead_terminals: frozenset[str] = frozenset(),
+        reduced: dict[str, list[tuple[str, ...]]] | None = None,
     ):
         self.max_states = max_states
         self.max_items_per_set = max_items_per_set
         self._lock = threading.RLock()
-        reduced = _reduce(grammar, dead_terminals)
+        if reduced is None:
+            reduced = _reduce(grammar, dead_terminals)
         nts = sorted(reduced)
         start_aug = "\0start"
         self.nt_index = {name: i for i, name in enumerate(nts)}
@@ -310,6 +312,32 @@ class EarleyParser:
         self._sets.append(items)
         self._index[items] = sid
         return sid
+
+
+_ONE_RULE: dict[tuple, EarleyParser] = {}
+_ONE_RULE_LOCK = threading.Lock()
+_ONE_RULE_MAX = 256
+
+
+def one_rule_parser(alts: tuple[tuple[int, ...], ...], n_terminals: int) -> EarleyParser:
+    """The parser of a grammar of one rule whose alternatives are sequences of terminal
+    ids (a regex: one alternative of one terminal), shared by every grammar of that shape.
+
+    Such a parser depends on nothing but ``alts`` and the number of terminals; what it
+    memoizes (its few states and their steps) is the same for all of them.
+    """
+    key = (alts, n_terminals)
+    got = _ONE_RULE.get(key)
+    if got is None:
+        names = [f"t{i}" for i in range(n_terminals)]
+        grammar = Grammar(start="start", rules={"start": [tuple(names[t] for t in alt) for alt in alts]},
+                          terminals={n: None for n in names})  # type: ignore[misc]
+        got = EarleyParser(grammar, {n: i for i, n in enumerate(names)}, reduced=grammar.rules)
+        with _ONE_RULE_LOCK:
+            if len(_ONE_RULE) >= _ONE_RULE_MAX:
+                _ONE_RULE.clear()
+            got = _ONE_RULE.setdefault(key, got)
+    return got
 
 
 def _reduce(grammar: Grammar, dead_terminals: frozenset[str] = frozenset()) -> dict[str, list[tuple[str, ...]]]:
