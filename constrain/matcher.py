@@ -110,6 +110,7 @@ class CompiledGrammar:
             separate_literals=grammar.separate_literals, references=references,
         )
         self.engine = MaskEngine(self.parser, self.lexer, vocab)
+        self.engine.prepare()
         self._planner: BudgetPlanner | None = None
         if np.count_nonzero(vocab.single_bytes) < vocab.single_bytes.size:
             # With every single byte a token, any byte string can be spelled, so a live

@@ -262,3 +262,41 @@ def test_patch_or_walk_gives_the_same_masks(monkeypatch, pattern):
         assert bool(patched) == policy
         monkeypatch.undo()
     assert all(np.array_equal(a, b) for a, b in zip(*runs))
+
+
+@pytest.mark.parametrize("name", ["open_object", "max_length"])
+def test_prepared_states_give_the_same_masks(monkeypatch, name):
+    """Parse states made ahead at compile time (``MaskEngine.prepare``) change when the
+    work is done, not the masks: with and without it, the same masks along a document."""
+    vocab = real_vocab("qwen2")
+    tok = real_tokenizer("qwen2")
+    doc = {"open_object": {"name": 5, "nickname": 7, "age": 41, "tags": 3, "zip": 9},
+           "max_length": {"s": "a bounded string, " * 5}}[name]
+    ids = tok.encode(json.dumps(doc), add_special_tokens=False)
+    runs = []
+    reached = []
+    for prepare in (True, False):
+        if not prepare:
+            monkeypatch.setattr(masks_mod.MaskEngine, "prepare", lambda self, *a, **k: 0)
+        g = constrain.compile(constrain.JsonSchema(SCHEMAS[name]), vocab, cache=False)
+        reached.append(g.parser.n_states)
+        m = g.matcher()
+        seq = []
+        for t in ids:
+            seq.append(m.mask_words().copy())
+            assert m.advance(t)
+        assert m.is_accepting()
+        runs.append(seq)
+        monkeypatch.undo()
+    assert reached[0] > reached[1]  # the prepared parser started with more states
+    assert all(np.array_equal(a, b) for a, b in zip(*runs))
+
+
+def test_prepare_stops_at_its_bounds():
+    vocab = real_vocab("qwen2")
+    g = constrain.compile(constrain.JsonSchema(SCHEMAS["open_object"]), vocab, cache=False)
+    engine = g.engine
+    before = engine.parser.n_states
+    assert engine.prepare(max_states=0) == 0
+    assert engine.prepare(max_states=5, budget_ns=10**9) <= 5
+    assert engine.parser.n_states >= before

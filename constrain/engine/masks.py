@@ -24,7 +24,7 @@ from time import perf_counter_ns
 
 import numpy as np
 
-from ..errors import CompileLimitError
+from ..errors import CompileLimitError, ConstrainError
 from ..vocabulary import Vocabulary
 from .lexer import Lexer
 from .parser import DEAD, EarleyParser
@@ -132,6 +132,43 @@ class MaskEngine:
                     self._hyps.append(hyps)
                     self._hyp_index[hyps] = got
         return got
+
+    def prepare(self, max_states: int = 64, budget_ns: int = 1_000_000) -> int:
+        """Parse states and their lexeme starts ahead of any mask, breadth-first from the
+        start of the language, up to ``max_states`` parse states or about ``budget_ns``.
+
+        Work a mask at a lexeme boundary would otherwise do on its first visit, done at
+        compile time instead (where an engine can overlap it with the prompt's prefill).
+        The states nearest the start are the ones every document passes through. Stops
+        quietly at a limit error: the mask that needs that state reports it. Returns the
+        parse states reached."""
+        if max_states <= 0 or budget_ns <= 0:
+            return 0
+        deadline = perf_counter_ns() + budget_ns
+        parser, lexer = self.parser, self.lexer
+        ignore = lexer.ignore
+        p0 = parser.initial
+        seen = {p0}
+        queue = [p0]
+        i = 0
+        try:
+            while i < len(queue) and len(seen) < max_states:
+                p = queue[i]
+                i += 1
+                for t in parser.allowed(p):
+                    if t in ignore:
+                        continue
+                    p2 = parser.advance(p, t)
+                    if p2 == DEAD or p2 in seen:
+                        continue
+                    seen.add(p2)
+                    queue.append(p2)
+                    lexer.start(parser.allowed(p2))
+                    if len(seen) >= max_states or perf_counter_ns() > deadline:
+                        return len(seen)
+        except ConstrainError:
+            pass
+        return len(seen)
 
     def hyps(self, hid: int) -> tuple[Hyp, ...]:
         return self._hyps[hid]
