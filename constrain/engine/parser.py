@@ -92,14 +92,14 @@ class EarleyParser:
         self._index: dict[tuple[int, ...], int] = {}
         # Per kernel (see _index_items): items by the terminal after the dot; items
         # waiting on each nonterminal, HERE origins resolved to the set.
-        self._waiting: list[dict[int, list[int]]] = []
+        self._waiting: list[dict[int, list[int]] | None] = []  # None: not indexed yet
         self._by_terminal: list[dict[int, list[int]]] = []
         # Per prediction group: its nonterminals' items (all HERE), and the same two
         # tables over them (HERE left unresolved: the group serves many sets).
         self._groups: list[tuple[frozenset[int], dict[int, list[int]], dict[int, list[int]]]] = []
         self._group_index: dict[frozenset[int], int] = {}
         self._group_allowed: list[tuple[int, ...]] = []
-        self._advance: dict[tuple[int, int], int] = {}
+        self._advance: dict[int, int] = {}  # state << 32 | terminal -> state
         self._allowed: list[tuple[int, ...]] = []
         self._accepting: list[bool] = []
         self._predictions: dict[int, tuple[frozenset[int], frozenset[int]]] = {}
@@ -109,7 +109,7 @@ class EarleyParser:
 
     def advance(self, state: int, terminal: int) -> int:
         """The state after ``terminal``, or ``DEAD`` when the grammar does not allow it."""
-        key = (state, terminal)
+        key = state << 32 | terminal  # an int key: no tuple kept per step (nothing for the GC)
         got = self._advance.get(key)
         if got is not None:
             return got
@@ -138,14 +138,12 @@ class EarleyParser:
     # ------------------------------------------------------------------ internals
 
     def _index_items(self, state: int, items: tuple[int, ...], group: int) -> None:
-        """One pass over a new kernel: its items by the terminal after the dot, those
-        waiting on each nonterminal, whether it accepts, the terminals allowed (its
-        own and its prediction group's)."""
+        """One pass over a new kernel: its items by the terminal after the dot, whether
+        it accepts, the terminals allowed (its own and its prediction group's). Its
+        items waiting on each nonterminal are indexed when a completion first asks."""
         n_nt = self.n_nt
         ns = self._next_sym
-        here = state + 1
         by_terminal: dict[int, list[int]] = {}
-        waiting: dict[int, list[int]] = {}
         accepting = False
         acc = self._accept_dr
         for it in items:
@@ -156,18 +154,10 @@ class EarleyParser:
                     by_terminal[s - n_nt] = [it]
                 else:
                     got.append(it)
-            elif s >= 0:
-                if not it & 0xFFFFFFFF:
-                    it += here
-                got = waiting.get(s)
-                if got is None:
-                    waiting[s] = [it]
-                else:
-                    got.append(it)
-            elif it >> 32 == acc:
+            elif s < 0 and it >> 32 == acc:
                 accepting = True
         self._by_terminal.append(by_terminal)
-        self._waiting.append(waiting)
+        self._waiting.append(None)
         self._accepting.append(accepting)
         if not by_terminal:
             self._allowed.append(self._group_allowed[group])
@@ -178,8 +168,29 @@ class EarleyParser:
             else:
                 self._allowed.append(tuple(sorted(by_terminal.keys() | g_terms.keys())))
 
+    def _waiting_of(self, state: int) -> dict[int, list[int]]:
+        """The kernel items of ``state`` waiting on each nonterminal (HERE origins
+        resolved to ``state``)."""
+        n_nt = self.n_nt
+        ns = self._next_sym
+        here = state + 1
+        waiting: dict[int, list[int]] = {}
+        for it in self._sets[state]:
+            s = ns[it >> 32]
+            if 0 <= s < n_nt:
+                if not it & 0xFFFFFFFF:
+                    it += here
+                got = waiting.get(s)
+                if got is None:
+                    waiting[s] = [it]
+                else:
+                    got.append(it)
+        self._waiting[state] = waiting
+        return waiting
+
     def _group(self, nts: frozenset[int]) -> int:
-        """The prediction group of the nonterminals ``nts`` (closed under prediction)."""
+        """The prediction group of the nonterminals ``nts``: what predicting them adds,
+        closed under prediction. Sets whose dots stand before the same nonterminals share it."""
         got = self._group_index.get(nts)
         if got is not None:
             return got
@@ -248,7 +259,8 @@ class EarleyParser:
 
     def _closure(self, kernel: set[int]) -> tuple[tuple[int, ...], frozenset[int]]:
         """The kernel closed under completion and nullable skips (items that do not start
-        here), and the nonterminals it predicts."""
+        here), and the nonterminals right after its dots (its prediction group closes
+        them under prediction)."""
         items = set(kernel)
         stack = list(kernel)
         ns = self._next_sym
@@ -259,7 +271,6 @@ class EarleyParser:
         waiting = self._waiting
         groups = self._groups
         group_of = self._group_of
-        predictions = self._predictions
         limit = self.max_items_per_set
         while stack:
             it = stack.pop()
@@ -269,7 +280,10 @@ class EarleyParser:
             if s < 0:
                 if org:  # completed an item that started in an earlier set
                     a = lhs[dr]
-                    for w in waiting[org - 1].get(a, ()):
+                    wt = waiting[org - 1]
+                    if wt is None:
+                        wt = self._waiting_of(org - 1)
+                    for w in wt.get(a, ()):
                         new = w + _BIG
                         if new not in items:
                             items.add(new)
@@ -279,20 +293,23 @@ class EarleyParser:
                         if new not in items:
                             items.add(new)
                             stack.append(new)
+                    if len(items) > limit:
+                        raise CompileLimitError(
+                            f"parser limit: an Earley set grew past {limit} items (a highly ambiguous grammar?)"
+                        )
                 continue
             if s >= n_nt:
                 continue
-            if s not in predicted:
-                predicted |= (predictions.get(s) or self._prediction(s))[1]
+            predicted.add(s)
             if nullable[s]:
                 new = it + _BIG
                 if new not in items:
                     items.add(new)
                     stack.append(new)
-            if len(items) > limit:
-                raise CompileLimitError(
-                    f"parser limit: an Earley set grew past {limit} items (a highly ambiguous grammar?)"
-                )
+                    if len(items) > limit:
+                        raise CompileLimitError(
+                            f"parser limit: an Earley set grew past {limit} items (a highly ambiguous grammar?)"
+                        )
         return tuple(sorted(items)), frozenset(predicted)
 
     def _intern(self, items: tuple[int, ...], predicted: frozenset[int]) -> int:
