@@ -216,58 +216,80 @@ def alike_depth(trans, accepting, reps, a, b, depth, max_pairs):
     if a == b:
         return depth
     n = trans.shape[0]
+    qx = np.empty(max_pairs, dtype=np.int64)  # every pair seen, level after level
+    qy = np.empty(max_pairs, dtype=np.int64)
+    qx[0] = a
+    qy[0] = b
+    lo = 0
+    hi = 1
     cap = 256
-    table = np.full(cap, -1, dtype=np.int64)  # open addressing, grown at half full
-    cur = np.empty(max_pairs, dtype=np.int64)
-    nxt = np.empty(max_pairs, dtype=np.int64)
-    cur[0] = a * n + b
-    n_cur = 1
-    seen = 1
+    table = np.full(cap, -1, dtype=np.int64)  # the pairs seen, open addressing
     for d in range(depth + 1):
-        n_nxt = 0
-        for i in range(n_cur):
-            x = cur[i] // n
-            y = cur[i] % n
-            if accepting[x] != accepting[y]:
-                return d - 1  # some string of d bytes tells them apart
-            if d == depth:
-                continue
-            for r in range(reps.shape[0]):
-                c = reps[r]
-                x2 = trans[x, c]
-                y2 = trans[y, c]
-                if (x2 < 0) != (y2 < 0):
-                    return d  # ... of d + 1 bytes
-                if x2 < 0 or x2 == y2:
-                    continue
-                key = x2 * n + y2
-                h = (key * 0x7F4A7C15) & (cap - 1)
-                while table[h] != -1 and table[h] != key:
-                    h = (h + 1) & (cap - 1)
-                if table[h] == key:
-                    continue
-                if seen >= max_pairs:
-                    return d - 1  # level d not fully checked
-                table[h] = key
-                seen += 1
-                nxt[n_nxt] = key
-                n_nxt += 1
-                if 2 * seen > cap:
-                    old = table
-                    cap *= 2
-                    table = np.full(cap, -1, dtype=np.int64)
-                    for j in range(old.shape[0]):
-                        v = old[j]
-                        if v != -1:
-                            g = (v * 0x7F4A7C15) & (cap - 1)
-                            while table[g] != -1:
-                                g = (g + 1) & (cap - 1)
-                            table[g] = v
-        if n_nxt == 0:
+        # Room in the table for all this level may add (at most half full), made here
+        # so that the level's loop, a function of its own, never grows an array.
+        need = min(hi + (hi - lo) * reps.shape[0], max_pairs)
+        if 2 * need > cap:
+            while 2 * need > cap:
+                cap *= 2
+            table = np.full(cap, -1, dtype=np.int64)
+            for j in range(hi):
+                _pair_insert(table, qx[j] * n + qy[j])
+        code, end = _alike_level(trans, accepting, reps, n, qx, qy, lo, hi, table, max_pairs, d == depth)
+        if code == 1 or code == 3:
+            return d - 1  # some string of d bytes tells them apart / level d not fully checked
+        if code == 2:
+            return d  # ... of d + 1 bytes
+        if end == hi:
             return depth
-        cur, nxt = nxt, cur
-        n_cur = n_nxt
+        lo = hi
+        hi = end
     return depth
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _pair_insert(table, key):
+    mask = table.shape[0] - 1
+    h = (key * 0x7F4A7C15) & mask
+    while table[h] != -1:
+        h = (h + 1) & mask
+    table[h] = key
+
+
+@njit(cache=True, nogil=True)
+def _alike_level(trans, accepting, reps, n, qx, qy, lo, hi, table, max_pairs, last):
+    """One level of :func:`alike_depth`: checks the pairs ``(qx, qy)[lo:hi]`` and appends
+    the new pairs they reach. Returns (code, end of the queue): code 0 go on, 1 a pair
+    differs in acceptance, 2 a pair differs on the next byte, 3 past ``max_pairs``."""
+    mask = table.shape[0] - 1
+    end = hi
+    for i in range(lo, hi):
+        x = qx[i]
+        y = qy[i]
+        if accepting[x] != accepting[y]:
+            return 1, end
+        if last:
+            continue
+        for r in range(reps.shape[0]):
+            c = reps[r]
+            x2 = trans[x, c]
+            y2 = trans[y, c]
+            if (x2 < 0) != (y2 < 0):
+                return 2, end
+            if x2 < 0 or x2 == y2:
+                continue
+            key = x2 * n + y2
+            h = (key * 0x7F4A7C15) & mask
+            while table[h] != -1 and table[h] != key:
+                h = (h + 1) & mask
+            if table[h] == key:
+                continue
+            if end >= max_pairs:
+                return 3, end
+            table[h] = key
+            qx[end] = x2
+            qy[end] = y2
+            end += 1
+    return 0, end
 
 
 @njit(cache=True, nogil=True)
