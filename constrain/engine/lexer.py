@@ -98,7 +98,7 @@ class Lexer:
         self._single_base: dict[int, int] = {}
         self._acc_sets: dict[int, frozenset[int]] = {}
         self._starts: dict[tuple[tuple[int, ...], bytes], tuple[int, ...]] = {}
-        self._narrow_flags = np.full(len(self.dfas), -1, dtype=np.int8)  # -1: not known yet
+        self._narrow_flags: list[bool | None] = [None] * len(self.dfas)  # None: not known yet
         self._ignore_excl: dict[tuple[int, int], bytes] = {}
         # Every terminal's lone block up front (compile time rather than mask time): one
         # allocation, one copy of each DFA. Past the state limit, blocks come on demand.
@@ -169,10 +169,13 @@ class Lexer:
         """Whether each terminal's language is finite (its DFA has no cycle) and its DFA
         has few transitions per state (a trie of literals, not a bounded string)."""
         flags = self._narrow_flags
+        out = []
         for t in terms:
-            if flags[t] < 0:
-                flags[t] = _is_narrow(self.dfas[t].transitions)
-        return [bool(flags[t]) for t in terms]
+            f = flags[t]
+            if f is None:
+                f = flags[t] = bool(_is_narrow(self.dfas[t].transitions))
+            out.append(f)
+        return out
 
     def start_after(self, allowed: tuple[int, ...], state: int, term: int) -> tuple[int, ...]:
         """The next lexeme's start after ``term`` ends in lexer state ``state``.
@@ -303,8 +306,11 @@ class Lexer:
         self._keys[(members, is_start, exclude)] = sid
         self._exclude.append(exclude)
         self.canon.append(())  # named once its row is known
-        acc = self._accepting_states
-        done = tuple(sorted({t for t, s in ordered if s in acc(t)}))
+        # members are sorted, one per terminal at most: the terminals completed come sorted
+        acc_sets = self._acc_sets
+        done = tuple(
+            t for t, s in ordered if s in (acc_sets.get(t) or self._accepting_states(t))
+        )
         self.completed.append(done)
         self.is_start.append(is_start)
         if done:
