@@ -293,14 +293,9 @@ class Lexer:
         return sid if self.follow[sid].tobytes() == follow else -1
 
     def _new_state(self, members: frozenset, is_start: bool, exclude: bytes = b"") -> int:
+        """Book-keeping of a new product state; its rows (transitions, and following
+        bytes where no member completes) are written by :meth:`_build`."""
         sid = len(self._members)
-        if sid >= self.max_states:
-            raise CompileLimitError(
-                f"lexer limit: more than {self.max_states} combined lexer states (too many overlapping terminals?)"
-            )
-        self._grow(sid + 1)
-        self.trans[sid] = -1  # its row is filled in by _build
-        self._block_term[sid] = -1
         ordered = tuple(sorted(members))
         self._members.append(ordered)
         self._keys[(members, is_start, exclude)] = sid
@@ -319,9 +314,6 @@ class Lexer:
                 fb |= self._follow_bytes[t]
             self.follow[sid] = fb
             self.accept[sid] = bool(fb.any())
-        else:  # most product states: inside every member's lexeme
-            self.follow[sid] = False
-            self.accept[sid] = False
         return sid
 
     def _accepting_states(self, t: int) -> frozenset[int]:
@@ -351,39 +343,45 @@ class Lexer:
         # Members as lone-block states; one numba pass finds the product states they
         # reach that do not exist yet (a subset construction over the lone blocks' rows,
         # stopping at products made before) and writes every row.
+        lone = sorted(self._single_block(t) + k for t, k in members)
         first = len(self._members)
-        if len(members) == 1:
+        if len(lone) == 1:
             # one member: its row is its lone state's, every step lands in that block
-            ((t, k),) = members
-            rows = self.trans[self._single_block(t) + k][None, :].copy()
+            rows = self.trans[lone[0]][None, :].copy()
             n = 1
         else:
-            root_ids = np.array(sorted(self._single_block(t) + k for t, k in members), dtype=np.int32)
             ok, off, dat, rows, self._products = _product_closure(
-                self.trans, root_ids, self._products, first, self.max_states
+                self.trans, np.array(lone, dtype=np.int32), self._products, first, self.max_states
             )
             if not ok:
                 raise CompileLimitError(
                     f"lexer limit: more than {self.max_states} combined lexer states (too many overlapping terminals?)"
                 )
             n = len(off) - 1
+        if first + n > self.max_states:
+            raise CompileLimitError(
+                f"lexer limit: more than {self.max_states} combined lexer states (too many overlapping terminals?)"
+            )
+        self._grow(first + n)
+        end = first + n
+        if exclude:
+            rows[0, list(exclude)] = -1
+        self.trans[first:end] = rows[:n]
+        self._block_term[first:end] = -1
+        self.follow[first:end] = False  # most product states: inside every member's lexeme
+        self.accept[first:end] = False
         self._new_state(members, is_start, exclude)
         if n > 1:
-            block_term = self._block_term
             base = self._single_base
             flat = dat.tolist()
+            terms = self._block_term[dat].tolist()
             bounds = off.tolist()
             for j in range(1, n):
-                ids = flat[bounds[j] : bounds[j + 1]]
-                self._new_state(frozenset((t, i - base[t]) for t, i in zip(block_term[ids].tolist(), ids)), False)
-        for j in range(n):
-            sid = first + j
-            row = rows[j]
-            if j == 0 and exclude:
-                row[list(exclude)] = -1
-            self.trans[sid] = row
+                a, z = bounds[j], bounds[j + 1]
+                self._new_state(frozenset([(t, i - base[t]) for t, i in zip(terms[a:z], flat[a:z])]), False)
+        for sid in range(first, end):
             if self.longest_match:
-                self.follow[sid] &= row < 0
+                self.follow[sid] &= self.trans[sid] < 0
                 self.accept[sid] = bool(self.follow[sid].any())
             self._name(sid)
         return first

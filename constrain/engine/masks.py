@@ -91,8 +91,9 @@ class MaskEngine:
         self.max_walks_per_mask = max_walks_per_mask
         self._work = 0
         self.keep_walk_states = False
-        self._steps: dict[tuple[int, int], int] = {}
-        self._nexts_memo: dict[tuple[int, int], tuple[tuple[int, tuple[int, ...]], ...]] = {}
+        # int keys (id << 32 | id): nothing the cyclic GC counts or visits per entry
+        self._steps: dict[int, int] = {}  # hypothesis set << 32 | token -> hypothesis set
+        self._nexts_memo: dict[int, tuple[tuple[int, tuple[int, ...]], ...]] = {}  # p << 32 | s
         # The same, flattened for the numba resolution of lexeme boundaries: an
         # open-addressing table keyed by (parse state << 32 | lexer state).
         self._nx_keys = np.full(256, -1, dtype=np.int64)
@@ -180,7 +181,7 @@ class MaskEngine:
         """Where a lexeme ending in lexer state ``s`` leads from parse state ``p``: for
         each terminal it may complete (and the parser takes), the parse state after it
         and the next lexeme's start states. Memoized."""
-        key = (p, s)
+        key = p << 32 | s
         got = self._nexts_memo.get(key)
         if got is None:
             out = []
@@ -211,7 +212,7 @@ class MaskEngine:
 
     def step(self, hid: int, token: int) -> int:
         """Hypothesis set after ``token``'s bytes, or -1 if no split of them is allowed."""
-        key = (hid, token)
+        key = hid << 32 | token
         got = self._steps.get(key)
         if got is None:
             got = self.step_bytes(hid, self.vocab.token_bytes(token))
