@@ -198,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--samples", type=int, default=5, help="matching strings per pattern")
     ap.add_argument("--invalid", type=int, default=2, help="near-miss strings per pattern")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--ttfm-repeat", type=int, default=5,
+    ap.add_argument("--ttfm-repeat", type=int, default=21,
                     help="compiles per pattern and engine, each from scratch (in-process caches dropped); "
                          "compile time and TTFM are their median, 'first TTFM' the first one")
     ap.add_argument("--timeout", type=float, default=60.0, help="seconds per pattern and engine")
