@@ -201,6 +201,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ttfm-repeat", type=int, default=21,
                     help="compiles per pattern and engine, each from scratch (in-process caches dropped); "
                          "compile time and TTFM are their median, 'first TTFM' the first one")
+    ap.add_argument("--ttfm-budget", type=float, default=2.0,
+                    help="seconds of compiles per pattern and engine after which no new one starts "
+                         "(once three are done): slow compiles are repeated fewer times")
     ap.add_argument("--timeout", type=float, default=60.0, help="seconds per pattern and engine")
     ap.add_argument("--max-rss-mb", type=int, default=8000)
     ap.add_argument("--tokenizer", default="qwen2", choices=_harness.TOKENIZERS)
@@ -222,6 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, pattern in pats.items():
         samples = make_samples(name, pattern, args.samples, args.invalid, args.seed)
         jobs.append({"id": name, "kind": "regex", "spec": pattern, "ttfm_repeat": args.ttfm_repeat,
+                     "ttfm_budget_s": args.ttfm_budget,
                      "tests": [{"valid": v, "tokens": _harness.encode(tok, s)} for s, v in samples]})
     n_tok = sum(len(t["tokens"]) for j in jobs for t in j["tests"])
     print(f"data    : {len(jobs)} patterns, {sum(len(j['tests']) for j in jobs)} strings "

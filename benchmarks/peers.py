@@ -302,11 +302,16 @@ def run_job(adapter: Adapter, job: dict, bitmask) -> dict:
         res.update(status="unavailable", error=str(e))
         return res
     row = bitmask[0]
-    # TTFM: the median over ``ttfm_repeat`` compiles (default one), each from scratch.
+    # TTFM: the median over ``ttfm_repeat`` compiles (default one), each from scratch;
+    # with ``ttfm_budget_s``, no new compile starts past that many seconds once three are done.
     compile_ns: list[int] = []
     ttfm_ns: list[int] = []
+    budget = job.get("ttfm_budget_s")
+    started = _ns()
     try:
         for k in range(max(1, int(job.get("ttfm_repeat", 1)))):
+            if k >= 3 and budget is not None and _ns() - started > budget * 1e9:
+                break
             if k:
                 adapter.reset()
             t0 = _ns()
