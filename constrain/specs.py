@@ -257,7 +257,8 @@ def clear_caches() -> None:
     """Drop every in-process cache: compiled grammars, terminal DFAs and the
     whole-vocabulary walks shared between grammars. Grammars already compiled keep
     their own memoized masks. The next compile of any spec is a compile from scratch
-    (the on-disk DFA cache aside; ``CONSTRAIN_DISK_CACHE=0`` turns that off)."""
+    (the on-disk DFA cache aside, ``CONSTRAIN_DISK_CACHE=0`` turns that off; and the
+    parsers of one-rule grammars, which depend on no spec, stay shared)."""
     from .automata import regex as _regex
     from .engine import masks as _masks
 
