@@ -18,7 +18,7 @@ print(dfa.key, time.perf_counter() - t)
 
 
 def test_second_process_reads_the_stored_dfa(tmp_path):
-    env = {"CONSTRAIN_CACHE_DIR": str(tmp_path), "PATH": ""}
+    env = {"CONSTRAIN_CACHE_DIR": str(tmp_path), "PATH": "", "CONSTRAIN_DISK_CACHE_MIN_MS": "0"}
     pattern = r"[a-z]{2,40}@[a-z]{2,20}\.(com|org|net)"
     runs = [
         subprocess.run([sys.executable, "-c", CODE, pattern], env=env, capture_output=True, text=True, check=True)
@@ -47,3 +47,21 @@ def test_disabled(tmp_path, monkeypatch):
     store.save(term, _terminal_dfa(term))
     assert not list(tmp_path.glob("dfa-v1/*/*.npz"))
     assert compile_terminal(term).accepts(b"q12345")
+
+
+def test_only_dfas_slow_to_build_are_stored(tmp_path, monkeypatch):
+    """Reading a file back costs more than building a small DFA: those are not stored."""
+    from constrain import clear_caches
+
+    monkeypatch.setenv("CONSTRAIN_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("CONSTRAIN_DISK_CACHE_MIN_MS", "60000")  # no build takes a minute
+    clear_caches()
+    assert compile_terminal(Regex(r"k[0-9]{4}z")).accepts(b"k1234z")
+    assert not list(tmp_path.glob("dfa-v1/*/*.npz"))
+    monkeypatch.setenv("CONSTRAIN_DISK_CACHE_MIN_MS", "0")
+    clear_caches()
+    assert compile_terminal(Regex(r"k[0-9]{4}z")).accepts(b"k1234z")
+    assert len(list(tmp_path.glob("dfa-v1/*/*.npz"))) == 1
+    assert store.worth_storing(0.0)  # bound 0: every build is worth a file
+    monkeypatch.delenv("CONSTRAIN_DISK_CACHE_MIN_MS")
+    assert not store.worth_storing(0.0005) and store.worth_storing(0.002)  # default: 1 ms

@@ -639,8 +639,10 @@ def compile_terminal(term) -> ByteDFA:
     if store.enabled():
         dfa = store.load(term)
         if dfa is None:
+            t0 = time.perf_counter()
             dfa = _terminal_dfa(term)
-            store.save(term, dfa)
+            if store.worth_storing(time.perf_counter() - t0):
+                store.save(term, dfa)
     else:
         dfa = _terminal_dfa(term)
     _TERMINAL_CACHE[term] = dfa

@@ -2,9 +2,11 @@
 
 A terminal's DFA depends only on the terminal and on the code that builds it, so it is
 stored under a hash of the terminal's description and of this package's source files in
-``<cache_dir>/dfa-v1/``: a changed compiler never reads an older compiler's DFAs. Files are
-written under a temporary name and renamed into place; a file that cannot be read is
-ignored and rebuilt. ``CONSTRAIN_DISK_CACHE=0`` turns the cache off.
+``<cache_dir>/dfa-v1/``: a changed compiler never reads an older compiler's DFAs. Only DFAs
+that took at least a millisecond to build are stored (reading a file back costs more than
+building a small DFA). Files are written under a temporary name and renamed into place; a
+file that cannot be read is ignored and rebuilt. ``CONSTRAIN_DISK_CACHE=0`` turns the
+cache off.
 """
 
 from __future__ import annotations
@@ -29,6 +31,17 @@ def enabled() -> bool:
     return os.environ.get("CONSTRAIN_DISK_CACHE", "1").strip().lower() not in ("0", "false", "no", "off")
 
 
+def worth_storing(build_seconds: float) -> bool:
+    """Whether a DFA that took ``build_seconds`` to build is worth a file: reading one back
+    costs a few hundred microseconds, more than building a small DFA again. The bound is
+    ``CONSTRAIN_DISK_CACHE_MIN_MS`` milliseconds (default 1)."""
+    try:
+        bound = float(os.environ.get("CONSTRAIN_DISK_CACHE_MIN_MS", "1")) / 1000.0
+    except ValueError:
+        bound = 0.001
+    return build_seconds >= bound
+
+
 _code_digest: str | None = None
 
 
@@ -42,18 +55,32 @@ def _code() -> str:
     return _code_digest
 
 
-def _path(term: Any) -> Path:
-    from ..assets import cache_dir
+_roots: dict[tuple, str] = {}
 
+
+def _file(term: Any) -> str:
+    # the directory per cache location (environment), looked up once
+    env = (os.environ.get("CONSTRAIN_CACHE_DIR"), os.environ.get("XDG_CACHE_HOME"), os.environ.get("HOME"))
+    root = _roots.get(env)
+    if root is None:
+        from ..assets import cache_dir
+
+        root = _roots[env] = os.path.join(str(cache_dir()), "dfa-v1")
     digest = hashlib.sha256(f"{_code()}\0{term!r}".encode("utf-8")).hexdigest()
-    return cache_dir() / "dfa-v1" / digest[:2] / f"{digest}.npz"
+    return os.path.join(root, digest[:2], f"{digest}.npz")
+
+
+def _path(term: Any) -> Path:
+    return Path(_file(term))
 
 
 def load(term: Any) -> ByteDFA | None:
     """The stored DFA of ``term``, or None (absent, unreadable or cache disabled)."""
     if not enabled():
         return None
-    path = _path(term)
+    path = _file(term)
+    if not os.path.exists(path):
+        return None
     try:
         with np.load(path, allow_pickle=False) as data:
             trans = data["transitions"]
