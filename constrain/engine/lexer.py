@@ -233,9 +233,7 @@ class Lexer:
         n = dfa.transitions.shape[0]
         base = len(self._members)
         if base + n > self.max_states:
-            raise CompileLimitError(
-                f"lexer limit: more than {self.max_states} combined lexer states (too many overlapping terminals?)"
-            )
+            raise self._limit_error()
         self._grow(base + n)
         self._single_base[t] = base
         acc = np.asarray(dfa.accepting, dtype=np.bool_)
@@ -316,6 +314,11 @@ class Lexer:
             self.accept[sid] = bool(fb.any())
         return sid
 
+    def _limit_error(self) -> CompileLimitError:
+        return CompileLimitError(
+            f"lexer limit: more than {self.max_states} combined lexer states (too many overlapping terminals?)"
+        )
+
     def _accepting_states(self, t: int) -> frozenset[int]:
         got = self._acc_sets.get(t)
         if got is None:
@@ -353,15 +356,9 @@ class Lexer:
             ok, off, dat, rows, self._products = _product_closure(
                 self.trans, np.array(lone, dtype=np.int32), self._products, first, self.max_states
             )
-            if not ok:
-                raise CompileLimitError(
-                    f"lexer limit: more than {self.max_states} combined lexer states (too many overlapping terminals?)"
-                )
-            n = len(off) - 1
-        if first + n > self.max_states:
-            raise CompileLimitError(
-                f"lexer limit: more than {self.max_states} combined lexer states (too many overlapping terminals?)"
-            )
+            n = len(off) - 1 if ok else -1
+        if n < 0 or first + n > self.max_states:
+            raise self._limit_error()
         self._grow(first + n)
         end = first + n
         if exclude:

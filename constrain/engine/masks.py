@@ -148,6 +148,9 @@ class MaskEngine:
         deadline = perf_counter_ns() + budget_ns
         parser, lexer = self.parser, self.lexer
         ignore = lexer.ignore
+        # With longest-match lexemes a start also depends on the lexeme before it
+        # (Lexer.start_after): only the parse states are made ahead.
+        starts = not lexer.longest_match
         p0 = parser.initial
         seen = {p0}
         queue = [p0]
@@ -164,7 +167,8 @@ class MaskEngine:
                         continue
                     seen.add(p2)
                     queue.append(p2)
-                    lexer.start(parser.allowed(p2))
+                    if starts:
+                        lexer.start(parser.allowed(p2))
                     if len(seen) >= max_states or perf_counter_ns() > deadline:
                         return len(seen)
         except ConstrainError:
