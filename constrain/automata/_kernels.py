@@ -1313,4 +1313,7 @@ def warm() -> None:
     widen(off, col, tgt, cls, np.empty((off.shape[0] - 1, 256), dtype=np.int32))
     regex_table(1, i64, i64, i64, 0, 10, float("inf"))
     trie(np.zeros(1, dtype=np.int64), np.ones(1, dtype=np.int64))
+    from ._ascii import ascii_nfa
+
+    ascii_nfa(np.frombuffer(b"(a|[b-c]){2,}", dtype=np.uint8), True)
     _warm = True

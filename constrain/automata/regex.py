@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import CompileLimitError, RegexError
-from . import _kernels
+from . import _ascii, _kernels
 from . import charset as cs
 from . import store
 from .dfa import ByteDFA, _dfa_key, concat, difference, empty_dfa, intersect, literal_dfa, union
@@ -510,6 +510,10 @@ def compile_regex(pattern: str, *, ascii: bool = False, ignore_case: bool = Fals
         raise RegexError(f"pattern must be str, not {type(pattern).__name__}")
     _kernels.warm()
     limits = _Limits(pattern, max_states, time_limit)
+    if not (ignore_case or search or json_string) and pattern.isascii():
+        dfa = _compile_ascii(pattern, ascii, limits)
+        if dfa is not None:
+            return dfa
     ast = parse(pattern, ascii=ascii, ignore_case=ignore_case, search=search)
     if search:
         anything = ("rep", ("set", cs.FULL), 0, None)
@@ -540,9 +544,23 @@ def _compile_ast(ast: tuple, pattern: str, json_string: bool, limits: _Limits, a
     # the minimal DFA as a byte table, and the form its key hashes, in one kernel call
     ed, ep, asr = _kernel_inputs(nfa)
     limits.check_time()
-    table, acc, byte_cls, kcls, ktab, status = _kernels.regex_table(
-        nfa.n, ed, ep, asr, final, max_states + 1, limits.t0 + limits.time_limit)
-    _check_status(status, limits, max_states, None)
+    return _table_dfa(limits, *_kernels.regex_table(
+        nfa.n, ed, ep, asr, final, max_states + 1, limits.t0 + limits.time_limit))
+
+
+def _compile_ascii(pattern: str, ecma: bool, limits: _Limits) -> ByteDFA | None:
+    """The DFA of an ASCII pattern that :func:`._ascii.ascii_nfa` reads (parsed and laid
+    out as an NFA in one numba call), else None."""
+    ok, n, ed, ep, final = _ascii.ascii_nfa(np.frombuffer(pattern.encode("ascii"), dtype=np.uint8), ecma)
+    if not ok:
+        return None
+    return _table_dfa(limits, *_kernels.regex_table(
+        n, ed, ep, _NO_ANCHORS, final, limits.max_states + 1, limits.t0 + limits.time_limit))
+
+
+def _table_dfa(limits: _Limits, table, acc, byte_cls, kcls, ktab, status) -> ByteDFA:
+    """The ByteDFA of what :func:`._kernels.regex_table` returned; raises past a limit."""
+    _check_status(status, limits, limits.max_states, None)
     if acc.shape[0] == 0:
         return empty_dfa()
     d = ByteDFA(table, acc)
