@@ -110,7 +110,9 @@ class CompiledGrammar:
             separate_literals=grammar.separate_literals, references=references,
         )
         self.engine = MaskEngine(self.parser, self.lexer, vocab)
-        self.engine.prepare()
+        if not (trivial and all(len(alt) == 1 for alt in alts)):
+            # (a lexeme that is a whole document has no lexeme after it to prepare)
+            self.engine.prepare()
         self._planner: BudgetPlanner | None = None
         if np.count_nonzero(vocab.single_bytes) < vocab.single_bytes.size:
             # With every single byte a token, any byte string can be spelled, so a live

@@ -222,10 +222,10 @@ class Vocabulary:
     @property
     def trie_nodes(self) -> tuple[np.ndarray, ...]:
         """The node form the numba walk takes: (byte, depth, skip, token, count, lo, hi,
-        token_node, lcp)."""
+        token_node, lcp, root child by byte)."""
         return (
             self.node_byte, self.node_depth, self.node_skip, self.node_token, self.node_count,
-            self.node_lo, self.node_hi, self.token_node, self.trie_lcp,
+            self.node_lo, self.node_hi, self.token_node, self.trie_lcp, self.node_root,
         )
 
     # Depths at which a whole-vocabulary walk may be split (see trie_nodes_longer): tokens
@@ -312,6 +312,11 @@ class Vocabulary:
             self.node_byte, self.node_depth, self.node_skip, self.node_token, self.node_count,
             self.node_lo, self.node_hi, self.token_node,
         ) = _trie_nodes(s_data, s_off, self.trie_lcp)
+        # The root's child for each first byte (-1: none): a whole-vocabulary walk looks
+        # at the first bytes its state takes, not at every child (they lie far apart).
+        self.node_root = np.full(256, -1, dtype=np.int32)
+        top = np.nonzero(self.node_depth == 1)[0]
+        self.node_root[self.node_byte[top]] = top
         self.max_token_length: int = int(lengths.max()) if self.size else 0
         present = set(t for t in sorted_tokens if len(t) == 1)
         self.single_bytes = np.zeros(256, dtype=np.bool_)

@@ -203,7 +203,7 @@ def test_flat_trie_arrays():
 def test_trie_nodes_spell_every_prefix_once():
     v = byte_vocab([b"ab", b"abc", b"b", b"zz", b"ab", b"abd"])  # "ab" twice (as in byte fallback)
     toks = [v.token_bytes(int(i)) for i in v.trie_ids]
-    byte, depth, skip, token, count, lo, hi, token_node, _ = v.trie_nodes
+    byte, depth, skip, token, count, lo, hi, token_node, _, root = v.trie_nodes
     prefixes = sorted({t[:d] for t in toks for d in range(1, len(t) + 1)})
     assert len(byte) == len(prefixes)
     path: list[int] = []
@@ -219,6 +219,8 @@ def test_trie_nodes_spell_every_prefix_once():
     for i, t in enumerate(toks):
         if len(t) > v.trie_lcp[i]:  # a token spelled before by an equal one owns no node
             assert token_node[i] == prefixes.index(t[: v.trie_lcp[i] + 1])
+    for b in range(256):
+        assert root[b] == (prefixes.index(bytes([b])) if bytes([b]) in prefixes else -1)
 
 
 def test_masks_keep_tokens_with_equal_bytes():

@@ -32,7 +32,7 @@ def _plain(engine, c):
     lexer = engine.lexer
     idx, _, ev_lo, ev_hi, ev_depth, ev_state = walk_alloc(
         lexer.trans, lexer.accept, lexer.follow, vocab.trie_nodes, 0, len(vocab.trie_ids), 0, c,
-        vocab.max_token_length,
+        vocab.max_token_length, engine._scratch(),
     )
     return bits_from_ids(vocab.bitmask_words, idx, vocab.trie_ids), (ev_lo, ev_hi, ev_depth, ev_state)
 
@@ -60,7 +60,7 @@ def test_patched_walks_equal_plain_walks(vocab_name, schema):
             r_words, r_ev = _plain(engine, r)
             ok, words, *ev = walk_patch(
                 lexer.trans, lexer.accept, lexer.follow, vocab.trie_nodes, vocab.trie_ids, q, r, r_words, *r_ev,
-                vocab.max_token_length, 2 * len(vocab.node_byte) + 2, np.empty(0, np.int32), 0,
+                vocab.max_token_length, 2 * len(vocab.node_byte) + 2, np.empty(0, np.int32), 0, engine._scratch(),
             )
             assert ok
             assert np.array_equal(words, want_words), (schema, q, r)
@@ -128,7 +128,7 @@ def test_sliced_walks_equal_plain_walks(vocab_name, schema):
                 nodes, long_words, n_long = vocab.trie_nodes_longer(cut)
                 words, *ev = walk_sliced(
                     lexer.trans, lexer.accept, lexer.follow, nodes, long_words, n_long, vocab.trie_ids, base + a,
-                    cut, r_words, *r_ev, vocab.max_token_length,
+                    cut, r_words, *r_ev, vocab.max_token_length, engine._scratch(),
                 )
                 assert np.array_equal(words, want_words), (schema, a, b, cut)
                 assert _events_by_terminal(lexer, ev) == _events_by_terminal(lexer, want_ev), (schema, a, b, cut)
@@ -156,13 +156,31 @@ def test_walks_patched_from_a_reference_terminal(vocab_name):
             r_words, r_ev = _plain(engine, r)
             ok, words, *ev = walk_patch(
                 lexer.trans, lexer.accept, lexer.follow, vocab.trie_nodes, vocab.trie_ids, base + k, r, r_words, *r_ev,
-                vocab.max_token_length, 2 * len(vocab.node_byte) + 2, eq, ref_base,
+                vocab.max_token_length, 2 * len(vocab.node_byte) + 2, eq, ref_base, engine._scratch(),
             )
             assert ok
             assert np.array_equal(words, want_words), k
             assert sorted(zip(*(a.tolist() for a in ev))) == sorted(zip(*(a.tolist() for a in want_ev))), k
             checked += 1
     assert checked > 5
+
+
+def test_walks_with_work_buffers_too_small_or_reused():
+    vocab = real_vocab("qwen2")
+    engine = constrain.compile(constrain.JsonSchema(SCHEMAS["open_object"]), vocab, cache=False).engine
+    lexer = engine.lexer
+    tiny = tuple(np.empty(1, np.int32) for _ in range(6))
+    states = range(0, min(lexer.n_states, 40), 3)
+    want = [_plain(engine, c) for c in states]
+    for c, (words, ev) in zip(states, want):
+        idx, _, *ev2 = walk_alloc(
+            lexer.trans, lexer.accept, lexer.follow, vocab.trie_nodes, 0, len(vocab.trie_ids), 0, c,
+            vocab.max_token_length, tiny,
+        )
+        assert np.array_equal(bits_from_ids(vocab.bitmask_words, idx, vocab.trie_ids), words)
+        assert all(np.array_equal(a, b) for a, b in zip(ev, ev2))
+    # results are copies: later walks through the same buffers leave them as they were
+    assert all(np.array_equal(a[0], _plain(engine, c)[0]) for c, a in zip(states, want))
 
 
 def test_longer_token_tries():

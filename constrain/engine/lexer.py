@@ -73,11 +73,9 @@ class Lexer:
         self._lock = threading.RLock()
         self._keys: dict[tuple[frozenset, bool, bytes], int] = {}
         # Product states that are not lexeme starts, by their sorted lone members (for
-        # the numba subset construction): offsets, members, state ids, hash table, count.
-        self._products = (
-            np.zeros(17, dtype=np.int64), np.empty(64, dtype=np.int32), np.empty(16, dtype=np.int32),
-            np.full(64, -1, dtype=np.int64), 0,
-        )
+        # the numba subset construction): offsets, members, state ids, hash table, count;
+        # made with the first product of two or more members.
+        self._products: tuple | None = None
         # Members of product states; None for the states of single-terminal blocks,
         # whose member is read off ``_block_term`` (no Python object per such state).
         self._members: list[tuple[tuple[int, int], ...] | None] = []
@@ -353,6 +351,11 @@ class Lexer:
             rows = self.trans[lone[0]][None, :].copy()
             n = 1
         else:
+            if self._products is None:
+                self._products = (
+                    np.zeros(17, dtype=np.int64), np.empty(64, dtype=np.int32), np.empty(16, dtype=np.int32),
+                    np.full(64, -1, dtype=np.int64), 0,
+                )
             ok, off, dat, rows, self._products = _product_closure(
                 self.trans, np.array(lone, dtype=np.int32), self._products, first, self.max_states
             )

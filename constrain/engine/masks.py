@@ -29,8 +29,8 @@ from ..vocabulary import Vocabulary
 from .lexer import Lexer
 from .parser import DEAD, EarleyParser
 from .walk import (
-    alike_depth, bits_from_ids, next_table_insert, resolve, set_bits, walk_alloc, walk_patch, walk_sliced,
-    words_equal, words_hash,
+    alike_depth, bits_from_ids, next_table_insert, resolve, scratch, set_bits, walk_alloc, walk_ids, walk_patch,
+    walk_sliced, walk_words, words_equal, words_hash,
 )
 
 __all__ = ["MaskEngine", "Hyp"]
@@ -95,12 +95,9 @@ class MaskEngine:
         self._steps: dict[int, int] = {}  # hypothesis set << 32 | token -> hypothesis set
         self._nexts_memo: dict[int, tuple[tuple[int, tuple[int, ...]], ...]] = {}  # p << 32 | s
         # The same, flattened for the numba resolution of lexeme boundaries: an
-        # open-addressing table keyed by (parse state << 32 | lexer state).
-        self._nx_keys = np.full(256, -1, dtype=np.int64)
-        self._nx_offs = np.zeros(256, dtype=np.int64)
-        self._nx_cnts = np.zeros(256, dtype=np.int32)
-        self._nx_p2 = np.empty(256, dtype=np.int32)
-        self._nx_c2 = np.empty(256, dtype=np.int32)
+        # open-addressing table keyed by (parse state << 32 | lexer state); made by the
+        # first mask with a token that crosses a lexeme boundary (see _resolve).
+        self._nx_keys: np.ndarray | None = None
         self._nx_count = 0
         self._nx_pairs = 0
         self._recent: dict[tuple[int, int, int, int], list[int]] = {}
@@ -338,6 +335,12 @@ class MaskEngine:
         seen = np.full((64, 2), -1, dtype=np.int64)
         n_seen = 0
         lexer = self.lexer
+        if self._nx_keys is None:
+            self._nx_keys = np.full(256, -1, dtype=np.int64)
+            self._nx_offs = np.zeros(256, dtype=np.int64)
+            self._nx_cnts = np.zeros(256, dtype=np.int32)
+            self._nx_p2 = np.empty(256, dtype=np.int32)
+            self._nx_c2 = np.empty(256, dtype=np.int32)
         while True:
             status, seen, n_seen, self._work, events, n = resolve(
                 lexer.trans, lexer.accept, lexer.follow, self._nodes, self.vocab.trie_ids, words,
@@ -418,26 +421,38 @@ class MaskEngine:
             if shared is not None:
                 cache.put(key, shared)
                 return shared
-        t0 = perf_counter_ns()
-        idx, states, ev_lo, ev_hi, ev_depth, ev_state = walk_alloc(
-            self.lexer.trans, self.lexer.accept, self.lexer.follow, self._nodes,
-            lo, hi, depth, c, self.vocab.max_token_length,
-        )
+        lexer = self.lexer
+        if self.keep_walk_states:
+            idx, states, ev_lo, ev_hi, ev_depth, ev_state = walk_alloc(
+                lexer.trans, lexer.accept, lexer.follow, self._nodes,
+                lo, hi, depth, c, self.vocab.max_token_length, self._scratch(),
+            )
+            self._walk_states.put(key, (idx, states))
+            if root:
+                ids = bits_from_ids(self.n_words, idx, self.vocab.trie_ids)
+            else:
+                ids = self.vocab.trie_ids[idx]
+            got = (ids, (ev_lo, ev_hi, ev_depth, ev_state))
+            cache.put(key, got)
+            return got
         if root:
-            t = self.lexer.lone_terminal(c)
+            t0 = perf_counter_ns()
+            ids, ev = walk_words(
+                lexer.trans, lexer.accept, lexer.follow, self._nodes, self.vocab.trie_ids, self.n_words,
+                c, self.vocab.max_token_length, self._scratch(),
+            )
+            t = lexer.lone_terminal(c)
             if t >= 0:
                 self._walk_ns[t] = _mean(self._walk_ns.get(t), perf_counter_ns() - t0)
-        events = (ev_lo, ev_hi, ev_depth, ev_state)
-        if root:
-            ids = bits_from_ids(self.n_words, idx, self.vocab.trie_ids)
         else:
-            ids = self.vocab.trie_ids[idx]
-        got = (ids, events)
+            ids, ev = walk_ids(
+                lexer.trans, lexer.accept, lexer.follow, self._nodes, self.vocab.trie_ids,
+                lo, hi, depth, c, self.vocab.max_token_length, self._scratch(),
+            )
+        got = (ids, (ev[0], ev[1], ev[2], ev[3]))
         cache.put(key, got)
         if root:
             _share_root_walk(self, c, got)
-        if self.keep_walk_states:
-            self._walk_states.put(key, (idx, states))
         return got
 
     def _alike_walk(self, c: int, lo: int, hi: int, depth: int, cache: _LRU, root: bool):
@@ -483,7 +498,7 @@ class MaskEngine:
                 words, (ev_lo, ev_hi, ev_depth, ev_state) = best_ref
                 words, ev_lo, ev_hi, ev_depth, ev_state = walk_sliced(
                     lexer.trans, lexer.accept, lexer.follow, nodes, long_words, n_long, self.vocab.trie_ids, c, cut,
-                    words, ev_lo, ev_hi, ev_depth, ev_state, self.vocab.max_token_length,
+                    words, ev_lo, ev_hi, ev_depth, ev_state, self.vocab.max_token_length, self._scratch(),
                 )
                 found = (words, (ev_lo, ev_hi, ev_depth, ev_state))
         if found is None and recent and root and self._patch_pays(t):
@@ -540,9 +555,12 @@ class MaskEngine:
         ok, words, ev_lo, ev_hi, ev_depth, ev_state = walk_patch(
             lexer.trans, lexer.accept, lexer.follow, self._nodes, self.vocab.trie_ids, q, r,
             words, ev_lo, ev_hi, ev_depth, ev_state, self.vocab.max_token_length, len(self._nodes[0]) // 8,
-            eq, eq_lo,
+            eq, eq_lo, self._scratch(),
         )
         return (words, (ev_lo, ev_hi, ev_depth, ev_state)) if ok else None
+
+    def _scratch(self) -> tuple[np.ndarray, ...]:
+        return scratch(self._n_sorted, len(self._nodes[0]))
 
     def walk_states(self, c: int, lo: int, hi: int, depth: int):
         """(sorted token indices, final lexer states) of a walk; computed on demand."""

@@ -9,22 +9,79 @@ parser must say which lexeme may start next, and the walk resumes on that subtre
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 from numba import njit
 
 __all__ = [
-    "walk", "walk_alloc", "walk_many", "walk_patch", "walk_sliced", "set_bits", "bits_from_ids", "same_within",
+    "walk", "walk_alloc", "walk_ids", "walk_many", "walk_words", "walk_patch", "walk_sliced", "set_bits", "bits_from_ids", "same_within",
     "alike_depth", "words_hash", "words_equal", "resolve", "next_table_insert",
 ]
 
 
+_local = threading.local()
+
+
+def scratch(n_tokens: int, n_nodes: int) -> tuple[np.ndarray, ...]:
+    """Six int32 work buffers of this thread for the walks: two of at least
+    ``n_tokens + 1`` items (tokens found and their lexer states), four of at least
+    ``n_nodes + 1`` (events). Kernels return copies of what they used, so one set serves
+    every call; a whole-vocabulary buffer allocated per call costs more than the walk
+    of a narrow state (the allocator maps and unmaps it)."""
+    got = getattr(_local, "bufs", None)
+    if got is None or got[0].shape[0] <= n_tokens or got[2].shape[0] <= n_nodes:
+        a = max(n_tokens + 1, got[0].shape[0] if got else 0)
+        b = max(n_nodes + 1, got[2].shape[0] if got else 0)
+        got = _local.bufs = tuple(np.empty(a if i < 2 else b, dtype=np.int32) for i in range(6))
+    return got
+
+
 @njit(cache=True, nogil=True)
-def walk_alloc(trans, accept, follow, nodes, lo, hi, depth0, start, max_len):
-    """:func:`walk_many` over the single subtree ``[lo, hi)`` at ``depth0``."""
+def walk_alloc(trans, accept, follow, nodes, lo, hi, depth0, start, max_len, buf):
+    """:func:`walk_many` over the single subtree ``[lo, hi)`` at ``depth0`` (``buf``: see
+    :func:`scratch`)."""
     return walk_many(
         trans, accept, follow, nodes,
         np.full(1, lo, np.int64), np.full(1, hi, np.int64), np.full(1, depth0, np.int32), start, max_len,
+        buf[0], buf[1],
     )
+
+
+@njit(cache=True, nogil=True)
+def _packed(ev_lo, ev_hi, ev_depth, ev_state):
+    ev = np.empty((4, ev_lo.shape[0]), dtype=np.int32)
+    ev[0] = ev_lo
+    ev[1] = ev_hi
+    ev[2] = ev_depth
+    ev[3] = ev_state
+    return ev
+
+
+@njit(cache=True, nogil=True)
+def walk_words(trans, accept, follow, nodes, trie_ids, n_words, start, max_len, buf):
+    """The whole-vocabulary walk from ``start`` as (dense bitmask words, events as one
+    int32 [4, n] array: lo, hi, depth, state). Two arrays where :func:`walk_alloc`
+    returns six: each array handed back to Python costs about as much as a narrow walk."""
+    idx, _, ev_lo, ev_hi, ev_depth, ev_state = walk_alloc(
+        trans, accept, follow, nodes, 0, trie_ids.shape[0], 0, start, max_len, buf)
+    words = np.zeros(n_words, dtype=np.uint32)
+    for k in range(idx.shape[0]):
+        t = trie_ids[idx[k]]
+        words[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
+    return words, _packed(ev_lo, ev_hi, ev_depth, ev_state)
+
+
+@njit(cache=True, nogil=True)
+def walk_ids(trans, accept, follow, nodes, trie_ids, lo, hi, depth0, start, max_len, buf):
+    """The walk of subtree ``[lo, hi)`` at ``depth0`` as (token ids, events as one int32
+    [4, n] array), as :func:`walk_words`."""
+    idx, _, ev_lo, ev_hi, ev_depth, ev_state = walk_alloc(
+        trans, accept, follow, nodes, lo, hi, depth0, start, max_len, buf)
+    ids = np.empty(idx.shape[0], dtype=np.int32)
+    for k in range(idx.shape[0]):
+        ids[k] = trie_ids[idx[k]]
+    return ids, _packed(ev_lo, ev_hi, ev_depth, ev_state)
 
 
 @njit(cache=True, nogil=True)
@@ -88,22 +145,25 @@ def _needs_parser(follow, byte, skip, s, k):
 
 
 @njit(cache=True, nogil=True)
-def walk_many(trans, accept, follow, nodes, los, his, depths, start, max_len):
+def walk_many(trans, accept, follow, nodes, los, his, depths, start, max_len, out, out_state):
     """Walk several subtrees (sorted tokens ``[los[k], his[k])`` sharing their first
     ``depths[k]`` bytes), all from lexer state ``start``; returns (indices, final
     states, ev_lo, ev_hi, ev_depth, ev_state) over all of them.
 
-    ``nodes`` is the vocabulary's node form (:meth:`Vocabulary.trie_nodes`).
+    ``nodes`` is the vocabulary's node form (:meth:`Vocabulary.trie_nodes`); ``out`` and
+    ``out_state`` are work buffers (replaced when too small).
     """
-    token_node, lcp = nodes[7], nodes[8]
+    token_node, lcp, root = nodes[7], nodes[8], nodes[9]
+    skip = nodes[2]
     n_nodes = nodes[0].shape[0]
     n_tokens = lcp.shape[0]
     arrays = (nodes[0], nodes[1], nodes[2], nodes[3], nodes[4], nodes[5], nodes[6])
     n = 1
     for k in range(los.shape[0]):
         n += his[k] - los[k]
-    out = np.empty(n, dtype=np.int32)
-    out_state = np.empty(n, dtype=np.int32)
+    if out.shape[0] < n or out_state.shape[0] < n:
+        out = np.empty(n, dtype=np.int32)
+        out_state = np.empty(n, dtype=np.int32)
     cap = 16
     while True:
         ev_lo = np.empty(cap, dtype=np.int32)
@@ -115,6 +175,25 @@ def walk_many(trans, accept, follow, nodes, los, his, depths, start, max_len):
         for k in range(los.shape[0]):
             lo, hi, d = los[k], his[k], depths[k]
             if lo >= hi:
+                continue
+            if d == 0 and lo == 0 and hi == n_tokens:
+                # the whole trie: the subtrees of the first bytes ``start`` takes
+                for b0 in range(256):
+                    a = root[b0]
+                    if a < 0 or trans[start, b0] < 0:
+                        continue
+                    k_out, k_ev = walk(
+                        trans, accept, follow, arrays, a, skip[a], 0, start, max_len,
+                        out[n_out:], out_state[n_out:], ev_lo[n_ev:], ev_hi[n_ev:], ev_depth[n_ev:],
+                        ev_state[n_ev:],
+                    )
+                    n_out += k_out
+                    if k_ev < 0:
+                        n_ev = -1
+                        break
+                    n_ev += k_ev
+                if n_ev < 0:
+                    break
                 continue
             # The subtree's first node below depth d is token lo's node at depth d + 1.
             a = token_node[lo] + d - lcp[lo]
@@ -147,30 +226,14 @@ def set_bits(words, ids):
 def words_hash(words):
     """A 63-bit hash of bitmask words (equal masks hash alike; compare to be sure).
 
-    Four independent lanes, so the multiply chain does not serialize the loop."""
-    m = np.uint64(1099511628211)
-    h0 = np.uint64(1469598103934665603)
-    h1 = np.uint64(7809847782465536322)
-    h2 = np.uint64(2870177450012600261)
-    h3 = np.uint64(6320874605312473179)
-    n = words.shape[0]
-    k = 0
-    while k + 4 <= n:
-        h0 = (h0 ^ np.uint64(words[k])) * m
-        h1 = (h1 ^ np.uint64(words[k + 1])) * m
-        h2 = (h2 ^ np.uint64(words[k + 2])) * m
-        h3 = (h3 ^ np.uint64(words[k + 3])) * m
-        h0 ^= h0 >> np.uint64(29)
-        h1 ^= h1 >> np.uint64(29)
-        h2 ^= h2 >> np.uint64(29)
-        h3 ^= h3 >> np.uint64(29)
-        k += 4
-    while k < n:
-        h0 = (h0 ^ np.uint64(words[k])) * m
-        h0 ^= h0 >> np.uint64(29)
-        k += 1
-    h = ((h0 * m ^ h1) * m ^ h2) * m ^ h3
-    h ^= h >> np.uint64(31)
+    A sum of each word times an odd weight of its position: a loop without a carried
+    multiply, which the compiler vectorizes (a bit flipped anywhere changes the sum)."""
+    h = np.uint64(0)
+    for k in range(words.shape[0]):
+        h += np.uint64(words[k]) * np.uint64(2 * k + 1)
+    h ^= h >> np.uint64(29)
+    h *= np.uint64(0xBF58476D1CE4E5B9)
+    h ^= h >> np.uint64(32)
     return np.int64(h >> np.uint64(1))
 
 
@@ -294,7 +357,7 @@ def _alike_level(trans, accepting, reps, n, qx, qy, lo, hi, table, max_pairs, la
 
 @njit(cache=True, nogil=True)
 def walk_sliced(trans, accept, follow, long_nodes, long_words, n_long, trie_ids, q, cut,
-                r_words, r_ev_lo, r_ev_hi, r_ev_depth, r_ev_state, max_len):
+                r_words, r_ev_lo, r_ev_hi, r_ev_depth, r_ev_state, max_len, buf):
     """The whole-vocabulary walk from lexer state ``q``, from the walk of a state ``r``
     that behaves like ``q`` on every string of at most ``cut`` bytes.
 
@@ -304,12 +367,14 @@ def walk_sliced(trans, accept, follow, long_nodes, long_words, n_long, trie_ids,
     ev_lo, ev_hi, ev_depth, ev_state).
     """
     n_nodes = long_nodes[0].shape[0]
-    out = np.empty(n_long + 1, dtype=np.int32)
-    out_state = np.empty(n_long + 1, dtype=np.int32)
-    ev_lo = np.empty(n_nodes + 1, dtype=np.int32)
-    ev_hi = np.empty(n_nodes + 1, dtype=np.int32)
-    ev_depth = np.empty(n_nodes + 1, dtype=np.int32)
-    ev_state = np.empty(n_nodes + 1, dtype=np.int32)
+    out, out_state, ev_lo, ev_hi, ev_depth, ev_state = buf
+    if out.shape[0] <= n_long or ev_lo.shape[0] <= n_nodes:
+        out = np.empty(n_long + 1, dtype=np.int32)
+        out_state = np.empty(n_long + 1, dtype=np.int32)
+        ev_lo = np.empty(n_nodes + 1, dtype=np.int32)
+        ev_hi = np.empty(n_nodes + 1, dtype=np.int32)
+        ev_depth = np.empty(n_nodes + 1, dtype=np.int32)
+        ev_state = np.empty(n_nodes + 1, dtype=np.int32)
     k_out, k_ev = walk(trans, accept, follow, long_nodes, 0, n_nodes, 0, q, max_len,
                        out, out_state, ev_lo, ev_hi, ev_depth, ev_state)
     words = r_words & ~long_words
@@ -347,7 +412,7 @@ def walk_sliced(trans, accept, follow, long_nodes, long_words, n_long, trie_ids,
 
 @njit(cache=True, nogil=True)
 def walk_patch(trans, accept, follow, nodes, trie_ids, q, r, r_words, r_ev_lo, r_ev_hi, r_ev_depth, r_ev_state,
-               max_len, budget, eq, eq_lo):
+               max_len, budget, eq, eq_lo, buf):
     """The whole-vocabulary walk from lexer state ``q``, patched from the walk of state
     ``r`` (its dense words and events).
 
@@ -385,62 +450,73 @@ def walk_patch(trans, accept, follow, nodes, trie_ids, q, r, r_words, r_ev_lo, r
     reg_hi = np.empty(cap_loop, dtype=np.int32)
     reg_depth = np.empty(cap_loop, dtype=np.int32)
     n_reg = 0
-    add = np.empty(n_tokens + 1, dtype=np.int32)
-    add_state = np.empty(n_tokens + 1, dtype=np.int32)
+    add, add_state, ev_lo, ev_hi, ev_depth, ev_state = buf
+    if add.shape[0] <= n_tokens or ev_lo.shape[0] <= n_nodes:
+        add = np.empty(n_tokens + 1, dtype=np.int32)
+        add_state = np.empty(n_tokens + 1, dtype=np.int32)
+        ev_lo = np.empty(n_nodes + 1, dtype=np.int32)
+        ev_hi = np.empty(n_nodes + 1, dtype=np.int32)
+        ev_depth = np.empty(n_nodes + 1, dtype=np.int32)
+        ev_state = np.empty(n_nodes + 1, dtype=np.int32)
     n_add = 0
-    cap = n_nodes + 1
-    ev_lo = np.empty(cap, dtype=np.int32)
-    ev_hi = np.empty(cap, dtype=np.int32)
-    ev_depth = np.empty(cap, dtype=np.int32)
-    ev_state = np.empty(cap, dtype=np.int32)
     n_ev = 0
     visits = 0
-    k = 0
-    while k < n_nodes:
-        visits += 1
-        if visits > budget:
-            return False, words, empty, empty, empty, empty
-        d = depth[k]
-        b = byte[k]
-        pq = sq_stack[d - 1]
-        pr = sr_stack[d - 1]
-        sq = trans[pq, b] if pq >= 0 else -1
-        sr = trans[pr, b] if pr >= 0 else -1
+    root = nodes[9]
+    for b0 in range(256):
+        # the root's children where q and r part (the others are never looked at)
+        k = root[b0]
+        if k < 0:
+            continue
+        sq = trans[q, b0]
+        sr = trans[r, b0]
         if sq == sr or (sq >= 0 and eq_lo <= sr < eq_lo + n_eq and eq[sr - eq_lo] == sq):
-            k = skip[k]
             continue
-        if sq < 0:
-            reg_lo[n_reg] = lo[k] - count[k]
-            reg_hi[n_reg] = hi[k]
-            reg_depth[n_reg] = d
-            n_reg += 1
-            k = skip[k]
-            continue
-        if sr < 0:
-            visits += skip[k] - k
+        end = skip[k]
+        while k < end:
+            visits += 1
             if visits > budget:
                 return False, words, empty, empty, empty, empty
-            k_out, k_ev = walk(
-                trans, accept, follow, arrays, k, skip[k], d - 1, pq, max_len,
-                add[n_add:], add_state[n_add:], ev_lo[n_ev:], ev_hi[n_ev:], ev_depth[n_ev:], ev_state[n_ev:],
-            )
-            n_add += k_out
-            n_ev += k_ev
-            k = skip[k]
-            continue
-        sq_stack[d] = sq
-        sr_stack[d] = sr
-        if accept[sr] and _needs_parser(follow, byte, skip, sr, k):  # r's event here goes
-            drop_lo[n_drop] = lo[k]
-            drop_depth[n_drop] = d
-            n_drop += 1
-        if accept[sq] and _needs_parser(follow, byte, skip, sq, k):  # q's comes instead
-            ev_lo[n_ev] = lo[k]
-            ev_hi[n_ev] = hi[k]
-            ev_depth[n_ev] = d
-            ev_state[n_ev] = sq
-            n_ev += 1
-        k += 1
+            d = depth[k]
+            b = byte[k]
+            pq = sq_stack[d - 1]
+            pr = sr_stack[d - 1]
+            sq = trans[pq, b] if pq >= 0 else -1
+            sr = trans[pr, b] if pr >= 0 else -1
+            if sq == sr or (sq >= 0 and eq_lo <= sr < eq_lo + n_eq and eq[sr - eq_lo] == sq):
+                k = skip[k]
+                continue
+            if sq < 0:
+                reg_lo[n_reg] = lo[k] - count[k]
+                reg_hi[n_reg] = hi[k]
+                reg_depth[n_reg] = d
+                n_reg += 1
+                k = skip[k]
+                continue
+            if sr < 0:
+                visits += skip[k] - k
+                if visits > budget:
+                    return False, words, empty, empty, empty, empty
+                k_out, k_ev = walk(
+                    trans, accept, follow, arrays, k, skip[k], d - 1, pq, max_len,
+                    add[n_add:], add_state[n_add:], ev_lo[n_ev:], ev_hi[n_ev:], ev_depth[n_ev:], ev_state[n_ev:],
+                )
+                n_add += k_out
+                n_ev += k_ev
+                k = skip[k]
+                continue
+            sq_stack[d] = sq
+            sr_stack[d] = sr
+            if accept[sr] and _needs_parser(follow, byte, skip, sr, k):  # r's event here goes
+                drop_lo[n_drop] = lo[k]
+                drop_depth[n_drop] = d
+                n_drop += 1
+            if accept[sq] and _needs_parser(follow, byte, skip, sq, k):  # q's comes instead
+                ev_lo[n_ev] = lo[k]
+                ev_hi[n_ev] = hi[k]
+                ev_depth[n_ev] = d
+                ev_state[n_ev] = sq
+                n_ev += 1
+            k += 1
     for g in range(n_reg):
         for i in range(reg_lo[g], reg_hi[g]):
             t = trie_ids[i]
@@ -541,7 +617,7 @@ def resolve(trans, accept, follow, nodes, trie_ids, words, nx_keys, nx_offs, nx_
     Returns (status, seen, n_seen, work, pending rows, n_pending): status 1 when more
     than ``max_work`` subtree walks were needed.
     """
-    byte, depth, skip, token, count, node_lo, node_hi, token_node, lcp = nodes
+    byte, depth, skip, token, count, node_lo, node_hi, token_node, lcp = nodes[:9]
     n_nodes = byte.shape[0]
     n_tokens = lcp.shape[0]
     stack = np.empty(max_len + 2, dtype=np.int32)
