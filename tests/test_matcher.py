@@ -303,9 +303,12 @@ def test_mask_work_limit_is_a_clear_error():
             m.mask_words()
 
 
-def test_shared_walks_respect_what_follows_a_terminal():
+def test_shared_walks_respect_what_follows_a_terminal(monkeypatch):
     # Both grammars lex NUM with the same DFA; only the byte after it differs. Walks
     # shared across grammars must not carry one grammar's lexeme boundaries to the other.
+    from constrain.engine import masks
+
+    monkeypatch.setattr(masks, "_SHARE_MIN_NS", 0)  # share every walk, however quick
     multi = (b"1y", b"12y")  # no token goes on from a number with "x"
     v = byte_vocab(multi)
     ids = {v.token_bytes(i): i for i in range(v.size)}

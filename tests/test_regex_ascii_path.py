@@ -100,3 +100,54 @@ def test_nfa_layout():
     assert ok and ed.shape[0] % 4 == 0 and ep.shape[0] % 2 == 0 and 0 < final < n
     m = ed.shape[0] // 4
     assert sorted(zip(ed[m : 2 * m].tolist(), ed[2 * m : 3 * m].tolist())) == [(97, 99), (120, 120)]
+
+
+def _general_nfa(pattern: str, ecma: bool):
+    """The general path's NFA of ``pattern`` (kernel inputs), or None."""
+    try:
+        limits = regex._Limits(pattern, 100_000, 10.0)
+        ast = parse(pattern, ascii=ecma)
+        nfa = regex._NFA(False, limits, {})
+        final = nfa.build(ast, nfa.new())
+    except (RegexError, CompileLimitError):
+        return None
+    return (nfa.n, *regex._kernel_inputs(nfa), final)
+
+
+def test_bitset_kernel_gives_the_general_kernels_table():
+    from constrain.automata import _kernels
+    from constrain.automata._bitset_dfa import bitset_table
+
+    rng = random.Random(5)
+    pats = PATTERNS + ["".join(rng.choice(PIECES) for _ in range(rng.randint(1, 10))) for _ in range(1500)]
+    compared = 0
+    for p in pats:
+        for ecma in (False, True):
+            nfas = [_general_nfa(p, ecma)]
+            if p.isascii():
+                ok, n, ed, ep, final = _ascii.ascii_nfa(np.frombuffer(p.encode(), dtype=np.uint8), ecma)
+                if ok:
+                    nfas.append((n, ed, ep, np.zeros(0, np.int64), final))
+            for got in nfas:
+                if got is None or len(got[3]):
+                    continue  # anchors: the general kernels only
+                n, ed, ep, asr, final = got
+                ok, table, acc, byte_cls = bitset_table(n, ed, ep, final, 100_001)
+                if not ok:
+                    continue
+                want = _kernels.regex_table(n, ed, ep, asr, final, 100_001, time.perf_counter() + 60)
+                assert want[5] == 0
+                assert np.array_equal(table, want[0]) and np.array_equal(acc, want[1]), p
+                assert np.array_equal(byte_cls, want[2]), p
+                compared += 1
+    assert compared > 800
+
+
+def test_bitset_kernel_leaves_large_subset_constructions():
+    from constrain.automata._bitset_dfa import bitset_table
+
+    pat = "(a|b)*a(a|b){9}"  # 2**10 subsets from an NFA of a few dozen states
+    ok, n, ed, ep, final = _ascii.ascii_nfa(np.frombuffer(pat.encode(), dtype=np.uint8), False)
+    assert ok and not bitset_table(n, ed, ep, final, 100_001)[0]
+    dfa = regex.compile_regex(pat)  # the general kernels take it
+    assert dfa.n_states == 1024 and dfa.accepts(b"b" + b"a" * 10) and not dfa.accepts(b"b" * 10)

@@ -16,6 +16,8 @@ import time
 import numpy as np
 from numba import njit, objmode
 
+from ._bitset_dfa import MAX_NFA, bitset_table
+
 _MUL = 0x100000001B3
 _SEED = -3750763034362895579  # FNV offset basis as a signed int64
 
@@ -609,6 +611,18 @@ def regex_table(n, ed, ep, asr, final, max_states, deadline):
     widen(off, col, tgt, byte_cls, table)
     kcls, ktab = key_columns(table, byte_cls)
     return table, acc, byte_cls, kcls, ktab, status
+
+
+@njit(cache=True)
+def nfa_table(n, ed, ep, asr, final, max_states, deadline):
+    """:func:`regex_table`, small NFAs without anchors by :func:`._bitset_dfa.bitset_table`
+    (the same table: a canonical minimal DFA)."""
+    if asr.shape[0] == 0 and n <= MAX_NFA:
+        ok, table, acc, byte_cls = bitset_table(n, ed, ep, final, max_states)
+        if ok:
+            kcls, ktab = key_columns(table, byte_cls)
+            return table, acc, byte_cls, kcls, ktab, 0
+    return regex_table(n, ed, ep, asr, final, max_states, deadline)
 
 
 @njit(cache=True, nogil=True)
@@ -1312,8 +1326,10 @@ def warm() -> None:
     edge_ranges(off, col, tgt, cls)
     widen(off, col, tgt, cls, np.empty((off.shape[0] - 1, 256), dtype=np.int32))
     regex_table(1, i64, i64, i64, 0, 10, float("inf"))
+    nfa_table(1, i64, i64, i64, 0, 10, float("inf"))
     trie(np.zeros(1, dtype=np.int64), np.ones(1, dtype=np.int64))
-    from ._ascii import ascii_nfa
+    from ._ascii import ascii_table
 
-    ascii_nfa(np.frombuffer(b"(a|[b-c]){2,}", dtype=np.uint8), True)
+    ascii_table(np.frombuffer(b"(a|[b-c]){2,}", dtype=np.uint8), True, 10, float("inf"))
+    ascii_table(np.frombuffer(b"^", dtype=np.uint8), True, 10, float("inf"))
     _warm = True

@@ -544,22 +544,20 @@ def _compile_ast(ast: tuple, pattern: str, json_string: bool, limits: _Limits, a
     # the minimal DFA as a byte table, and the form its key hashes, in one kernel call
     ed, ep, asr = _kernel_inputs(nfa)
     limits.check_time()
-    return _table_dfa(limits, *_kernels.regex_table(
+    return _table_dfa(limits, *_kernels.nfa_table(
         nfa.n, ed, ep, asr, final, max_states + 1, limits.t0 + limits.time_limit))
 
 
 def _compile_ascii(pattern: str, ecma: bool, limits: _Limits) -> ByteDFA | None:
     """The DFA of an ASCII pattern that :func:`._ascii.ascii_nfa` reads (parsed and laid
     out as an NFA in one numba call), else None."""
-    ok, n, ed, ep, final = _ascii.ascii_nfa(np.frombuffer(pattern.encode("ascii"), dtype=np.uint8), ecma)
-    if not ok:
-        return None
-    return _table_dfa(limits, *_kernels.regex_table(
-        n, ed, ep, _NO_ANCHORS, final, limits.max_states + 1, limits.t0 + limits.time_limit))
+    ok, *got = _ascii.ascii_table(np.frombuffer(pattern.encode("ascii"), dtype=np.uint8), ecma,
+                                  limits.max_states + 1, limits.t0 + limits.time_limit)
+    return _table_dfa(limits, *got) if ok else None
 
 
 def _table_dfa(limits: _Limits, table, acc, byte_cls, kcls, ktab, status) -> ByteDFA:
-    """The ByteDFA of what :func:`._kernels.regex_table` returned; raises past a limit."""
+    """The ByteDFA of what :func:`._kernels.nfa_table` returned; raises past a limit."""
     _check_status(status, limits, limits.max_states, None)
     if acc.shape[0] == 0:
         return empty_dfa()

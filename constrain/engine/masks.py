@@ -284,14 +284,18 @@ class MaskEngine:
     def _compute_mask(self, hid: int) -> np.ndarray:
         self._work = 0
         n = self._n_sorted
-        words = np.zeros(self.n_words, dtype=np.uint32)
+        words = None
         starts = []  # (parse state, events of a whole-vocabulary walk)
         roots: set[Hyp] = set()
         for p, c in self._hyps[hid]:
             if c < 0:
                 continue
             ids, events = self._walk(c, 0, n, 0)
-            words |= ids  # whole-vocabulary walks come back as dense words
+            # whole-vocabulary walks come back as dense words (cached: not to be written)
+            if words is None:
+                words = ids.copy()
+            else:
+                words |= ids
             starts.append((p, events))
             if self.lexer.completed[c]:
                 # The lexeme may also end exactly at the token boundary: the next token
@@ -303,6 +307,8 @@ class MaskEngine:
                             ids, events = self._walk(c2, 0, n, 0)
                             words |= ids
                             starts.append((p2, events))
+        if words is None:
+            words = np.zeros(self.n_words, dtype=np.uint32)
         self._resolve(starts, words)
         if self.accepting(hid) and len(self._eos):
             set_bits(words, self._eos)
@@ -416,7 +422,7 @@ class MaskEngine:
                 cache.put(key, got)
                 return got
         self._count_work()
-        if root and not self.keep_walk_states:
+        if root and not self.keep_walk_states and _SHARED_WALKS.data:
             shared = _shared_root_walk(self, c)
             if shared is not None:
                 cache.put(key, shared)
@@ -435,15 +441,17 @@ class MaskEngine:
             got = (ids, (ev_lo, ev_hi, ev_depth, ev_state))
             cache.put(key, got)
             return got
+        spent = 0
         if root:
             t0 = perf_counter_ns()
             ids, ev = walk_words(
                 lexer.trans, lexer.accept, lexer.follow, self._nodes, self.vocab.trie_ids, self.n_words,
                 c, self.vocab.max_token_length, self._scratch(),
             )
+            spent = perf_counter_ns() - t0
             t = lexer.lone_terminal(c)
             if t >= 0:
-                self._walk_ns[t] = _mean(self._walk_ns.get(t), perf_counter_ns() - t0)
+                self._walk_ns[t] = _mean(self._walk_ns.get(t), spent)
         else:
             ids, ev = walk_ids(
                 lexer.trans, lexer.accept, lexer.follow, self._nodes, self.vocab.trie_ids,
@@ -451,7 +459,7 @@ class MaskEngine:
             )
         got = (ids, (ev[0], ev[1], ev[2], ev[3]))
         cache.put(key, got)
-        if root:
+        if spent >= _SHARE_MIN_NS:
             _share_root_walk(self, c, got)
         return got
 
@@ -586,6 +594,9 @@ _NO_EQ = np.empty(0, dtype=np.int32)
 # grammar compiled in the process against the same vocabulary (a bounded LRU).
 _SHARED_WALKS = _LRU(1024)
 _shared_lock = threading.Lock()
+# Walks quicker than this are not shared: naming, storing and finding one costs about
+# as much as walking again.
+_SHARE_MIN_NS = 20_000
 
 
 def _mean(old: int | None, new: int) -> int:

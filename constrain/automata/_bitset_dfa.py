@@ -1,0 +1,384 @@
+"""Minimal DFAs of small NFAs, with subsets as bitsets: one compact numba kernel.
+
+Most patterns make NFAs of at most a few hundred states. For those, a subset of NFA
+states fits in a few 64-bit words: closures and moves are word-wise ORs, subsets are
+found by hashing their words, and Moore's partition refinement minimizes the few states
+there are. The result is the canonical table :func:`._kernels.regex_dfa` and
+:func:`._kernels.widen` give (trimmed, minimal, numbered breadth-first from the start
+in byte order, byte classes cut where the NFA's edges are): the minimal DFA of a
+language is unique, and so is that numbering. Larger NFAs, NFAs with anchors, and
+subset constructions past :data:`MAX_SUBSETS` states are left to the general kernels.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+__all__ = ["bitset_table", "MAX_NFA", "MAX_SUBSETS"]
+
+MAX_NFA = 512  # NFA states (eight words per subset)
+MAX_SUBSETS = 4096
+
+_MUL = 0x9E3779B97F4A7C15
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _hash_words(x, W):
+    h = np.uint64(0x243F6A8885A308D3)
+    for w in range(W):
+        h = (h ^ x[w]) * np.uint64(_MUL)
+        h ^= h >> np.uint64(31)
+    return h
+
+
+@njit(cache=True, nogil=True)
+def bitset_table(n, ed, ep, final, max_subsets):
+    """(ok, table int32 [m, 256], accepting [m], byte class of each byte) of the minimal
+    DFA of a Thompson NFA without anchors: ``n`` states, start 0, accepting ``final``,
+    byte-range edges ``ed`` (four blocks: sources, low bytes, high bytes, targets) and
+    epsilon edges ``ep`` (two blocks: sources, targets), as :func:`._kernels.regex_dfa`
+    takes them. m == 0 is the empty language. ``ok`` False (nothing else meaningful):
+    more than :data:`MAX_NFA` NFA states, or more subsets than ``max_subsets``,
+    :data:`MAX_SUBSETS` or four per NFA state."""
+    ne = ed.shape[0] // 4
+    npe = ep.shape[0] // 2
+    byte_cls = np.empty(256, dtype=np.int64)
+    if n > MAX_NFA:
+        return False, np.empty((0, 256), dtype=np.int32), np.empty(0, dtype=np.bool_), byte_cls
+    W = (n + 63) >> 6
+    # byte classes: the intervals between cuts (as regex_dfa cuts them)
+    cut = np.zeros(257, dtype=np.bool_)
+    cut[0] = True
+    cut[10] = True
+    cut[11] = True
+    cut[256] = True
+    for e in range(ne):
+        cut[ed[ne + e]] = True
+        cut[ed[2 * ne + e] + 1] = True
+    c = -1
+    for b in range(256):
+        if cut[b]:
+            c += 1
+        byte_cls[b] = c
+    k = c + 1
+    # epsilon closures as bitsets
+    eoff = np.zeros(n + 1, dtype=np.int64)
+    for e in range(npe):
+        eoff[ep[e] + 1] += 1
+    for s in range(n):
+        eoff[s + 1] += eoff[s]
+    edat = np.empty(max(npe, 1), dtype=np.int64)
+    fill = eoff[:n].copy()
+    for e in range(npe):
+        s = ep[e]
+        edat[fill[s]] = ep[npe + e]
+        fill[s] += 1
+    cl = np.zeros((n, W), dtype=np.uint64)
+    mark = np.full(n, -1, dtype=np.int64)
+    stack = np.empty(n, dtype=np.int64)
+    for s in range(n):
+        stack[0] = s
+        sp = 1
+        mark[s] = s
+        while sp > 0:
+            sp -= 1
+            x = stack[sp]
+            cl[s, x >> 6] |= np.uint64(1) << np.uint64(x & 63)
+            for j in range(eoff[x], eoff[x + 1]):
+                y = edat[j]
+                if mark[y] != s:
+                    mark[y] = s
+                    stack[sp] = y
+                    sp += 1
+    # moves by source: class span and target
+    moff = np.zeros(n + 1, dtype=np.int64)
+    for e in range(ne):
+        moff[ed[e] + 1] += 1
+    for s in range(n):
+        moff[s + 1] += moff[s]
+    m_lo = np.empty(max(ne, 1), dtype=np.int64)
+    m_hi = np.empty(max(ne, 1), dtype=np.int64)
+    m_tgt = np.empty(max(ne, 1), dtype=np.int64)
+    fill = moff[:n].copy()
+    for e in range(ne):
+        s = ed[e]
+        j = fill[s]
+        fill[s] += 1
+        m_lo[j] = byte_cls[ed[ne + e]]
+        m_hi[j] = byte_cls[ed[2 * ne + e]]
+        m_tgt[j] = ed[3 * ne + e]
+    # subset construction, in arrays sized once (growing one inside the loop would slow
+    # numba's code for all of it): past them, the general kernels take over
+    cap = min(MAX_SUBSETS, max_subsets, 4 * n + 64)
+    sets = np.empty((cap, W), dtype=np.uint64)
+    dtr = np.empty((cap, k), dtype=np.int64)
+    hashes = np.empty(cap, dtype=np.uint64)
+    size = 16
+    while size < 2 * cap:
+        size *= 2
+    slots = np.full(size, -1, dtype=np.int64)
+    sets[0] = cl[0]
+    h = _hash_words(sets[0], W)
+    hashes[0] = h
+    slots[np.int64(h & np.uint64(size - 1))] = 0
+    n_sub = 1
+    tmp = np.empty((k, W), dtype=np.uint64)
+    i = 0
+    while i < n_sub:
+        tmp[:] = 0
+        for w in range(W):
+            word = sets[i, w]
+            if word == 0:
+                continue
+            for b in range(64):
+                if (word >> np.uint64(b)) & np.uint64(1):
+                    s = w * 64 + b
+                    for j in range(moff[s], moff[s + 1]):
+                        t = m_tgt[j]
+                        for cc in range(m_lo[j], m_hi[j] + 1):
+                            for v in range(W):
+                                tmp[cc, v] |= cl[t, v]
+        for cc in range(k):
+            empty = True
+            for v in range(W):
+                if tmp[cc, v] != 0:
+                    empty = False
+                    break
+            if empty:
+                dtr[i, cc] = -1
+                continue
+            h = _hash_words(tmp[cc], W)
+            sl = np.int64(h & np.uint64(size - 1))
+            found = -1
+            while True:
+                e = slots[sl]
+                if e < 0:
+                    break
+                if hashes[e] == h:
+                    same = True
+                    for v in range(W):
+                        if sets[e, v] != tmp[cc, v]:
+                            same = False
+                            break
+                    if same:
+                        found = e
+                        break
+                sl = (sl + 1) & (size - 1)
+            if found < 0:
+                if n_sub >= cap:
+                    return False, np.empty((0, 256), dtype=np.int32), np.empty(0, dtype=np.bool_), byte_cls
+                found = n_sub
+                sets[found] = tmp[cc]
+                hashes[found] = h
+                slots[sl] = found
+                n_sub += 1
+            dtr[i, cc] = found
+        i += 1
+    m = n_sub
+    fw = final >> 6
+    fb = np.uint64(1) << np.uint64(final & 63)
+    acc = np.empty(m, dtype=np.bool_)
+    for s in range(m):
+        acc[s] = (sets[s, fw] & fb) != 0
+    # trim: the states from which an accepting state is reachable
+    roff = np.zeros(m + 1, dtype=np.int64)
+    for s in range(m):
+        for cc in range(k):
+            t = dtr[s, cc]
+            if t >= 0:
+                roff[t + 1] += 1
+    for s in range(m):
+        roff[s + 1] += roff[s]
+    rdat = np.empty(max(roff[m], 1), dtype=np.int64)
+    fill = roff[:m].copy()
+    for s in range(m):
+        for cc in range(k):
+            t = dtr[s, cc]
+            if t >= 0:
+                rdat[fill[t]] = s
+                fill[t] += 1
+    live = acc.copy()
+    queue = np.empty(m, dtype=np.int64)
+    qn = 0
+    for s in range(m):
+        if live[s]:
+            queue[qn] = s
+            qn += 1
+    qi = 0
+    while qi < qn:
+        t = queue[qi]
+        qi += 1
+        for j in range(roff[t], roff[t + 1]):
+            s = rdat[j]
+            if not live[s]:
+                live[s] = True
+                queue[qn] = s
+                qn += 1
+    if not live[0]:
+        return True, np.empty((0, 256), dtype=np.int32), np.empty(0, dtype=np.bool_), byte_cls
+    part = np.full(m, -1, dtype=np.int64)
+    rep = np.empty(m, dtype=np.int64)
+    tsize = 16
+    while tsize < 2 * m:
+        tsize *= 2
+    tslots = np.empty(tsize, dtype=np.int64)
+    # Acyclic (a finite language, as most patterns are): each state's block follows from
+    # its targets' blocks, so one pass in reverse topological order minimizes.
+    indeg = np.zeros(m, dtype=np.int64)
+    for s in range(m):
+        if live[s]:
+            for cc in range(k):
+                t = dtr[s, cc]
+                if t >= 0 and live[t]:
+                    indeg[t] += 1
+    qn = 0
+    for s in range(m):
+        if live[s] and indeg[s] == 0:
+            queue[qn] = s
+            qn += 1
+    qi = 0
+    while qi < qn:
+        s = queue[qi]
+        qi += 1
+        for cc in range(k):
+            t = dtr[s, cc]
+            if t >= 0 and live[t]:
+                indeg[t] -= 1
+                if indeg[t] == 0:
+                    queue[qn] = t
+                    qn += 1
+    n_live = 0
+    for s in range(m):
+        if live[s]:
+            n_live += 1
+    if qn == n_live:
+        tslots[:] = -1
+        count = 0
+        for qi in range(qn - 1, -1, -1):
+            s = queue[qi]
+            h = np.uint64(2 if acc[s] else 1) * np.uint64(_MUL)
+            for cc in range(k):
+                t = dtr[s, cc]
+                bt = part[t] if (t >= 0 and live[t]) else -1
+                h = (h ^ np.uint64(bt + 2)) * np.uint64(_MUL)
+                h ^= h >> np.uint64(29)
+            sl = np.int64(h & np.uint64(tsize - 1))
+            while True:
+                r = tslots[sl]
+                if r < 0:
+                    tslots[sl] = s
+                    rep[count] = s
+                    part[s] = count
+                    count += 1
+                    break
+                same = acc[r] == acc[s]
+                if same:
+                    for cc in range(k):
+                        t1 = dtr[s, cc]
+                        t2 = dtr[r, cc]
+                        b1 = part[t1] if (t1 >= 0 and live[t1]) else -1
+                        b2 = part[t2] if (t2 >= 0 and live[t2]) else -1
+                        if b1 != b2:
+                            same = False
+                            break
+                if same:
+                    part[s] = part[r]
+                    break
+                sl = (sl + 1) & (tsize - 1)
+        return _numbered(dtr, k, live, acc, part, rep, count, byte_cls)
+    # Moore refinement over the live states (a dead target is block -1)
+    count = 0
+    has_acc = False
+    has_rej = False
+    for s in range(m):
+        if live[s]:
+            if acc[s]:
+                has_acc = True
+            else:
+                has_rej = True
+    for s in range(m):
+        if live[s]:
+            part[s] = 1 if (acc[s] and has_rej) else 0
+    count = 2 if (has_acc and has_rej) else 1
+    newp = np.full(m, -1, dtype=np.int64)
+    while True:
+        tslots[:] = -1
+        nb = 0
+        for s in range(m):
+            if not live[s]:
+                continue
+            h = np.uint64(part[s] + 1) * np.uint64(_MUL)
+            for cc in range(k):
+                t = dtr[s, cc]
+                bt = part[t] if (t >= 0 and live[t]) else -1
+                h = (h ^ np.uint64(bt + 2)) * np.uint64(_MUL)
+                h ^= h >> np.uint64(29)
+            sl = np.int64(h & np.uint64(tsize - 1))
+            while True:
+                r = tslots[sl]
+                if r < 0:
+                    tslots[sl] = s
+                    rep[nb] = s
+                    newp[s] = nb
+                    nb += 1
+                    break
+                same = part[r] == part[s]
+                if same:
+                    for cc in range(k):
+                        t1 = dtr[s, cc]
+                        t2 = dtr[r, cc]
+                        b1 = part[t1] if (t1 >= 0 and live[t1]) else -1
+                        b2 = part[t2] if (t2 >= 0 and live[t2]) else -1
+                        if b1 != b2:
+                            same = False
+                            break
+                if same:
+                    newp[s] = newp[r]
+                    break
+                sl = (sl + 1) & (tsize - 1)
+        done = nb == count
+        for s in range(m):
+            part[s] = newp[s]
+        count = nb
+        if done:
+            break
+    return _numbered(dtr, k, live, acc, part, rep, count, byte_cls)
+
+
+@njit(cache=True, nogil=True)
+def _numbered(dtr, k, live, acc, part, rep, count, byte_cls):
+    """The result of :func:`bitset_table` from the blocks ``part`` (``rep``: one state of
+    each): numbered breadth first from the start's block, classes in byte order."""
+    order = np.full(count, -1, dtype=np.int64)
+    bfs = np.empty(count, dtype=np.int64)
+    order[part[0]] = 0
+    bfs[0] = part[0]
+    nq = 1
+    qi = 0
+    while qi < nq:
+        r = rep[bfs[qi]]
+        qi += 1
+        for cc in range(k):
+            t = dtr[r, cc]
+            if t >= 0 and live[t]:
+                bt = part[t]
+                if order[bt] < 0:
+                    order[bt] = nq
+                    bfs[nq] = bt
+                    nq += 1
+    # classes are intervals of bytes: each row is a few runs
+    first = np.empty(k + 1, dtype=np.int64)
+    for b in range(255, -1, -1):
+        first[byte_cls[b]] = b
+    first[k] = 256
+    table = np.empty((nq, 256), dtype=np.int32)
+    out_acc = np.empty(nq, dtype=np.bool_)
+    for q in range(nq):
+        r = rep[bfs[q]]
+        out_acc[q] = acc[r]
+        for cc in range(k):
+            t = dtr[r, cc]
+            v = order[part[t]] if (t >= 0 and live[t]) else -1
+            table[q, first[cc] : first[cc + 1]] = v
+    return True, table, out_acc, byte_cls
