@@ -147,6 +147,8 @@ def fmt_ms(ns: float) -> str:
     if ns is None or (isinstance(ns, float) and math.isnan(ns)):
         return "-"
     ms = ns / 1e6
+    if ms < 1:
+        return f"{ms:.3f}"
     if ms < 10:
         return f"{ms:.2f}"
     if ms < 100:

@@ -114,7 +114,7 @@ class CompiledGrammar:
             # (a lexeme that is a whole document has no lexeme after it to prepare)
             self.engine.prepare()
         self._planner: BudgetPlanner | None = None
-        if np.count_nonzero(vocab.single_bytes) < vocab.single_bytes.size:
+        if not vocab.spells_every_byte:
             # With every single byte a token, any byte string can be spelled, so a live
             # lexer state always has a completion. Without that, check the start at least.
             words = self.engine.mask(self.engine.initial)

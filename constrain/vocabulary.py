@@ -85,6 +85,13 @@ class Vocabulary:
         self._by_bytes: dict[bytes, int] | None = None
         self._sorted_bytes: list[bytes] | None = None
         self._build_arrays()
+        self.eos_ids_array = np.asarray(eos, dtype=np.int64)
+        # With every single byte a token, any byte string can be spelled.
+        self.spells_every_byte = bool(self.single_bytes.all())
+        self._nodes = (
+            self.node_byte, self.node_depth, self.node_skip, self.node_token, self.node_count,
+            self.node_lo, self.node_hi, self.token_node, self.trie_lcp, self.node_root,
+        )
         self._longer: dict[int, tuple] = {}
         self._deepest: np.ndarray | None = None
         for cut in self.SLICE_CUTS:
@@ -223,10 +230,7 @@ class Vocabulary:
     def trie_nodes(self) -> tuple[np.ndarray, ...]:
         """The node form the numba walk takes: (byte, depth, skip, token, count, lo, hi,
         token_node, lcp, root child by byte)."""
-        return (
-            self.node_byte, self.node_depth, self.node_skip, self.node_token, self.node_count,
-            self.node_lo, self.node_hi, self.token_node, self.trie_lcp, self.node_root,
-        )
+        return self._nodes
 
     # Depths at which a whole-vocabulary walk may be split (see trie_nodes_longer): tokens
     # longer than these are few (Qwen2: 1,918 of 151,643 tokens are longer than 16

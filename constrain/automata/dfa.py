@@ -51,6 +51,19 @@ class ByteDFA:
         self._key: str | None = None
         self._cls: np.ndarray | None = None  # a partition of the bytes the DFA respects
 
+    @classmethod
+    def of_kernel(cls, table: np.ndarray, accepting: np.ndarray) -> "ByteDFA":
+        """The DFA of a canonical table a kernel made: int32 [n, 256] and bool [n],
+        contiguous and owned by no one else (made read-only here, not copied)."""
+        d = cls.__new__(cls)
+        table.setflags(write=False)
+        accepting.setflags(write=False)
+        d.transitions = table
+        d.accepting = accepting
+        d._key = None
+        d._cls = None
+        return d
+
     def _byte_partition(self) -> np.ndarray:
         cls = getattr(self, "_cls", None)  # absent on instances restored without it
         if cls is None:

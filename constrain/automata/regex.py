@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import CompileLimitError, RegexError
+from ..grammar.ir import Concat, Difference, Intersect, Lit, Union_
+from ..grammar.ir import Regex as RegexTerminal
 from . import _ascii, _kernels
 from . import charset as cs
 from . import store
@@ -561,9 +563,9 @@ def _table_dfa(limits: _Limits, table, acc, byte_cls, kcls, ktab, status) -> Byt
     _check_status(status, limits, limits.max_states, None)
     if acc.shape[0] == 0:
         return empty_dfa()
-    d = ByteDFA(table, acc)
+    d = ByteDFA.of_kernel(table, acc)
     d._cls = byte_cls
-    d._key = _dfa_key(d.n_states, d.accepting, kcls, ktab)
+    d._key = _dfa_key(table.shape[0], acc, kcls, ktab)
     return d
 
 
@@ -599,12 +601,10 @@ def _lit_dfa(text, ignore_case: bool) -> ByteDFA:
 def _union_dfa(parts: tuple) -> ByteDFA:
     """Union of terminals; the full-match Regex parts that share their flags are parsed one
     by one and compiled as one alternation (one NFA instead of a DFA each and a wide union)."""
-    from ..grammar.ir import Regex
-
     groups: dict = {}
     rest: list = []
     for p in parts:
-        if isinstance(p, Regex) and not p.search:
+        if isinstance(p, RegexTerminal) and not p.search:
             groups.setdefault((p.ascii, p.ignore_case, p.json_string), []).append(p)
         else:
             rest.append(p)
@@ -624,13 +624,11 @@ def _union_dfa(parts: tuple) -> ByteDFA:
 
 
 def _terminal_dfa(term) -> ByteDFA:
-    from ..grammar.ir import Concat, Difference, Intersect, Lit, Regex, Union_
-
-    if isinstance(term, Lit):
-        return _lit_dfa(term.text, term.ignore_case)
-    if isinstance(term, Regex):
+    if isinstance(term, RegexTerminal):
         return compile_regex(term.source, ascii=term.ascii, ignore_case=term.ignore_case, search=term.search,
                              json_string=term.json_string)
+    if isinstance(term, Lit):
+        return _lit_dfa(term.text, term.ignore_case)
     if isinstance(term, Concat):
         return concat(*[compile_terminal(p) for p in term.parts])
     if isinstance(term, Union_):

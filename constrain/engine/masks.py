@@ -110,7 +110,7 @@ class MaskEngine:
         self._patch_ns: dict[int, int] = {}
         self._patch_skips: dict[int, tuple[int, int]] = {}
         self._accepting: dict[int, bool] = {}
-        self._eos = np.asarray(vocab.eos_token_ids, dtype=np.int64)
+        self._eos = vocab.eos_ids_array
         self._nodes = vocab.trie_nodes
         self._n_sorted = len(vocab.trie_ids)
         p0 = parser.initial
