@@ -367,3 +367,38 @@ def test_fill_bitmasks_matches_row_by_row_fill():
         assert (np.asarray(batch[5]) == 7).all()
     with pytest.raises(ValueError, match="rows"):
         constrain.fill_bitmasks(ms, np.zeros((3, v.bitmask_words), np.int32))
+
+
+def test_lexer_names_made_late_equal_names_made_early():
+    from conftest import real_vocab
+
+    vocab = real_vocab("qwen2")
+    schema = {"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "string", "maxLength": 5}}}
+    doc = b'{"a": 12, "b": "xy"}'
+    late = constrain.compile(schema, vocab, cache=False)
+    early = constrain.compile(schema, vocab, cache=False)
+    early.lexer._ensure_names()
+    for g in (late, early):
+        m = g.matcher()
+        for b in doc:
+            m.mask_words()
+            assert m.advance_bytes(bytes([b]))
+    assert late.lexer.n_states == early.lexer.n_states
+    late.lexer._ensure_names()
+    assert [late.lexer.name(s) for s in range(late.lexer.n_states)] == [
+        early.lexer.name(s) for s in range(early.lexer.n_states)
+    ]
+    assert late.lexer.canon_index == early.lexer.canon_index
+
+
+def test_small_regex_needs_no_names_or_keys(monkeypatch):
+    # quick walks are not shared, so nothing asks for the names that sharing uses
+    from conftest import real_vocab
+    from constrain.engine import masks
+
+    monkeypatch.setattr(masks, "_SHARE_MIN_NS", 10**9)  # no walk counts as slow here
+    monkeypatch.setattr(masks, "_SHARED_WALKS", masks._LRU(16))
+    g = constrain.compile(constrain.Regex("[0-9]{4}-[0-9]{2}"), real_vocab("qwen2"), cache=False)
+    g.matcher().mask_words()
+    assert not g.lexer._named and g.lexer.dfas[0]._key is None
+    assert len(g.lexer.dfas[0].key) == 64  # made on demand

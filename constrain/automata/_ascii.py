@@ -440,12 +440,10 @@ def ascii_nfa(pat, ecma):
 @njit(cache=True)
 def ascii_table(pat, ecma, max_states, deadline):
     """:func:`ascii_nfa` then :func:`._kernels.nfa_table` in one call: (ok, table,
-    accepting, byte classes, key classes, key table, status); ``ok`` False when the
-    pattern is left to the general path (the rest is then empty)."""
+    accepting, byte classes, status); ``ok`` False when the pattern is left to the
+    general path (the rest is then empty)."""
     ok, n, ed, ep, final = ascii_nfa(pat, ecma)
     if not ok:
-        return (False, np.empty((0, 256), dtype=np.int32), np.empty(0, dtype=np.bool_),
-                np.empty(256, dtype=np.int64), np.empty(256, dtype=np.uint8), np.empty((0, 0), dtype=np.int32), 0)
-    table, acc, byte_cls, kcls, ktab, status = nfa_table(
-        n, ed, ep, np.empty(0, dtype=np.int64), final, max_states, deadline)
-    return True, table, acc, byte_cls, kcls, ktab, status
+        return False, np.empty((0, 256), dtype=np.int32), np.empty(0, dtype=np.bool_), np.empty(256, dtype=np.int64), 0
+    table, acc, byte_cls, status = nfa_table(n, ed, ep, np.empty(0, dtype=np.int64), final, max_states, deadline)
+    return True, table, acc, byte_cls, status

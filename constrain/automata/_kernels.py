@@ -615,14 +615,17 @@ def regex_table(n, ed, ep, asr, final, max_states, deadline):
 
 @njit(cache=True)
 def nfa_table(n, ed, ep, asr, final, max_states, deadline):
-    """:func:`regex_table`, small NFAs without anchors by :func:`._bitset_dfa.bitset_table`
+    """:func:`regex_dfa` as a byte table: (table int32 [m, 256], accepting [m], byte class
+    of each byte, status); small NFAs without anchors by :func:`._bitset_dfa.bitset_table`
     (the same table: a canonical minimal DFA)."""
     if asr.shape[0] == 0 and n <= MAX_NFA:
         ok, table, acc, byte_cls = bitset_table(n, ed, ep, final, max_states)
         if ok:
-            kcls, ktab = key_columns(table, byte_cls)
-            return table, acc, byte_cls, kcls, ktab, 0
-    return regex_table(n, ed, ep, asr, final, max_states, deadline)
+            return table, acc, byte_cls, 0
+    off, col, tgt, acc, byte_cls, status = regex_dfa(n, ed, ep, asr, final, max_states, deadline)
+    table = np.empty((off.shape[0] - 1, 256), dtype=np.int32)
+    widen(off, col, tgt, byte_cls, table)
+    return table, acc, byte_cls, status
 
 
 @njit(cache=True, nogil=True)

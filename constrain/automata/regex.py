@@ -23,7 +23,7 @@ from ..grammar.ir import Regex as RegexTerminal
 from . import _ascii, _kernels
 from . import charset as cs
 from . import store
-from .dfa import ByteDFA, _dfa_key, concat, difference, empty_dfa, intersect, literal_dfa, union
+from .dfa import ByteDFA, concat, difference, empty_dfa, intersect, literal_dfa, union
 from .parse import parse
 
 __all__ = ["compile_regex", "compile_terminal", "escape", "RegexError", "CompileLimitError"]
@@ -558,14 +558,14 @@ def _compile_ascii(pattern: str, ecma: bool, limits: _Limits) -> ByteDFA | None:
     return _table_dfa(limits, *got) if ok else None
 
 
-def _table_dfa(limits: _Limits, table, acc, byte_cls, kcls, ktab, status) -> ByteDFA:
-    """The ByteDFA of what :func:`._kernels.nfa_table` returned; raises past a limit."""
+def _table_dfa(limits: _Limits, table, acc, byte_cls, status) -> ByteDFA:
+    """The ByteDFA of what :func:`._kernels.nfa_table` returned; raises past a limit. Its
+    key is computed when first asked for."""
     _check_status(status, limits, limits.max_states, None)
     if acc.shape[0] == 0:
         return empty_dfa()
     d = ByteDFA.of_kernel(table, acc)
     d._cls = byte_cls
-    d._key = _dfa_key(table.shape[0], acc, kcls, ktab)
     return d
 
 

@@ -53,21 +53,25 @@ class Lexer:
         # names), a DFA most of whose states t's states are equivalent to (any string),
         # with t's following bytes. No lexeme ever uses one; a walk of t is patched from
         # the reference's walk, which every grammar shares (see MaskEngine._alike_walk).
-        # A terminal's name: its DFA's content key and the bytes that may follow its lexemes.
-        self._term_names = [(d.key, f.tobytes()) for d, f in zip(self.dfas, self._follow_bytes)]
+        # A terminal's name: its DFA's content key and the bytes that may follow its
+        # lexemes. Names are made when first asked for (see _ensure_names): a grammar
+        # whose walks are all quick never needs them.
+        self._term_names: list | None = None
         self._reference_of: dict[int, int] = {}
         self._reference_pairs: dict[int, tuple] = {}
-        named = {k: t for t, k in enumerate(self._term_names)}
-        for t, ref in (references or {}).items():
-            key = (ref.key, self._term_names[t][1])
-            h = named.get(key)
-            if h is None:  # one reference block per DFA and following bytes
-                h = named[key] = len(self.dfas)
-                self.dfas.append(ref)
-                self._follow_bytes.append(self._follow_bytes[t].copy())
-                self._term_names.append(key)
-            if h != t:
-                self._reference_of[t] = h
+        if references:
+            self._term_names = [(d.key, f.tobytes()) for d, f in zip(self.dfas, self._follow_bytes)]
+            named = {k: t for t, k in enumerate(self._term_names)}
+            for t, ref in references.items():
+                key = (ref.key, self._term_names[t][1])
+                h = named.get(key)
+                if h is None:  # one reference block per DFA and following bytes
+                    h = named[key] = len(self.dfas)
+                    self.dfas.append(ref)
+                    self._follow_bytes.append(self._follow_bytes[t].copy())
+                    self._term_names.append(key)
+                if h != t:
+                    self._reference_of[t] = h
         self.ignore = frozenset(ignore)
         self.max_states = max_states
         self._lock = threading.RLock()
@@ -88,11 +92,10 @@ class Lexer:
         # and the bytes that may follow their lexemes) and DFA states, flags and the bytes
         # that may follow. Equal names walk the vocabulary the same way in any grammar,
         # so whole-vocabulary walks are shared across grammars.
-        self.canon: list[tuple | None] = []  # product states; see name()
+        self.canon: list[tuple | None] = []  # product states (() until named); see name()
         self.canon_index: dict[tuple, int] = {}
         self._name_terms: dict = {}
-        for t, k in enumerate(self._term_names):
-            self._name_terms.setdefault(k, []).append(t)
+        self._named = False  # product states are named as they are made
         self._single_base: dict[int, int] = {}
         self._acc_sets: dict[int, frozenset[int]] = {}
         self._starts: dict[tuple[tuple[int, ...], bytes], tuple[int, ...]] = {}
@@ -264,9 +267,28 @@ class Lexer:
             got = ((t, sid - self._single_base[t]),)
         return got
 
+    def _ensure_names(self) -> None:
+        """Name the terminals and every product state made so far; from then on product
+        states are named as they are made."""
+        if self._named:
+            return
+        with self._lock:
+            if self._named:
+                return
+            if self._term_names is None:
+                self._term_names = [(d.key, f.tobytes()) for d, f in zip(self.dfas, self._follow_bytes)]
+            for t, k in enumerate(self._term_names):
+                self._name_terms.setdefault(k, []).append(t)
+            for sid, got in enumerate(self.canon):
+                if got is not None:
+                    self._name(sid)
+            self._named = True
+
     def name(self, sid: int) -> tuple:
         """``sid``'s grammar-independent name: its members' terminals and DFA states,
         whether it is a lexeme start, the bytes excluded there and the bytes that may follow."""
+        if not self._named:
+            self._ensure_names()
         got = self.canon[sid]
         if got is None:  # a single-terminal state
             ((t, k),) = self.members(sid)
@@ -275,6 +297,8 @@ class Lexer:
 
     def find(self, name: tuple) -> int:
         """The state here with that name, or -1 (none, or more than one)."""
+        if not self._named:
+            self._ensure_names()
         got = self.canon_index.get(name)
         if got is not None:
             return got
@@ -383,7 +407,8 @@ class Lexer:
             if self.longest_match:
                 self.follow[sid] &= self.trans[sid] < 0
                 self.accept[sid] = bool(self.follow[sid].any())
-            self._name(sid)
+            if self._named:
+                self._name(sid)
         return first
 
 
