@@ -480,15 +480,17 @@ class MaskEngine:
         recent = self._recent.setdefault((t, lo, hi, depth), [])
         k = c - base
         found = None
-        reps = self._class_bytes.get(t)
-        if reps is None:
-            reps = self._class_bytes[t] = dfa.class_bytes()
+        reps = None
         full = self.vocab.max_token_length - depth + 1
         best, best_ref = -1, None
         for r in recent:
             hit = cache.get((base + r, lo, hi, depth))
             if hit is None:
                 continue
+            if reps is None:
+                reps = self._class_bytes.get(t)
+                if reps is None:
+                    reps = self._class_bytes[t] = dfa.class_bytes()
             d = alike_depth(dfa.transitions, dfa.accepting, reps, k, r, full, _ALIKE_MAX_PAIRS)
             if d >= full:
                 found = hit
