@@ -56,12 +56,30 @@ def test_only_dfas_slow_to_build_are_stored(tmp_path, monkeypatch):
     monkeypatch.setenv("CONSTRAIN_CACHE_DIR", str(tmp_path))
     monkeypatch.setenv("CONSTRAIN_DISK_CACHE_MIN_MS", "60000")  # no build takes a minute
     clear_caches()
-    assert compile_terminal(Regex(r"k[0-9]{4}z")).accepts(b"k1234z")
+    term = Regex(r"k[0-9]{4}z", json_string=True)
+    assert compile_terminal(term).accepts(b"k1234z")
     assert not list(tmp_path.glob("dfa-v1/*/*.npz"))
     monkeypatch.setenv("CONSTRAIN_DISK_CACHE_MIN_MS", "0")
     clear_caches()
-    assert compile_terminal(Regex(r"k[0-9]{4}z")).accepts(b"k1234z")
+    assert compile_terminal(term).accepts(b"k1234z")
     assert len(list(tmp_path.glob("dfa-v1/*/*.npz"))) == 1
     assert store.worth_storing(0.0)  # bound 0: every build is worth a file
     monkeypatch.delenv("CONSTRAIN_DISK_CACHE_MIN_MS")
     assert not store.worth_storing(0.0005) and store.worth_storing(0.002)  # default: 1 ms
+
+
+def test_literals_and_short_ascii_patterns_skip_the_disk(tmp_path, monkeypatch):
+    """They build in microseconds: a lookup that misses would cost more."""
+    from constrain import clear_caches
+    from constrain.grammar.ir import Lit
+
+    monkeypatch.setenv("CONSTRAIN_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("CONSTRAIN_DISK_CACHE_MIN_MS", "0")  # every build worth a file
+    clear_caches()
+    looked = []
+    monkeypatch.setattr(store, "load", lambda term: looked.append(term))
+    assert compile_terminal(Regex(r"[0-9]{4}-[0-9]{2}")).accepts(b"2024-01")
+    assert compile_terminal(Lit(b'"name"')).accepts(b'"name"')
+    assert not looked and not list(tmp_path.glob("dfa-v1/*/*.npz"))
+    compile_terminal(Regex(r"caf\u00e9|x{2}", ignore_case=True))
+    assert len(looked) == 1
