@@ -97,7 +97,6 @@ class Lexer:
         self._name_terms: dict = {}
         self._named = False  # product states are named as they are made
         self._single_base: dict[int, int] = {}
-        self._acc_sets: dict[int, frozenset[int]] = {}
         self._starts: dict[tuple[tuple[int, ...], bytes], tuple[int, ...]] = {}
         self._narrow_flags: list[bool | None] = [None] * len(self.dfas)  # None: not known yet
         self._ignore_excl: dict[tuple[int, int], bytes] = {}
@@ -237,14 +236,13 @@ class Lexer:
             raise self._limit_error()
         self._grow(base + n)
         self._single_base[t] = base
-        acc = np.asarray(dfa.accepting, dtype=np.bool_)
+        acc = dfa.accepting
         _fill_block(
-            self.trans, self.follow, self.accept, dfa.transitions, acc, self._follow_bytes[t], base, self.longest_match
+            self.trans, self.follow, self.accept, self._block_term, dfa.transitions, acc, self._follow_bytes[t], base,
+            t, self.longest_match,
         )
-        self._block_term[base : base + n] = t
-        completed: list[tuple[int, ...]] = [()] * n
-        for k in np.nonzero(acc)[0].tolist():
-            completed[k] = (t,)
+        one = (t,)
+        completed = [one if a else () for a in acc.tolist()]
         self._members.extend([None] * n)
         self._exclude.extend([b""] * n)
         self.completed.extend(completed)
@@ -322,10 +320,9 @@ class Lexer:
         self._exclude.append(exclude)
         self.canon.append(())  # named once its row is known
         # members are sorted, one per terminal at most: the terminals completed come sorted
-        acc_sets = self._acc_sets
-        done = tuple(
-            t for t, s in ordered if s in (acc_sets.get(t) or self._accepting_states(t))
-        )
+        # (a member completes where its lone state does)
+        base, completed = self._single_base, self.completed
+        done = tuple(t for t, s in ordered if completed[base[t] + s])
         self.completed.append(done)
         self.is_start.append(is_start)
         if done:
@@ -340,12 +337,6 @@ class Lexer:
         return CompileLimitError(
             f"lexer limit: more than {self.max_states} combined lexer states (too many overlapping terminals?)"
         )
-
-    def _accepting_states(self, t: int) -> frozenset[int]:
-        got = self._acc_sets.get(t)
-        if got is None:
-            got = self._acc_sets[t] = frozenset(np.nonzero(self.dfas[t].accepting)[0].tolist())
-        return got
 
     def _name(self, sid: int) -> None:
         keys = self._term_names
@@ -372,8 +363,23 @@ class Lexer:
         first = len(self._members)
         if len(lone) == 1:
             # one member: its row is its lone state's, every step lands in that block
-            rows = self.trans[lone[0]][None, :].copy()
-            n = 1
+            if first + 1 > self.max_states:
+                raise self._limit_error()
+            self._grow(first + 1)
+            trans = self.trans
+            trans[first] = trans[lone[0]]
+            if exclude:
+                trans[first, list(exclude)] = -1
+            self._block_term[first] = -1
+            self.follow[first] = False
+            self.accept[first] = False
+            self._new_state(members, is_start, exclude)
+            if self.longest_match:
+                self.follow[first] &= trans[first] < 0
+                self.accept[first] = bool(self.follow[first].any())
+            if self._named:
+                self._name(first)
+            return first
         else:
             if self._products is None:
                 self._products = (
@@ -683,13 +689,14 @@ def _is_narrow(trans):
 
 
 @njit(cache=True, nogil=True)
-def _fill_block(trans, follow, accept, dfa_trans, acc, follow_bytes, base, longest_match):
+def _fill_block(trans, follow, accept, block_term, dfa_trans, acc, follow_bytes, base, term, longest_match):
     """Rows ``base ..`` of the lexer tables for one terminal's DFA: its transitions shifted
     by ``base``; at accepting states the bytes that may start the next lexeme (with
-    longest match, only those the DFA cannot take itself)."""
+    longest match, only those the DFA cannot take itself); the terminal of each."""
     n = dfa_trans.shape[0]
     for k in range(n):
         s = base + k
+        block_term[s] = term
         any_follow = False
         for b in range(256):
             nxt = dfa_trans[k, b]
