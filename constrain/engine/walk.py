@@ -63,13 +63,38 @@ def walk_words(trans, accept, follow, nodes, trie_ids, n_words, start, max_len, 
     """The whole-vocabulary walk from ``start`` as (dense bitmask words, events as one
     int32 [4, n] array: lo, hi, depth, state). Two arrays where :func:`walk_alloc`
     returns six: each array handed back to Python costs about as much as a narrow walk."""
-    idx, _, ev_lo, ev_hi, ev_depth, ev_state = walk_alloc(
-        trans, accept, follow, nodes, 0, trie_ids.shape[0], 0, start, max_len, buf)
+    out, out_state, ev_lo, ev_hi, ev_depth, ev_state = buf
+    n_tokens = trie_ids.shape[0]
+    n_nodes = nodes[0].shape[0]
+    if out.shape[0] <= n_tokens or ev_lo.shape[0] <= n_nodes:
+        out = np.empty(n_tokens + 1, dtype=np.int32)
+        out_state = np.empty(n_tokens + 1, dtype=np.int32)
+        ev_lo = np.empty(n_nodes + 1, dtype=np.int32)
+        ev_hi = np.empty(n_nodes + 1, dtype=np.int32)
+        ev_depth = np.empty(n_nodes + 1, dtype=np.int32)
+        ev_state = np.empty(n_nodes + 1, dtype=np.int32)
+    arrays = (nodes[0], nodes[1], nodes[2], nodes[3], nodes[4], nodes[5], nodes[6])
+    skip, root = nodes[2], nodes[9]
+    stack = np.empty(max_len + 2, dtype=np.int32)
+    n_out = 0
+    n_ev = 0
+    # the subtrees of the first bytes ``start`` takes; at most one event per node, so
+    # the event buffers never run out
+    for b0 in range(256):
+        a = root[b0]
+        if a < 0 or trans[start, b0] < 0:
+            continue
+        k_out, k_ev = _walk_nodes(
+            trans, accept, follow, arrays, a, skip[a], 0, start, out[n_out:], out_state[n_out:],
+            ev_lo[n_ev:], ev_hi[n_ev:], ev_depth[n_ev:], ev_state[n_ev:], stack,
+        )
+        n_out += k_out
+        n_ev += k_ev
     words = np.zeros(n_words, dtype=np.uint32)
-    for k in range(idx.shape[0]):
-        t = trie_ids[idx[k]]
+    for k in range(n_out):
+        t = trie_ids[out[k]]
         words[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
-    return words, _packed(ev_lo, ev_hi, ev_depth, ev_state)
+    return words, _packed(ev_lo[:n_ev], ev_hi[:n_ev], ev_depth[:n_ev], ev_state[:n_ev])
 
 
 @njit(cache=True, nogil=True)
@@ -93,8 +118,16 @@ def walk(trans, accept, follow, nodes, a, b, depth0, start, max_len, out, out_st
     subtree going on past the node, depth, lexer state) to the ``ev_*`` arrays. Returns
     (n_out, n_events), or n_events = -1 when the event buffers were too small.
     """
-    byte, depth, skip, token, count, lo, hi = nodes
     stack = np.empty(max_len + 2, dtype=np.int32)
+    return _walk_nodes(trans, accept, follow, nodes, a, b, depth0, start, out, out_state, ev_lo, ev_hi, ev_depth,
+                       ev_state, stack)
+
+
+@njit(cache=True, nogil=True)
+def _walk_nodes(trans, accept, follow, nodes, a, b, depth0, start, out, out_state, ev_lo, ev_hi, ev_depth, ev_state,
+                stack):
+    """:func:`walk` with its stack of lexer states given (``max_len + 2`` items)."""
+    byte, depth, skip, token, count, lo, hi = nodes
     stack[depth0] = start
     n_out = 0
     n_ev = 0
@@ -164,6 +197,7 @@ def walk_many(trans, accept, follow, nodes, los, his, depths, start, max_len, ou
     if out.shape[0] < n or out_state.shape[0] < n:
         out = np.empty(n, dtype=np.int32)
         out_state = np.empty(n, dtype=np.int32)
+    stack = np.empty(max_len + 2, dtype=np.int32)
     cap = 16
     while True:
         ev_lo = np.empty(cap, dtype=np.int32)
@@ -182,10 +216,10 @@ def walk_many(trans, accept, follow, nodes, los, his, depths, start, max_len, ou
                     a = root[b0]
                     if a < 0 or trans[start, b0] < 0:
                         continue
-                    k_out, k_ev = walk(
-                        trans, accept, follow, arrays, a, skip[a], 0, start, max_len,
+                    k_out, k_ev = _walk_nodes(
+                        trans, accept, follow, arrays, a, skip[a], 0, start,
                         out[n_out:], out_state[n_out:], ev_lo[n_ev:], ev_hi[n_ev:], ev_depth[n_ev:],
-                        ev_state[n_ev:],
+                        ev_state[n_ev:], stack,
                     )
                     n_out += k_out
                     if k_ev < 0:
@@ -198,9 +232,9 @@ def walk_many(trans, accept, follow, nodes, los, his, depths, start, max_len, ou
             # The subtree's first node below depth d is token lo's node at depth d + 1.
             a = token_node[lo] + d - lcp[lo]
             b = token_node[hi] if hi < n_tokens else n_nodes
-            k_out, k_ev = walk(
-                trans, accept, follow, arrays, a, b, d, start, max_len,
-                out[n_out:], out_state[n_out:], ev_lo[n_ev:], ev_hi[n_ev:], ev_depth[n_ev:], ev_state[n_ev:],
+            k_out, k_ev = _walk_nodes(
+                trans, accept, follow, arrays, a, b, d, start,
+                out[n_out:], out_state[n_out:], ev_lo[n_ev:], ev_hi[n_ev:], ev_depth[n_ev:], ev_state[n_ev:], stack,
             )
             n_out += k_out
             if k_ev < 0:
@@ -435,6 +469,7 @@ def walk_patch(trans, accept, follow, nodes, trie_ids, q, r, r_words, r_ev_lo, r
     empty = np.empty(0, dtype=np.int32)
     sq_stack = np.empty(max_len + 2, dtype=np.int32)
     sr_stack = np.empty(max_len + 2, dtype=np.int32)
+    walk_stack = np.empty(max_len + 2, dtype=np.int32)
     sq_stack[0] = q
     sr_stack[0] = r
     # Dropped: single events of r (node's first continuing token, depth) and whole
@@ -496,9 +531,10 @@ def walk_patch(trans, accept, follow, nodes, trie_ids, q, r, r_words, r_ev_lo, r
                 visits += skip[k] - k
                 if visits > budget:
                     return False, words, empty, empty, empty, empty
-                k_out, k_ev = walk(
-                    trans, accept, follow, arrays, k, skip[k], d - 1, pq, max_len,
+                k_out, k_ev = _walk_nodes(
+                    trans, accept, follow, arrays, k, skip[k], d - 1, pq,
                     add[n_add:], add_state[n_add:], ev_lo[n_ev:], ev_hi[n_ev:], ev_depth[n_ev:], ev_state[n_ev:],
+                    walk_stack,
                 )
                 n_add += k_out
                 n_ev += k_ev
