@@ -77,6 +77,20 @@ def _escape(pat, i, ecma, in_class, mem):
 
 
 @njit(cache=True, nogil=True)
+def _class_item(pat, j, ecma, mem):
+    """The character (or class: 256, members added to ``mem``) at ``pat[j]`` inside a
+    class, and the index after it; -1 when not handled."""
+    c = pat[j]
+    if c >= 128 or c == _LBR:
+        return -1, j
+    if c != _BSL:
+        return c, j + 1
+    if j + 1 >= pat.shape[0]:
+        return -1, j
+    return _escape(pat, j + 1, ecma, True, mem), j + 2
+
+
+@njit(cache=True, nogil=True)
 def _class(pat, i, ecma, mem):
     """Members (in ``mem``) of the class opening at ``pat[i]`` (``[``), read as Python's
     ``re`` reads it; returns the index after its ``]``, or -1 when not handled."""
@@ -92,41 +106,20 @@ def _class(pat, i, ecma, mem):
         j += 1
         if c == _RBR and items > 0:
             return j
-        if c >= 128 or c == _LBR:
+        lo, j = _class_item(pat, j - 1, ecma, mem)
+        if lo < 0:
             return -1
-        if c == _BSL:
-            if j >= n:
-                return -1
-            lo = _escape(pat, j, ecma, True, mem)
-            j += 1
-            if lo < 0:
-                return -1
-        else:
-            lo = c
         items += 1
         if j < n and pat[j] == _DASH:
             if j + 1 >= n:
                 return -1
-            that = pat[j + 1]
-            if that == _RBR:
+            if pat[j + 1] == _RBR:
                 if lo < 256:
                     mem[lo] = True
                 mem[_DASH] = True
                 return j + 2
-            j += 1
-            if that >= 128 or that == _LBR:
-                return -1
-            if that == _BSL:
-                j += 1
-                if j >= n:
-                    return -1
-                hi = _escape(pat, j, ecma, True, mem)
-                if hi < 0:
-                    return -1
-            else:
-                hi = that
-            j += 1
-            if lo >= 256 or hi >= 256 or hi < lo:
+            hi, j = _class_item(pat, j + 1, ecma, mem)
+            if lo >= 256 or hi < 0 or hi >= 256 or hi < lo:
                 return -1
             for x in range(lo, hi + 1):
                 mem[x] = True

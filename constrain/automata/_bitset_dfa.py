@@ -256,39 +256,9 @@ def bitset_table(n, ed, ep, final, max_subsets):
         tslots[:] = -1
         count = 0
         for qi in range(qn - 1, -1, -1):
-            s = queue[qi]
-            h = np.uint64(2 if acc[s] else 1) * np.uint64(_MUL)
-            for cc in range(k):
-                t = dtr[s, cc]
-                bt = part[t] if (t >= 0 and live[t]) else -1
-                h = (h ^ np.uint64(bt + 2)) * np.uint64(_MUL)
-                h ^= h >> np.uint64(29)
-            sl = np.int64(h & np.uint64(tsize - 1))
-            while True:
-                r = tslots[sl]
-                if r < 0:
-                    tslots[sl] = s
-                    rep[count] = s
-                    part[s] = count
-                    count += 1
-                    break
-                same = acc[r] == acc[s]
-                if same:
-                    for cc in range(k):
-                        t1 = dtr[s, cc]
-                        t2 = dtr[r, cc]
-                        b1 = part[t1] if (t1 >= 0 and live[t1]) else -1
-                        b2 = part[t2] if (t2 >= 0 and live[t2]) else -1
-                        if b1 != b2:
-                            same = False
-                            break
-                if same:
-                    part[s] = part[r]
-                    break
-                sl = (sl + 1) & (tsize - 1)
+            count = _assign(queue[qi], acc, dtr, k, live, part, part, tslots, rep, count)
         return _numbered(dtr, k, live, acc, part, rep, count, byte_cls)
     # Moore refinement over the live states (a dead target is block -1)
-    count = 0
     has_acc = False
     has_rej = False
     for s in range(m):
@@ -306,37 +276,8 @@ def bitset_table(n, ed, ep, final, max_subsets):
         tslots[:] = -1
         nb = 0
         for s in range(m):
-            if not live[s]:
-                continue
-            h = np.uint64(part[s] + 1) * np.uint64(_MUL)
-            for cc in range(k):
-                t = dtr[s, cc]
-                bt = part[t] if (t >= 0 and live[t]) else -1
-                h = (h ^ np.uint64(bt + 2)) * np.uint64(_MUL)
-                h ^= h >> np.uint64(29)
-            sl = np.int64(h & np.uint64(tsize - 1))
-            while True:
-                r = tslots[sl]
-                if r < 0:
-                    tslots[sl] = s
-                    rep[nb] = s
-                    newp[s] = nb
-                    nb += 1
-                    break
-                same = part[r] == part[s]
-                if same:
-                    for cc in range(k):
-                        t1 = dtr[s, cc]
-                        t2 = dtr[r, cc]
-                        b1 = part[t1] if (t1 >= 0 and live[t1]) else -1
-                        b2 = part[t2] if (t2 >= 0 and live[t2]) else -1
-                        if b1 != b2:
-                            same = False
-                            break
-                if same:
-                    newp[s] = newp[r]
-                    break
-                sl = (sl + 1) & (tsize - 1)
+            if live[s]:
+                nb = _assign(s, part, dtr, k, live, part, newp, tslots, rep, nb)
         done = nb == count
         for s in range(m):
             part[s] = newp[s]
@@ -344,6 +285,43 @@ def bitset_table(n, ed, ep, final, max_subsets):
         if done:
             break
     return _numbered(dtr, k, live, acc, part, rep, count, byte_cls)
+
+
+@njit(cache=True, nogil=True)
+def _assign(s, owns, dtr, k, live, part, out, tslots, rep, nb):
+    """Give state ``s`` the block of the first state seen with its signature (``owns[s]``,
+    its accepting flag or its block so far, and the blocks ``part`` of its targets, -1
+    for dead ones), else block ``nb`` (``rep[nb] = s``); written to ``out[s]``. Returns
+    the number of blocks. ``tslots``: an open-addressing table of the states seen."""
+    size = tslots.shape[0]
+    h = np.uint64(owns[s] + 1) * np.uint64(_MUL)
+    for cc in range(k):
+        t = dtr[s, cc]
+        bt = part[t] if (t >= 0 and live[t]) else -1
+        h = (h ^ np.uint64(bt + 2)) * np.uint64(_MUL)
+        h ^= h >> np.uint64(29)
+    sl = np.int64(h & np.uint64(size - 1))
+    while True:
+        r = tslots[sl]
+        if r < 0:
+            tslots[sl] = s
+            rep[nb] = s
+            out[s] = nb
+            return nb + 1
+        if owns[r] == owns[s]:
+            same = True
+            for cc in range(k):
+                t1 = dtr[s, cc]
+                t2 = dtr[r, cc]
+                b1 = part[t1] if (t1 >= 0 and live[t1]) else -1
+                b2 = part[t2] if (t2 >= 0 and live[t2]) else -1
+                if b1 != b2:
+                    same = False
+                    break
+            if same:
+                out[s] = out[r]
+                return nb
+        sl = (sl + 1) & (size - 1)
 
 
 @njit(cache=True, nogil=True)

@@ -38,6 +38,21 @@ def scratch(n_tokens: int, n_nodes: int) -> tuple[np.ndarray, ...]:
 
 
 @njit(cache=True, nogil=True)
+def _buffers(buf, n_tokens, n_nodes):
+    """The work buffers ``buf`` (see :func:`scratch`), or new ones where they are too
+    small for ``n_tokens`` tokens and ``n_nodes`` events."""
+    out, out_state, ev_lo, ev_hi, ev_depth, ev_state = buf
+    if out.shape[0] <= n_tokens or ev_lo.shape[0] <= n_nodes:
+        out = np.empty(n_tokens + 1, dtype=np.int32)
+        out_state = np.empty(n_tokens + 1, dtype=np.int32)
+        ev_lo = np.empty(n_nodes + 1, dtype=np.int32)
+        ev_hi = np.empty(n_nodes + 1, dtype=np.int32)
+        ev_depth = np.empty(n_nodes + 1, dtype=np.int32)
+        ev_state = np.empty(n_nodes + 1, dtype=np.int32)
+    return out, out_state, ev_lo, ev_hi, ev_depth, ev_state
+
+
+@njit(cache=True, nogil=True)
 def walk_alloc(trans, accept, follow, nodes, lo, hi, depth0, start, max_len, buf):
     """:func:`walk_many` over the single subtree ``[lo, hi)`` at ``depth0`` (``buf``: see
     :func:`scratch`)."""
@@ -63,16 +78,7 @@ def walk_words(trans, accept, follow, nodes, trie_ids, n_words, start, max_len, 
     """The whole-vocabulary walk from ``start`` as (dense bitmask words, events as one
     int32 [4, n] array: lo, hi, depth, state). Two arrays where :func:`walk_alloc`
     returns six: each array handed back to Python costs about as much as a narrow walk."""
-    out, out_state, ev_lo, ev_hi, ev_depth, ev_state = buf
-    n_tokens = trie_ids.shape[0]
-    n_nodes = nodes[0].shape[0]
-    if out.shape[0] <= n_tokens or ev_lo.shape[0] <= n_nodes:
-        out = np.empty(n_tokens + 1, dtype=np.int32)
-        out_state = np.empty(n_tokens + 1, dtype=np.int32)
-        ev_lo = np.empty(n_nodes + 1, dtype=np.int32)
-        ev_hi = np.empty(n_nodes + 1, dtype=np.int32)
-        ev_depth = np.empty(n_nodes + 1, dtype=np.int32)
-        ev_state = np.empty(n_nodes + 1, dtype=np.int32)
+    out, out_state, ev_lo, ev_hi, ev_depth, ev_state = _buffers(buf, trie_ids.shape[0], nodes[0].shape[0])
     arrays = (nodes[0], nodes[1], nodes[2], nodes[3], nodes[4], nodes[5], nodes[6])
     skip, root = nodes[2], nodes[9]
     stack = np.empty(max_len + 2, dtype=np.int32)
@@ -401,14 +407,7 @@ def walk_sliced(trans, accept, follow, long_nodes, long_words, n_long, trie_ids,
     ev_lo, ev_hi, ev_depth, ev_state).
     """
     n_nodes = long_nodes[0].shape[0]
-    out, out_state, ev_lo, ev_hi, ev_depth, ev_state = buf
-    if out.shape[0] <= n_long or ev_lo.shape[0] <= n_nodes:
-        out = np.empty(n_long + 1, dtype=np.int32)
-        out_state = np.empty(n_long + 1, dtype=np.int32)
-        ev_lo = np.empty(n_nodes + 1, dtype=np.int32)
-        ev_hi = np.empty(n_nodes + 1, dtype=np.int32)
-        ev_depth = np.empty(n_nodes + 1, dtype=np.int32)
-        ev_state = np.empty(n_nodes + 1, dtype=np.int32)
+    out, out_state, ev_lo, ev_hi, ev_depth, ev_state = _buffers(buf, n_long, n_nodes)
     k_out, k_ev = walk(trans, accept, follow, long_nodes, 0, n_nodes, 0, q, max_len,
                        out, out_state, ev_lo, ev_hi, ev_depth, ev_state)
     words = r_words & ~long_words
@@ -485,14 +484,7 @@ def walk_patch(trans, accept, follow, nodes, trie_ids, q, r, r_words, r_ev_lo, r
     reg_hi = np.empty(cap_loop, dtype=np.int32)
     reg_depth = np.empty(cap_loop, dtype=np.int32)
     n_reg = 0
-    add, add_state, ev_lo, ev_hi, ev_depth, ev_state = buf
-    if add.shape[0] <= n_tokens or ev_lo.shape[0] <= n_nodes:
-        add = np.empty(n_tokens + 1, dtype=np.int32)
-        add_state = np.empty(n_tokens + 1, dtype=np.int32)
-        ev_lo = np.empty(n_nodes + 1, dtype=np.int32)
-        ev_hi = np.empty(n_nodes + 1, dtype=np.int32)
-        ev_depth = np.empty(n_nodes + 1, dtype=np.int32)
-        ev_state = np.empty(n_nodes + 1, dtype=np.int32)
+    add, add_state, ev_lo, ev_hi, ev_depth, ev_state = _buffers(buf, n_tokens, n_nodes)
     n_add = 0
     n_ev = 0
     visits = 0
