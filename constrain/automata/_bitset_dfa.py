@@ -33,6 +33,30 @@ def _hash_words(x, W):
 
 
 @njit(cache=True, nogil=True)
+def edge_classes(ed):
+    """Byte classes of the byte-range edges ``ed`` (four blocks: sources, low bytes, high
+    bytes, targets): the intervals between cuts at 0, at the newline (10 and 11: end
+    anchors tell it apart) and at each edge's ends. Returns (class of each byte, number
+    of classes)."""
+    ne = ed.shape[0] // 4
+    cut = np.zeros(257, dtype=np.bool_)
+    cut[0] = True
+    cut[10] = True
+    cut[11] = True
+    cut[256] = True
+    for e in range(ne):
+        cut[ed[ne + e]] = True
+        cut[ed[2 * ne + e] + 1] = True
+    byte_cls = np.empty(256, dtype=np.int64)
+    c = -1
+    for b in range(256):
+        if cut[b]:
+            c += 1
+        byte_cls[b] = c
+    return byte_cls, c + 1
+
+
+@njit(cache=True, nogil=True)
 def bitset_table(n, ed, ep, final, max_subsets):
     """(ok, table int32 [m, 256], accepting [m], byte class of each byte) of the minimal
     DFA of a Thompson NFA without anchors: ``n`` states, start 0, accepting ``final``,
@@ -47,21 +71,7 @@ def bitset_table(n, ed, ep, final, max_subsets):
     if n > MAX_NFA:
         return False, np.empty((0, 256), dtype=np.int32), np.empty(0, dtype=np.bool_), byte_cls
     W = (n + 63) >> 6
-    # byte classes: the intervals between cuts (as regex_dfa cuts them)
-    cut = np.zeros(257, dtype=np.bool_)
-    cut[0] = True
-    cut[10] = True
-    cut[11] = True
-    cut[256] = True
-    for e in range(ne):
-        cut[ed[ne + e]] = True
-        cut[ed[2 * ne + e] + 1] = True
-    c = -1
-    for b in range(256):
-        if cut[b]:
-            c += 1
-        byte_cls[b] = c
-    k = c + 1
+    byte_cls, k = edge_classes(ed)
     # epsilon closures as bitsets
     eoff = np.zeros(n + 1, dtype=np.int64)
     for e in range(npe):

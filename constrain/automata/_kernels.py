@@ -16,7 +16,7 @@ import time
 import numpy as np
 from numba import njit, objmode
 
-from ._bitset_dfa import MAX_NFA, bitset_table
+from ._bitset_dfa import MAX_NFA, bitset_table, edge_classes
 
 _MUL = 0x100000001B3
 _SEED = -3750763034362895579  # FNV offset basis as a signed int64
@@ -456,21 +456,7 @@ def regex_dfa(n, ed, ep, asr, final, max_states, deadline):
     ne = ed.shape[0] // 4
     npe = ep.shape[0] // 2
     na = asr.shape[0] // 3
-    cut = np.zeros(257, dtype=np.bool_)
-    cut[0] = True
-    cut[10] = True
-    cut[11] = True
-    cut[256] = True
-    for e in range(ne):
-        cut[ed[ne + e]] = True
-        cut[ed[2 * ne + e] + 1] = True
-    byte_cls = np.empty(256, dtype=np.int64)
-    c = -1
-    for b in range(256):
-        if cut[b]:
-            c += 1
-        byte_cls[b] = c
-    k = c + 1
+    byte_cls, k = edge_classes(ed)
     nl = byte_cls[10]
     modes = 1
     for e in range(na):
