@@ -11,11 +11,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from constrain.automata import _ascii, regex
+from constrain.automata import _ascii, _kernels, regex
 from constrain.automata.parse import parse
 from constrain.errors import CompileLimitError, RegexError
 
 from test_regex_parse_paths import PATTERNS, PIECES
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _jit_ready():
+    _kernels.warm()  # compile (or load) the kernels before any time limit starts
 
 
 def _general(pattern: str, ecma: bool):
@@ -55,8 +60,11 @@ def test_common_patterns_take_the_ascii_path():
     for p in PATTERNS[1:9]:
         assert _check(p, False), p
     assert _check("\\d{4}-\\w+", True)
-    # outside its subset: Unicode classes, ".", anchors, negated classes, special groups
-    for p in ["\\d", "a.b", "^a", "[^a]", "(?P<n>a)", "\\s", "a*+", "é", "a{2}{3}", "(a", "a)", "[z-a]"]:
+    for p in ["a.b", "[^a]", ".*x", "[^]a]{2}", "[^\\n\\-]+"]:  # "." and negated classes: non-ASCII too
+        assert _check(p, False) and _check(p, True), p
+    assert _check("[^\\d-]+", True) and not _check("[^\\d-]+", False)  # Unicode \\d: the general path
+    # outside its subset: Unicode classes, anchors, special groups, non-ASCII characters
+    for p in ["\\d", "^a", "(?P<n>a)", "\\s", "a*+", "é", "a{2}{3}", "(a", "a)", "[z-a]", "[^[a]"]:
         assert not _check(p, False), p
 
 
@@ -96,7 +104,7 @@ def test_limits_hold_on_the_ascii_path():
 
 
 def test_nfa_layout():
-    ok, n, ed, ep, final = _ascii.ascii_nfa(np.frombuffer(b"[a-c]x", dtype=np.uint8), False)
+    ok, n, ed, ep, final = _ascii.nfa("[a-c]x", False)
     assert ok and ed.shape[0] % 4 == 0 and ep.shape[0] % 2 == 0 and 0 < final < n
     m = ed.shape[0] // 4
     assert sorted(zip(ed[m : 2 * m].tolist(), ed[2 * m : 3 * m].tolist())) == [(97, 99), (120, 120)]
@@ -125,7 +133,7 @@ def test_bitset_kernel_gives_the_general_kernels_table():
         for ecma in (False, True):
             nfas = [_general_nfa(p, ecma)]
             if p.isascii():
-                ok, n, ed, ep, final = _ascii.ascii_nfa(np.frombuffer(p.encode(), dtype=np.uint8), ecma)
+                ok, n, ed, ep, final = _ascii.nfa(p, ecma)
                 if ok:
                     nfas.append((n, ed, ep, np.zeros(0, np.int64), final))
             for got in nfas:
@@ -147,7 +155,7 @@ def test_bitset_kernel_leaves_large_subset_constructions():
     from constrain.automata._bitset_dfa import bitset_table
 
     pat = "(a|b)*a(a|b){9}"  # 2**10 subsets from an NFA of a few dozen states
-    ok, n, ed, ep, final = _ascii.ascii_nfa(np.frombuffer(pat.encode(), dtype=np.uint8), False)
+    ok, n, ed, ep, final = _ascii.nfa(pat, False)
     assert ok and not bitset_table(n, ed, ep, final, 100_001)[0]
     dfa = regex.compile_regex(pat)  # the general kernels take it
     assert dfa.n_states == 1024 and dfa.accepts(b"b" + b"a" * 10) and not dfa.accepts(b"b" * 10)

@@ -21,7 +21,7 @@ from numba import njit
 
 from ._kernels import nfa_table
 
-__all__ = ["ascii_nfa", "ascii_table"]
+__all__ = ["ascii_nfa", "ascii_table", "nfa", "wide_templates"]
 
 _MAX_STATES = 4096
 _MAX_EDGES = 16384
@@ -93,11 +93,22 @@ def _class_item(pat, j, ecma, mem):
 @njit(cache=True, nogil=True)
 def _class(pat, i, ecma, mem):
     """Members (in ``mem``) of the class opening at ``pat[i]`` (``[``), read as Python's
-    ``re`` reads it; returns the index after its ``]``, or -1 when not handled."""
+    ``re`` reads it, its ASCII members only when negated: returns (the index after its
+    ``]`` or -1 when not handled, whether it is negated)."""
     n = pat.shape[0]
     j = i + 1
-    if j < n and (pat[j] == _CARET or pat[j] == _LBR):
-        return -1
+    neg = j < n and pat[j] == _CARET
+    if neg:
+        j += 1
+    if j < n and pat[j] == _LBR:
+        return -1, neg
+    r = _class_body(pat, j, ecma, mem)
+    return r, neg
+
+
+@njit(cache=True, nogil=True)
+def _class_body(pat, j, ecma, mem):
+    n = pat.shape[0]
     items = 0
     while True:
         if j >= n:
@@ -178,11 +189,14 @@ def _repeat(pat, i):
 
 
 @njit(cache=True, nogil=True)
-def ascii_nfa(pat, ecma):
+def ascii_nfa(pat, ecma, wide_all, wide_ecma):
     """Thompson NFA of the ASCII pattern ``pat`` (uint8): (ok, states, byte-range edges as
     four blocks, epsilon edges as two blocks, accepting state), the start state 0, as
     :func:`._kernels.regex_dfa` takes them. ``ecma``: ``\\d`` and ``\\w`` are ASCII
-    classes (else those are left to the general path). ``ok`` False: not handled here.
+    classes (else those are left to the general path) and ``.`` excludes ``\\r``,
+    U+2028 and U+2029 too. ``ok`` False: not handled here. ``wide_all``, ``wide_ecma``:
+    the UTF-8 byte graphs of every non-ASCII character, and of those but U+2028 and U+2029
+    (see :func:`wide_templates`), which ``.`` and negated classes take.
 
     Every fragment's start state has no edge into it from inside the fragment, so a
     repeat may skip a fragment from a fresh state before it; a fragment's states and
@@ -282,7 +296,7 @@ def ascii_nfa(pat, ecma):
             i += 1
             atom = True
             continue
-        if c >= 128 or c == _CARET or c == _DOLLAR or c == _DOT:
+        if c >= 128 or c == _CARET or c == _DOLLAR:
             return fail
         if c == _LPA:
             i += 1
@@ -383,10 +397,17 @@ def ascii_nfa(pat, ecma):
             it[k, 0] = s
             it[k, 1] = e
             continue
-        # an atom: one character or a class
+        # an atom: one character or a class (``wide``: with every non-ASCII character
+        # too, 2 in ECMA's "." that excludes U+2028 and U+2029)
         for b in range(128):
             mem[b] = False
-        if c == _BSL:
+        wide = 0
+        if c == _DOT:
+            for b in range(128):
+                mem[b] = b != 10 and not (ecma and b == 13)
+            wide = 2 if ecma else 1
+            i += 1
+        elif c == _BSL:
             if i + 1 >= L:
                 return fail
             code = _escape(pat, i + 1, ecma, False, mem)
@@ -396,13 +417,18 @@ def ascii_nfa(pat, ecma):
                 mem[code] = True
             i += 2
         elif c == _LBR:
-            i = _class(pat, i, ecma, mem)
+            i, neg = _class(pat, i, ecma, mem)
             if i < 0:
                 return fail
+            if neg:
+                for b in range(128):
+                    mem[b] = not mem[b]
+                wide = 1
         else:
             mem[c] = True
             i += 1
-        if n + 2 >= _MAX_STATES or ne + 64 >= _MAX_EDGES:
+        tm = wide_ecma if wide == 2 else wide_all
+        if n + 2 + tm.shape[0] >= _MAX_STATES or ne + 64 + tm.shape[0] >= _MAX_EDGES:
             return fail
         s = n
         e = n + 1
@@ -427,16 +453,62 @@ def ascii_nfa(pat, ecma):
                 b = r + 1
             else:
                 b += 1
+        if wide:
+            # the non-ASCII characters: a copy of the template's byte graph from s to e
+            base = n
+            inner = 0
+            for q in range(tm.shape[0]):
+                inner = max(inner, tm[q, 0] - 1, tm[q, 3] - 1)
+            n += inner
+            for q in range(tm.shape[0]):
+                a = tm[q, 0]
+                z = tm[q, 3]
+                e_src[ne] = s if a == 1 else (e if a == 0 else base + a - 2)
+                e_lo[ne] = tm[q, 1]
+                e_hi[ne] = tm[q, 2]
+                e_tgt[ne] = s if z == 1 else (e if z == 0 else base + z - 2)
+                ne += 1
         atom = True
 
 
 @njit(cache=True)
-def ascii_table(pat, ecma, max_states, deadline):
+def ascii_table(pat, ecma, max_states, deadline, wide_all, wide_ecma):
     """:func:`ascii_nfa` then :func:`._kernels.nfa_table` in one call: (ok, table,
     accepting, byte classes, status); ``ok`` False when the pattern is left to the
     general path (the rest is then empty)."""
-    ok, n, ed, ep, final = ascii_nfa(pat, ecma)
+    ok, n, ed, ep, final = ascii_nfa(pat, ecma, wide_all, wide_ecma)
     if not ok:
         return False, np.empty((0, 256), dtype=np.int32), np.empty(0, dtype=np.bool_), np.empty(256, dtype=np.int64), 0
     table, acc, byte_cls, status = nfa_table(n, ed, ep, np.empty(0, dtype=np.int64), final, max_states, deadline)
     return True, table, acc, byte_cls, status
+
+
+_WIDE: tuple | None = None
+
+
+def wide_templates() -> tuple[np.ndarray, np.ndarray]:
+    """The UTF-8 byte graphs of every non-ASCII character, and of those but U+2028 and
+    U+2029, as int64 [m, 4] edges (source, low byte, high byte, target) over local nodes:
+    0 the exit, 1 the entry, the others inner. Made once per process from the general
+    path's encoder, so that both paths spell characters alike."""
+    global _WIDE
+    if _WIDE is None:
+        from . import charset as cs
+
+        def graph(ranges):
+            nodes, root = cs.encode(ranges, False)
+            ids = {0: 0, root: 1}
+            for i in range(1, len(nodes)):
+                if i not in ids:
+                    ids[i] = len(ids)
+            rows = [(ids[i], lo, hi, ids[t]) for i, edges in enumerate(nodes) if i for lo, hi, t in edges]
+            return np.array(rows, dtype=np.int64).reshape(-1, 4)
+
+        beyond = ((0x80, cs.MAX_CP),)
+        _WIDE = (graph(beyond), graph(cs.subtract(beyond, ((0x2028, 0x2029),))))
+    return _WIDE
+
+
+def nfa(pattern: str, ecma: bool = False):
+    """:func:`ascii_nfa` of a str pattern (for tests and tools)."""
+    return ascii_nfa(np.frombuffer(pattern.encode("ascii"), dtype=np.uint8), ecma, *wide_templates())

@@ -1317,8 +1317,9 @@ def warm() -> None:
     regex_table(1, i64, i64, i64, 0, 10, float("inf"))
     nfa_table(1, i64, i64, i64, 0, 10, float("inf"))
     trie(np.zeros(1, dtype=np.int64), np.ones(1, dtype=np.int64))
-    from ._ascii import ascii_table
+    from ._ascii import ascii_table, wide_templates
 
-    ascii_table(np.frombuffer(b"(a|[b-c]){2,}", dtype=np.uint8), True, 10, float("inf"))
-    ascii_table(np.frombuffer(b"^", dtype=np.uint8), True, 10, float("inf"))
+    wide = wide_templates()
+    ascii_table(np.frombuffer(b"(a|[b-c.]){2,}", dtype=np.uint8), True, 10, float("inf"), *wide)
+    ascii_table(np.frombuffer(b"^", dtype=np.uint8), True, 10, float("inf"), *wide)
     _warm = True

@@ -554,7 +554,7 @@ def _compile_ascii(pattern: str, ecma: bool, limits: _Limits) -> ByteDFA | None:
     """The DFA of an ASCII pattern that :func:`._ascii.ascii_nfa` reads (parsed and laid
     out as an NFA in one numba call), else None."""
     ok, *got = _ascii.ascii_table(np.frombuffer(pattern.encode("ascii"), dtype=np.uint8), ecma,
-                                  limits.max_states + 1, limits.t0 + limits.time_limit)
+                                  limits.max_states + 1, limits.t0 + limits.time_limit, *_ascii.wide_templates())
     return _table_dfa(limits, *got) if ok else None
 
 
