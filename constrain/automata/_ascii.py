@@ -1,17 +1,19 @@
 """Thompson NFAs of small ASCII patterns, parsed and built in one numba call.
 
 Most patterns people write (dates, identifiers, numbers, codes) use ASCII characters,
-classes, groups, alternation and counted repeats only. For such a pattern, parsing to an
-AST and building the NFA in Python costs several times the determinization itself;
-:func:`ascii_nfa` reads the pattern's bytes and lays the NFA out directly, in the form
-:func:`._kernels.regex_dfa` takes. The minimal DFA is canonical, so it is the same table
-the general path (:mod:`.parse`, :mod:`.regex`) gives for the pattern.
+classes (negated or not), ``.``, groups, alternation and counted repeats only. For such a
+pattern, parsing to an AST and building the NFA in Python costs several times the
+determinization itself; :func:`ascii_nfa` reads the pattern's bytes and lays the NFA out
+directly, in the form :func:`._kernels.regex_dfa` takes (the non-ASCII characters that
+``.`` and negated classes match are a copy of the general encoder's byte graph). The
+minimal DFA is canonical, so it is the same table the general path (:mod:`.parse`,
+:mod:`.regex`) gives for the pattern.
 
 It declines (returns ``ok`` False, and the general path compiles the pattern, reporting
-any error with its position) on everything else: ``.``, anchors, negated classes,
-``\\s``, Unicode ``\\d``/``\\w``, escapes other than of one literal character, inline
-flags and special groups, possessive quantifiers, malformed input, and NFAs past a few
-thousand states (where the general path compiles repeated sub-expressions once).
+any error with its position) on everything else: anchors, ``\\s``, Unicode
+``\\d``/``\\w``, escapes other than of one literal character, inline flags and special
+groups, possessive quantifiers, malformed input, and NFAs past a few thousand states
+(where the general path compiles repeated sub-expressions once).
 """
 
 from __future__ import annotations
