@@ -142,6 +142,20 @@ def _class_body(pat, j, ecma, mem):
 
 
 @njit(cache=True, nogil=True)
+def _count(pat, j):
+    """The decimal number at ``pat[j]``: (value, its digits, index after it); reading
+    stops past :data:`_MAX_COUNT`."""
+    n = pat.shape[0]
+    value = 0
+    digits = 0
+    while j < n and 48 <= pat[j] <= 57 and value <= _MAX_COUNT:
+        value = value * 10 + (pat[j] - 48)
+        digits += 1
+        j += 1
+    return value, digits, j
+
+
+@njit(cache=True, nogil=True)
 def _repeat(pat, i):
     """The quantifier at ``pat[i]``: (lo, hi (-1: none), index after it); lo -1 when not
     handled (a ``{`` that is no quantifier, a count past the limit, two quantifiers)."""
@@ -155,23 +169,13 @@ def _repeat(pat, i):
     elif c == _QM:
         lo, hi = 0, 1
     else:
-        lo, hi = 0, 0
-        digits = 0
-        while j < n and 48 <= pat[j] <= 57:
-            lo = lo * 10 + (pat[j] - 48)
-            digits += 1
-            j += 1
-            if lo > _MAX_COUNT:
-                return -1, 0, j
+        lo, digits, j = _count(pat, j)
+        if lo > _MAX_COUNT:
+            return -1, 0, j
         if j < n and pat[j] == _COMMA:
-            j += 1
-            hdigits = 0
-            while j < n and 48 <= pat[j] <= 57:
-                hi = hi * 10 + (pat[j] - 48)
-                hdigits += 1
-                j += 1
-                if hi > _MAX_COUNT:
-                    return -1, 0, j
+            hi, hdigits, j = _count(pat, j + 1)
+            if hi > _MAX_COUNT:
+                return -1, 0, j
             if hdigits == 0:
                 hi = -1
         else:

@@ -57,6 +57,24 @@ def edge_classes(ed):
 
 
 @njit(cache=True, nogil=True)
+def _by_source(src, m, n):
+    """The ``m`` edges whose sources are ``src[:m]`` (states below ``n``) grouped by
+    source: (offsets [n + 1], the edges' indices in that order, input order within a
+    source)."""
+    off = np.zeros(n + 1, dtype=np.int64)
+    for e in range(m):
+        off[src[e] + 1] += 1
+    for s in range(n):
+        off[s + 1] += off[s]
+    pos = np.empty(max(m, 1), dtype=np.int64)
+    fill = off[:n].copy()
+    for e in range(m):
+        pos[fill[src[e]]] = e
+        fill[src[e]] += 1
+    return off, pos
+
+
+@njit(cache=True, nogil=True)
 def bitset_table(n, ed, ep, final, max_subsets):
     """(ok, table int32 [m, 256], accepting [m], byte class of each byte) of the minimal
     DFA of a Thompson NFA without anchors: ``n`` states, start 0, accepting ``final``,
@@ -73,17 +91,10 @@ def bitset_table(n, ed, ep, final, max_subsets):
     W = (n + 63) >> 6
     byte_cls, k = edge_classes(ed)
     # epsilon closures as bitsets
-    eoff = np.zeros(n + 1, dtype=np.int64)
-    for e in range(npe):
-        eoff[ep[e] + 1] += 1
-    for s in range(n):
-        eoff[s + 1] += eoff[s]
+    eoff, pos = _by_source(ep, npe, n)
     edat = np.empty(max(npe, 1), dtype=np.int64)
-    fill = eoff[:n].copy()
-    for e in range(npe):
-        s = ep[e]
-        edat[fill[s]] = ep[npe + e]
-        fill[s] += 1
+    for j in range(npe):
+        edat[j] = ep[npe + pos[j]]
     cl = np.zeros((n, W), dtype=np.uint64)
     mark = np.full(n, -1, dtype=np.int64)
     stack = np.empty(n, dtype=np.int64)
@@ -102,19 +113,12 @@ def bitset_table(n, ed, ep, final, max_subsets):
                     stack[sp] = y
                     sp += 1
     # moves by source: class span and target
-    moff = np.zeros(n + 1, dtype=np.int64)
-    for e in range(ne):
-        moff[ed[e] + 1] += 1
-    for s in range(n):
-        moff[s + 1] += moff[s]
+    moff, pos = _by_source(ed, ne, n)
     m_lo = np.empty(max(ne, 1), dtype=np.int64)
     m_hi = np.empty(max(ne, 1), dtype=np.int64)
     m_tgt = np.empty(max(ne, 1), dtype=np.int64)
-    fill = moff[:n].copy()
-    for e in range(ne):
-        s = ed[e]
-        j = fill[s]
-        fill[s] += 1
+    for j in range(ne):
+        e = pos[j]
         m_lo[j] = byte_cls[ed[ne + e]]
         m_hi[j] = byte_cls[ed[2 * ne + e]]
         m_tgt[j] = ed[3 * ne + e]

@@ -589,29 +589,24 @@ def regex_dfa(n, ed, ep, asr, final, max_states, deadline):
 
 @njit(cache=True)
 def regex_table(n, ed, ep, asr, final, max_states, deadline):
-    """:func:`regex_dfa` in one call with :func:`widen` and :func:`key_columns`: (the
-    byte table int32 [m, 256], accepting [m], byte class of each byte, the key's byte
-    classes and table, status). The table has no rows when status is not 0."""
+    """:func:`regex_dfa` in one call with :func:`widen`: (the byte table int32 [m, 256],
+    accepting [m], byte class of each byte, status). The table has no rows when status
+    is not 0."""
     off, col, tgt, acc, byte_cls, status = regex_dfa(n, ed, ep, asr, final, max_states, deadline)
     table = np.empty((off.shape[0] - 1, 256), dtype=np.int32)
     widen(off, col, tgt, byte_cls, table)
-    kcls, ktab = key_columns(table, byte_cls)
-    return table, acc, byte_cls, kcls, ktab, status
+    return table, acc, byte_cls, status
 
 
 @njit(cache=True)
 def nfa_table(n, ed, ep, asr, final, max_states, deadline):
-    """:func:`regex_dfa` as a byte table: (table int32 [m, 256], accepting [m], byte class
-    of each byte, status); small NFAs without anchors by :func:`._bitset_dfa.bitset_table`
+    """:func:`regex_table`, small NFAs without anchors by :func:`._bitset_dfa.bitset_table`
     (the same table: a canonical minimal DFA)."""
     if asr.shape[0] == 0 and n <= MAX_NFA:
         ok, table, acc, byte_cls = bitset_table(n, ed, ep, final, max_states)
         if ok:
             return table, acc, byte_cls, 0
-    off, col, tgt, acc, byte_cls, status = regex_dfa(n, ed, ep, asr, final, max_states, deadline)
-    table = np.empty((off.shape[0] - 1, 256), dtype=np.int32)
-    widen(off, col, tgt, byte_cls, table)
-    return table, acc, byte_cls, status
+    return regex_table(n, ed, ep, asr, final, max_states, deadline)
 
 
 @njit(cache=True, nogil=True)

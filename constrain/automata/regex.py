@@ -543,7 +543,7 @@ def _compile_ast(ast: tuple, pattern: str, json_string: bool, limits: _Limits, a
     except RecursionError:
         raise RegexError("pattern is nested too deeply", pattern, 0) from None
     limits.check_time()
-    # the minimal DFA as a byte table, and the form its key hashes, in one kernel call
+    # the minimal DFA as a byte table, in one kernel call
     ed, ep, asr = _kernel_inputs(nfa)
     limits.check_time()
     return _table_dfa(limits, *_kernels.nfa_table(

@@ -363,23 +363,8 @@ class Lexer:
         first = len(self._members)
         if len(lone) == 1:
             # one member: its row is its lone state's, every step lands in that block
-            if first + 1 > self.max_states:
-                raise self._limit_error()
-            self._grow(first + 1)
-            trans = self.trans
-            trans[first] = trans[lone[0]]
-            if exclude:
-                trans[first, list(exclude)] = -1
-            self._block_term[first] = -1
-            self.follow[first] = False
-            self.accept[first] = False
-            self._new_state(members, is_start, exclude)
-            if self.longest_match:
-                self.follow[first] &= trans[first] < 0
-                self.accept[first] = bool(self.follow[first].any())
-            if self._named:
-                self._name(first)
-            return first
+            rows = None
+            n = 1
         else:
             if self._products is None:
                 self._products = (
@@ -394,9 +379,12 @@ class Lexer:
             raise self._limit_error()
         self._grow(first + n)
         end = first + n
+        if rows is None:
+            self.trans[first] = self.trans[lone[0]]
+        else:
+            self.trans[first:end] = rows[:n]
         if exclude:
-            rows[0, list(exclude)] = -1
-        self.trans[first:end] = rows[:n]
+            self.trans[first, list(exclude)] = -1
         self._block_term[first:end] = -1
         self.follow[first:end] = False  # most product states: inside every member's lexeme
         self.accept[first:end] = False
