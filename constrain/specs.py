@@ -59,12 +59,20 @@ class JsonSchema:
     """A JSON Schema (dict, bool or JSON text).
 
     ``strict=False`` turns unenforceable keywords into warnings recorded in
-    ``grammar.report``. ``whitespace``: ``"json"`` (JSON's own), ``"compact"`` or an int
-    bounding the whitespace run at each place JSON allows it."""
+    ``grammar.report``. ``whitespace``: ``"bounded"`` (default: what ``json.dumps``
+    writes, one space or one line break and indentation at a time, nothing after the
+    document), ``"json"`` (JSON's own, unbounded), ``"compact"`` or an int bounding each
+    run. ``extra_properties=False``: objects that list their properties admit no other
+    key unless their ``additionalProperties`` says so (OpenAI's ``"strict": true``;
+    pydantic models get this from their own schema). ``property_order``: ``"schema"``
+    (declared keys in schema order, best for generation) or ``"any"``.
+    """
 
     schema: Any
     strict: bool = True
-    whitespace: Any = "json"
+    whitespace: Any = "bounded"
+    extra_properties: bool = True
+    property_order: str = "schema"
     options: dict = field(default_factory=dict)
 
 
@@ -99,7 +107,12 @@ def to_grammar(spec: Any) -> tuple[Grammar, Any, str]:
         from .frontends.json_schema import json_schema_to_grammar
 
         grammar, report = json_schema_to_grammar(
-            schema_spec.schema, strict=schema_spec.strict, whitespace=schema_spec.whitespace, **schema_spec.options
+            schema_spec.schema,
+            strict=schema_spec.strict,
+            whitespace=schema_spec.whitespace,
+            extra_properties=schema_spec.extra_properties,
+            property_order=schema_spec.property_order,
+            **schema_spec.options,
         )
         return grammar, report, "json schema"
     raise SpecError(
@@ -122,7 +135,7 @@ def _as_json_schema(spec: Any) -> JsonSchema | None:
 
 def _is_pydantic_type(spec: Any) -> bool:
     """A pydantic model class, or a plain type pydantic can describe (``list[int]``, a
-    dataclass, ``Literal[...]``, ``Optional[X]``)."""
+    dataclass, a TypedDict, ``Literal[...]``, ``Optional[X]``)."""
     try:
         from pydantic import BaseModel
     except ImportError:  # pragma: no cover - pydantic is a dependency
@@ -133,6 +146,10 @@ def _is_pydantic_type(spec: Any) -> bool:
     import typing
 
     if isinstance(spec, type) and dataclasses.is_dataclass(spec):
+        return True
+    from typing_extensions import is_typeddict
+
+    if is_typeddict(spec):
         return True
     return typing.get_origin(spec) is not None or spec in (int, float, str, bool)
 
@@ -148,7 +165,10 @@ def _spec_key(spec: Any) -> str | None:
             body = json.dumps(js.schema, sort_keys=True) if not isinstance(js.schema, str) else js.schema
         except (TypeError, ValueError):
             return None
-        raw = json.dumps(["json", body, js.strict, js.whitespace, sorted(js.options.items())], default=str)
+        raw = json.dumps(
+            ["json", body, js.strict, js.whitespace, js.extra_properties, js.property_order, sorted(js.options.items())],
+            default=str,
+        )
     return hashlib.sha256(raw.encode("utf-8")).hexdigest()
 
 

@@ -200,7 +200,7 @@ def test_lexer_attaches_whitespace_to_punctuation():
 
 
 def test_any_schema_accepts_json_and_rejects_garbage():
-    g, _ = json_schema_to_grammar({})
+    g, _ = json_schema_to_grammar({}, whitespace="json")
     for text in ['1', '"x"', 'null', '{"a": [1, {"b": null}], "c": "d"}', '[]', ' {} ', '-0.5e+3']:
         assert accepts(g, text), text
     for text in ['01', '{"a" 1}', '[1,]', "'x'", '{,}', 'nul']:
@@ -215,8 +215,11 @@ def test_whitespace_policies():
     g, _ = json_schema_to_grammar(schema, whitespace=2)
     assert accepts(g, '{"a":  [1,2]}')
     assert not accepts(g, '{"a":   [1,2]}')
-    g, _ = json_schema_to_grammar(schema)
+    g, _ = json_schema_to_grammar(schema, whitespace="json")
     assert accepts(g, '{ "a" :\n\t[ 1 , 2 ] }')
+    g, _ = json_schema_to_grammar(schema)  # "bounded": what json.dumps writes, no more
+    assert accepts(g, '{"a": [1, 2]}') and accepts(g, '{\n  "a": [\n    1,\n    2\n  ]\n}')
+    assert not accepts(g, '{ "a" :\n\t[ 1 , 2 ] }') and not accepts(g, ' {"a": []}')
 
 
 def test_unsatisfiable():

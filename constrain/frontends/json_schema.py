@@ -2,17 +2,20 @@
 
 Semantics promised by :func:`json_schema_to_grammar`:
 
-* The grammar accepts only JSON texts valid against the schema (strict mode), with two
+* The grammar accepts only JSON texts valid against the schema (strict mode), with
   deliberate narrowings: declared object keys appear in the order ``properties`` lists
-  them, and names from allOf/$ref conjuncts and anyOf/oneOf branches where those keywords
-  are written relative to ``properties`` (written before it, their names lead); additional
-  (undeclared) properties, where allowed, may come before, between or after them; declared keys and
-  ``enum``/``const`` strings are spelled the way ``json.dumps(..., ensure_ascii=False)``
-  spells them. Numbers under bounds are written without an exponent. Integers accept a
-  zero fraction (``1.0``) from draft 6 on, as the specification does.
-* Whitespace lives inside the punctuation terminals (``ws , ws``, ``ws : ws``, ``{ ws``,
-  ``ws }``...), never in ``ignore``: each place JSON allows whitespace is one regex
-  ``[ \\t\\n\\r]*`` (policy ``"json"``), nothing (``"compact"``) or at most N bytes (an int).
+  them (``property_order="any"``: in any order, each at most once), and names from
+  allOf/$ref conjuncts and anyOf/oneOf branches where those keywords are written relative
+  to ``properties`` (written before it, their names lead); additional (undeclared)
+  properties, where allowed, may come before, between or after them (with
+  ``extra_properties=False``, objects that list their properties admit no others unless
+  ``additionalProperties`` says so); declared keys and ``enum``/``const`` strings are
+  spelled the way ``json.dumps(..., ensure_ascii=False)`` spells them. Numbers under
+  bounds are written without an exponent. Integers accept a zero fraction (``1.0``) from
+  draft 6 on, as the specification does.
+* Whitespace lives inside the punctuation terminals (``, ws``, ``: ws``, ``{ ws``,
+  ``ws }``...), never in ``ignore``; :func:`whitespace_regexes` defines the policies
+  (``"bounded"``, the default, ``"json"``, ``"compact"``, an int).
 * A keyword that changes validity and cannot be enforced raises :class:`SchemaError`
   naming it and its JSON pointer; with ``strict=False`` it is reported (``warnings.warn``
   and :class:`SchemaReport`) and the grammar over-approximates it.
@@ -38,6 +41,7 @@ import warnings
 from dataclasses import dataclass, field
 from decimal import Decimal
 from itertools import combinations
+from math import comb
 from typing import Any, Iterable
 from urllib.parse import unquote
 
@@ -46,7 +50,7 @@ from ..grammar.ir import Concat, Difference, Grammar, GrammarBuilder, Intersect,
 from .formats import STANDARD_FORMATS, format_regexes
 from .json_numbers import number_range_regexes, to_decimal
 
-__all__ = ["SchemaReport", "ReportEntry", "json_schema_to_grammar", "JSON_STRING_REGEX", "JSON_NUMBER_REGEX"]
+__all__ = ["SchemaReport", "ReportEntry", "json_schema_to_grammar", "whitespace_regexes", "JSON_STRING_REGEX", "JSON_NUMBER_REGEX"]
 
 JSON_STRING_REGEX = r'"(?:[^"\\\x00-\x1f]|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*"'
 JSON_NUMBER_REGEX = r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?"
@@ -84,13 +88,14 @@ _MAX_POSITIONS = 20000
 _MAX_ENUM = 20000
 _MAX_MERGE_DEPTH = 64
 _MAX_RULES = 500000
+_MAX_ORDER_STATES = 2048
 
 
 @dataclass(frozen=True)
 class ReportEntry:
     pointer: str
     keyword: str
-    status: str  # 'enforced' | 'approximated' | 'ignored'
+    status: str  # 'enforced' | 'approximated' (accepts more) | 'narrowed' (accepts less) | 'ignored'
     note: str = ""
 
 
@@ -106,6 +111,10 @@ class SchemaReport:
     @property
     def approximated(self) -> list[ReportEntry]:
         return [e for e in self.entries if e.status == "approximated"]
+
+    @property
+    def narrowed(self) -> list[ReportEntry]:
+        return [e for e in self.entries if e.status == "narrowed"]
 
     @property
     def ignored(self) -> list[ReportEntry]:
@@ -158,6 +167,41 @@ def _draft_of(schema: Any) -> int:
     return 2020
 
 
+# The "bounded" policy: one space, or one line break and an indentation of at most this
+# many spaces or tabs (json.dumps with indent=4 reaches it 16 levels deep).
+BOUNDED_INDENT = 64
+
+
+def whitespace_regexes(policy: str | int) -> tuple[str, str, str, str]:
+    """Regexes of the whitespace a policy allows: (after ``{ [ , :``, before ``} ]``,
+    before ``, :``, around the whole document as one non-empty run, or "" for none).
+
+    * ``"bounded"`` (the default): nothing, one space, or one line break followed by at
+      most :data:`BOUNDED_INDENT` spaces or tabs, after ``{ [ , :`` and before ``} ]``;
+      none before ``,`` or ``:`` and none around the document, so the document ends at
+      its closing character and a model cannot spend its budget on whitespace. Accepts
+      what ``json.dumps`` writes, with or without ``indent=``.
+    * ``"json"``: JSON's own, ``[ \\t\\n\\r]*`` wherever RFC 8259 allows it, the
+      document's surroundings included (for checking documents written by anyone).
+    * ``"compact"``: none at all.
+    * an int N: at most N whitespace characters wherever JSON allows whitespace.
+    """
+    if policy == "bounded":
+        ws = r"(?: |\r?\n[ \t]{0,%d})?" % BOUNDED_INDENT
+        return ws, ws, "", ""
+    if policy == "json":
+        ws = r"[ \t\n\r]*"
+        return ws, ws, ws, r"[ \t\n\r]+"
+    if policy == "compact":
+        return "", "", "", ""
+    if isinstance(policy, int) and not isinstance(policy, bool) and policy >= 0:
+        if not policy:
+            return "", "", "", ""
+        ws = r"[ \t\n\r]{0,%d}" % policy
+        return ws, ws, ws, r"[ \t\n\r]{1,%d}" % policy
+    raise SchemaError(f"whitespace must be 'bounded', 'json', 'compact' or an int >= 0, not {policy!r}", "")
+
+
 class _Flat:
     """One schema with allOf and $ref merged in: constraints per keyword, normalized."""
 
@@ -165,6 +209,7 @@ class _Flat:
         "ptr", "types", "enum", "props", "required", "addl", "pattern_props", "prefix", "rest",
         "min_items", "max_items", "min_props", "max_props", "min_len", "max_len", "lo", "hi",
         "patterns", "formats", "anyofs", "oneofs", "multiple", "false", "unsupported", "not_values", "not_strings", "fractional", "prop_names",
+        "lists_members", "opens_members",
     )
 
     def __init__(self, ptr: str) -> None:
@@ -196,6 +241,12 @@ class _Flat:
         self.not_strings: list[tuple[dict, str]] = []  # string constraints excluded by `not`
         self.fractional = False  # numbers must not be integers (`not: {type: integer}`)
         self.prop_names: list[tuple[Any, str]] = []  # propertyNames subschemas
+        # Some conjunct lists properties (properties/patternProperties); some conjunct
+        # says additionalProperties explicitly (true or a schema). With
+        # extra_properties=False, an object that lists properties and leaves the rest
+        # unsaid admits only what it lists.
+        self.lists_members = False
+        self.opens_members = False
 
 
 def _tighter_lo(a: tuple[Decimal, bool] | None, b: tuple[Decimal, bool] | None) -> tuple[Decimal, bool] | None:
@@ -219,7 +270,17 @@ def _tighter_hi(a: tuple[Decimal, bool] | None, b: tuple[Decimal, bool] | None) 
 
 
 class _Compiler:
-    def __init__(self, root: Any, strict: bool, whitespace: str | int, max_rules: int, max_seconds: float = 10.0) -> None:
+    def __init__(
+        self,
+        root: Any,
+        strict: bool,
+        whitespace: str | int,
+        max_rules: int,
+        max_seconds: float = 10.0,
+        *,
+        extra_properties: bool = True,
+        property_order: str = "schema",
+    ) -> None:
         self.root = root
         self.max_seconds = max_seconds
         self.deadline = time.monotonic() + max_seconds
@@ -236,29 +297,25 @@ class _Compiler:
         self._names: set[str] = {"start"}
         self._any: str | None = None
         self._warned: set[tuple[str, str]] = set()
-        if whitespace == "json":
-            ws = r"[ \t\n\r]*"
-        elif whitespace == "compact":
-            ws = ""
-        elif isinstance(whitespace, int) and not isinstance(whitespace, bool) and whitespace >= 0:
-            ws = r"[ \t\n\r]{0,%d}" % whitespace if whitespace else ""
-        else:
-            raise SchemaError(f"whitespace must be 'json', 'compact' or an int >= 0, not {whitespace!r}", "")
-        self.ws = ws
+        if property_order not in ("schema", "any"):
+            raise SchemaError(f"property_order must be 'schema' or 'any', not {property_order!r}", "")
+        self.closed = not extra_properties
+        self.any_order = property_order == "any"
+        ws_after, ws_close, ws_sep, self.ws_top = whitespace_regexes(whitespace)
         self.whitespace = whitespace
 
         def punct(name: str, regex: str, lit: str) -> str:
-            term: Terminal = Regex(regex) if ws else Lit(lit)
+            term: Terminal = Regex(regex) if regex != re.escape(lit) else Lit(lit)
             return self.b.terminal(term, name)
 
-        self.T_LBRACE = punct("LBRACE", r"\{" + ws, "{")
-        self.T_RBRACE = punct("RBRACE", ws + r"\}", "}")
-        self.T_LBRACK = punct("LBRACK", r"\[" + ws, "[")
-        self.T_RBRACK = punct("RBRACK", ws + r"\]", "]")
-        self.T_EMPTY_OBJ = punct("EMPTY_OBJECT", r"\{" + ws + r"\}", "{}")
-        self.T_EMPTY_ARR = punct("EMPTY_ARRAY", r"\[" + ws + r"\]", "[]")
-        self.T_COMMA = punct("COMMA", ws + "," + ws, ",")
-        self.T_COLON = punct("COLON", ws + ":" + ws, ":")
+        self.T_LBRACE = punct("LBRACE", r"\{" + ws_after, "{")
+        self.T_RBRACE = punct("RBRACE", ws_close + r"\}", "}")
+        self.T_LBRACK = punct("LBRACK", r"\[" + ws_after, "[")
+        self.T_RBRACK = punct("RBRACK", ws_close + r"\]", "]")
+        self.T_EMPTY_OBJ = punct("EMPTY_OBJECT", r"\{" + ws_after + r"\}", "{}")
+        self.T_EMPTY_ARR = punct("EMPTY_ARRAY", r"\[" + ws_after + r"\]", "[]")
+        self.T_COMMA = punct("COMMA", ws_sep + "," + ws_after, ",")
+        self.T_COLON = punct("COLON", ws_sep + ":" + ws_after, ":")
         self.STRING_TERM = Regex(JSON_STRING_REGEX)
 
     # ------------------------------------------------------------------ reporting
@@ -429,6 +486,10 @@ class _Compiler:
             raise SchemaError("properties must be an object", ptr + "/properties")
         if pp is not None and not isinstance(pp, dict):
             raise SchemaError("patternProperties must be an object", ptr + "/patternProperties")
+        if "properties" in s or "patternProperties" in s:
+            f.lists_members = True
+        if "additionalProperties" in s and s["additionalProperties"] is not False:
+            f.opens_members = True
         props = props or {}
         pp = pp or {}
         new_names = [n for n in props if n not in f.props]
@@ -1255,7 +1316,10 @@ class _Compiler:
                 continue
             key = self.b.terminal(Lit(json.dumps(n, ensure_ascii=False)))
             members.append(self.b.seq(key, self.T_COLON, v))
-        extra = self.extra_member(f, names, hint, key_filter)
+        addl = f.addl
+        if self.closed and f.lists_members and not f.opens_members:
+            addl = [(False, f.ptr + "/additionalProperties")]  # extra_properties=False
+        extra = self.extra_member(f, names, addl, hint, key_filter)
         lo = f.min_props
         hi = f.max_props
         if hi is not None and hi < max(lo, len(required)):
@@ -1265,6 +1329,10 @@ class _Compiler:
         n = len(names)
         if (n + 1) * (cap + 1) > _MAX_POSITIONS * 4:
             raise CompileLimitError(f"object with {n} properties and min/maxProperties {lo}/{hi} is too large at {f.ptr or '/'}")
+        if self.any_order and sum(m is not None for m in members) > 1:
+            alts = self._members_any_order(f, names, members, required, extra, hint)
+            if alts is not None:
+                return alts
         base = self.name(f"{hint}_obj")
         memo: dict[tuple[int, int], str | None] = {}
 
@@ -1328,8 +1396,67 @@ class _Compiler:
             alts.append((self.T_LBRACE, tail(0, 0), self.T_RBRACE))
         return alts
 
-    def extra_member(self, f: _Flat, declared: list[str], hint: str, key_filter: Any = None) -> str | None:
-        """Nonterminal for one undeclared ``"key": value`` member, or None if none is allowed."""
+    def _members_any_order(
+        self, f: _Flat, names: list[str], members: list[str | None], required: set[str], extra: str | None, hint: str
+    ) -> list[tuple[str, ...]] | None:
+        """Object alternatives that take the declared members in any order, each at most
+        once (required ones exactly once), undeclared ones (``extra``) anywhere between.
+
+        The state is the set of members written (and the count, where min/maxProperties
+        or undeclared members need it), so the rules grow as 2^n: past
+        ``_MAX_ORDER_STATES`` this returns None and the object keeps the schema's order
+        (a narrowing, recorded in the report)."""
+        lo, hi = f.min_props, f.max_props
+        live = [i for i, m in enumerate(members) if m is not None]
+        top = len(live) if hi is None else min(len(live), hi)
+        states = sum(comb(len(live), k) for k in range(top + 1))
+        cap = max(lo, 1) if hi is None else hi
+        if extra is not None:
+            states *= cap + 1
+        if states > _MAX_ORDER_STATES:
+            self.report.add(f.ptr, "properties", "narrowed",
+                            f"{len(live)} properties are too many to accept in any order; the schema's order is kept")
+            return None
+        must = 0
+        for i in live:
+            if names[i] in required:
+                must |= 1 << i
+        base = self.name(f"{hint}_anyobj")
+        memo: dict[tuple[int, int], str] = {}
+
+        def state(written: int, c: int) -> str:
+            # ``written``: a bit per member index; ``c``: members so far, capped at ``cap``.
+            key = (written, c)
+            if key in memo:
+                return memo[key]
+            name = memo[key] = f"{base}_{written:x}_{c}"
+            alts: list[tuple[str, ...]] = []
+            if written & must == must and c >= max(lo, 1):
+                alts.append(())
+            if hi is None or c < hi:
+                lead = (self.T_COMMA,) if c else ()
+                nxt = min(c + 1, cap)
+                for i in live:
+                    if not written >> i & 1:
+                        alts.append(lead + (members[i], state(written | 1 << i, nxt)))  # type: ignore[operator]
+                if extra is not None:
+                    alts.append(lead + (extra, state(written, nxt)))
+            self.rule(name, alts)
+            return name
+
+        alts: list[tuple[str, ...]] = []
+        if lo == 0 and not required:
+            alts.append((self.T_EMPTY_OBJ,))
+        if hi != 0:
+            alts.append((self.T_LBRACE, state(0, 0), self.T_RBRACE))
+        return alts
+
+    def extra_member(
+        self, f: _Flat, declared: list[str], addl: list[tuple[Any, str]] | None, hint: str, key_filter: Any = None
+    ) -> str | None:
+        """Nonterminal for one undeclared ``"key": value`` member, or None if none is allowed.
+
+        ``addl``: the schemas of keys no pattern matches (None: any value)."""
         decl: Terminal | None = None
         if declared:
             regs = tuple(Regex(re.escape(n), json_string=True) for n in declared)
@@ -1341,13 +1468,13 @@ class _Compiler:
             _check_pattern(p, subs[-1][1] if subs else f.ptr)
             pterms[p] = Concat((Lit('"'), Regex(p, ascii=True, search=True, json_string=True), Lit('"')))
         # Keys matching no pattern: additionalProperties.
-        if f.addl is None or not all(s is False for s, _ in f.addl):
+        if addl is None or not all(s is False for s, _ in addl):
             excl = [decl] if decl is not None else []
             excl += [pterms[p] for p, _ in pats]
             key: Terminal = self.STRING_TERM
             if excl:
                 key = Difference(key, excl[0] if len(excl) == 1 else Union_(tuple(excl)))
-            regions.append((key, f.addl))
+            regions.append((key, addl))
         if pats:
             if len(pats) <= 4:
                 idx = list(range(len(pats)))
@@ -1659,17 +1786,26 @@ def json_schema_to_grammar(
     schema: dict | bool | str,
     *,
     strict: bool = True,
-    whitespace: str | int = "json",
+    whitespace: str | int = "bounded",
+    extra_properties: bool = True,
+    property_order: str = "schema",
     max_rules: int = _MAX_RULES,
     max_seconds: float = 10.0,
 ) -> tuple[Grammar, SchemaReport]:
     """Compile a JSON Schema (a dict, a boolean, or its JSON text) to a :class:`Grammar`.
 
+    ``whitespace``: see :func:`whitespace_regexes`. ``extra_properties=False``: an object
+    schema that lists its properties (``properties``/``patternProperties``) admits no
+    other key unless it says ``additionalProperties`` itself (as OpenAI's strict mode
+    and pydantic models read a schema); free-form objects stay free. ``property_order``:
+    ``"schema"`` (declared keys in the order ``properties`` lists them) or ``"any"``
+    (each declared key at most once, in any order).
+
     Returns the grammar (start symbol ``start``) and a :class:`SchemaReport` of keywords
-    approximated or ignored. Raises :class:`SchemaError` for malformed schemas and, when
-    ``strict``, for keywords that cannot be enforced; :class:`UnsatisfiableError` when no
-    value is valid; :class:`CompileLimitError` when the grammar would be too large or
-    compiling would take longer than ``max_seconds``.
+    approximated, narrowed or ignored. Raises :class:`SchemaError` for malformed schemas
+    and, when ``strict``, for keywords that cannot be enforced; :class:`UnsatisfiableError`
+    when no value is valid; :class:`CompileLimitError` when the grammar would be too large
+    or compiling would take longer than ``max_seconds``.
     """
     if isinstance(schema, str):
         try:
@@ -1678,7 +1814,8 @@ def json_schema_to_grammar(
             raise SchemaError(f"schema is not valid JSON: {e}", "") from None
     if not isinstance(schema, (dict, bool)):
         raise SchemaError(f"a schema must be an object or a boolean, not {type(schema).__name__}", "")
-    c = _Compiler(schema, strict, whitespace, max_rules, max_seconds)
+    c = _Compiler(schema, strict, whitespace, max_rules, max_seconds,
+                  extra_properties=extra_properties, property_order=property_order)
     try:
         body = c.compile_parts([(schema, "")], "root")
     except RecursionError:
@@ -1686,8 +1823,8 @@ def json_schema_to_grammar(
     if body is None:
         raise UnsatisfiableError("the schema admits no JSON value (false, empty enum or contradictory constraints)")
     b = c.b
-    if c.ws and whitespace != "compact":
-        ws_term = b.terminal(Regex(c.ws.replace("*", "+").replace("{0,", "{1,")), "WS")
+    if c.ws_top:
+        ws_term = b.terminal(Regex(c.ws_top), "WS")
         b.rule("start", [(body,), (ws_term, body), (body, ws_term), (ws_term, body, ws_term)])
     else:
         b.rule("start", [(body,)])

@@ -1,7 +1,12 @@
 """pydantic models and types to JSON Schema (then to the grammar IR).
 
 ``pydantic_to_schema`` asks pydantic for its validation-mode JSON Schema and adjusts the
-few places where that schema is stricter or looser than what the model accepts from JSON:
+few places where that schema is stricter or looser than what the user means:
+
+* A model, dataclass or TypedDict admits only its declared fields: unless its config says
+  ``extra="allow"`` (then pydantic writes ``additionalProperties`` itself), its object
+  schema gets ``additionalProperties: false``. pydantic's default ``extra="ignore"``
+  writes nothing, which would let a model invent keys that validation then drops.
 
 * ``uniqueItems`` (emitted for ``set``/``frozenset``) is dropped: pydantic accepts a JSON
   array with repeated items for a set and removes the duplicates.
@@ -39,12 +44,43 @@ def pydantic_to_schema(model_or_type: Any) -> dict:
 
     try:
         if _is_model(model_or_type):
-            schema = model_or_type.model_json_schema(mode="validation")
+            schema = model_or_type.model_json_schema(mode="validation", schema_generator=_declared_fields_only())
         else:
-            schema = TypeAdapter(model_or_type).json_schema(mode="validation")
+            schema = TypeAdapter(model_or_type).json_schema(mode="validation", schema_generator=_declared_fields_only())
     except (PydanticInvalidForJsonSchema, PydanticSchemaGenerationError, PydanticUserError) as e:
         raise SchemaError(f"pydantic cannot describe {model_or_type!r} as JSON Schema: {e}", "") from None
     return _adjust(schema)
+
+
+_GENERATOR: Any = None
+
+
+def _declared_fields_only() -> Any:
+    """pydantic's schema generator, closing every class schema (model, dataclass,
+    TypedDict) that leaves ``additionalProperties`` unsaid."""
+    global _GENERATOR
+    if _GENERATOR is not None:
+        return _GENERATOR
+    from pydantic.json_schema import GenerateJsonSchema
+
+    def closed(method: Any) -> Any:
+        def wrapper(self: Any, schema: Any) -> Any:
+            json_schema = method(self, schema)
+            # A RootModel's schema is its root type's: only a schema listing properties is
+            # the class's own object.
+            if isinstance(json_schema, dict) and "properties" in json_schema:
+                json_schema.setdefault("additionalProperties", False)
+            return json_schema
+
+        return wrapper
+
+    class DeclaredFieldsOnly(GenerateJsonSchema):
+        model_schema = closed(GenerateJsonSchema.model_schema)
+        dataclass_schema = closed(GenerateJsonSchema.dataclass_schema)
+        typed_dict_schema = closed(GenerateJsonSchema.typed_dict_schema)
+
+    _GENERATOR = DeclaredFieldsOnly
+    return _GENERATOR
 
 
 def _adjust(node: Any) -> Any:
@@ -64,7 +100,7 @@ def _adjust(node: Any) -> Any:
 
 
 def pydantic_to_grammar(
-    model_or_type: Any, *, strict: bool = True, whitespace: str | int = "json"
+    model_or_type: Any, *, strict: bool = True, whitespace: str | int = "bounded"
 ) -> tuple[Grammar, SchemaReport]:
     """Grammar of the JSON texts that validate against ``model_or_type``.
 
