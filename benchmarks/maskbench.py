@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import os
 import random
 import sys
 import time
@@ -151,7 +152,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tokenizer", default="qwen2", choices=_harness.TOKENIZERS)
     ap.add_argument("--out", type=Path, help="write per-schema results as JSONL here")
     ap.add_argument("--quiet", action="store_true", help="no per-engine progress lines")
+    ap.add_argument("--constrain-json-options", default="",
+                    help='options of constrain.JsonSchema as JSON, e.g. \'{"property_order": "any"}\'')
     args = ap.parse_args(argv)
+    if args.constrain_json_options:
+        json.loads(args.constrain_json_options)  # fail here, not in every worker
+        os.environ["CONSTRAIN_BENCH_JSON_OPTIONS"] = args.constrain_json_options
 
     _harness.single_thread_env()
     engines = _harness.parse_engines(args.engines)

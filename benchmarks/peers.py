@@ -12,6 +12,7 @@ uses its engine's documented public API and nothing private.
 
 from __future__ import annotations
 
+import json
 import multiprocessing as mp
 import os
 import statistics
@@ -106,7 +107,11 @@ class ConstrainAdapter(Adapter):
 
     def compile(self, kind: str, spec: Any) -> Any:
         c = self._c
-        wrapped = {"json": c.JsonSchema, "regex": c.Regex, "lark": c.Lark, "gbnf": c.GBNF}[kind](spec)
+        if kind == "json":
+            # Options of constrain.JsonSchema for this run (maskbench.py --constrain-json-options).
+            options = json.loads(os.environ.get("CONSTRAIN_BENCH_JSON_OPTIONS") or "{}")
+            return c.compile(c.JsonSchema(spec, **options), self.vocab, **self._compile_kwargs)
+        wrapped = {"regex": c.Regex, "lark": c.Lark, "gbnf": c.GBNF}[kind](spec)
         # The in-memory grammar cache is off: every compile in these benchmarks is a real one.
         return c.compile(wrapped, self.vocab, **self._compile_kwargs)
 

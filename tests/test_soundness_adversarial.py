@@ -27,21 +27,21 @@ def _schemas():
     return rows[:: max(1, len(rows) // (N_SCHEMAS * 2))]
 
 
-def test_random_model_outputs_validate():
+def _check_random_outputs(n_schemas: int, seed: int, **options) -> None:
     jsonschema = pytest.importorskip("jsonschema")
     tok = real_tokenizer("qwen2")
     vocab = constrain.Vocabulary.from_tokenizer(tok, model_vocab_size=151_936, eos_token_ids=[151_643, 151_645])
-    model = tiny_model(151_936, seed=3)
+    model = tiny_model(151_936, seed=seed)
     checked = skipped = 0
     rows = iter(_schemas())
-    while checked < N_SCHEMAS:
+    while checked < n_schemas:
         chunk = []
         for row in rows:
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
                     # Not cached: each batch's grammars are freed once it is checked.
-                    g = constrain.compile(constrain.JsonSchema(row["schema"], whitespace=3), vocab, cache=False)
+                    g = constrain.compile(constrain.JsonSchema(row["schema"], **options), vocab, cache=False)
                     g.matcher(max_tokens=MAX_NEW + 1)
             except constrain.ConstrainError:
                 skipped += 1  # an honest compile error, or a document longer than the budget
@@ -59,5 +59,16 @@ def test_random_model_outputs_validate():
             validator = jsonschema.validators.validator_for(row["schema"])
             errors = list(validator(row["schema"], format_checker=validator.FORMAT_CHECKER).iter_errors(value))
             assert not errors, (row["id"], text, errors[0].message)
+            if options.get("whitespace", "bounded") == "bounded":
+                assert text == text.strip(), (row["id"], text)
             checked += 1
-    assert checked >= N_SCHEMAS, f"only {checked} schemas checked ({skipped} skipped)"
+    assert checked >= n_schemas, f"only {checked} schemas checked ({skipped} skipped)"
+
+
+def test_random_model_outputs_validate():
+    _check_random_outputs(N_SCHEMAS, 3, whitespace=3)
+
+
+def test_random_model_outputs_validate_closed_any_order():
+    """The generation options: objects closed, declared keys in any order, bounded whitespace."""
+    _check_random_outputs(64, 4, extra_properties=False, property_order="any")
