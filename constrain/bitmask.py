@@ -1,5 +1,8 @@
 """Token bitmasks: int32 ``[batch, ceil(V/32)]``, bit ``t % 32`` of word ``t // 32`` set iff
-token ``t`` is allowed (the layout XGrammar and llguidance use), and applying them to logits."""
+token ``t`` is allowed (the layout XGrammar and llguidance use), and applying them to logits.
+
+The mask engine keeps one mask as uint32 words (the same bits); the numba helpers below
+build, hash and compare those."""
 
 from __future__ import annotations
 
@@ -8,7 +11,9 @@ from typing import Any
 import numpy as np
 from numba import njit
 
-__all__ = ["allocate_bitmask", "apply_bitmask", "bitmask_words"]
+__all__ = [
+    "allocate_bitmask", "apply_bitmask", "bitmask_words", "bits_from_ids", "mask_hash", "masks_equal", "set_bits",
+]
 
 
 def bitmask_words(vocab_size: int) -> int:
@@ -22,6 +27,49 @@ def allocate_bitmask(batch: int, vocab_size: int) -> np.ndarray:
     if batch < 1 or vocab_size < 1:
         raise ValueError(f"batch and vocab_size must be positive, got {batch} and {vocab_size}")
     return np.full((batch, bitmask_words(vocab_size)), -1, dtype=np.int32)
+
+
+@njit(cache=True, nogil=True)
+def set_bits(mask, ids):
+    """Allow the tokens ``ids`` in ``mask`` (uint32 words)."""
+    for k in range(ids.shape[0]):
+        t = ids[k]
+        mask[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
+
+
+@njit(cache=True, nogil=True)
+def bits_from_ids(n_words, sorted_idx, trie_ids):
+    """A mask of ``n_words`` uint32 words allowing the tokens ``trie_ids[sorted_idx]``."""
+    mask = np.zeros(n_words, dtype=np.uint32)
+    for k in range(sorted_idx.shape[0]):
+        t = trie_ids[sorted_idx[k]]
+        mask[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
+    return mask
+
+
+@njit(cache=True, nogil=True)
+def mask_hash(mask):
+    """A 63-bit hash of a mask's uint32 words (equal masks hash alike; compare to be sure).
+
+    A sum of each word times an odd weight of its position: a loop without a carried
+    multiply, which the compiler vectorizes (a bit flipped anywhere changes the sum)."""
+    h = np.uint64(0)
+    for k in range(mask.shape[0]):
+        h += np.uint64(mask[k]) * np.uint64(2 * k + 1)
+    h ^= h >> np.uint64(29)
+    h *= np.uint64(0xBF58476D1CE4E5B9)
+    h ^= h >> np.uint64(32)
+    return np.int64(h >> np.uint64(1))
+
+
+@njit(cache=True, nogil=True)
+def masks_equal(a, b):
+    if a.shape[0] != b.shape[0]:
+        return False
+    for k in range(a.shape[0]):
+        if a[k] != b[k]:
+            return False
+    return True
 
 
 @njit(cache=True, nogil=True)

@@ -243,7 +243,7 @@ def warmup(vocab: Vocabulary) -> None:
 
         from .automata import regex as _regex
         from .engine import masks as _masks
-        from .engine.walk import words_equal
+        from .bitmask import masks_equal
 
         with _masks._shared_lock:
             shared_before = set(_masks._SHARED_WALKS.data)
@@ -264,7 +264,7 @@ def warmup(vocab: Vocabulary) -> None:
             a = np.zeros(vocab.bitmask_words, dtype=np.uint32)
             b = a.copy()
             b.setflags(write=False)
-            words_equal(b, a)
+            masks_equal(b, a)
         finally:
             with _masks._shared_lock:
                 for key in set(_masks._SHARED_WALKS.data) - shared_before:

@@ -194,7 +194,7 @@ def test_flat_trie_arrays():
         lcp = 0
         while lcp < min(len(a), len(b)) and a[lcp] == b[lcp]:
             lcp += 1
-        assert v.trie_lcp[k] == lcp
+        assert v.trie.lcp[k] == lcp
         got = bytes(v.trie_data[v.trie_offsets[k] : v.trie_offsets[k + 1]])
         assert got == b
     assert v.token_offsets[-1] == len(v.token_data)
@@ -203,7 +203,7 @@ def test_flat_trie_arrays():
 def test_trie_nodes_spell_every_prefix_once():
     v = byte_vocab([b"ab", b"abc", b"b", b"zz", b"ab", b"abd"])  # "ab" twice (as in byte fallback)
     toks = [v.token_bytes(int(i)) for i in v.trie_ids]
-    byte, depth, skip, token, count, lo, hi, token_node, _, root = v.trie_nodes
+    (byte, depth, skip, token, count, lo, hi), token_node, _, root = v.trie
     prefixes = sorted({t[:d] for t in toks for d in range(1, len(t) + 1)})
     assert len(byte) == len(prefixes)
     path: list[int] = []
@@ -217,8 +217,8 @@ def test_trie_nodes_spell_every_prefix_once():
         assert count[k] == len(ending) and (token[k] == (ending[0] if ending else -1))
         assert (lo[k], hi[k]) == (below[0] + len(ending), below[-1] + 1)
     for i, t in enumerate(toks):
-        if len(t) > v.trie_lcp[i]:  # a token spelled before by an equal one owns no node
-            assert token_node[i] == prefixes.index(t[: v.trie_lcp[i] + 1])
+        if len(t) > v.trie.lcp[i]:  # a token spelled before by an equal one owns no node
+            assert token_node[i] == prefixes.index(t[: v.trie.lcp[i] + 1])
     for b in range(256):
         assert root[b] == (prefixes.index(bytes([b])) if bytes([b]) in prefixes else -1)
 

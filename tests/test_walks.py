@@ -10,7 +10,8 @@ import pytest
 
 import constrain
 from constrain.engine import masks as masks_mod
-from constrain.engine.walk import alike_depth, bits_from_ids, same_within, walk_alloc, walk_patch, walk_sliced
+from constrain.bitmask import bits_from_ids
+from constrain.engine.walk import alike_depth, same_within, walk_alloc, walk_patch, walk_sliced
 from conftest import real_tokenizer, real_vocab
 
 KEYS = ["name", "names", "nickname", "age", "agent", "address", "addr", "tags", "tag_ids", "a"]
@@ -31,7 +32,7 @@ def _plain(engine, c):
     vocab = engine.vocab
     lexer = engine.lexer
     idx, _, ev_lo, ev_hi, ev_depth, ev_state = walk_alloc(
-        lexer.trans, lexer.accept, lexer.follow, vocab.trie_nodes, 0, len(vocab.trie_ids), 0, c,
+        lexer.trans, lexer.accept, lexer.follow, vocab.trie, 0, len(vocab.trie_ids), 0, c,
         vocab.max_token_length, engine._scratch(),
     )
     return bits_from_ids(vocab.bitmask_words, idx, vocab.trie_ids), (ev_lo, ev_hi, ev_depth, ev_state)
@@ -59,8 +60,8 @@ def test_patched_walks_equal_plain_walks(vocab_name, schema):
             want_words, want_ev = _plain(engine, q)
             r_words, r_ev = _plain(engine, r)
             ok, words, *ev = walk_patch(
-                lexer.trans, lexer.accept, lexer.follow, vocab.trie_nodes, vocab.trie_ids, q, r, r_words, *r_ev,
-                vocab.max_token_length, 2 * len(vocab.node_byte) + 2, np.empty(0, np.int32), 0, engine._scratch(),
+                lexer.trans, lexer.accept, lexer.follow, vocab.trie, vocab.trie_ids, q, r, r_words, *r_ev,
+                vocab.max_token_length, 2 * len(vocab.trie.nodes.byte) + 2, np.empty(0, np.int32), 0, engine._scratch(),
             )
             assert ok
             assert np.array_equal(words, want_words), (schema, q, r)
@@ -125,7 +126,7 @@ def test_sliced_walks_equal_plain_walks(vocab_name, schema):
             want_words, want_ev = _plain(engine, base + a)
             r_words, r_ev = _plain(engine, base + b)
             for cut in cuts:
-                nodes, long_words, n_long = vocab.trie_nodes_longer(cut)
+                nodes, long_words, n_long = vocab.trie_longer(cut)
                 words, *ev = walk_sliced(
                     lexer.trans, lexer.accept, lexer.follow, nodes, long_words, n_long, vocab.trie_ids, base + a,
                     cut, r_words, *r_ev, vocab.max_token_length, engine._scratch(),
@@ -155,8 +156,8 @@ def test_walks_patched_from_a_reference_terminal(vocab_name):
             r = ref_base + int(pair_of[k])
             r_words, r_ev = _plain(engine, r)
             ok, words, *ev = walk_patch(
-                lexer.trans, lexer.accept, lexer.follow, vocab.trie_nodes, vocab.trie_ids, base + k, r, r_words, *r_ev,
-                vocab.max_token_length, 2 * len(vocab.node_byte) + 2, eq, ref_base, engine._scratch(),
+                lexer.trans, lexer.accept, lexer.follow, vocab.trie, vocab.trie_ids, base + k, r, r_words, *r_ev,
+                vocab.max_token_length, 2 * len(vocab.trie.nodes.byte) + 2, eq, ref_base, engine._scratch(),
             )
             assert ok
             assert np.array_equal(words, want_words), k
@@ -174,7 +175,7 @@ def test_walks_with_work_buffers_too_small_or_reused():
     want = [_plain(engine, c) for c in states]
     for c, (words, ev) in zip(states, want):
         idx, _, *ev2 = walk_alloc(
-            lexer.trans, lexer.accept, lexer.follow, vocab.trie_nodes, 0, len(vocab.trie_ids), 0, c,
+            lexer.trans, lexer.accept, lexer.follow, vocab.trie, 0, len(vocab.trie_ids), 0, c,
             vocab.max_token_length, tiny,
         )
         assert np.array_equal(bits_from_ids(vocab.bitmask_words, idx, vocab.trie_ids), words)
@@ -187,15 +188,15 @@ def test_longer_token_tries():
     vocab = real_vocab("qwen2")
     lengths = np.diff(vocab.trie_offsets)
     for cut in (0, 4, 16):
-        (byte, depth, skip, token, count, lo, hi), words, n_long = vocab.trie_nodes_longer(cut)
+        (byte, depth, skip, token, count, lo, hi), words, n_long = vocab.trie_longer(cut)
         assert n_long == int((lengths > cut).sum())
         ends = token >= 0
         assert (depth[ends] > cut).all() and int(count[ends].sum()) == n_long
         want = bits_from_ids(vocab.bitmask_words, np.nonzero(lengths > cut)[0].astype(np.int32), vocab.trie_ids)
         assert np.array_equal(words, want)
         assert (skip > np.arange(len(skip))).all() and skip[-1] == len(skip)
-    full = vocab.trie_nodes_longer(0)[0]
-    assert all(np.array_equal(x, y) for x, y in zip(full, vocab.trie_nodes[:7]))
+    full = vocab.trie_longer(0)[0]
+    assert all(np.array_equal(x, y) for x, y in zip(full, vocab.trie.nodes))
 
 
 def test_masks_with_shortcuts_equal_masks_without(monkeypatch):

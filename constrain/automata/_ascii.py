@@ -4,7 +4,7 @@ Most patterns people write (dates, identifiers, numbers, codes) use ASCII charac
 classes (negated or not), ``.``, groups, alternation and counted repeats only. For such a
 pattern, parsing to an AST and building the NFA in Python costs several times the
 determinization itself; :func:`ascii_nfa` reads the pattern's bytes and lays the NFA out
-directly, in the form :func:`._kernels.regex_dfa` takes (the non-ASCII characters that
+directly, in the form :func:`._regex_dfa.regex_dfa` takes (the non-ASCII characters that
 ``.`` and negated classes match are a copy of the general encoder's byte graph). The
 minimal DFA is canonical, so it is the same table the general path (:mod:`.parse`,
 :mod:`.regex`) gives for the pattern.
@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ._kernels import nfa_table
+from ._regex_dfa import nfa_table
 
 __all__ = ["ascii_nfa", "ascii_table", "nfa", "wide_templates"]
 
@@ -198,7 +198,7 @@ def _repeat(pat, i):
 def ascii_nfa(pat, ecma, wide_all, wide_ecma):
     """Thompson NFA of the ASCII pattern ``pat`` (uint8): (ok, states, byte-range edges as
     four blocks, epsilon edges as two blocks, accepting state), the start state 0, as
-    :func:`._kernels.regex_dfa` takes them. ``ecma``: ``\\d`` and ``\\w`` are ASCII
+    :func:`._regex_dfa.regex_dfa` takes them. ``ecma``: ``\\d`` and ``\\w`` are ASCII
     classes (else those are left to the general path) and ``.`` excludes ``\\r``,
     U+2028 and U+2029 too. ``ok`` False: not handled here. ``wide_all``, ``wide_ecma``:
     the UTF-8 byte graphs of every non-ASCII character, and of those but U+2028 and U+2029
@@ -479,7 +479,7 @@ def ascii_nfa(pat, ecma, wide_all, wide_ecma):
 
 @njit(cache=True)
 def ascii_table(pat, ecma, max_states, deadline, wide_all, wide_ecma):
-    """:func:`ascii_nfa` then :func:`._kernels.nfa_table` in one call: (ok, table,
+    """:func:`ascii_nfa` then :func:`._regex_dfa.nfa_table` in one call: (ok, table,
     accepting, byte classes, status); ``ok`` False when the pattern is left to the
     general path (the rest is then empty)."""
     ok, n, ed, ep, final = ascii_nfa(pat, ecma, wide_all, wide_ecma)

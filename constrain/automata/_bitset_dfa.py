@@ -3,8 +3,8 @@
 Most patterns make NFAs of at most a few hundred states. For those, a subset of NFA
 states fits in a few 64-bit words: closures and moves are word-wise ORs, subsets are
 found by hashing their words, and Moore's partition refinement minimizes the few states
-there are. The result is the canonical table :func:`._kernels.regex_dfa` and
-:func:`._kernels.widen` give (trimmed, minimal, numbered breadth-first from the start
+there are. The result is the canonical table :func:`._regex_dfa.regex_dfa` and
+:func:`._byte_classes.widen` give (trimmed, minimal, numbered breadth-first from the start
 in byte order, byte classes cut where the NFA's edges are): the minimal DFA of a
 language is unique, and so is that numbering. Larger NFAs, NFAs with anchors, and
 subset constructions past :data:`MAX_SUBSETS` states are left to the general kernels.
@@ -15,20 +15,21 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from .._hashtable import SEED, first_slot, hash_end, hash_step, next_slot
+from ._reach import reachable
+
 __all__ = ["bitset_table", "MAX_NFA", "MAX_SUBSETS"]
 
 MAX_NFA = 512  # NFA states (eight words per subset)
 MAX_SUBSETS = 4096
 
-_MUL = 0x9E3779B97F4A7C15
-
 
 @njit(cache=True, nogil=True, inline="always")
 def _hash_words(x, W):
-    h = np.uint64(0x243F6A8885A308D3)
+    h = np.int64(SEED)
     for w in range(W):
-        h = (h ^ x[w]) * np.uint64(_MUL)
-        h ^= h >> np.uint64(31)
+        # mixed after every word: a word's high bits must reach the slot's low bits
+        h = hash_end(hash_step(h, np.int64(x[w])))
     return h
 
 
@@ -79,7 +80,7 @@ def bitset_table(n, ed, ep, final, max_subsets):
     """(ok, table int32 [m, 256], accepting [m], byte class of each byte) of the minimal
     DFA of a Thompson NFA without anchors: ``n`` states, start 0, accepting ``final``,
     byte-range edges ``ed`` (four blocks: sources, low bytes, high bytes, targets) and
-    epsilon edges ``ep`` (two blocks: sources, targets), as :func:`._kernels.regex_dfa`
+    epsilon edges ``ep`` (two blocks: sources, targets), as :func:`._regex_dfa.regex_dfa`
     takes them. m == 0 is the empty language. ``ok`` False (nothing else meaningful):
     more than :data:`MAX_NFA` NFA states, or more subsets than ``max_subsets``,
     :data:`MAX_SUBSETS` or four per NFA state."""
@@ -127,7 +128,7 @@ def bitset_table(n, ed, ep, final, max_subsets):
     cap = min(MAX_SUBSETS, max_subsets, 4 * n + 64)
     sets = np.empty((cap, W), dtype=np.uint64)
     dtr = np.empty((cap, k), dtype=np.int64)
-    hashes = np.empty(cap, dtype=np.uint64)
+    hashes = np.empty(cap, dtype=np.int64)
     size = 16
     while size < 2 * cap:
         size *= 2
@@ -135,7 +136,7 @@ def bitset_table(n, ed, ep, final, max_subsets):
     sets[0] = cl[0]
     h = _hash_words(sets[0], W)
     hashes[0] = h
-    slots[np.int64(h & np.uint64(size - 1))] = 0
+    slots[first_slot(slots, h)] = 0
     n_sub = 1
     tmp = np.empty((k, W), dtype=np.uint64)
     i = 0
@@ -163,7 +164,7 @@ def bitset_table(n, ed, ep, final, max_subsets):
                 dtr[i, cc] = -1
                 continue
             h = _hash_words(tmp[cc], W)
-            sl = np.int64(h & np.uint64(size - 1))
+            sl = first_slot(slots, h)
             found = -1
             while True:
                 e = slots[sl]
@@ -178,7 +179,7 @@ def bitset_table(n, ed, ep, final, max_subsets):
                     if same:
                         found = e
                         break
-                sl = (sl + 1) & (size - 1)
+                sl = next_slot(slots, sl)
             if found < 0:
                 if n_sub >= cap:
                     return False, np.empty((0, 256), dtype=np.int32), np.empty(0, dtype=np.bool_), byte_cls
@@ -212,23 +213,8 @@ def bitset_table(n, ed, ep, final, max_subsets):
             if t >= 0:
                 rdat[fill[t]] = s
                 fill[t] += 1
-    live = acc.copy()
+    live = reachable(roff, rdat, acc)
     queue = np.empty(m, dtype=np.int64)
-    qn = 0
-    for s in range(m):
-        if live[s]:
-            queue[qn] = s
-            qn += 1
-    qi = 0
-    while qi < qn:
-        t = queue[qi]
-        qi += 1
-        for j in range(roff[t], roff[t + 1]):
-            s = rdat[j]
-            if not live[s]:
-                live[s] = True
-                queue[qn] = s
-                qn += 1
     if not live[0]:
         return True, np.empty((0, 256), dtype=np.int32), np.empty(0, dtype=np.bool_), byte_cls
     part = np.full(m, -1, dtype=np.int64)
@@ -307,14 +293,12 @@ def _assign(s, owns, dtr, k, live, part, out, tslots, rep, nb):
     its accepting flag or its block so far, and the blocks ``part`` of its targets, -1
     for dead ones), else block ``nb`` (``rep[nb] = s``); written to ``out[s]``. Returns
     the number of blocks. ``tslots``: an open-addressing table of the states seen."""
-    size = tslots.shape[0]
-    h = np.uint64(owns[s] + 1) * np.uint64(_MUL)
+    h = hash_step(np.int64(SEED), owns[s])
     for cc in range(k):
         t = dtr[s, cc]
         bt = part[t] if (t >= 0 and live[t]) else -1
-        h = (h ^ np.uint64(bt + 2)) * np.uint64(_MUL)
-        h ^= h >> np.uint64(29)
-    sl = np.int64(h & np.uint64(size - 1))
+        h = hash_end(hash_step(h, bt + 1))
+    sl = first_slot(tslots, h)
     while True:
         r = tslots[sl]
         if r < 0:
@@ -335,7 +319,7 @@ def _assign(s, owns, dtr, k, live, part, out, tslots, rep, nb):
             if same:
                 out[s] = out[r]
                 return nb
-        sl = (sl + 1) & (size - 1)
+        sl = next_slot(tslots, sl)
 
 
 @njit(cache=True, nogil=True)

@@ -1,7 +1,8 @@
 """Minimized, trimmed, canonically numbered DFAs over bytes, and set operations on them.
 
-The work runs over byte classes (bytes no automaton involved tells apart) in the numba
-kernels of :mod:`._kernels`; tables are widened to 256 columns only at the end.
+The work runs over byte classes (bytes no automaton involved tells apart) in numba
+kernels (:mod:`._product`, :mod:`._determinize`, :mod:`._minimize`); tables are widened
+to 256 columns only at the end.
 
 Every :class:`ByteDFA` this module hands out is the unique minimal DFA of its language with
 dead transitions written as ``-1`` and states numbered in breadth-first order from the
@@ -19,7 +20,11 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import CompileLimitError
-from . import _kernels
+from ._byte_classes import column_classes, key_columns
+from ._determinize import determinize
+from ._jit import clock
+from ._minimize import minimize
+from ._product import pair_product
 
 __all__ = [
     "ByteDFA",
@@ -67,8 +72,7 @@ class ByteDFA:
     def _byte_partition(self) -> np.ndarray:
         cls = getattr(self, "_cls", None)  # absent on instances restored without it
         if cls is None:
-            _kernels.warm()
-            cls = self._cls = _kernels.column_classes(self.transitions)
+            cls = self._cls = column_classes(self.transitions)
         return cls
 
     def class_bytes(self) -> np.ndarray:
@@ -88,9 +92,8 @@ class ByteDFA:
             raise ValueError("start state out of range")
         if trans.shape[0] == 0:
             return empty_dfa()
-        _kernels.warm()
         t32 = np.ascontiguousarray(trans, dtype=np.int32)
-        byte_cls = _kernels.column_classes(t32)
+        byte_cls = column_classes(t32)
         _, reps = np.unique(byte_cls, return_index=True)
         return finalize(np.take(t32, reps, axis=1), byte_cls, acc, start)
 
@@ -109,8 +112,7 @@ class ByteDFA:
             part = getattr(self, "_cls", None)
             if part is None:
                 part = self._byte_partition()
-            _kernels.warm()
-            cls, tab = _kernels.key_columns(self.transitions, part)
+            cls, tab = key_columns(self.transitions, part)
             self._key = _dfa_key(self.n_states, self.accepting, cls, tab)
         return self._key
 
@@ -144,7 +146,7 @@ class ByteDFA:
 
 def _dfa_key(n_states: int, accepting: np.ndarray, cls: np.ndarray, tab: np.ndarray) -> str:
     """:attr:`ByteDFA.key` from the table's coarsest byte classes (as
-    :func:`._kernels.key_columns` gives them)."""
+    :func:`._byte_classes.key_columns` gives them)."""
     h = hashlib.sha256(b"ByteDFA2")
     h.update(n_states.to_bytes(8, sys.byteorder, signed=True))  # as np.int64(n).tobytes()
     h.update(accepting.tobytes())
@@ -179,7 +181,6 @@ def finalize(table, byte_cls: np.ndarray, accepting, start: int, deadline: float
     ``table[s][c]`` is the target of state ``s`` on byte class ``c`` (-1 dead);
     ``byte_cls[b]`` is the class of byte ``b``. Every class must occur in ``byte_cls``.
     """
-    _kernels.warm()
     rows = np.ascontiguousarray(table, dtype=np.int32)
     if not rows.flags.writeable:  # one numba specialization: writable arrays only
         rows = rows.copy()
@@ -194,7 +195,7 @@ def finalize(table, byte_cls: np.ndarray, accepting, start: int, deadline: float
     first = np.full(k, 256, dtype=np.int64)
     np.minimum.at(first, byte_cls, np.arange(256, dtype=np.int64))
     col_order = np.argsort(first, kind="stable").astype(np.int64)
-    out, out_acc, status = _kernels.minimize(rows, acc, int(start), col_order,
+    out, out_acc, status = minimize(rows, acc, int(start), col_order,
                                              float("inf") if deadline is None else float(deadline))
     if status == 2 or (deadline is not None and time.perf_counter() > deadline):
         raise CompileLimitError(f"{what}: exceeded the time limit while minimizing")
@@ -227,10 +228,9 @@ def _raise_status(status: int, what: str, max_states: int, time_limit: float) ->
 
 
 def _pair(a: ByteDFA, b: ByteDFA, op: int, max_states: int, time_limit: float, what: str) -> ByteDFA:
-    _kernels.warm()
     reps, byte_cls = _byte_classes((a, b))
-    t0 = time.perf_counter()
-    rows, acc, status = _kernels.pair_product(np.take(a.transitions, reps, axis=1),
+    t0 = clock()
+    rows, acc, status = pair_product(np.take(a.transitions, reps, axis=1),
                                               np.take(b.transitions, reps, axis=1),
                                               np.array(a.accepting), np.array(b.accepting), op, max_states + 1, t0 + time_limit)
     _raise_status(status, what, max_states, time_limit)
@@ -240,7 +240,6 @@ def _pair(a: ByteDFA, b: ByteDFA, op: int, max_states: int, time_limit: float, w
 def _subsets(dfas: Sequence[ByteDFA], concat_: bool, max_states: int, time_limit: float, what: str) -> ByteDFA:
     """Subset construction over the disjoint union of ``dfas``: their union, or, with
     ``concat_``, their concatenation (epsilon from each accepting state to the next start)."""
-    _kernels.warm()
     reps, byte_cls = _byte_classes(dfas)
     k = len(reps)
     sizes = [d.n_states for d in dfas]
@@ -289,8 +288,8 @@ def _subsets(dfas: Sequence[ByteDFA], concat_: bool, max_states: int, time_limit
                 stack.append(y)
     start_acc = any(bool(is_final[x]) for x in seen)
     start_set = np.array(sorted(x for x in seen if mv_off[x + 1] > mv_off[x]), dtype=np.int32)
-    t0 = time.perf_counter()
-    rows, acc, status = _kernels.determinize(k, mv_off, mv_c, mv_c, mv_tgt, eps_off, eps_dat, is_final,
+    t0 = clock()
+    rows, acc, status = determinize(k, mv_off, mv_c, mv_c, mv_tgt, eps_off, eps_dat, is_final,
                                              start_set, start_acc, max_states + 1, t0 + time_limit)
     _raise_status(status, what, max_states, time_limit)
     return finalize(rows, byte_cls, acc, 0, deadline=t0 + time_limit, what=what)
@@ -360,8 +359,7 @@ def concat(*dfas: ByteDFA, max_states: int = 100_000, time_limit: float = 10.0) 
         return literal_dfa(b"")
     if len(dfas) == 1:
         return dfas[0]
-    _kernels.warm()
-    t0 = time.perf_counter()
+    t0 = clock()
     if any(d.is_empty() for d in dfas):
         return empty_dfa()
     reps, byte_cls = _byte_classes(dfas)

@@ -3,7 +3,7 @@
 Pipeline: :mod:`.parse` builds an AST over code point sets; each set becomes a small
 acyclic byte graph (UTF-8, or JSON string escapes); a Thompson NFA over byte ranges with
 anchor edges is determinized over byte classes and minimized in one numba kernel
-(:func:`._kernels.regex_dfa`). Big sub-expressions that are repeated, or occur more than
+(:func:`._regex_dfa.regex_dfa`). Big sub-expressions that are repeated, or occur more than
 once, are compiled to a minimal DFA first and built as copies of it; the string branches
 of a big alternation are built as a trie.
 """
@@ -20,9 +20,12 @@ import numpy as np
 from ..errors import CompileLimitError, RegexError
 from ..grammar.ir import Concat, Difference, Intersect, Lit, Union_
 from ..grammar.ir import Regex as RegexTerminal
-from . import _ascii, _kernels
+from . import _ascii
 from . import charset as cs
 from . import store
+from ._byte_classes import edge_ranges
+from ._jit import clock
+from ._regex_dfa import nfa_table, regex_dfa, trie
 from .dfa import ByteDFA, concat, difference, empty_dfa, intersect, literal_dfa, union
 from .parse import parse
 
@@ -40,7 +43,7 @@ class _Limits:
         self.pattern = pattern
         self.max_states = max_states
         self.time_limit = time_limit
-        self.t0 = time.perf_counter()
+        self.t0 = clock()
         self.max_nfa = max(4 * max_states, 100_000)
 
     def check_time(self) -> None:
@@ -238,7 +241,7 @@ class _NFA:
         res = _determinize(sub, final, self.limits, cap=min(size, self.limits.max_states))
         if res is not None:
             off, col, tgt, acc, byte_cls = res
-            edges = _kernels.edge_ranges(off, col, tgt, byte_cls)
+            edges = edge_ranges(off, col, tgt, byte_cls)
             m = edges.shape[0] // 4
             res = (edges[:m], edges[m : 2 * m], edges[2 * m : 3 * m], edges[3 * m :], np.flatnonzero(acc),
                    acc.shape[0])
@@ -332,7 +335,7 @@ def _strings(branches: tuple) -> tuple:
         code[item] = r[0][0] if r and len(r) == 1 and r[0][0] == r[0][1] < 0x80 else 256
     codes = np.fromiter(map(code.__getitem__, flat), np.int64, len(flat))
     lens = np.fromiter(map(len, seqs), np.int64, len(seqs))
-    edges, accepting, size, taken = _kernels.trie(codes, lens)
+    edges, accepting, size, taken = trie(codes, lens)
     rest = tuple(b for b, t in zip(branches, taken.tolist()) if not t)
     if len(rest) == len(branches):
         return None, branches
@@ -376,13 +379,13 @@ def _check_status(status: int, limits: _Limits, max_states: int, cap: int | None
 
 def _determinize(nfa: _NFA, final: int, limits: _Limits, cap: int | None = None):
     """(edge offsets, classes and targets, accepting, byte class of each byte) of the
-    minimal DFA of ``nfa`` (see :func:`._kernels.regex_dfa`). Past ``max_states`` subset
+    minimal DFA of ``nfa`` (see :func:`._regex_dfa.regex_dfa`). Past ``max_states`` subset
     states: None when ``cap`` replaces the limit, else CompileLimitError."""
     ed, ep, asr = _kernel_inputs(nfa)
     limits.check_time()
     max_states = limits.max_states if cap is None else cap
     deadline = limits.t0 + limits.time_limit
-    off, col, tgt, acc, byte_cls, status = _kernels.regex_dfa(nfa.n, ed, ep, asr, final, max_states + 1, deadline)
+    off, col, tgt, acc, byte_cls, status = regex_dfa(nfa.n, ed, ep, asr, final, max_states + 1, deadline)
     if not _check_status(status, limits, max_states, cap):
         return None
     return off, col, tgt, acc, byte_cls
@@ -510,7 +513,6 @@ def compile_regex(pattern: str, *, ascii: bool = False, ignore_case: bool = Fals
     """
     if not isinstance(pattern, str):
         raise RegexError(f"pattern must be str, not {type(pattern).__name__}")
-    _kernels.warm()
     limits = _Limits(pattern, max_states, time_limit)
     if not (ignore_case or search or json_string) and pattern.isascii():
         dfa = _compile_ascii(pattern, ascii, limits)
@@ -546,7 +548,7 @@ def _compile_ast(ast: tuple, pattern: str, json_string: bool, limits: _Limits, a
     # the minimal DFA as a byte table, in one kernel call
     ed, ep, asr = _kernel_inputs(nfa)
     limits.check_time()
-    return _table_dfa(limits, *_kernels.nfa_table(
+    return _table_dfa(limits, *nfa_table(
         nfa.n, ed, ep, asr, final, max_states + 1, limits.t0 + limits.time_limit))
 
 
@@ -559,7 +561,7 @@ def _compile_ascii(pattern: str, ecma: bool, limits: _Limits) -> ByteDFA | None:
 
 
 def _table_dfa(limits: _Limits, table, acc, byte_cls, status) -> ByteDFA:
-    """The ByteDFA of what :func:`._kernels.nfa_table` returned; raises past a limit. Its
+    """The ByteDFA of what :func:`._regex_dfa.nfa_table` returned; raises past a limit. Its
     key is computed when first asked for."""
     _check_status(status, limits, limits.max_states, None)
     if acc.shape[0] == 0:
@@ -613,7 +615,6 @@ def _union_dfa(parts: tuple) -> ByteDFA:
         if len(regs) == 1:
             dfas.append(compile_terminal(regs[0]))
             continue
-        _kernels.warm()
         label = "|".join(r.source for r in regs)
         if len(label) > 200:
             label = label[:200] + "..."

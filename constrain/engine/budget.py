@@ -19,7 +19,7 @@ import numpy as np
 from .masks import MaskEngine
 from .parser import _BIG as _ITEM
 from .parser import DEAD
-from .walk import set_bits
+from ..bitmask import set_bits
 
 __all__ = ["BudgetPlanner"]
 

@@ -24,6 +24,7 @@ from typing import Sequence
 import numpy as np
 from numba import njit
 
+from .._hashtable import first_slot, hash_run, next_slot, put
 from ..errors import CompileLimitError
 
 __all__ = ["Lexer"]
@@ -425,7 +426,7 @@ def _expand_subset(trans, i, n, off, dat, rows, table, scratch, p_off, p_dat, p_
         if k == 1:
             rows[i, b] = scratch[0]
             continue
-        h = _members_hash(scratch, 0, k)
+        h = hash_run(scratch, 0, k, 0)
         found = _find_members(p_off, p_dat, p_table, h, scratch, k)
         if found >= 0:
             rows[i, b] = p_sid[found]
@@ -523,13 +524,12 @@ def _product_closure(trans, root, products, first, cap):
 @njit(cache=True, nogil=True)
 def _find_members(off, dat, table, h, scratch, k):
     """Index of the subset equal to ``scratch[:k]`` (hash ``h``) in ``table``, or -1."""
-    cap = table.shape[0]
-    slot = h & (cap - 1)
+    slot = first_slot(table, h)
     while table[slot] != -1:
         j = table[slot]
         if _same_members(dat, off[j], off[j + 1], scratch, k):
             return j
-        slot = (slot + 1) & (cap - 1)
+        slot = next_slot(table, slot)
     return -1
 
 
@@ -549,19 +549,7 @@ def _put_members(off, dat, table, lo, j):
 
 @njit(cache=True, nogil=True)
 def _place(off, dat, table, j):
-    cap = table.shape[0]
-    slot = _members_hash(dat, off[j], off[j + 1] - off[j]) & (cap - 1)
-    while table[slot] != -1:
-        slot = (slot + 1) & (cap - 1)
-    table[slot] = j
-
-
-@njit(cache=True, nogil=True)
-def _members_hash(a, lo, k):
-    h = np.int64(k)
-    for x in range(lo, lo + k):
-        h = (h * 1000003) ^ a[x]
-    return (h * 0x9E3779B1) & 0x7FFFFFFFFFFFFFFF
+    put(table, hash_run(dat, off[j], off[j + 1], 0), j)
 
 
 @njit(cache=True, nogil=True)

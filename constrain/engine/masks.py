@@ -28,9 +28,9 @@ from ..errors import CompileLimitError, ConstrainError
 from ..vocabulary import Vocabulary
 from .lexer import Lexer
 from .parser import DEAD, EarleyParser
+from ..bitmask import bits_from_ids, mask_hash, masks_equal, set_bits
 from .walk import (
-    alike_depth, bits_from_ids, next_table_insert, resolve, scratch, set_bits, walk_alloc, walk_ids, walk_patch,
-    walk_sliced, walk_words, words_equal, words_hash,
+    alike_depth, next_table_insert, resolve, scratch, walk_alloc, walk_ids, walk_mask, walk_patch, walk_sliced,
 )
 
 __all__ = ["MaskEngine", "Hyp"]
@@ -111,7 +111,7 @@ class MaskEngine:
         self._patch_skips: dict[int, tuple[int, int]] = {}
         self._accepting: dict[int, bool] = {}
         self._eos = vocab.eos_ids_array
-        self._nodes = vocab.trie_nodes
+        self._trie = vocab.trie
         self._n_sorted = len(vocab.trie_ids)
         p0 = parser.initial
         self.initial = self.intern(frozenset((p0, c) for c in lexer.start(parser.allowed(p0))) or frozenset({(p0, -1)}))
@@ -270,21 +270,21 @@ class MaskEngine:
                         self._masks.data.popitem(last=False)
         return got
 
-    def _shared_mask(self, words: np.ndarray) -> np.ndarray:
-        """``words``, or an equal read-only mask already kept."""
-        h = words_hash(words)
+    def _shared_mask(self, mask: np.ndarray) -> np.ndarray:
+        """``mask``, or an equal read-only mask already kept."""
+        h = mask_hash(mask)
         other = self._mask_store.get(h)
-        if other is not None and words_equal(other, words):
+        if other is not None and masks_equal(other, mask):
             return other
-        words.setflags(write=False)
+        mask.setflags(write=False)
         if other is None:
-            self._mask_store[h] = words
-        return words
+            self._mask_store[h] = mask
+        return mask
 
     def _compute_mask(self, hid: int) -> np.ndarray:
         self._work = 0
         n = self._n_sorted
-        words = None
+        mask = None
         starts = []  # (parse state, events of a whole-vocabulary walk)
         roots: set[Hyp] = set()
         for p, c in self._hyps[hid]:
@@ -292,10 +292,10 @@ class MaskEngine:
                 continue
             ids, events = self._walk(c, 0, n, 0)
             # whole-vocabulary walks come back as dense words (cached: not to be written)
-            if words is None:
-                words = ids.copy()
+            if mask is None:
+                mask = ids.copy()
             else:
-                words |= ids
+                mask |= ids
             starts.append((p, events))
             if self.lexer.completed[c]:
                 # The lexeme may also end exactly at the token boundary: the next token
@@ -305,16 +305,16 @@ class MaskEngine:
                         if (p2, c2) not in roots:
                             roots.add((p2, c2))
                             ids, events = self._walk(c2, 0, n, 0)
-                            words |= ids
+                            mask |= ids
                             starts.append((p2, events))
-        if words is None:
-            words = np.zeros(self.n_words, dtype=np.uint32)
-        self._resolve(starts, words)
+        if mask is None:
+            mask = np.zeros(self.n_words, dtype=np.uint32)
+        self._resolve(starts, mask)
         if self.accepting(hid) and len(self._eos):
-            set_bits(words, self._eos)
-        return words
+            set_bits(mask, self._eos)
+        return mask
 
-    def _resolve(self, starts, words: np.ndarray) -> None:
+    def _resolve(self, starts, mask: np.ndarray) -> None:
         """Add the tokens that cross a lexeme boundary at the events of the walks in
         ``starts`` (each with its parse state), to any number of boundaries per token.
 
@@ -349,7 +349,7 @@ class MaskEngine:
             self._nx_c2 = np.empty(256, dtype=np.int32)
         while True:
             status, seen, n_seen, self._work, events, n = resolve(
-                lexer.trans, lexer.accept, lexer.follow, self._nodes, self.vocab.trie_ids, words,
+                lexer.trans, lexer.accept, lexer.follow, self._trie, self.vocab.trie_ids, mask,
                 self._nx_keys, self._nx_offs, self._nx_cnts, self._nx_p2, self._nx_c2,
                 seen, n_seen, events, n, self._work, self.max_walks_per_mask, self.vocab.max_token_length,
             )
@@ -430,7 +430,7 @@ class MaskEngine:
         lexer = self.lexer
         if self.keep_walk_states:
             idx, states, ev_lo, ev_hi, ev_depth, ev_state = walk_alloc(
-                lexer.trans, lexer.accept, lexer.follow, self._nodes,
+                lexer.trans, lexer.accept, lexer.follow, self._trie,
                 lo, hi, depth, c, self.vocab.max_token_length, self._scratch(),
             )
             self._walk_states.put(key, (idx, states))
@@ -444,8 +444,8 @@ class MaskEngine:
         spent = 0
         if root:
             t0 = perf_counter_ns()
-            ids, ev = walk_words(
-                lexer.trans, lexer.accept, lexer.follow, self._nodes, self.vocab.trie_ids, self.n_words,
+            ids, ev = walk_mask(
+                lexer.trans, lexer.accept, lexer.follow, self._trie, self.vocab.trie_ids, self.n_words,
                 c, self.vocab.max_token_length, self._scratch(),
             )
             spent = perf_counter_ns() - t0
@@ -454,7 +454,7 @@ class MaskEngine:
                 self._walk_ns[t] = _mean(self._walk_ns.get(t), spent)
         else:
             ids, ev = walk_ids(
-                lexer.trans, lexer.accept, lexer.follow, self._nodes, self.vocab.trie_ids,
+                lexer.trans, lexer.accept, lexer.follow, self._trie, self.vocab.trie_ids,
                 lo, hi, depth, c, self.vocab.max_token_length, self._scratch(),
             )
         got = (ids, (ev[0], ev[1], ev[2], ev[3]))
@@ -504,13 +504,13 @@ class MaskEngine:
             # found, redone for the few tokens longer than that.
             cut = max((x for x in self.vocab.SLICE_CUTS if x <= best), default=0)
             if cut:
-                nodes, long_words, n_long = self.vocab.trie_nodes_longer(cut)
-                words, (ev_lo, ev_hi, ev_depth, ev_state) = best_ref
-                words, ev_lo, ev_hi, ev_depth, ev_state = walk_sliced(
-                    lexer.trans, lexer.accept, lexer.follow, nodes, long_words, n_long, self.vocab.trie_ids, c, cut,
-                    words, ev_lo, ev_hi, ev_depth, ev_state, self.vocab.max_token_length, self._scratch(),
+                nodes, long_mask, n_long = self.vocab.trie_longer(cut)
+                mask, (ev_lo, ev_hi, ev_depth, ev_state) = best_ref
+                mask, ev_lo, ev_hi, ev_depth, ev_state = walk_sliced(
+                    lexer.trans, lexer.accept, lexer.follow, nodes, long_mask, n_long, self.vocab.trie_ids, c, cut,
+                    mask, ev_lo, ev_hi, ev_depth, ev_state, self.vocab.max_token_length, self._scratch(),
                 )
-                found = (words, (ev_lo, ev_hi, ev_depth, ev_state))
+                found = (mask, (ev_lo, ev_hi, ev_depth, ev_state))
         if found is None and recent and root and self._patch_pays(t):
             # No twin: patch the walk of the last state walked (a key-name string that
             # excludes the declared names differs from its neighbours only along them).
@@ -560,17 +560,17 @@ class MaskEngine:
     def _patched(self, q: int, r: int, ref, eq: np.ndarray, eq_lo: int):
         """The whole-vocabulary walk of ``q`` patched from ``ref``, that of ``r`` (see
         :func:`walk_patch`), or None when they differ too widely."""
-        words, (ev_lo, ev_hi, ev_depth, ev_state) = ref
+        mask, (ev_lo, ev_hi, ev_depth, ev_state) = ref
         lexer = self.lexer
-        ok, words, ev_lo, ev_hi, ev_depth, ev_state = walk_patch(
-            lexer.trans, lexer.accept, lexer.follow, self._nodes, self.vocab.trie_ids, q, r,
-            words, ev_lo, ev_hi, ev_depth, ev_state, self.vocab.max_token_length, len(self._nodes[0]) // 8,
+        ok, mask, ev_lo, ev_hi, ev_depth, ev_state = walk_patch(
+            lexer.trans, lexer.accept, lexer.follow, self._trie, self.vocab.trie_ids, q, r,
+            mask, ev_lo, ev_hi, ev_depth, ev_state, self.vocab.max_token_length, len(self._trie.nodes.byte) // 8,
             eq, eq_lo, self._scratch(),
         )
-        return (words, (ev_lo, ev_hi, ev_depth, ev_state)) if ok else None
+        return (mask, (ev_lo, ev_hi, ev_depth, ev_state)) if ok else None
 
     def _scratch(self) -> tuple[np.ndarray, ...]:
-        return scratch(self._n_sorted, len(self._nodes[0]))
+        return scratch(self._n_sorted, len(self._trie.nodes.byte))
 
     def walk_states(self, c: int, lo: int, hi: int, depth: int):
         """(sorted token indices, final lexer states) of a walk; computed on demand."""
@@ -606,11 +606,11 @@ def _mean(old: int | None, new: int) -> int:
 
 
 def _share_root_walk(engine: MaskEngine, c: int, got) -> None:
-    words, (ev_lo, ev_hi, ev_depth, ev_state) = got
+    mask, (ev_lo, ev_hi, ev_depth, ev_state) = got
     name = engine.lexer.name
     names = tuple(name(s) for s in ev_state.tolist())
     with _shared_lock:
-        _SHARED_WALKS.put((engine.vocab.fingerprint, name(c)), (words, ev_lo, ev_hi, ev_depth, names))
+        _SHARED_WALKS.put((engine.vocab.fingerprint, name(c)), (mask, ev_lo, ev_hi, ev_depth, names))
 
 
 def _shared_root_walk(engine: MaskEngine, c: int):
@@ -619,10 +619,10 @@ def _shared_root_walk(engine: MaskEngine, c: int):
         hit = _SHARED_WALKS.get((engine.vocab.fingerprint, lexer.name(c)))
     if hit is None:
         return None
-    words, ev_lo, ev_hi, ev_depth, names = hit
+    mask, ev_lo, ev_hi, ev_depth, names = hit
     if lexer.find(lexer.name(c)) != c:
         return None
     local = [lexer.find(n) for n in names]
     if any(x < 0 for x in local):
         return None  # an event state is missing here or ambiguous: walk afresh
-    return words, (ev_lo, ev_hi, ev_depth, np.asarray(local, dtype=np.int32))
+    return mask, (ev_lo, ev_hi, ev_depth, np.asarray(local, dtype=np.int32))

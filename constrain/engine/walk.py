@@ -14,9 +14,11 @@ import threading
 import numpy as np
 from numba import njit
 
+from .._hashtable import key_slot, pair_slot
+
 __all__ = [
-    "walk", "walk_alloc", "walk_ids", "walk_many", "walk_words", "walk_patch", "walk_sliced", "set_bits", "bits_from_ids", "same_within",
-    "alike_depth", "words_hash", "words_equal", "resolve", "next_table_insert",
+    "walk", "walk_alloc", "walk_ids", "walk_many", "walk_mask", "walk_patch", "walk_sliced", "same_within",
+    "alike_depth", "resolve", "next_table_insert", "scratch",
 ]
 
 
@@ -53,11 +55,11 @@ def _buffers(buf, n_tokens, n_nodes):
 
 
 @njit(cache=True, nogil=True)
-def walk_alloc(trans, accept, follow, nodes, lo, hi, depth0, start, max_len, buf):
+def walk_alloc(trans, accept, follow, trie, lo, hi, depth0, start, max_len, buf):
     """:func:`walk_many` over the single subtree ``[lo, hi)`` at ``depth0`` (``buf``: see
     :func:`scratch`)."""
     return walk_many(
-        trans, accept, follow, nodes,
+        trans, accept, follow, trie,
         np.full(1, lo, np.int64), np.full(1, hi, np.int64), np.full(1, depth0, np.int32), start, max_len,
         buf[0], buf[1],
     )
@@ -74,13 +76,13 @@ def _packed(ev_lo, ev_hi, ev_depth, ev_state):
 
 
 @njit(cache=True, nogil=True)
-def walk_words(trans, accept, follow, nodes, trie_ids, n_words, start, max_len, buf):
-    """The whole-vocabulary walk from ``start`` as (dense bitmask words, events as one
+def walk_mask(trans, accept, follow, trie, trie_ids, n_words, start, max_len, buf):
+    """The whole-vocabulary walk from ``start`` as (its mask as uint32 words, events as one
     int32 [4, n] array: lo, hi, depth, state). Two arrays where :func:`walk_alloc`
     returns six: each array handed back to Python costs about as much as a narrow walk."""
-    out, out_state, ev_lo, ev_hi, ev_depth, ev_state = _buffers(buf, trie_ids.shape[0], nodes[0].shape[0])
-    arrays = (nodes[0], nodes[1], nodes[2], nodes[3], nodes[4], nodes[5], nodes[6])
-    skip, root = nodes[2], nodes[9]
+    nodes = trie.nodes
+    out, out_state, ev_lo, ev_hi, ev_depth, ev_state = _buffers(buf, trie_ids.shape[0], nodes.byte.shape[0])
+    skip, root = nodes.skip, trie.root
     stack = np.empty(max_len + 2, dtype=np.int32)
     n_out = 0
     n_ev = 0
@@ -91,24 +93,24 @@ def walk_words(trans, accept, follow, nodes, trie_ids, n_words, start, max_len, 
         if a < 0 or trans[start, b0] < 0:
             continue
         k_out, k_ev = _walk_nodes(
-            trans, accept, follow, arrays, a, skip[a], 0, start, out[n_out:], out_state[n_out:],
+            trans, accept, follow, nodes, a, skip[a], 0, start, out[n_out:], out_state[n_out:],
             ev_lo[n_ev:], ev_hi[n_ev:], ev_depth[n_ev:], ev_state[n_ev:], stack,
         )
         n_out += k_out
         n_ev += k_ev
-    words = np.zeros(n_words, dtype=np.uint32)
+    mask = np.zeros(n_words, dtype=np.uint32)
     for k in range(n_out):
         t = trie_ids[out[k]]
-        words[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
-    return words, _packed(ev_lo[:n_ev], ev_hi[:n_ev], ev_depth[:n_ev], ev_state[:n_ev])
+        mask[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
+    return mask, _packed(ev_lo[:n_ev], ev_hi[:n_ev], ev_depth[:n_ev], ev_state[:n_ev])
 
 
 @njit(cache=True, nogil=True)
-def walk_ids(trans, accept, follow, nodes, trie_ids, lo, hi, depth0, start, max_len, buf):
+def walk_ids(trans, accept, follow, trie, trie_ids, lo, hi, depth0, start, max_len, buf):
     """The walk of subtree ``[lo, hi)`` at ``depth0`` as (token ids, events as one int32
-    [4, n] array), as :func:`walk_words`."""
+    [4, n] array), as :func:`walk_mask`."""
     idx, _, ev_lo, ev_hi, ev_depth, ev_state = walk_alloc(
-        trans, accept, follow, nodes, lo, hi, depth0, start, max_len, buf)
+        trans, accept, follow, trie, lo, hi, depth0, start, max_len, buf)
     ids = np.empty(idx.shape[0], dtype=np.int32)
     for k in range(idx.shape[0]):
         ids[k] = trie_ids[idx[k]]
@@ -184,19 +186,19 @@ def _needs_parser(follow, byte, skip, s, k):
 
 
 @njit(cache=True, nogil=True)
-def walk_many(trans, accept, follow, nodes, los, his, depths, start, max_len, out, out_state):
+def walk_many(trans, accept, follow, trie, los, his, depths, start, max_len, out, out_state):
     """Walk several subtrees (sorted tokens ``[los[k], his[k])`` sharing their first
     ``depths[k]`` bytes), all from lexer state ``start``; returns (indices, final
     states, ev_lo, ev_hi, ev_depth, ev_state) over all of them.
 
-    ``nodes`` is the vocabulary's node form (:meth:`Vocabulary.trie_nodes`); ``out`` and
+    ``trie`` is the vocabulary's :class:`~constrain.trie.Trie`; ``out`` and
     ``out_state`` are work buffers (replaced when too small).
     """
-    token_node, lcp, root = nodes[7], nodes[8], nodes[9]
-    skip = nodes[2]
-    n_nodes = nodes[0].shape[0]
+    nodes = trie.nodes
+    token_node, lcp, root = trie.token_node, trie.lcp, trie.root
+    skip = nodes.skip
+    n_nodes = nodes.byte.shape[0]
     n_tokens = lcp.shape[0]
-    arrays = (nodes[0], nodes[1], nodes[2], nodes[3], nodes[4], nodes[5], nodes[6])
     n = 1
     for k in range(los.shape[0]):
         n += his[k] - los[k]
@@ -223,7 +225,7 @@ def walk_many(trans, accept, follow, nodes, los, his, depths, start, max_len, ou
                     if a < 0 or trans[start, b0] < 0:
                         continue
                     k_out, k_ev = _walk_nodes(
-                        trans, accept, follow, arrays, a, skip[a], 0, start,
+                        trans, accept, follow, nodes, a, skip[a], 0, start,
                         out[n_out:], out_state[n_out:], ev_lo[n_ev:], ev_hi[n_ev:], ev_depth[n_ev:],
                         ev_state[n_ev:], stack,
                     )
@@ -239,7 +241,7 @@ def walk_many(trans, accept, follow, nodes, los, his, depths, start, max_len, ou
             a = token_node[lo] + d - lcp[lo]
             b = token_node[hi] if hi < n_tokens else n_nodes
             k_out, k_ev = _walk_nodes(
-                trans, accept, follow, arrays, a, b, d, start,
+                trans, accept, follow, nodes, a, b, d, start,
                 out[n_out:], out_state[n_out:], ev_lo[n_ev:], ev_hi[n_ev:], ev_depth[n_ev:], ev_state[n_ev:], stack,
             )
             n_out += k_out
@@ -253,47 +255,6 @@ def walk_many(trans, accept, follow, nodes, los, his, depths, start, max_len, ou
                 ev_lo[:n_ev].copy(), ev_hi[:n_ev].copy(), ev_depth[:n_ev].copy(), ev_state[:n_ev].copy(),
             )
         cap *= 8
-
-
-@njit(cache=True, nogil=True)
-def set_bits(words, ids):
-    for k in range(ids.shape[0]):
-        t = ids[k]
-        words[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
-
-
-@njit(cache=True, nogil=True)
-def words_hash(words):
-    """A 63-bit hash of bitmask words (equal masks hash alike; compare to be sure).
-
-    A sum of each word times an odd weight of its position: a loop without a carried
-    multiply, which the compiler vectorizes (a bit flipped anywhere changes the sum)."""
-    h = np.uint64(0)
-    for k in range(words.shape[0]):
-        h += np.uint64(words[k]) * np.uint64(2 * k + 1)
-    h ^= h >> np.uint64(29)
-    h *= np.uint64(0xBF58476D1CE4E5B9)
-    h ^= h >> np.uint64(32)
-    return np.int64(h >> np.uint64(1))
-
-
-@njit(cache=True, nogil=True)
-def words_equal(a, b):
-    if a.shape[0] != b.shape[0]:
-        return False
-    for k in range(a.shape[0]):
-        if a[k] != b[k]:
-            return False
-    return True
-
-
-@njit(cache=True, nogil=True)
-def bits_from_ids(n_words, sorted_idx, trie_ids):
-    words = np.zeros(n_words, dtype=np.uint32)
-    for k in range(sorted_idx.shape[0]):
-        t = trie_ids[sorted_idx[k]]
-        words[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
-    return words
 
 
 @njit(cache=True, nogil=True)
@@ -336,7 +297,8 @@ def alike_depth(trans, accepting, reps, a, b, depth, max_pairs):
                 cap *= 2
             table = np.full(cap, -1, dtype=np.int64)
             for j in range(hi):
-                _pair_insert(table, qx[j] * n + qy[j])
+                key = qx[j] * n + qy[j]
+                table[key_slot(table, key)] = key
         code, end = _alike_level(trans, accepting, reps, n, qx, qy, lo, hi, table, max_pairs, d == depth)
         if code == 1 or code == 3:
             return d - 1  # some string of d bytes tells them apart / level d not fully checked
@@ -349,21 +311,11 @@ def alike_depth(trans, accepting, reps, a, b, depth, max_pairs):
     return depth
 
 
-@njit(cache=True, nogil=True, inline="always")
-def _pair_insert(table, key):
-    mask = table.shape[0] - 1
-    h = (key * 0x7F4A7C15) & mask
-    while table[h] != -1:
-        h = (h + 1) & mask
-    table[h] = key
-
-
 @njit(cache=True, nogil=True)
 def _alike_level(trans, accepting, reps, n, qx, qy, lo, hi, table, max_pairs, last):
     """One level of :func:`alike_depth`: checks the pairs ``(qx, qy)[lo:hi]`` and appends
     the new pairs they reach. Returns (code, end of the queue): code 0 go on, 1 a pair
     differs in acceptance, 2 a pair differs on the next byte, 3 past ``max_pairs``."""
-    mask = table.shape[0] - 1
     end = hi
     for i in range(lo, hi):
         x = qx[i]
@@ -381,9 +333,7 @@ def _alike_level(trans, accepting, reps, n, qx, qy, lo, hi, table, max_pairs, la
             if x2 < 0 or x2 == y2:
                 continue
             key = x2 * n + y2
-            h = (key * 0x7F4A7C15) & mask
-            while table[h] != -1 and table[h] != key:
-                h = (h + 1) & mask
+            h = key_slot(table, key)
             if table[h] == key:
                 continue
             if end >= max_pairs:
@@ -396,24 +346,24 @@ def _alike_level(trans, accepting, reps, n, qx, qy, lo, hi, table, max_pairs, la
 
 
 @njit(cache=True, nogil=True)
-def walk_sliced(trans, accept, follow, long_nodes, long_words, n_long, trie_ids, q, cut,
-                r_words, r_ev_lo, r_ev_hi, r_ev_depth, r_ev_state, max_len, buf):
+def walk_sliced(trans, accept, follow, long_nodes, long_mask, n_long, trie_ids, q, cut,
+                r_mask, r_ev_lo, r_ev_hi, r_ev_depth, r_ev_state, max_len, buf):
     """The whole-vocabulary walk from lexer state ``q``, from the walk of a state ``r``
     that behaves like ``q`` on every string of at most ``cut`` bytes.
 
     Tokens of at most ``cut`` bytes and boundaries above depth ``cut`` are ``r``'s; the
     rest comes from walking ``q`` over ``long_nodes``, the trie of the ``n_long``
-    tokens longer than ``cut`` bytes (``long_words``: their bitmask). Returns (words,
+    tokens longer than ``cut`` bytes (``long_mask``: their bitmask). Returns (mask,
     ev_lo, ev_hi, ev_depth, ev_state).
     """
-    n_nodes = long_nodes[0].shape[0]
+    n_nodes = long_nodes.byte.shape[0]
     out, out_state, ev_lo, ev_hi, ev_depth, ev_state = _buffers(buf, n_long, n_nodes)
     k_out, k_ev = walk(trans, accept, follow, long_nodes, 0, n_nodes, 0, q, max_len,
                        out, out_state, ev_lo, ev_hi, ev_depth, ev_state)
-    words = r_words & ~long_words
+    mask = r_mask & ~long_mask
     for i in range(k_out):
         t = trie_ids[out[i]]
-        words[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
+        mask[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
     n_keep = 0
     for e in range(r_ev_lo.shape[0]):
         if r_ev_depth[e] < cut:
@@ -440,14 +390,14 @@ def walk_sliced(trans, accept, follow, long_nodes, long_words, n_long, trie_ids,
             o_depth[j] = ev_depth[e]
             o_state[j] = ev_state[e]
             j += 1
-    return words, o_lo, o_hi, o_depth, o_state
+    return mask, o_lo, o_hi, o_depth, o_state
 
 
 @njit(cache=True, nogil=True)
-def walk_patch(trans, accept, follow, nodes, trie_ids, q, r, r_words, r_ev_lo, r_ev_hi, r_ev_depth, r_ev_state,
+def walk_patch(trans, accept, follow, trie, trie_ids, q, r, r_mask, r_ev_lo, r_ev_hi, r_ev_depth, r_ev_state,
                max_len, budget, eq, eq_lo, buf):
     """The whole-vocabulary walk from lexer state ``q``, patched from the walk of state
-    ``r`` (its dense words and events).
+    ``r`` (its mask and events).
 
     Both states are walked together; below a node where they reach the same state (or
     both die) the walks agree and nothing is visited. So they do where ``r``'s state
@@ -455,16 +405,16 @@ def walk_patch(trans, accept, follow, nodes, trie_ids, q, r, r_words, r_ev_lo, r
     after a lexeme) and ``q`` is in it: ``r``'s events there are renamed through ``eq``.
     Where only ``r`` lives its tokens and events are dropped, where only ``q`` lives its
     subtree is walked, and where both live in different states the node's own event is
-    taken from ``q``. Returns (ok, words, ev_lo, ev_hi, ev_depth, ev_state); ok is False
+    taken from ``q``. Returns (ok, mask, ev_lo, ev_hi, ev_depth, ev_state); ok is False
     when more than ``budget`` nodes would be visited (the states differ too widely to
     gain anything).
     """
     n_eq = eq.shape[0]
-    byte, depth, skip, token, count, lo, hi = nodes[0], nodes[1], nodes[2], nodes[3], nodes[4], nodes[5], nodes[6]
-    arrays = (byte, depth, skip, token, count, lo, hi)
+    nodes = trie.nodes
+    byte, depth, skip, token, count, lo, hi = nodes
     n_nodes = byte.shape[0]
     n_tokens = trie_ids.shape[0]
-    words = r_words.copy()
+    mask = r_mask.copy()
     empty = np.empty(0, dtype=np.int32)
     sq_stack = np.empty(max_len + 2, dtype=np.int32)
     sr_stack = np.empty(max_len + 2, dtype=np.int32)
@@ -488,7 +438,7 @@ def walk_patch(trans, accept, follow, nodes, trie_ids, q, r, r_words, r_ev_lo, r
     n_add = 0
     n_ev = 0
     visits = 0
-    root = nodes[9]
+    root = trie.root
     for b0 in range(256):
         # the root's children where q and r part (the others are never looked at)
         k = root[b0]
@@ -502,7 +452,7 @@ def walk_patch(trans, accept, follow, nodes, trie_ids, q, r, r_words, r_ev_lo, r
         while k < end:
             visits += 1
             if visits > budget:
-                return False, words, empty, empty, empty, empty
+                return False, mask, empty, empty, empty, empty
             d = depth[k]
             b = byte[k]
             pq = sq_stack[d - 1]
@@ -522,9 +472,9 @@ def walk_patch(trans, accept, follow, nodes, trie_ids, q, r, r_words, r_ev_lo, r
             if sr < 0:
                 visits += skip[k] - k
                 if visits > budget:
-                    return False, words, empty, empty, empty, empty
+                    return False, mask, empty, empty, empty, empty
                 k_out, k_ev = _walk_nodes(
-                    trans, accept, follow, arrays, k, skip[k], d - 1, pq,
+                    trans, accept, follow, nodes, k, skip[k], d - 1, pq,
                     add[n_add:], add_state[n_add:], ev_lo[n_ev:], ev_hi[n_ev:], ev_depth[n_ev:], ev_state[n_ev:],
                     walk_stack,
                 )
@@ -548,10 +498,10 @@ def walk_patch(trans, accept, follow, nodes, trie_ids, q, r, r_words, r_ev_lo, r
     for g in range(n_reg):
         for i in range(reg_lo[g], reg_hi[g]):
             t = trie_ids[i]
-            words[t >> 5] &= ~(np.uint32(1) << np.uint32(t & 31))
+            mask[t >> 5] &= ~(np.uint32(1) << np.uint32(t & 31))
     for i in range(n_add):
         t = trie_ids[add[i]]
-        words[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
+        mask[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
     # r's events outside what was dropped, then q's own.
     n_r = r_ev_lo.shape[0]
     out_lo = np.empty(n_r + n_ev, dtype=np.int32)
@@ -575,7 +525,7 @@ def walk_patch(trans, accept, follow, nodes, trie_ids, q, r, r_words, r_ev_lo, r
             if eq_lo <= s < eq_lo + n_eq:
                 s = eq[s - eq_lo]
                 if s < 0:
-                    return False, words, empty, empty, empty, empty
+                    return False, mask, empty, empty, empty, empty
             out_lo[n_out] = r_ev_lo[e]
             out_hi[n_out] = r_ev_hi[e]
             out_depth[n_out] = r_ev_depth[e]
@@ -587,7 +537,7 @@ def walk_patch(trans, accept, follow, nodes, trie_ids, q, r, r_words, r_ev_lo, r
         out_depth[n_out] = ev_depth[e]
         out_state[n_out] = ev_state[e]
         n_out += 1
-    return True, words, out_lo[:n_out].copy(), out_hi[:n_out].copy(), out_depth[:n_out].copy(), out_state[:n_out].copy()
+    return True, mask, out_lo[:n_out].copy(), out_hi[:n_out].copy(), out_depth[:n_out].copy(), out_state[:n_out].copy()
 
 
 # ---------------------------------------------------------------------------------------
@@ -595,22 +545,12 @@ def walk_patch(trans, accept, follow, nodes, trie_ids, q, r, r_words, r_ev_lo, r
 
 
 @njit(cache=True, nogil=True)
-def _slot(k1, k2, mask):
-    h = (np.uint64(k1) * np.uint64(0x9E3779B97F4A7C15)) ^ (np.uint64(k2) * np.uint64(0xC2B2AE3D27D4EB4F))
-    h ^= h >> np.uint64(31)
-    return np.int64(h & np.uint64(mask))
-
-
-@njit(cache=True, nogil=True)
 def next_table_insert(keys, offs, cnts, new_keys, new_offs, new_cnts):
     """Insert entries into the open-addressing table ``keys`` (-1: empty slot), whose
     size is a power of two; the caller keeps it at most half full."""
-    mask = keys.shape[0] - 1
     for i in range(new_keys.shape[0]):
         k = new_keys[i]
-        h = _slot(k, 0, mask)
-        while keys[h] != -1 and keys[h] != k:
-            h = (h + 1) & mask
+        h = key_slot(keys, k)
         keys[h] = k
         offs[h] = new_offs[i]
         cnts[h] = new_cnts[i]
@@ -625,9 +565,9 @@ def _grow_rows(a, n, need=0):
 
 
 @njit(cache=True, nogil=True)
-def resolve(trans, accept, follow, nodes, trie_ids, words, nx_keys, nx_offs, nx_cnts, nx_p2, nx_c2,
+def resolve(trans, accept, follow, trie, trie_ids, mask, nx_keys, nx_offs, nx_cnts, nx_p2, nx_c2,
             seen, n_seen, events, n_events, work, max_work, max_len):
-    """Add to ``words`` every token that crosses lexeme boundaries from the given events.
+    """Add to ``mask`` every token that crosses lexeme boundaries from the given events.
 
     An event (parse state, lo, hi, depth, lexer state) says: the tokens of sorted range
     ``[lo, hi)`` share their first ``depth`` bytes, along which a lexeme may end in that
@@ -645,8 +585,8 @@ def resolve(trans, accept, follow, nodes, trie_ids, words, nx_keys, nx_offs, nx_
     Returns (status, seen, n_seen, work, pending rows, n_pending): status 1 when more
     than ``max_work`` subtree walks were needed.
     """
-    byte, depth, skip, token, count, node_lo, node_hi, token_node, lcp = nodes[:9]
-    n_nodes = byte.shape[0]
+    token_node, lcp = trie.token_node, trie.lcp
+    n_nodes = trie.nodes.byte.shape[0]
     n_tokens = lcp.shape[0]
     stack = np.empty(max_len + 2, dtype=np.int32)
     todo = np.empty((max(16, 2 * n_events), 5), dtype=np.int64)
@@ -654,7 +594,6 @@ def resolve(trans, accept, follow, nodes, trie_ids, words, nx_keys, nx_offs, nx_
     n_todo = n_events
     pending = np.empty((16, 5), dtype=np.int64)
     n_pending = 0
-    nx_mask = nx_keys.shape[0] - 1
     while n_todo > 0:
         n_todo -= 1
         p = todo[n_todo, 0]
@@ -663,9 +602,7 @@ def resolve(trans, accept, follow, nodes, trie_ids, words, nx_keys, nx_offs, nx_
         d = todo[n_todo, 3]
         s = todo[n_todo, 4]
         key = (p << 32) | s
-        h = _slot(key, 0, nx_mask)
-        while nx_keys[h] != -1 and nx_keys[h] != key:
-            h = (h + 1) & nx_mask
+        h = key_slot(nx_keys, key)
         if nx_keys[h] == -1:
             if n_pending == pending.shape[0]:
                 pending = _grow_rows(pending, n_pending)
@@ -680,10 +617,7 @@ def resolve(trans, accept, follow, nodes, trie_ids, words, nx_keys, nx_offs, nx_
             p2 = np.int64(nx_p2[j])
             c2 = nx_c2[j]
             start = (p2 << 32) | c2
-            seen_mask = seen.shape[0] - 1
-            g = _slot(start, where, seen_mask)
-            while seen[g, 0] != -1 and (seen[g, 0] != start or seen[g, 1] != where):
-                g = (g + 1) & seen_mask
+            g = pair_slot(seen, start, where)
             if seen[g, 0] != -1:
                 continue
             seen[g, 0] = start
@@ -696,18 +630,18 @@ def resolve(trans, accept, follow, nodes, trie_ids, words, nx_keys, nx_offs, nx_
                 return 1, seen, n_seen, work, pending, n_pending
             if n_todo + (b - a) > todo.shape[0]:  # room for an event at every node
                 todo = _grow_rows(todo, n_todo, n_todo + (b - a))
-            n_todo = _walk_events(trans, accept, follow, nodes, trie_ids, words, stack, a, b, d, c2, p2, todo, n_todo)
+            n_todo = _walk_events(trans, accept, follow, trie.nodes, trie_ids, mask, stack, a, b, d, c2, p2, todo, n_todo)
     return 0, seen, n_seen, work, pending, n_pending
 
 
 @njit(cache=True, nogil=True)
-def _walk_events(trans, accept, follow, nodes, trie_ids, words, stack, a, b, d, c2, p2, todo, n_todo):
+def _walk_events(trans, accept, follow, nodes, trie_ids, mask, stack, a, b, d, c2, p2, todo, n_todo):
     """Walk nodes ``[a, b)`` below depth ``d`` from lexer state ``c2``: add the tokens
-    that stay inside the lexeme to ``words``, and a row of ``todo`` (which has room for
+    that stay inside the lexeme to ``mask``, and a row of ``todo`` (which has room for
     one per node) for each boundary met, with parse state ``p2``. Returns the new count
     of rows. A loop of its own, with no array reassigned around it: numba's code for
     such a loop is several times faster."""
-    byte, depth, skip, token, count, node_lo, node_hi = nodes[0], nodes[1], nodes[2], nodes[3], nodes[4], nodes[5], nodes[6]
+    byte, depth, skip, token, count, node_lo, node_hi = nodes
     stack[d] = c2
     k = a
     while k < b:
@@ -721,7 +655,7 @@ def _walk_events(trans, accept, follow, nodes, trie_ids, words, stack, a, b, d, 
         if t >= 0:
             for q in range(max(count[k], 1)):
                 tid = trie_ids[t + q]
-                words[tid >> 5] |= np.uint32(1) << np.uint32(tid & 31)
+                mask[tid >> 5] |= np.uint32(1) << np.uint32(tid & 31)
         if accept[st] and _needs_parser(follow, byte, skip, st, k):
             todo[n_todo, 0] = p2
             todo[n_todo, 1] = node_lo[k]
@@ -736,12 +670,9 @@ def _walk_events(trans, accept, follow, nodes, trie_ids, words, stack, a, b, d, 
 @njit(cache=True, nogil=True)
 def _rehash_seen(seen):
     out = np.full((seen.shape[0] * 2, 2), -1, dtype=np.int64)
-    mask = out.shape[0] - 1
     for i in range(seen.shape[0]):
         if seen[i, 0] != -1:
-            g = _slot(seen[i, 0], seen[i, 1], mask)
-            while out[g, 0] != -1:
-                g = (g + 1) & mask
+            g = pair_slot(out, seen[i, 0], seen[i, 1])
             out[g, 0] = seen[i, 0]
             out[g, 1] = seen[i, 1]
     return out
