@@ -33,7 +33,7 @@ from .walk import (
     walk_sliced, walk_words, words_equal, words_hash,
 )
 
-__all__ = ["MaskEngine", "Hyp"]
+__all__ = ["MaskEngine", "Hyp", "ALIKE_MIN_STATES"]
 
 Hyp = tuple[int, int]  # (parse state, lexer state); lexer state -1: nothing more may be read
 
@@ -474,7 +474,7 @@ class MaskEngine:
         if t < 0:
             return None
         dfa = lexer.dfas[t]
-        if dfa.n_states < _ALIKE_MIN_STATES:
+        if dfa.n_states < ALIKE_MIN_STATES:
             return None
         base = lexer.single_base(t)
         recent = self._recent.setdefault((t, lo, hi, depth), [])
@@ -585,7 +585,8 @@ class MaskEngine:
         return got
 
 
-_ALIKE_MIN_STATES = 16
+# Terminals of fewer DFA states are walked afresh, never from an alike state's walk.
+ALIKE_MIN_STATES = 16
 _ALIKE_TRIES = 4
 _ALIKE_MAX_PAIRS = 8192
 _PATCH_RETRY = 16

@@ -14,7 +14,8 @@ keyed on it (token masks included) is computed once.
 from __future__ import annotations
 
 import threading
-from ..errors import CompileLimitError, UnsatisfiableError
+from ..errors import CompileLimitError
+from ..grammar.analysis import reduce
 from ..grammar.ir import Grammar
 
 __all__ = ["EarleyParser", "DEAD"]
@@ -40,7 +41,7 @@ class EarleyParser:
         self.max_items_per_set = max_items_per_set
         self._lock = threading.RLock()
         if reduced is None:
-            reduced = _reduce(grammar, dead_terminals)
+            reduced = reduce(grammar, dead_terminals)
         nts = sorted(reduced)
         start_aug = "\0start"
         self.nt_index = {name: i for i, name in enumerate(nts)}
@@ -355,55 +356,3 @@ def one_rule_parser(alts: tuple[tuple[int, ...], ...], n_terminals: int) -> Earl
                 _ONE_RULE.clear()
             got = _ONE_RULE.setdefault(key, got)
     return got
-
-
-def _reduce(grammar: Grammar, dead_terminals: frozenset[str] = frozenset()) -> dict[str, list[tuple[str, ...]]]:
-    """Drop unproductive alternatives and unreachable rules; raise if nothing is left.
-
-    ``dead_terminals`` are terminals whose language is empty.
-    """
-    productive: set[str] = set()
-    terms = {t for t in grammar.terminals if t not in dead_terminals}
-    changed = True
-    while changed:
-        changed = False
-        for name, alts in grammar.rules.items():
-            if name in productive:
-                continue
-            for alt in alts:
-                if all(s in terms or s in productive for s in alt):
-                    productive.add(name)
-                    changed = True
-                    break
-    if grammar.start not in productive:
-        raise UnsatisfiableError(f"the start rule {grammar.start!r} derives no finite string")
-    kept: dict[str, list[tuple[str, ...]]] = {}
-    todo = [grammar.start]
-    while todo:
-        name = todo.pop()
-        if name in kept:
-            continue
-        alts = [a for a in grammar.rules[name] if all(s in terms or s in productive for s in a)]
-        kept[name] = alts
-        for alt in alts:
-            for s in alt:
-                if s in grammar.rules and s not in kept:
-                    todo.append(s)
-    return kept
-
-
-def terminals_used(rules: dict[str, list[tuple[str, ...]]], grammar: Grammar) -> list[str]:
-    """Terminal names reachable from the kept rules, in first-use order, then ignores."""
-    seen: dict[str, None] = {}
-    for alts in rules.values():
-        for alt in alts:
-            for s in alt:
-                if s in grammar.terminals:
-                    seen.setdefault(s, None)
-    for s in grammar.ignore:
-        seen.setdefault(s, None)
-    return list(seen)
-
-
-def reduce_grammar(grammar: Grammar, dead_terminals: frozenset[str] = frozenset()) -> dict[str, list[tuple[str, ...]]]:
-    return _reduce(grammar, dead_terminals)
