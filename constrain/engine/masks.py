@@ -572,6 +572,13 @@ class MaskEngine:
     def _scratch(self) -> tuple[np.ndarray, ...]:
         return scratch(self._n_sorted, len(self._nodes[0]))
 
+    def walk_boundaries(self, c: int, lo: int, hi: int, depth: int):
+        """Where a walk of sorted tokens [lo, hi) from lexer state ``c`` at ``depth`` finds
+        a lexeme that may end with bytes of the token still to read: arrays (lo, hi,
+        depth, lexer state) of those trie subtrees and the lexer state there, from which
+        the parser names the lexemes that may come next."""
+        return self._walk(c, lo, hi, depth)[1]
+
     def walk_states(self, c: int, lo: int, hi: int, depth: int):
         """(sorted token indices, final lexer states) of a walk; computed on demand."""
         key = (c, lo, hi, depth)

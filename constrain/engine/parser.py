@@ -14,6 +14,8 @@ keyed on it (token masks included) is computed once.
 from __future__ import annotations
 
 import threading
+from typing import Sequence
+
 from ..errors import CompileLimitError
 from ..grammar.analysis import reduce
 from ..grammar.ir import Grammar
@@ -135,6 +137,31 @@ class EarleyParser:
     @property
     def n_states(self) -> int:
         return len(self._sets)
+
+    # Dotted rules are numbered so that moving the dot one symbol on adds 1. Symbols:
+    # nonterminals are 0..n_nt-1, terminal t is n_nt + t. The rule of dotted rule 0 is
+    # the augmented start S' -> S. The sequences below are the parser's own (read-only,
+    # not copied: the budget planner reads them in its inner loops).
+
+    @property
+    def next_symbols(self) -> Sequence[int]:
+        """Per dotted rule: the symbol after its dot, -1 at the end of its rule."""
+        return self._next_sym
+
+    @property
+    def rule_heads(self) -> Sequence[int]:
+        """Per dotted rule: the nonterminal its rule defines."""
+        return self._lhs
+
+    def alternatives(self, nt: int) -> Sequence[int]:
+        """The dotted rules that start each alternative of nonterminal ``nt``."""
+        return self._first_dr[nt]
+
+    @staticmethod
+    def item_parts(item: int) -> tuple[int, int]:
+        """(dotted rule, origin) of an item of :meth:`items`; origin is the id of the set
+        the item started in plus 1, or 0 for an item that started in its own set."""
+        return divmod(item, _BIG)
 
     # ------------------------------------------------------------------ internals
 
