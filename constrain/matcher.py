@@ -16,6 +16,7 @@ from .vocabulary import Vocabulary
 __all__ = ["CompiledGrammar", "Matcher"]
 
 _TERMINATED = -2
+_REFUSED = -1  # as MaskEngine.step refuses
 
 
 class CompiledGrammar:
@@ -121,39 +122,36 @@ class Matcher:
         return s != _TERMINATED and self._engine.accepting(s)
 
     def is_token_allowed(self, token_id: int) -> bool:
-        s = self._stack[-1]
-        if s == _TERMINATED:
-            return False
-        vocab = self._grammar.vocab
-        if token_id in vocab.eos_token_ids:
-            return self._engine.accepting(s)
-        if not 0 <= token_id < vocab.size or vocab.special_mask[token_id]:
-            return False
-        return self._engine.step(s, token_id) >= 0
+        """Whether ``token_id`` may come next, the token budget aside (EOS exactly when
+        the text so far is complete)."""
+        return self._next_state(token_id, None) != _REFUSED
 
     def advance(self, token_id: int) -> bool:
         """Consume ``token_id``. A disallowed token returns False and changes nothing."""
-        token_id = int(token_id)
-        s = self._stack[-1]
-        if s == _TERMINATED:
-            return False
-        vocab = self._grammar.vocab
-        if token_id in vocab.eos_token_ids:
-            if not self._engine.accepting(s):
-                return False
-            if self.max_tokens is not None and len(self._stack) > self.max_tokens:
-                return False
-            self._stack.append(_TERMINATED)
-            return True
-        if not 0 <= token_id < vocab.size or vocab.special_mask[token_id]:
-            return False
-        if self.max_tokens is not None and not _bit(self.mask_words(), token_id):
-            return False
-        nxt = self._engine.step(s, token_id)
-        if nxt < 0:
+        nxt = self._next_state(int(token_id), self.max_tokens)
+        if nxt == _REFUSED:
             return False
         self._stack.append(nxt)
         return True
+
+    def _next_state(self, token_id: int, max_tokens: int | None) -> int:
+        """The state after ``token_id`` (``_TERMINATED`` after EOS), or ``_REFUSED``;
+        with ``max_tokens``, a token the budget's mask leaves out is refused too."""
+        s = self._stack[-1]
+        if s == _TERMINATED:
+            return _REFUSED
+        vocab = self._grammar.vocab
+        if token_id in vocab.eos_token_ids:
+            if not self._engine.accepting(s):
+                return _REFUSED
+            if max_tokens is not None and len(self._stack) > max_tokens:
+                return _REFUSED
+            return _TERMINATED
+        if not 0 <= token_id < vocab.size or vocab.special_mask[token_id]:
+            return _REFUSED
+        if max_tokens is not None and not _bit(self.mask_words(), token_id):
+            return _REFUSED
+        return self._engine.step(s, token_id)
 
     def advance_bytes(self, data: bytes) -> bool:
         """Consume raw bytes as one step (e.g. a forced continuation). False changes nothing."""

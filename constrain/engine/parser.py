@@ -322,9 +322,7 @@ class EarleyParser:
                             items.add(new)
                             stack.append(new)
                     if len(items) > limit:
-                        raise CompileLimitError(
-                            f"parser limit: an Earley set grew past {limit} items (a highly ambiguous grammar?)"
-                        )
+                        raise _too_many_items(limit)
                 continue
             if s >= n_nt:
                 continue
@@ -335,9 +333,7 @@ class EarleyParser:
                     items.add(new)
                     stack.append(new)
                     if len(items) > limit:
-                        raise CompileLimitError(
-                            f"parser limit: an Earley set grew past {limit} items (a highly ambiguous grammar?)"
-                        )
+                        raise _too_many_items(limit)
         return tuple(sorted(items)), frozenset(predicted)
 
     def _intern(self, items: tuple[int, ...], predicted: frozenset[int]) -> int:
@@ -348,15 +344,17 @@ class EarleyParser:
             raise CompileLimitError(f"parser limit: more than {self.max_states} distinct parse states")
         group = self._group(predicted)
         if len(items) + len(self._groups[group][0]) > self.max_items_per_set:
-            raise CompileLimitError(
-                f"parser limit: an Earley set grew past {self.max_items_per_set} items (a highly ambiguous grammar?)"
-            )
+            raise _too_many_items(self.max_items_per_set)
         sid = len(self._sets)
         self._group_of.append(group)
         self._index_items(sid, items, group)
         self._sets.append(items)
         self._index[items] = sid
         return sid
+
+
+def _too_many_items(limit: int) -> CompileLimitError:
+    return CompileLimitError(f"parser limit: an Earley set grew past {limit} items (a highly ambiguous grammar?)")
 
 
 _ONE_RULE: dict[tuple, EarleyParser] = {}
