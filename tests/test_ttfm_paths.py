@@ -10,8 +10,7 @@ from constrain import Regex, compile
 from constrain.automata import regex as rx
 from constrain.automata.dfa import ByteDFA
 from constrain.grammar.analysis import one_rule_reduction, reduce, terminal_follow
-from constrain.grammar.ir import Grammar, GrammarBuilder, Lit
-from constrain.grammar.ir import Regex as RegexTerm
+from constrain.grammar.ir import Grammar, GrammarBuilder, Lit, RegexTerm
 from conftest import byte_vocab
 
 PATTERNS = [

@@ -43,7 +43,8 @@ from urllib.parse import unquote
 
 from ..errors import CompileLimitError, SchemaError, UnsatisfiableError
 from ..grammar.analysis import prune
-from ..grammar.ir import Concat, Difference, Grammar, GrammarBuilder, Intersect, Lit, Regex, Terminal, Union_
+from ..grammar.ir import Concat, Difference, Grammar, GrammarBuilder, Intersect, Lit, Terminal, Union_
+from ..grammar.ir import RegexTerm as Regex
 from .formats import STANDARD_FORMATS, format_regexes
 from .json_numbers import number_range_regexes, to_decimal
 
