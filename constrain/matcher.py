@@ -22,31 +22,21 @@ _REFUSED = -1  # as MaskEngine.step refuses
 class CompiledGrammar:
     """A grammar compiled against one vocabulary: lexer, parser and memoized token masks.
 
-    Immutable and safe to share between threads and requests (what it memoizes is
-    guarded by locks); create a :class:`Matcher` per sequence with :meth:`matcher`.
-    Raises what :func:`constrain.compiler.build` raises.
+    Holds what :func:`constrain.compiler.build` makes (and raises what it raises). Its
+    attributes are set once, at construction (the budget planner on first use), and it
+    is safe to share between threads and requests; create a :class:`Matcher` per
+    sequence with :meth:`matcher`.
     """
 
     __slots__ = ("grammar", "vocab", "report", "name", "terminal_names", "parser", "lexer", "engine", "_planner")
 
     def __init__(self, grammar: Grammar, vocab: Vocabulary, *, report: Any = None, name: str = ""):
-        runtime = build(grammar, vocab)
-        init = object.__setattr__
-        init(self, "grammar", grammar)
-        init(self, "vocab", vocab)
-        init(self, "report", report)
-        init(self, "name", name)
-        init(self, "terminal_names", runtime.terminal_names)
-        init(self, "parser", runtime.parser)
-        init(self, "lexer", runtime.lexer)
-        init(self, "engine", runtime.engine)
-        init(self, "_planner", None)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        raise AttributeError(f"a CompiledGrammar is immutable: cannot set {name!r}")
-
-    def __delattr__(self, name: str) -> None:
-        raise AttributeError(f"a CompiledGrammar is immutable: cannot delete {name!r}")
+        self.terminal_names, self.parser, self.lexer, self.engine = build(grammar, vocab)
+        self.grammar = grammar
+        self.vocab = vocab
+        self.report = report
+        self.name = name
+        self._planner: BudgetPlanner | None = None
 
     def matcher(self, max_tokens: int | None = None) -> "Matcher":
         """A fresh matcher at the start of the language.
@@ -61,7 +51,7 @@ class CompiledGrammar:
     def planner(self) -> BudgetPlanner:
         """The token-budget planner, made on first use."""
         if self._planner is None:
-            object.__setattr__(self, "_planner", BudgetPlanner(self.engine))
+            self._planner = BudgetPlanner(self.engine)
         return self._planner
 
     def min_tokens(self) -> int:
