@@ -75,7 +75,7 @@ def build(grammar: Grammar, vocab: Vocabulary) -> Runtime:
 
 def terminal_dfas(grammar: Grammar) -> tuple[dict[str, ByteDFA], set[str], frozenset[str]]:
     """The byte DFA of each terminal the rules use (and of the ignored ones), the
-    terminals that matched the empty string, and those whose language is empty.
+    terminals that match the empty string, and those whose language is empty.
 
     Lexemes are never empty: a terminal T that matches the empty string gets the DFA of
     T minus the empty string, and its uses become optional (see :func:`optionalize`)."""
