@@ -23,7 +23,8 @@ from constrain.automata import regex as _regex  # noqa: E402
 from constrain.automata.regex import compile_terminal  # noqa: E402
 from constrain.errors import CompileLimitError  # noqa: E402
 from constrain.frontends.formats import FORMATS  # noqa: E402
-from constrain.grammar.ir import Concat, Difference, Intersect, Lit, Regex, Union_  # noqa: E402
+from constrain.grammar.ir import Concat, Difference, Intersect, Lit, Union_  # noqa: E402
+from constrain.grammar.ir import RegexTerm as Regex  # noqa: E402
 
 JSON_STRING = r'"(?:[^"\\\x00-\x1f]|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*"'
 

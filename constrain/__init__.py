@@ -1,9 +1,11 @@
 """constrain: structured-output decoding with exact token masks.
 
     vocab = constrain.Vocabulary.from_tokenizer(tokenizer)
-    grammar = constrain.compile(MyPydanticModel, vocab)   # or Regex / Lark / GBNF / JsonSchema
+    grammar = constrain.compile(MyPydanticModel, vocab)   # or Regex / Lark / GBNF / JsonSchema / Grammar
     matcher = grammar.matcher()
 """
+
+import typing as _typing
 
 from .bitmask import allocate_bitmask, apply_bitmask
 from .errors import (
@@ -18,9 +20,13 @@ from .errors import (
     UnsatisfiableError,
     VocabularyError,
 )
+from .grammar.ir import Grammar
 from .matcher import CompiledGrammar, Matcher, fill_bitmasks
 from .specs import GBNF, JsonSchema, Lark, Regex, clear_caches, compile, warmup
 from .vocabulary import Vocabulary
+
+if _typing.TYPE_CHECKING:
+    from .frontends.json_schema import SchemaReport
 
 __all__ = [
     "AssetError",
@@ -28,6 +34,7 @@ __all__ = [
     "CompiledGrammar",
     "ConstrainError",
     "GBNF",
+    "Grammar",
     "GrammarError",
     "JsonSchema",
     "Lark",
@@ -36,6 +43,7 @@ __all__ = [
     "Regex",
     "RegexError",
     "SchemaError",
+    "SchemaReport",
     "SpecError",
     "UnsatisfiableError",
     "Vocabulary",
@@ -49,3 +57,18 @@ __all__ = [
 ]
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> type:
+    # The JSON Schema front end loads on first use (as compile loads it): importing it
+    # costs tens of milliseconds that a regex or grammar user need not pay.
+    if name == "SchemaReport":
+        from .frontends.json_schema import SchemaReport
+
+        globals()[name] = SchemaReport
+        return SchemaReport
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | {"SchemaReport"})

@@ -6,120 +6,37 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .automata.regex import compile_terminal
 from .bitmask import copy_rows
+from .compiler import build
 from .engine.budget import BudgetPlanner
-from .engine.lexer import Lexer
-from .engine.masks import _ALIKE_MIN_STATES, MaskEngine
-from .engine.parser import EarleyParser, one_rule_parser, reduce_grammar, terminals_used
-from .errors import GrammarError, MatcherError, UnsatisfiableError
-from .grammar.ir import Difference, Grammar, Lit
+from .errors import MatcherError, UnsatisfiableError
+from .grammar.ir import Grammar
 from .vocabulary import Vocabulary
 
 __all__ = ["CompiledGrammar", "Matcher"]
 
 _TERMINATED = -2
+_REFUSED = -1  # as MaskEngine.step refuses
 
 
 class CompiledGrammar:
     """A grammar compiled against one vocabulary: lexer, parser and memoized token masks.
 
-    Logically immutable and safe to share between threads and requests; create a
-    :class:`Matcher` per sequence with :meth:`matcher`.
+    Holds what :func:`constrain.compiler.build` makes (and raises what it raises). Its
+    attributes are set once, at construction (the budget planner on first use), and it
+    is safe to share between threads and requests; create a :class:`Matcher` per
+    sequence with :meth:`matcher`.
     """
 
+    __slots__ = ("grammar", "vocab", "report", "name", "terminal_names", "parser", "lexer", "engine", "_planner")
+
     def __init__(self, grammar: Grammar, vocab: Vocabulary, *, report: Any = None, name: str = ""):
-        grammar.validate()
+        self.terminal_names, self.parser, self.lexer, self.engine = build(grammar, vocab)
         self.grammar = grammar
         self.vocab = vocab
         self.report = report
         self.name = name
-        dfas = {}
-        dead = set()
-        nullable_terms = set()
-        for tname in terminals_used(grammar.rules, grammar):
-            dfa = compile_terminal(grammar.terminals[tname])
-            if dfa.accepts_empty():
-                # Lexemes are never empty: T becomes (T minus the empty string)?.
-                nullable_terms.add(tname)
-                dfa = compile_terminal(Difference(grammar.terminals[tname], Lit(b"")))
-            if dfa.is_empty():
-                dead.add(tname)
-            dfas[tname] = dfa
-        if nullable_terms:
-            grammar = _optionalize(grammar, nullable_terms)
-        dead_f = frozenset(dead)
-        reduced = _trivially_reduced(grammar, dead_f)
-        trivial = reduced is not None
-        if reduced is None:
-            reduced = reduce_grammar(grammar, dead_f)
-            used = [t for t in terminals_used(reduced, grammar) if t not in dead_f]
-        else:
-            used = [t for t in dfas if t not in dead_f]
-        index = {t: i for i, t in enumerate(used)}
-        self.terminal_names = used
-        if trivial:
-            # one rule over terminals (a regex, say): a parser every such grammar shares
-            alts = tuple(tuple(index[s] for s in alt) for alt in reduced[grammar.start])
-            self.parser = one_rule_parser(alts, len(index))
-        else:
-            self.parser = EarleyParser(grammar, index, dead_terminals=dead_f, reduced=reduced)
-        ignore_ids = [index[t] for t in grammar.ignore if t in index]
-        follow = _terminal_follow(reduced, set(used))
-        # Bytes that may start a lexeme right after each terminal: the trie walk asks the
-        # parser only at nodes where the token goes on with one of them.
-        ignored = set(grammar.ignore)
-        firsts: dict[str, np.ndarray] = {}
-
-        def first(t: str) -> np.ndarray:
-            got = firsts.get(t)
-            if got is None:
-                got = firsts[t] = dfas[t].transitions[dfas[t].start] >= 0
-            return got
-
-        ignore_first = np.zeros(256, dtype=np.bool_)
-        for t in grammar.ignore:
-            if t in index:
-                ignore_first |= first(t)
-        any_first = None
-        follow_bytes = []
-        for t in used:
-            if t in ignored:
-                # An ignored lexeme may sit between any two lexemes: anything may follow it.
-                if any_first is None:
-                    any_first = np.zeros(256, dtype=np.bool_)
-                    for u in used:
-                        any_first |= first(u)
-                follow_bytes.append(any_first.copy())
-                continue
-            fb = ignore_first.copy()
-            for u in follow[t]:
-                fb |= first(u)
-            follow_bytes.append(fb)
-        # A terminal "L but not R" (a key that is not one of the declared names) walks the
-        # vocabulary almost as L does: L is its reference.
-        references = {}
-        for t in used:
-            term = grammar.terminals[t]
-            if isinstance(term, Difference) and t not in nullable_terms and dfas[t].n_states >= _ALIKE_MIN_STATES:
-                left = compile_terminal(term.left)
-                if 0 < left.n_states < dfas[t].n_states:
-                    references[index[t]] = left
-        self.lexer = Lexer(
-            [dfas[t] for t in used], ignore_ids, follow_bytes=follow_bytes, longest_match=grammar.longest_match,
-            separate_literals=grammar.separate_literals, references=references,
-        )
-        self.engine = MaskEngine(self.parser, self.lexer, vocab)
-        if not (trivial and all(len(alt) == 1 for alt in alts)):
-            # (a lexeme that is a whole document has no lexeme after it to prepare)
-            self.engine.prepare()
         self._planner: BudgetPlanner | None = None
-        if not vocab.spells_every_byte:
-            # With every single byte a token, any byte string can be spelled, so a live
-            # lexer state always has a completion. Without that, check the start at least.
-            words = self.engine.mask(self.engine.initial)
-            if not words.any():
-                raise UnsatisfiableError("no token of this vocabulary can start the spec's language")
 
     def matcher(self, max_tokens: int | None = None) -> "Matcher":
         """A fresh matcher at the start of the language.
@@ -132,6 +49,7 @@ class CompiledGrammar:
 
     @property
     def planner(self) -> BudgetPlanner:
+        """The token-budget planner, made on first use."""
         if self._planner is None:
             self._planner = BudgetPlanner(self.engine)
         return self._planner
@@ -145,103 +63,6 @@ class CompiledGrammar:
             f"CompiledGrammar({self.name or self.grammar.start!r}, terminals={len(self.terminal_names)}, "
             f"vocab={self.vocab.name!r})"
         )
-
-
-def _trivially_reduced(grammar: Grammar, dead: frozenset[str]) -> dict[str, list[tuple[str, ...]]] | None:
-    """What ``reduce_grammar`` gives for a grammar of one rule whose alternatives are
-    all sequences of live terminals (nothing to drop), else None."""
-    rules = grammar.rules
-    if len(rules) != 1 or grammar.start not in rules:
-        return None
-    alts = rules[grammar.start]
-    terminals = grammar.terminals
-    for alt in alts:
-        if not alt:
-            continue
-        for s in alt:
-            if s not in terminals or s in dead:
-                return None
-    if not alts:
-        return None
-    return {grammar.start: list(alts)}
-
-
-def _optionalize(grammar: Grammar, names: set[str]) -> Grammar:
-    """Replace each use of a terminal in ``names`` by a rule ``T | <empty>``."""
-    rules = {k: list(v) for k, v in grammar.rules.items()}
-    wrap = {}
-    for t in sorted(names):
-        w = f"\0opt {t}"
-        wrap[t] = w
-        rules[w] = [(t,), ()]
-    for k, alts in list(rules.items()):
-        if k in wrap.values():
-            continue
-        rules[k] = [tuple(wrap.get(s, s) for s in alt) for alt in alts]
-    return Grammar(
-        grammar.start, rules, dict(grammar.terminals), grammar.ignore, dict(grammar.priorities), grammar.longest_match
-    )
-
-
-def _terminal_follow(rules: dict[str, list[tuple[str, ...]]], terminals: set[str]) -> dict[str, set[str]]:
-    """FOLLOW sets restricted to terminals: which terminals may come right after each one."""
-    if all(len(alt) <= 1 for alts in rules.values() for alt in alts):
-        # no alternative puts one symbol after another (a single terminal, a choice of
-        # them): nothing follows anything
-        return {t: set() for t in terminals}
-    nullable: set[str] = set()
-    changed = True
-    while changed:
-        changed = False
-        for k, alts in rules.items():
-            if k not in nullable and any(all(x in nullable for x in alt) for alt in alts):
-                nullable.add(k)
-                changed = True
-    first: dict[str, set[str]] = {t: {t} for t in terminals}
-    for k in rules:
-        first.setdefault(k, set())
-    changed = True
-    while changed:
-        changed = False
-        for k, alts in rules.items():
-            fk = first[k]
-            before = len(fk)
-            for alt in alts:
-                for x in alt:
-                    fk |= first.get(x, set())
-                    if x not in nullable:
-                        break
-            if len(fk) != before:
-                changed = True
-    follow: dict[str, set[str]] = {x: set() for x in first}
-    # Constant parts (FIRST of what comes after) once, then propagate FOLLOW(A) -> FOLLOW(X).
-    edges: dict[str, set[str]] = {}
-    for k, alts in rules.items():
-        for alt in alts:
-            tail_first: set[str] = set()
-            tail_nullable = True
-            for x in reversed(alt):
-                follow.setdefault(x, set()).update(tail_first)
-                if tail_nullable:
-                    edges.setdefault(k, set()).add(x)
-                if x in nullable:
-                    tail_first = tail_first | first.get(x, set())
-                else:
-                    tail_first = set(first.get(x, set()))
-                    tail_nullable = False
-    changed = True
-    while changed:
-        changed = False
-        for a, xs in edges.items():
-            fa = follow.get(a, set())
-            if not fa:
-                continue
-            for x in xs:
-                fx = follow[x]
-                if not fa <= fx:
-                    fx |= fa
-                    changed = True
-    return {t: follow.get(t, set()) & terminals for t in terminals}
 
 
 class Matcher:
@@ -291,39 +112,36 @@ class Matcher:
         return s != _TERMINATED and self._engine.accepting(s)
 
     def is_token_allowed(self, token_id: int) -> bool:
-        s = self._stack[-1]
-        if s == _TERMINATED:
-            return False
-        vocab = self._grammar.vocab
-        if token_id in vocab.eos_token_ids:
-            return self._engine.accepting(s)
-        if not 0 <= token_id < vocab.size or vocab.special_mask[token_id]:
-            return False
-        return self._engine.step(s, token_id) >= 0
+        """Whether ``token_id`` may come next, the token budget aside (EOS exactly when
+        the text so far is complete)."""
+        return self._next_state(token_id, None) != _REFUSED
 
     def advance(self, token_id: int) -> bool:
         """Consume ``token_id``. A disallowed token returns False and changes nothing."""
-        token_id = int(token_id)
-        s = self._stack[-1]
-        if s == _TERMINATED:
-            return False
-        vocab = self._grammar.vocab
-        if token_id in vocab.eos_token_ids:
-            if not self._engine.accepting(s):
-                return False
-            if self.max_tokens is not None and len(self._stack) > self.max_tokens:
-                return False
-            self._stack.append(_TERMINATED)
-            return True
-        if not 0 <= token_id < vocab.size or vocab.special_mask[token_id]:
-            return False
-        if self.max_tokens is not None and not _bit(self.mask_words(), token_id):
-            return False
-        nxt = self._engine.step(s, token_id)
-        if nxt < 0:
+        nxt = self._next_state(int(token_id), self.max_tokens)
+        if nxt == _REFUSED:
             return False
         self._stack.append(nxt)
         return True
+
+    def _next_state(self, token_id: int, max_tokens: int | None) -> int:
+        """The state after ``token_id`` (``_TERMINATED`` after EOS), or ``_REFUSED``;
+        with ``max_tokens``, a token the budget's mask leaves out is refused too."""
+        s = self._stack[-1]
+        if s == _TERMINATED:
+            return _REFUSED
+        vocab = self._grammar.vocab
+        if token_id in vocab.eos_token_ids:
+            if not self._engine.accepting(s):
+                return _REFUSED
+            if max_tokens is not None and len(self._stack) > max_tokens:
+                return _REFUSED
+            return _TERMINATED
+        if not 0 <= token_id < vocab.size or vocab.special_mask[token_id]:
+            return _REFUSED
+        if max_tokens is not None and not _bit(self.mask_words(), token_id):
+            return _REFUSED
+        return self._engine.step(s, token_id)
 
     def advance_bytes(self, data: bytes) -> bool:
         """Consume raw bytes as one step (e.g. a forced continuation). False changes nothing."""

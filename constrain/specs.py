@@ -11,8 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import ConstrainError, SpecError
-from .grammar.ir import Grammar
-from .grammar.ir import Regex as RegexTerminal
+from .grammar.ir import Grammar, RegexTerm
 from .matcher import CompiledGrammar
 from .vocabulary import Vocabulary
 
@@ -83,7 +82,7 @@ def to_grammar(spec: Any) -> tuple[Grammar, Any, str]:
     if isinstance(spec, Regex):
         # start -> REGEX, written out: what GrammarBuilder would build, without its
         # bookkeeping (CompiledGrammar validates it)
-        term = RegexTerminal(spec.pattern, ascii=spec.ascii, ignore_case=spec.ignore_case)
+        term = RegexTerm(spec.pattern, ascii=spec.ascii, ignore_case=spec.ignore_case)
         grammar = Grammar(start="start", rules={"start": [("REGEX",)]}, terminals={"REGEX": term})
         return grammar, None, f"regex {spec.pattern[:40]!r}"
     if isinstance(spec, Lark):

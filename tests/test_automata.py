@@ -16,7 +16,8 @@ from constrain.automata import regex as regex_mod
 from constrain.automata.dfa import ByteDFA, concat, difference, empty_dfa, intersect, literal_dfa, union
 from constrain.automata.regex import compile_regex, compile_terminal
 from constrain.errors import CompileLimitError, RegexError
-from constrain.grammar.ir import Concat, Difference, Intersect, Lit, Regex, Union_
+from constrain.grammar.ir import Concat, Difference, Intersect, Lit, Union_
+from constrain.grammar.ir import RegexTerm as Regex
 
 
 def check_invariants(d: ByteDFA) -> None:

@@ -5,12 +5,12 @@ import sys
 
 from constrain.automata import store
 from constrain.automata.regex import _terminal_dfa, compile_terminal
-from constrain.grammar.ir import Regex
+from constrain.grammar.ir import RegexTerm as Regex
 
 CODE = """
 import sys, time
 from constrain.automata.regex import compile_terminal
-from constrain.grammar.ir import Regex
+from constrain.grammar.ir import RegexTerm as Regex
 t = time.perf_counter()
 dfa = compile_terminal(Regex(sys.argv[1], json_string=True))
 print(dfa.key, time.perf_counter() - t)

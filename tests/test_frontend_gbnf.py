@@ -12,7 +12,7 @@ import constrain
 from constrain import grammars
 from constrain.errors import GrammarError
 from constrain.frontends.gbnf import gbnf_to_grammar
-from constrain.grammar.ir import Difference, Grammar, Lit, Regex
+from constrain.grammar.ir import Difference, Grammar, Lit, RegexTerm
 
 from conftest import byte_vocab
 from grammar_sampling import GrammarSampler, byte_accepts, check_agreement, literal_alphabet
@@ -59,7 +59,7 @@ def test_runs_fuse_into_one_terminal():
     g = gbnf_to_grammar('root ::= "ab" [0-9]+ ("x" | "y")? tail\ntail ::= "!"\n')
     assert list(g.rules) == ["root"]
     (alt,) = g.rules["root"]
-    assert len(alt) == 1 and isinstance(g.terminals[alt[0]], Regex)
+    assert len(alt) == 1 and isinstance(g.terminals[alt[0]], RegexTerm)
     literal = gbnf_to_grammar('root ::= "ab" "cd" two\ntwo ::= "e"{2}\n')
     assert literal.terminals[literal.rules["root"][0][0]] == Lit("abcdee")
 

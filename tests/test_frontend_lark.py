@@ -16,7 +16,7 @@ import constrain
 from constrain import grammars
 from constrain.errors import GrammarError
 from constrain.frontends.lark import bundled_loader, lark_to_grammar
-from constrain.grammar.ir import Grammar, Lit, Regex
+from constrain.grammar.ir import Grammar, Lit, RegexTerm
 
 from conftest import byte_vocab
 from grammar_sampling import GrammarSampler, byte_accepts, check_agreement, lark_judge, literal_alphabet, mutate
@@ -158,9 +158,9 @@ def test_terminal_kinds_and_flags():
         "NUM.3: /[0-9]+/\n"
     )
     assert g.terminals["KW"] == Lit("select", ignore_case=True)
-    assert g.terminals["WORD"] == Regex("[a-z]+", ignore_case=True)
-    assert g.terminals["DOT"] == Regex("(?s:a.b)")
-    assert g.terminals["NUM"] == Regex("[0-9]+")
+    assert g.terminals["WORD"] == RegexTerm("[a-z]+", ignore_case=True)
+    assert g.terminals["DOT"] == RegexTerm("(?s:a.b)")
+    assert g.terminals["NUM"] == RegexTerm("[0-9]+")
     assert g.priorities == {"NUM": 3}
     anon = [t for t in g.terminals.values() if t == Lit("x", ignore_case=True)]
     assert len(anon) == 1

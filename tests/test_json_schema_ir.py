@@ -19,7 +19,8 @@ import pytest
 
 from constrain.errors import CompileLimitError, SchemaError, UnsatisfiableError
 from constrain.frontends.json_schema import json_schema_to_grammar
-from constrain.grammar.ir import Concat, Difference, Grammar, Intersect, Lit, Regex, Union_
+from constrain.grammar.ir import Concat, Difference, Grammar, Intersect, Lit, Union_
+from constrain.grammar.ir import RegexTerm as Regex
 
 DEV = "/work/shared/maskbench/dev.jsonl.gz"
 

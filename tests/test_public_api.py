@@ -22,9 +22,12 @@ def test_import_is_light():
     import subprocess
     import sys
 
-    code = "import constrain, sys; print('torch' in sys.modules, 'transformers' in sys.modules)"
+    code = (
+        "import constrain, sys; print('torch' in sys.modules, 'transformers' in sys.modules, "
+        "'constrain.frontends.json_schema' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["False", "False"]
+    assert out.stdout.split() == ["False", "False", "False"]
 
 
 def test_warmup_leaves_shared_caches_alone():
@@ -54,3 +57,27 @@ def test_warmup_with_a_vocabulary_that_cannot_spell_its_specs():
     assert specs._warmed
     m = g.matcher()
     assert m.advance(0) and m.advance(1) and m.is_accepting()
+
+
+def test_all_lists_the_public_names():
+    assert sorted(constrain.__all__) == [
+        "AssetError", "CompileLimitError", "CompiledGrammar", "ConstrainError", "GBNF", "Grammar", "GrammarError",
+        "JsonSchema", "Lark", "Matcher", "MatcherError", "Regex", "RegexError", "SchemaError", "SchemaReport",
+        "SpecError", "UnsatisfiableError", "Vocabulary", "VocabularyError", "allocate_bitmask", "apply_bitmask",
+        "clear_caches", "compile", "fill_bitmasks", "warmup",
+    ]
+
+
+def test_grammar_ir_and_schema_report_are_the_exported_ones():
+    from constrain.frontends.json_schema import SchemaReport
+    from constrain.grammar.ir import Grammar, GrammarBuilder, RegexTerm
+
+    assert constrain.Grammar is Grammar and constrain.SchemaReport is SchemaReport
+    assert constrain.Regex is not RegexTerm  # the spec, not the IR's terminal
+    vocab = constrain.Vocabulary([b"a", b"b", b'"', b"</s>"], special=[3], eos_token_ids=[3])
+    b = GrammarBuilder()
+    b.rule("start", [(b.regex("a+"), b.literal("b"))])
+    m = constrain.compile(b.build("start"), vocab, cache=False).matcher()
+    assert m.advance(0) and m.advance(1) and m.is_accepting()
+    report = constrain.compile(constrain.JsonSchema({"enum": ["a"]}), vocab, cache=False).report
+    assert isinstance(report, constrain.SchemaReport)

@@ -9,10 +9,8 @@ import constrain
 from constrain import Regex, compile
 from constrain.automata import regex as rx
 from constrain.automata.dfa import ByteDFA
-from constrain.engine.parser import reduce_grammar
-from constrain.grammar.ir import Grammar, GrammarBuilder, Lit
-from constrain.grammar.ir import Regex as RegexTerm
-from constrain.matcher import _trivially_reduced
+from constrain.grammar.analysis import one_rule_reduction, reduce, terminal_follow
+from constrain.grammar.ir import Grammar, GrammarBuilder, Lit, RegexTerm
 from conftest import byte_vocab
 
 PATTERNS = [
@@ -62,30 +60,28 @@ def _grammars():
 
 
 @pytest.mark.parametrize("grammar", list(_grammars()))
-def test_trivially_reduced_is_the_reduction(grammar):
+def test_one_rule_reduction_is_the_reduction(grammar):
     for dead in (frozenset(), frozenset({"W"})):
-        got = _trivially_reduced(grammar, dead)
+        got = one_rule_reduction(grammar, dead)
         assert got is not None
-        assert got == reduce_grammar(grammar, dead)
+        assert got == reduce(grammar, dead)
 
 
-def test_trivially_reduced_leaves_other_grammars_to_the_general_path():
+def test_one_rule_reduction_leaves_other_grammars_to_the_general_path():
     a = RegexTerm("[a-z]+")
-    assert _trivially_reduced(Grammar("start", {"start": [("A",)]}, {"A": a}), frozenset({"A"})) is None
-    assert _trivially_reduced(Grammar("start", {"start": []}, {"A": a}), frozenset()) is None
+    assert one_rule_reduction(Grammar("start", {"start": [("A",)]}, {"A": a}), frozenset({"A"})) is None
+    assert one_rule_reduction(Grammar("start", {"start": []}, {"A": a}), frozenset()) is None
     two = Grammar("start", {"start": [("x",)], "x": [("A",)]}, {"A": a})
-    assert _trivially_reduced(two, frozenset()) is None
+    assert one_rule_reduction(two, frozenset()) is None
 
 
 def _follow_reference(compiled):
     """The bytes that may follow each terminal, computed as before for every terminal."""
-    from constrain.matcher import _terminal_follow
-
     grammar = compiled.grammar
     used = compiled.terminal_names
     dfas = compiled.lexer.dfas
     firsts = {t: dfas[i].transitions[0] >= 0 for i, t in enumerate(used)}
-    follow = _terminal_follow(reduce_grammar(grammar), set(used))
+    follow = terminal_follow(reduce(grammar), set(used))
     ignore_first = np.zeros(256, dtype=np.bool_)
     for t in grammar.ignore:
         if t in firsts:

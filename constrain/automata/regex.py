@@ -19,7 +19,7 @@ import numpy as np
 
 from ..errors import CompileLimitError, RegexError
 from ..grammar.ir import Concat, Difference, Intersect, Lit, Union_
-from ..grammar.ir import Regex as RegexTerminal
+from ..grammar.ir import RegexTerm as RegexTerminal
 from . import _ascii
 from . import charset as cs
 from . import store

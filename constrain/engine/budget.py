@@ -17,7 +17,6 @@ from collections import OrderedDict
 import numpy as np
 
 from .masks import MaskEngine
-from .parser import _BIG as _ITEM
 from .parser import DEAD
 from ..bitmask import set_bits
 
@@ -31,6 +30,8 @@ for _rank, _b in enumerate(b"abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNO
 
 
 class BudgetPlanner:
+    """Shortest completions and budget masks for the hypothesis sets of one mask engine."""
+
     def __init__(self, engine: MaskEngine, *, group_cache: int = 256):
         self.engine = engine
         self.parser = engine.parser
@@ -88,7 +89,7 @@ class BudgetPlanner:
     def _spell(self, dr: int, yields: list[bytes | None]) -> bytes | None:
         """The rest of dotted rule ``dr`` spelled with each symbol's shortest yield."""
         parser = self.parser
-        n_nt, ns = parser.n_nt, parser._next_sym
+        n_nt, ns = parser.n_nt, parser.next_symbols
         parts = []
         while ns[dr] >= 0:
             x = ns[dr]
@@ -110,7 +111,7 @@ class BudgetPlanner:
         while changed:
             changed = False
             for a in range(parser.n_nt):
-                for dr in parser._first_dr[a]:
+                for dr in parser.alternatives(a):
                     cand = self._spell(dr, best)
                     if cand is not None and (best[a] is None or len(cand) < len(best[a])):
                         best[a] = cand
@@ -128,8 +129,9 @@ class BudgetPlanner:
         ``here`` answers for items predicted in the set being read (origin HERE)."""
         if rest is None:
             return None
-        b = self.parser._lhs[dr]
-        if b == self.parser._lhs[0]:  # the augmented start rule: done
+        heads = self.parser.rule_heads
+        b = heads[dr]
+        if b == heads[0]:  # the augmented start rule: done
             return rest
         tail = self._after(org - 1).get(b) if org else here.get(b)
         return None if tail is None else rest + tail
@@ -141,10 +143,10 @@ class BudgetPlanner:
         if got is not None:
             return got
         parser = self.parser
-        ns, n_nt = parser._next_sym, parser.n_nt
+        ns, n_nt = parser.next_symbols, parser.n_nt
         waiting = []
         for it in parser.items(k):
-            dr, org = divmod(it, _ITEM)
+            dr, org = parser.item_parts(it)
             a = ns[dr]
             if 0 <= a < n_nt:
                 waiting.append((a, dr, org))
@@ -167,7 +169,7 @@ class BudgetPlanner:
         here = self._after(p)
         result: bytes | None = None
         for it in self.parser.items(p):
-            dr, org = divmod(it, _ITEM)
+            dr, org = self.parser.item_parts(it)
             cand = self._finish(self._rest(dr), dr, org, here)
             if cand is not None and (result is None or len(cand) < len(result)):
                 result = cand
@@ -235,7 +237,7 @@ class BudgetPlanner:
                 cost = self.hyp_tokens(p, f)
                 sel = idx[states == f]
                 np.minimum.at(best, sel, cost)
-            _, events = engine._walk(c, lo, hi, depth)
+            events = engine.walk_boundaries(c, lo, hi, depth)
             for k in range(len(events[0])):
                 lo2, hi2, d2, s2 = (int(a[k]) for a in events)
                 split(p, s2, lo2, hi2, d2, seen)

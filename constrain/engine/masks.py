@@ -33,7 +33,7 @@ from .walk import (
     alike_depth, next_table_insert, resolve, scratch, walk_alloc, walk_ids, walk_mask, walk_patch, walk_sliced,
 )
 
-__all__ = ["MaskEngine", "Hyp"]
+__all__ = ["MaskEngine", "Hyp", "ALIKE_MIN_STATES"]
 
 Hyp = tuple[int, int]  # (parse state, lexer state); lexer state -1: nothing more may be read
 
@@ -474,7 +474,7 @@ class MaskEngine:
         if t < 0:
             return None
         dfa = lexer.dfas[t]
-        if dfa.n_states < _ALIKE_MIN_STATES:
+        if dfa.n_states < ALIKE_MIN_STATES:
             return None
         base = lexer.single_base(t)
         recent = self._recent.setdefault((t, lo, hi, depth), [])
@@ -572,6 +572,13 @@ class MaskEngine:
     def _scratch(self) -> tuple[np.ndarray, ...]:
         return scratch(self._n_sorted, len(self._trie.nodes.byte))
 
+    def walk_boundaries(self, c: int, lo: int, hi: int, depth: int):
+        """Where a walk of sorted tokens [lo, hi) from lexer state ``c`` at ``depth`` finds
+        a lexeme that may end with bytes of the token still to read: arrays (lo, hi,
+        depth, lexer state) of those trie subtrees and the lexer state there, from which
+        the parser names the lexemes that may come next."""
+        return self._walk(c, lo, hi, depth)[1]
+
     def walk_states(self, c: int, lo: int, hi: int, depth: int):
         """(sorted token indices, final lexer states) of a walk; computed on demand."""
         key = (c, lo, hi, depth)
@@ -585,7 +592,8 @@ class MaskEngine:
         return got
 
 
-_ALIKE_MIN_STATES = 16
+# Terminals of fewer DFA states are walked afresh, never from an alike state's walk.
+ALIKE_MIN_STATES = 16
 _ALIKE_TRIES = 4
 _ALIKE_MAX_PAIRS = 8192
 _PATCH_RETRY = 16

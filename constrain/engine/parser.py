@@ -14,7 +14,10 @@ keyed on it (token masks included) is computed once.
 from __future__ import annotations
 
 import threading
-from ..errors import CompileLimitError, UnsatisfiableError
+from typing import Sequence
+
+from ..errors import CompileLimitError
+from ..grammar.analysis import reduce
 from ..grammar.ir import Grammar
 
 __all__ = ["EarleyParser", "DEAD"]
@@ -40,7 +43,7 @@ class EarleyParser:
         self.max_items_per_set = max_items_per_set
         self._lock = threading.RLock()
         if reduced is None:
-            reduced = _reduce(grammar, dead_terminals)
+            reduced = reduce(grammar, dead_terminals)
         nts = sorted(reduced)
         start_aug = "\0start"
         self.nt_index = {name: i for i, name in enumerate(nts)}
@@ -134,6 +137,31 @@ class EarleyParser:
     @property
     def n_states(self) -> int:
         return len(self._sets)
+
+    # Dotted rules are numbered so that moving the dot one symbol on adds 1. Symbols:
+    # nonterminals are 0..n_nt-1, terminal t is n_nt + t. The rule of dotted rule 0 is
+    # the augmented start S' -> S. The sequences below are the parser's own (read-only,
+    # not copied: the budget planner reads them in its inner loops).
+
+    @property
+    def next_symbols(self) -> Sequence[int]:
+        """Per dotted rule: the symbol after its dot, -1 at the end of its rule."""
+        return self._next_sym
+
+    @property
+    def rule_heads(self) -> Sequence[int]:
+        """Per dotted rule: the nonterminal its rule defines."""
+        return self._lhs
+
+    def alternatives(self, nt: int) -> Sequence[int]:
+        """The dotted rules that start each alternative of nonterminal ``nt``."""
+        return self._first_dr[nt]
+
+    @staticmethod
+    def item_parts(item: int) -> tuple[int, int]:
+        """(dotted rule, origin) of an item of :meth:`items`; origin is the id of the set
+        the item started in plus 1, or 0 for an item that started in its own set."""
+        return divmod(item, _BIG)
 
     # ------------------------------------------------------------------ internals
 
@@ -294,9 +322,7 @@ class EarleyParser:
                             items.add(new)
                             stack.append(new)
                     if len(items) > limit:
-                        raise CompileLimitError(
-                            f"parser limit: an Earley set grew past {limit} items (a highly ambiguous grammar?)"
-                        )
+                        raise _too_many_items(limit)
                 continue
             if s >= n_nt:
                 continue
@@ -307,9 +333,7 @@ class EarleyParser:
                     items.add(new)
                     stack.append(new)
                     if len(items) > limit:
-                        raise CompileLimitError(
-                            f"parser limit: an Earley set grew past {limit} items (a highly ambiguous grammar?)"
-                        )
+                        raise _too_many_items(limit)
         return tuple(sorted(items)), frozenset(predicted)
 
     def _intern(self, items: tuple[int, ...], predicted: frozenset[int]) -> int:
@@ -320,15 +344,17 @@ class EarleyParser:
             raise CompileLimitError(f"parser limit: more than {self.max_states} distinct parse states")
         group = self._group(predicted)
         if len(items) + len(self._groups[group][0]) > self.max_items_per_set:
-            raise CompileLimitError(
-                f"parser limit: an Earley set grew past {self.max_items_per_set} items (a highly ambiguous grammar?)"
-            )
+            raise _too_many_items(self.max_items_per_set)
         sid = len(self._sets)
         self._group_of.append(group)
         self._index_items(sid, items, group)
         self._sets.append(items)
         self._index[items] = sid
         return sid
+
+
+def _too_many_items(limit: int) -> CompileLimitError:
+    return CompileLimitError(f"parser limit: an Earley set grew past {limit} items (a highly ambiguous grammar?)")
 
 
 _ONE_RULE: dict[tuple, EarleyParser] = {}
@@ -355,55 +381,3 @@ def one_rule_parser(alts: tuple[tuple[int, ...], ...], n_terminals: int) -> Earl
                 _ONE_RULE.clear()
             got = _ONE_RULE.setdefault(key, got)
     return got
-
-
-def _reduce(grammar: Grammar, dead_terminals: frozenset[str] = frozenset()) -> dict[str, list[tuple[str, ...]]]:
-    """Drop unproductive alternatives and unreachable rules; raise if nothing is left.
-
-    ``dead_terminals`` are terminals whose language is empty.
-    """
-    productive: set[str] = set()
-    terms = {t for t in grammar.terminals if t not in dead_terminals}
-    changed = True
-    while changed:
-        changed = False
-        for name, alts in grammar.rules.items():
-            if name in productive:
-                continue
-            for alt in alts:
-                if all(s in terms or s in productive for s in alt):
-                    productive.add(name)
-                    changed = True
-                    break
-    if grammar.start not in productive:
-        raise UnsatisfiableError(f"the start rule {grammar.start!r} derives no finite string")
-    kept: dict[str, list[tuple[str, ...]]] = {}
-    todo = [grammar.start]
-    while todo:
-        name = todo.pop()
-        if name in kept:
-            continue
-        alts = [a for a in grammar.rules[name] if all(s in terms or s in productive for s in a)]
-        kept[name] = alts
-        for alt in alts:
-            for s in alt:
-                if s in grammar.rules and s not in kept:
-                    todo.append(s)
-    return kept
-
-
-def terminals_used(rules: dict[str, list[tuple[str, ...]]], grammar: Grammar) -> list[str]:
-    """Terminal names reachable from the kept rules, in first-use order, then ignores."""
-    seen: dict[str, None] = {}
-    for alts in rules.values():
-        for alt in alts:
-            for s in alt:
-                if s in grammar.terminals:
-                    seen.setdefault(s, None)
-    for s in grammar.ignore:
-        seen.setdefault(s, None)
-    return list(seen)
-
-
-def reduce_grammar(grammar: Grammar, dead_terminals: frozenset[str] = frozenset()) -> dict[str, list[tuple[str, ...]]]:
-    return _reduce(grammar, dead_terminals)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Optional, Union
 
 from ..errors import GrammarError
-from ..grammar.ir import Difference, Grammar, GrammarBuilder, Lit, Regex
+from ..grammar.ir import Difference, Grammar, GrammarBuilder, Lit, RegexTerm
 
 __all__ = ["gbnf_to_grammar"]
 
@@ -459,7 +459,7 @@ class _Converter:
         if literal is not None:
             return self.builder.literal(literal) if literal else None
         if self.nullable(node):
-            term = self.builder.terminal(Difference(Regex(rx), Lit("")))
+            term = self.builder.terminal(Difference(RegexTerm(rx), Lit("")))
             return self.builder.opt(term)
         return self.builder.regex(rx)
 

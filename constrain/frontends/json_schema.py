@@ -46,7 +46,9 @@ from typing import Any, Iterable
 from urllib.parse import unquote
 
 from ..errors import CompileLimitError, SchemaError, UnsatisfiableError
-from ..grammar.ir import Concat, Difference, Grammar, GrammarBuilder, Intersect, Lit, Regex, Terminal, Union_
+from ..grammar.analysis import prune
+from ..grammar.ir import Concat, Difference, Grammar, GrammarBuilder, Intersect, Lit, Terminal, Union_
+from ..grammar.ir import RegexTerm as Regex
 from .formats import STANDARD_FORMATS, format_regexes
 from .json_numbers import number_range_regexes, to_decimal
 
@@ -1752,34 +1754,10 @@ def _values_disjoint(a: dict, b: dict) -> bool:
 
 def _prune(g: Grammar) -> Grammar:
     """Drop unproductive and unreachable rules; raise if the start symbol is unproductive."""
-    productive: set[str] = set(g.terminals)
-    changed = True
-    while changed:
-        changed = False
-        for name, alts in g.rules.items():
-            if name in productive:
-                continue
-            if any(all(s in productive for s in alt) for alt in alts):
-                productive.add(name)
-                changed = True
-    if g.start not in productive:
-        raise UnsatisfiableError("the schema admits no JSON value")
-    rules = {n: [a for a in alts if all(s in productive for s in a)] for n, alts in g.rules.items() if n in productive}
-    reach = {g.start}
-    stack = [g.start]
-    while stack:
-        n = stack.pop()
-        for alt in rules.get(n, ()):
-            for s in alt:
-                if s not in reach:
-                    reach.add(s)
-                    if s in rules:
-                        stack.append(s)
-    rules = {n: a for n, a in rules.items() if n in reach}
-    terminals = {n: t for n, t in g.terminals.items() if n in reach}
-    out = Grammar(start=g.start, rules=rules, terminals=terminals, ignore=(), priorities={})
-    out.validate()
-    return out
+    try:
+        return prune(g)
+    except UnsatisfiableError:
+        raise UnsatisfiableError("the schema admits no JSON value") from None
 
 
 def json_schema_to_grammar(

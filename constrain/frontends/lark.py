@@ -29,7 +29,7 @@ from lark.exceptions import LarkError
 from lark.lexer import PatternRE, PatternStr, TerminalDef
 
 from ..errors import GrammarError
-from ..grammar.ir import Grammar, Lit, Regex, Terminal
+from ..grammar.ir import Grammar, Lit, RegexTerm, Terminal
 
 __all__ = ["lark_to_grammar", "bundled_loader"]
 
@@ -153,7 +153,7 @@ def _convert_terminal(tdef: TerminalDef) -> Terminal:
     # Remaining flags (s, m, x) are scoped onto the source as inline groups.
     for flag in sorted(flags):
         source = f"(?{flag}:{source})"
-    return Regex(source, ignore_case=ignore_case)
+    return RegexTerm(source, ignore_case=ignore_case)
 
 
 # Two of lark's common terminals rely on how lark lexes (re.match, shortest match first)

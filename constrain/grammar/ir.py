@@ -4,7 +4,7 @@ A :class:`Grammar` is plain BNF: each nonterminal has alternatives, each alterna
 a tuple of symbol names (a name is either a nonterminal in ``rules`` or a terminal in
 ``terminals``). EBNF operators are expanded by :class:`GrammarBuilder`. Terminals are
 small immutable expressions over regular languages of bytes (:class:`Lit`,
-:class:`Regex` and the set operations on them); the lexer turns each into a minimized
+:class:`RegexTerm` and the set operations on them); the lexer turns each into a minimized
 byte DFA once per process, so two grammars that use the same terminal share it.
 Terminals listed in ``ignore`` may appear between any two terminals (Lark's ``%ignore``).
 """
@@ -18,7 +18,7 @@ from ..errors import GrammarError
 
 __all__ = [
     "Lit",
-    "Regex",
+    "RegexTerm",
     "Concat",
     "Union_",
     "Intersect",
@@ -38,7 +38,7 @@ class Lit:
 
 
 @dataclass(frozen=True)
-class Regex:
+class RegexTerm:
     """A regular expression in Python ``re`` syntax, over the UTF-8 bytes of the text.
 
     ``ascii``: ``\\d \\w \\s`` and case folding are ASCII-only (ECMA-262, JSON Schema).
@@ -56,16 +56,22 @@ class Regex:
 
 @dataclass(frozen=True)
 class Concat:
+    """Strings made of one string of each part, in order."""
+
     parts: tuple["Terminal", ...]
 
 
 @dataclass(frozen=True)
 class Union_:
+    """Strings in any of the parts."""
+
     parts: tuple["Terminal", ...]
 
 
 @dataclass(frozen=True)
 class Intersect:
+    """Strings in every part."""
+
     parts: tuple["Terminal", ...]
 
 
@@ -77,7 +83,7 @@ class Difference:
     right: "Terminal"
 
 
-Terminal = Union[Lit, Regex, Concat, Union_, Intersect, Difference]
+Terminal = Union[Lit, RegexTerm, Concat, Union_, Intersect, Difference]
 
 
 @dataclass
@@ -155,7 +161,7 @@ class GrammarBuilder:
         return self.terminal(Lit(text, ignore_case))
 
     def regex(self, source: str, **flags: bool) -> str:
-        return self.terminal(Regex(source, **flags))
+        return self.terminal(RegexTerm(source, **flags))
 
     def ignore(self, terminal_name: str) -> None:
         if terminal_name not in self._ignore:
