@@ -318,3 +318,43 @@ def test_sampled_documents_validate():
         assert set(value) <= set(schema["properties"]) and set(value["sub"]) <= {"k"}
         finished += 1
     assert finished == 150
+
+
+def test_tight_budgets_never_leave_a_state_without_a_token(qwen2_vocab):
+    """Random walks through the budget masks of real-vocabulary tokens: some token (or
+    EOS) is always allowed, and every walk ends valid within its budget. Declared keys in
+    any order make the per-state estimates disagree most (a state's shortest completion
+    may take another key order, with other tokens)."""
+    import numpy as np
+
+    item = {"type": "object", "properties": {"id": {"type": "string", "minLength": 1}}, "required": ["id"]}
+    schema = {"type": "object", "additionalProperties": False,
+              "properties": {"collector": item, "contributors": {"type": "array", "items": item},
+                             "commits": {"type": "array", "items": item}, "projects": {"type": "array"},
+                             "projectComponents": {"type": "object", "patternProperties": {"^[a-f0-9]+$": item}},
+                             "projectVersions": {"type": "object"}, "projectIssues": {"type": "object"}},
+              "required": ["collector", "contributors", "commits", "projects", "projectComponents",
+                           "projectVersions", "projectIssues"]}
+    validator = jsonschema.Draft202012Validator(schema)
+    vocab = qwen2_vocab
+    bitmask = constrain.allocate_bitmask(1, vocab.model_vocab_size)
+    rng = random.Random(2)
+    for options in ({"property_order": "any"}, {"property_order": "any", "whitespace": "json"}, {}):
+        g = constrain.compile(constrain.JsonSchema(schema, **options), vocab)
+        need = g.min_tokens() + 1
+        for budget in (need, need + 3, need + 12):
+            for _ in range(12):
+                m = g.matcher(max_tokens=budget)
+                ids: list[int] = []
+                while True:
+                    bitmask.fill(0)
+                    m.fill_bitmask(bitmask, 0)
+                    allowed = np.flatnonzero(np.unpackbits(bitmask[0].view(np.uint8), bitorder="little"))
+                    assert len(allowed), (options, budget, vocab.decode_bytes(ids))
+                    tok = int(rng.choice(allowed))
+                    assert m.advance(tok)
+                    if tok in vocab.eos_token_ids:
+                        break
+                    ids.append(tok)
+                assert len(ids) + 1 <= budget
+                assert validator.is_valid(json.loads(vocab.decode_bytes(ids)))

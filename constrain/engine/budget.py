@@ -48,6 +48,7 @@ class BudgetPlanner:
         self._rest_memo: dict[int, bytes | None] = {}
         self._after_memo: dict[int, dict[int, bytes]] = {}
         self._masks: dict[tuple[int, int], np.ndarray] = {}
+        self._plans: dict[int, tuple[int, bytes | None]] = {}
 
     # ------------------------------------------------------------------ shortest strings
 
@@ -195,7 +196,7 @@ class BudgetPlanner:
                     candidates.append(suffix + rest)
         if not candidates:
             return None
-        return min(candidates, key=len)
+        return min(candidates, key=lambda data: (self._greedy_count(data), len(data)))
 
     # ------------------------------------------------------------------ token counts
 
@@ -215,9 +216,34 @@ class BudgetPlanner:
             self._hyp_tokens[key] = got
         return got
 
+    def plan(self, hid: int) -> tuple[int, bytes | None]:
+        """(tokens, bytes): the fewest tokens known to finish from hypothesis set ``hid``
+        (EOS excluded) and bytes whose longest-match tokenization takes that many.
+
+        Estimates made afresh in each state can disagree: the shortest completion of the
+        state after a token may tokenize into more tokens than the rest of the one
+        before. So a state reached by the first token of a plan inherits the rest of that
+        plan (:meth:`_compute_mask`), and a plan never gets longer along its own path:
+        under any budget that admitted a state, some token (or EOS) stays allowed."""
+        got = self._plans.get(hid)
+        if got is None:
+            best: tuple[int, bytes | None] = (_INF, None)
+            for p, c in self.engine.hyps(hid):
+                n = self.hyp_tokens(p, c)
+                if n < best[0]:
+                    best = (n, self.hyp_completion(p, c))
+            got = self._plans[hid] = best
+        return got
+
     def min_tokens(self, hid: int) -> int:
         """Upper bound on the tokens needed to finish from hypothesis set ``hid``."""
-        return min((self.hyp_tokens(p, c) for p, c in self.engine.hyps(hid)), default=_INF)
+        return self.plan(hid)[0]
+
+    def _inherit(self, hid: int, n: int, data: bytes) -> None:
+        if n < self.plan(hid)[0]:
+            self._plans[hid] = (n, data)
+            for key in [k for k in self._masks if k[0] == hid]:
+                del self._masks[key]
 
     # ------------------------------------------------------------------ budget masks
 
@@ -292,6 +318,14 @@ class BudgetPlanner:
         for cost, ids in self._token_groups(hid):
             if cost <= limit:
                 set_bits(words, ids.astype(np.int64))
+        n, data = self.plan(hid)
+        if data and n - 1 <= limit:
+            # The plan's next token, whatever the estimate of the state it leads to.
+            head = self.vocab.longest_match(data, max_span=24)[0]
+            nxt = self.engine.step(hid, head)
+            if nxt >= 0:
+                set_bits(words, np.asarray([head], dtype=np.int64))
+                self._inherit(nxt, n - 1, data[len(self.vocab.token_bytes(head)):])
         if self.engine.accepting(hid) and self.vocab.eos_token_ids:
             set_bits(words, np.asarray(self.vocab.eos_token_ids, dtype=np.int64))
         return words
