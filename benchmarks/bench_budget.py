@@ -153,7 +153,7 @@ def main() -> None:
     ap.add_argument("--max-new-tokens", type=int, default=64)
     ap.add_argument("--batch", type=int, default=8, help="prompts per generate call (left padding)")
     ap.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
-    ap.add_argument("--whitespace", default="json", choices=("json", "compact"))
+    ap.add_argument("--whitespace", default="default", choices=("default", "json", "compact"))
     ap.add_argument("--llg-apply", default="numpy", choices=("numpy", "torch"))
     ap.add_argument("--show", type=int, default=2, help="invalid outputs of peers to print per model (constrain: all)")
     args = ap.parse_args()

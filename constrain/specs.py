@@ -15,7 +15,7 @@ from .grammar.ir import Grammar, RegexTerm
 from .matcher import CompiledGrammar
 from .vocabulary import Vocabulary
 
-__all__ = ["Regex", "Lark", "GBNF", "JsonSchema", "compile", "clear_caches", "to_grammar"]
+__all__ = ["Regex", "Lark", "GBNF", "JsonSchema", "compile", "clear_caches", "to_grammar", "from_response_format"]
 
 
 @dataclass(frozen=True)
@@ -286,3 +286,30 @@ def clear_caches() -> None:
     _regex._TERMINAL_CACHE.clear()
     with _masks._shared_lock:
         _masks._SHARED_WALKS.data.clear()
+
+
+def from_response_format(response_format: Any) -> JsonSchema | None:
+    """The spec of an OpenAI-style ``response_format``, or None for plain text.
+
+    ``{"type": "json_schema", "json_schema": {"schema": ..., "strict": true}}`` admits only
+    the properties each object lists (``extra_properties=False``, as OpenAI's strict mode
+    does); without ``strict`` the schema's own language. ``{"type": "json_object"}`` is any
+    JSON object. Raises :class:`SpecError` naming what is malformed."""
+    if response_format is None:
+        return None
+    if not isinstance(response_format, dict):
+        raise SpecError(f"response_format must be an object, not {type(response_format).__name__}")
+    kind = response_format.get("type")
+    if kind == "text":
+        return None
+    if kind == "json_object":
+        return JsonSchema({"type": "object"})
+    if kind == "json_schema":
+        body = response_format.get("json_schema")
+        if not isinstance(body, dict) or "schema" not in body:
+            raise SpecError("response_format.json_schema must be an object with a 'schema'")
+        strict = body.get("strict", False)
+        if not isinstance(strict, bool):
+            raise SpecError(f"response_format.json_schema.strict must be true or false, not {strict!r}")
+        return JsonSchema(body["schema"], extra_properties=not strict)
+    raise SpecError(f"response_format.type must be 'text', 'json_object' or 'json_schema', not {kind!r}")

@@ -358,3 +358,18 @@ def test_tight_budgets_never_leave_a_state_without_a_token(qwen2_vocab):
                     ids.append(tok)
                 assert len(ids) + 1 <= budget
                 assert validator.is_valid(json.loads(vocab.decode_bytes(ids)))
+
+
+def test_openai_response_format_strict_maps_to_closed_objects():
+    from constrain.specs import from_response_format
+
+    schema = {"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"]}
+    strict = from_response_format({"type": "json_schema", "json_schema": {"name": "x", "schema": schema, "strict": True}})
+    loose = from_response_format({"type": "json_schema", "json_schema": {"name": "x", "schema": schema}})
+    assert accepts(compiled(strict), '{"a": 1}') and not accepts(compiled(strict), '{"a": 1, "b": 2}')
+    assert accepts(compiled(loose), '{"a": 1, "b": 2}')
+    assert accepts(compiled(from_response_format({"type": "json_object"})), '{"any": [1]}')
+    assert from_response_format({"type": "text"}) is None
+    for bad in ({"type": "xml"}, {"type": "json_schema"}, {"type": "json_schema", "json_schema": {"schema": {}, "strict": 1}}):
+        with pytest.raises(constrain.SpecError):
+            from_response_format(bad)
