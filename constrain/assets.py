@@ -127,8 +127,16 @@ def smollm2_model(dtype: Any = None):
     """The SmolLM2-135M-Instruct model (de-quantized from the bundled GGUF), in eval mode."""
     import torch
     from transformers import AutoModelForCausalLM
+    from transformers.utils import logging as hf_logging
 
-    model = AutoModelForCausalLM.from_pretrained(_smollm2_checkpoint(), dtype=dtype or torch.float32)
+    # A local checkpoint of 272 tensors loads in well under a second: no progress bar.
+    bar = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        model = AutoModelForCausalLM.from_pretrained(_smollm2_checkpoint(), dtype=dtype or torch.float32)
+    finally:
+        if bar:
+            hf_logging.enable_progress_bar()
     model.eval()
     return model
 
