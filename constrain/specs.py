@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -88,15 +87,7 @@ def to_grammar(spec: Any) -> tuple[Grammar, Any, str]:
     if isinstance(spec, Lark):
         from .frontends.lark import lark_to_grammar
 
-        lexer = spec.lexer
-        if lexer is None:
-            found = re.search(r"^\s*//\s*constrain:\s*lexer\s*=\s*(\w+)", spec.text, re.MULTILINE)
-            lexer = found.group(1) if found else "dynamic"
-        if lexer not in ("dynamic", "longest"):
-            raise SpecError(f"unknown lexer {lexer!r}: use 'dynamic' or 'longest'")
-        grammar = lark_to_grammar(spec.text, start=spec.start)
-        grammar.longest_match = lexer == "longest"
-        return grammar, None, "lark grammar"
+        return lark_to_grammar(spec.text, start=spec.start, lexer=spec.lexer), None, "lark grammar"
     if isinstance(spec, GBNF):
         from .frontends.gbnf import gbnf_to_grammar
 
