@@ -136,3 +136,13 @@ def test_bad_limits():
         constrain.Limits(max_lexer_states=0)
     with pytest.raises(TypeError, match="Limits"):
         constrain.compile(constrain.Regex("a"), byte_vocab(), limits={"max_lexer_states": 10})
+
+
+def test_process_caches_are_registered_and_bounded():
+    from constrain import _caches
+
+    caches = _caches.registry()
+    assert {"specs.grammars", "automata.terminals", "engine.shared_walks", "engine.one_rule_parsers"} <= set(caches)
+    for name, c in caches.items():
+        assert c.name == name and c.about
+        assert isinstance(c, _caches.PerThread) or c.capacity > 0
