@@ -114,11 +114,8 @@ CASES = [
 
 
 def _clear() -> None:
-    clear = getattr(_regex, "clear_caches", None)
-    if clear is not None:
-        clear()
-    else:
-        _regex._TERMINAL_CACHE.clear()
+    terminals = getattr(_regex, "_TERMINALS", None)  # (older commits: _TERMINAL_CACHE)
+    (terminals if terminals is not None else _regex._TERMINAL_CACHE).clear()
 
 
 def main() -> None:

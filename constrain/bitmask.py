@@ -11,6 +11,8 @@ from typing import Any
 import numpy as np
 from numba import njit
 
+from . import _caches
+
 __all__ = [
     "allocate_bitmask", "apply_bitmask", "bitmask_words", "bits_from_ids", "mask_hash", "masks_equal", "set_bits",
 ]
@@ -103,7 +105,7 @@ def copy_rows(out, rows, which, sources):
             dst[w] = src[w]
 
 
-_SHIFTS: dict[Any, Any] = {}
+_SHIFTS = _caches.cache("bitmask.shifts", 16, "the tensor 0..31 per torch device", spec_free=True)
 
 
 def apply_bitmask(logits: Any, bitmask: Any, indices: Any = None) -> Any:
@@ -133,8 +135,7 @@ def apply_bitmask(logits: Any, bitmask: Any, indices: Any = None) -> Any:
     key = logits.device
     shifts = _SHIFTS.get(key)
     if shifts is None:
-        shifts = torch.arange(32, device=logits.device, dtype=torch.int32)
-        _SHIFTS[key] = shifts
+        shifts = _SHIFTS.setdefault(key, torch.arange(32, device=logits.device, dtype=torch.int32))
     vocab = logits.shape[1]
     rows_bm = bm if indices is None else bm[torch.as_tensor(indices, device=logits.device)]
     allowed = ((rows_bm.unsqueeze(-1) >> shifts) & 1).bool().reshape(rows_bm.shape[0], -1)

@@ -18,6 +18,7 @@ from .engine.parser import EarleyParser, one_rule_parser
 from .errors import UnsatisfiableError
 from .grammar.analysis import Rules, one_rule_reduction, optionalize, reduce, terminal_follow, terminals_used
 from .grammar.ir import Difference, Grammar, Lit
+from .limits import DEFAULT_LIMITS, Limits
 from .vocabulary import Vocabulary
 
 __all__ = ["Runtime", "build"]
@@ -29,15 +30,16 @@ __all__ = ["Runtime", "build"]
 Runtime = tuple[list[str], EarleyParser, Lexer, MaskEngine]
 
 
-def build(grammar: Grammar, vocab: Vocabulary) -> Runtime:
-    """Compile ``grammar`` against ``vocab``: (terminal names by id, parser, lexer, mask engine).
+def build(grammar: Grammar, vocab: Vocabulary, limits: Limits = DEFAULT_LIMITS) -> Runtime:
+    """Compile ``grammar`` against ``vocab`` within ``limits``: (terminal names by id,
+    parser, lexer, mask engine).
 
     Raises :class:`GrammarError` for a malformed grammar, :class:`UnsatisfiableError`
     when no token sequence of ``vocab`` can produce its language, and what the terminal
     compiler and the parser raise (:class:`RegexError`, :class:`CompileLimitError`).
     """
     grammar.validate()
-    dfas, optional, dead = terminal_dfas(grammar)
+    dfas, optional, dead = terminal_dfas(grammar, limits)
     if optional:
         grammar = optionalize(grammar, optional)
     reduced = one_rule_reduction(grammar, dead)
@@ -51,16 +53,17 @@ def build(grammar: Grammar, vocab: Vocabulary) -> Runtime:
     if one_rule:
         # one rule over terminals (a regex, say): a parser every such grammar shares
         alts = tuple(tuple(index[s] for s in alt) for alt in reduced[grammar.start])
-        parser = one_rule_parser(alts, len(index))
+        parser = one_rule_parser(alts, len(index), limits.max_parser_states, limits.max_parser_items)
     else:
-        parser = EarleyParser(grammar, index, dead_terminals=dead, reduced=reduced)
+        parser = EarleyParser(grammar, index, max_states=limits.max_parser_states,
+                              max_items_per_set=limits.max_parser_items, dead_terminals=dead, reduced=reduced)
     lexer = Lexer(
         [dfas[t] for t in used], [index[t] for t in grammar.ignore if t in index],
         follow_bytes=follow_bytes(grammar, reduced, dfas, used),
         longest_match=grammar.longest_match, separate_literals=grammar.separate_literals,
-        references=_references(grammar, dfas, used, optional),
+        references=_references(grammar, dfas, used, optional, limits), max_states=limits.max_lexer_states,
     )
-    engine = MaskEngine(parser, lexer, vocab)
+    engine = MaskEngine(parser, lexer, vocab, max_walks_per_mask=limits.max_walks_per_mask)
     if not (one_rule and all(len(alt) == 1 for alt in alts)):
         # (a lexeme that is a whole document has no lexeme after it to prepare)
         engine.prepare()
@@ -73,9 +76,11 @@ def build(grammar: Grammar, vocab: Vocabulary) -> Runtime:
     return used, parser, lexer, engine
 
 
-def terminal_dfas(grammar: Grammar) -> tuple[dict[str, ByteDFA], set[str], frozenset[str]]:
-    """The byte DFA of each terminal the rules use (and of the ignored ones), the
-    terminals that match the empty string, and those whose language is empty.
+def terminal_dfas(
+    grammar: Grammar, limits: Limits = DEFAULT_LIMITS,
+) -> tuple[dict[str, ByteDFA], set[str], frozenset[str]]:
+    """The byte DFA of each terminal the rules use (and of the ignored ones), built within
+    ``limits``, the terminals that match the empty string, and those whose language is empty.
 
     Lexemes are never empty: a terminal T that matches the empty string gets the DFA of
     T minus the empty string, and its uses become optional (see :func:`optionalize`)."""
@@ -83,10 +88,10 @@ def terminal_dfas(grammar: Grammar) -> tuple[dict[str, ByteDFA], set[str], froze
     dead = set()
     optional = set()
     for name in terminals_used(grammar.rules, grammar):
-        dfa = compile_terminal(grammar.terminals[name])
+        dfa = compile_terminal(grammar.terminals[name], limits)
         if dfa.accepts_empty():
             optional.add(name)
-            dfa = compile_terminal(Difference(grammar.terminals[name], Lit(b"")))
+            dfa = compile_terminal(Difference(grammar.terminals[name], Lit(b"")), limits)
         if dfa.is_empty():
             dead.add(name)
         dfas[name] = dfa
@@ -129,7 +134,8 @@ def follow_bytes(grammar: Grammar, reduced: Rules, dfas: dict[str, ByteDFA], use
     return out
 
 
-def _references(grammar: Grammar, dfas: dict[str, ByteDFA], used: list[str], optional: set[str]) -> dict[int, ByteDFA]:
+def _references(grammar: Grammar, dfas: dict[str, ByteDFA], used: list[str], optional: set[str],
+                limits: Limits) -> dict[int, ByteDFA]:
     """Reference DFAs by terminal id: a terminal "L but not R" (a key that is not one of
     the declared names) walks the vocabulary almost as L does, so the mask engine patches
     its walks from L's, which every grammar shares."""
@@ -137,7 +143,7 @@ def _references(grammar: Grammar, dfas: dict[str, ByteDFA], used: list[str], opt
     for i, t in enumerate(used):
         term = grammar.terminals[t]
         if isinstance(term, Difference) and t not in optional and dfas[t].n_states >= ALIKE_MIN_STATES:
-            left = compile_terminal(term.left)
+            left = compile_terminal(term.left, limits)
             if 0 < left.n_states < dfas[t].n_states:
                 references[i] = left
     return references

@@ -11,6 +11,7 @@ from .compiler import build
 from .engine.budget import BudgetPlanner
 from .errors import MatcherError, UnsatisfiableError
 from .grammar.ir import Grammar
+from .limits import DEFAULT_LIMITS, Limits
 from .vocabulary import Vocabulary
 
 __all__ = ["CompiledGrammar", "Matcher"]
@@ -30,8 +31,9 @@ class CompiledGrammar:
 
     __slots__ = ("grammar", "vocab", "report", "name", "terminal_names", "parser", "lexer", "engine", "_planner")
 
-    def __init__(self, grammar: Grammar, vocab: Vocabulary, *, report: Any = None, name: str = ""):
-        self.terminal_names, self.parser, self.lexer, self.engine = build(grammar, vocab)
+    def __init__(self, grammar: Grammar, vocab: Vocabulary, *, report: Any = None, name: str = "",
+                 limits: Limits = DEFAULT_LIMITS):
+        self.terminal_names, self.parser, self.lexer, self.engine = build(grammar, vocab, limits)
         self.grammar = grammar
         self.vocab = vocab
         self.report = report

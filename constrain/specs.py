@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import threading
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import _caches
 from .errors import ConstrainError, SpecError
 from .grammar.ir import Grammar, RegexTerm
+from .limits import DEFAULT_LIMITS, Limits
 from .matcher import CompiledGrammar
 from .vocabulary import Vocabulary
 
@@ -75,8 +75,12 @@ class JsonSchema:
     options: dict = field(default_factory=dict)
 
 
-def to_grammar(spec: Any) -> tuple[Grammar, Any, str]:
-    """The grammar IR of ``spec``, its compile report (or None) and a display name."""
+def to_grammar(spec: Any, limits: Limits = DEFAULT_LIMITS) -> tuple[Grammar, Any, str]:
+    """The grammar IR of ``spec``, its compile report (or None) and a display name.
+
+    A JSON Schema is compiled within ``limits.max_schema_rules`` and
+    ``limits.max_schema_seconds`` (its ``options`` may set ``max_rules`` and
+    ``max_seconds`` instead)."""
     if isinstance(spec, Grammar):
         return spec, None, spec.start
     if isinstance(spec, Regex):
@@ -88,15 +92,7 @@ def to_grammar(spec: Any) -> tuple[Grammar, Any, str]:
     if isinstance(spec, Lark):
         from .frontends.lark import lark_to_grammar
 
-        lexer = spec.lexer
-        if lexer is None:
-            found = re.search(r"^\s*//\s*constrain:\s*lexer\s*=\s*(\w+)", spec.text, re.MULTILINE)
-            lexer = found.group(1) if found else "dynamic"
-        if lexer not in ("dynamic", "longest"):
-            raise SpecError(f"unknown lexer {lexer!r}: use 'dynamic' or 'longest'")
-        grammar = lark_to_grammar(spec.text, start=spec.start)
-        grammar.longest_match = lexer == "longest"
-        return grammar, None, "lark grammar"
+        return lark_to_grammar(spec.text, start=spec.start, lexer=spec.lexer), None, "lark grammar"
     if isinstance(spec, GBNF):
         from .frontends.gbnf import gbnf_to_grammar
 
@@ -111,7 +107,7 @@ def to_grammar(spec: Any) -> tuple[Grammar, Any, str]:
             whitespace=schema_spec.whitespace,
             extra_properties=schema_spec.extra_properties,
             property_order=schema_spec.property_order,
-            **schema_spec.options,
+            **{"max_rules": limits.max_schema_rules, "max_seconds": limits.max_schema_seconds, **schema_spec.options},
         )
         return grammar, report, "json schema"
     raise SpecError(
@@ -171,38 +167,39 @@ def _spec_key(spec: Any) -> str | None:
     return hashlib.sha256(raw.encode("utf-8")).hexdigest()
 
 
-_CACHE_CAP = 32
-_cache: OrderedDict[tuple[str, str], CompiledGrammar] = OrderedDict()
-_cache_lock = threading.Lock()
+_GRAMMARS = _caches.cache(
+    "specs.grammars", 32,
+    "compiled grammars by (spec content hash, vocabulary fingerprint, limits unless the "
+    "defaults); each holds its own bounded mask memo, up to tens of MB for a large schema")
 
 
-def compile(spec: Any, vocab: Vocabulary, *, cache: bool = True) -> CompiledGrammar:
-    """Compile ``spec`` against ``vocab``.
+def compile(spec: Any, vocab: Vocabulary, *, cache: bool = True, limits: Limits | None = None) -> CompiledGrammar:
+    """Compile ``spec`` against ``vocab`` within ``limits`` (None: :class:`Limits`' defaults).
 
     ``spec``: :class:`Regex`, :class:`Lark`, :class:`GBNF`, :class:`JsonSchema`, a JSON
     Schema dict, a pydantic model class, or a grammar IR. Compiled grammars are cached in
-    memory per (spec, vocabulary). Raises :class:`SpecError` subclasses for bad specs,
-    :class:`UnsatisfiableError` when no token sequence can satisfy the spec and
+    memory per (spec, vocabulary, limits). Raises :class:`SpecError` subclasses for bad
+    specs, :class:`UnsatisfiableError` when no token sequence can satisfy the spec and
     :class:`CompileLimitError` when a limit is exceeded.
     """
     if not isinstance(vocab, Vocabulary):
         raise TypeError(f"vocab must be a constrain.Vocabulary, not {type(vocab).__name__}")
+    if limits is None or limits == DEFAULT_LIMITS:
+        limits = DEFAULT_LIMITS
+    elif not isinstance(limits, Limits):
+        raise TypeError(f"limits must be a constrain.Limits, not {type(limits).__name__}")
     if not _warmed:
         warmup(vocab)
     key = _spec_key(spec) if cache else None
     if key is not None:
-        with _cache_lock:
-            got = _cache.get((key, vocab.fingerprint))
-            if got is not None:
-                _cache.move_to_end((key, vocab.fingerprint))
-                return got
-    grammar, report, name = to_grammar(spec)
-    compiled = CompiledGrammar(grammar, vocab, report=report, name=name)
+        key = (key, vocab.fingerprint) if limits is DEFAULT_LIMITS else (key, vocab.fingerprint, limits)
+        got = _GRAMMARS.get(key)
+        if got is not None:
+            return got
+    grammar, report, name = to_grammar(spec, limits)
+    compiled = CompiledGrammar(grammar, vocab, report=report, name=name, limits=limits)
     if key is not None:
-        with _cache_lock:
-            _cache[(key, vocab.fingerprint)] = compiled
-            if len(_cache) > _CACHE_CAP:
-                _cache.popitem(last=False)
+        _GRAMMARS.put(key, compiled)
     return compiled
 
 
@@ -231,8 +228,8 @@ def warmup(vocab: Vocabulary) -> None:
     """Load (or JIT-compile) every numba kernel the mask engine uses, once per process.
 
     :func:`compile` calls it before its first compile; a server may call it at start-up
-    so that no request pays for it. Leaves no trace in the caches shared between
-    grammars (a later compile is as cold as without it)."""
+    so that no request pays for it. Leaves no trace in the caches of what specs compile
+    to (a later compile is as cold as without it)."""
     global _warmed
     with _warm_lock:
         if _warmed:
@@ -240,14 +237,9 @@ def warmup(vocab: Vocabulary) -> None:
         _warmed = True
         import numpy as np
 
-        from .automata import regex as _regex
-        from .engine import masks as _masks
         from .bitmask import masks_equal
 
-        with _masks._shared_lock:
-            shared_before = set(_masks._SHARED_WALKS.data)
-        terminals_before = set(_regex._TERMINAL_CACHE)
-        try:
+        with _caches.no_trace():
             for make, text in _WARM_SPECS:
                 grammar, report, name = to_grammar(make())
                 try:
@@ -264,28 +256,15 @@ def warmup(vocab: Vocabulary) -> None:
             b = a.copy()
             b.setflags(write=False)
             masks_equal(b, a)
-        finally:
-            with _masks._shared_lock:
-                for key in set(_masks._SHARED_WALKS.data) - shared_before:
-                    del _masks._SHARED_WALKS.data[key]
-            for key in set(_regex._TERMINAL_CACHE) - terminals_before:
-                _regex._TERMINAL_CACHE.pop(key, None)
 
 
 def clear_caches() -> None:
-    """Drop every in-process cache: compiled grammars, terminal DFAs and the
-    whole-vocabulary walks shared between grammars. Grammars already compiled keep
-    their own memoized masks. The next compile of any spec is a compile from scratch
-    (the on-disk DFA cache aside, ``CONSTRAIN_DISK_CACHE=0`` turns that off; and the
-    parsers of one-rule grammars, which depend on no spec, stay shared)."""
-    from .automata import regex as _regex
-    from .engine import masks as _masks
-
-    with _cache_lock:
-        _cache.clear()
-    _regex._TERMINAL_CACHE.clear()
-    with _masks._shared_lock:
-        _masks._SHARED_WALKS.data.clear()
+    """Drop every in-process cache of what specs compile to: compiled grammars, terminal
+    DFAs and the whole-vocabulary walks shared between grammars. Grammars already
+    compiled keep their own memoized masks. The next compile of any spec is a compile
+    from scratch (the on-disk DFA cache aside, ``CONSTRAIN_DISK_CACHE=0`` turns that off;
+    and what depends on no spec, such as the parsers of one-rule grammars, stays)."""
+    _caches.clear()
 
 
 def from_response_format(response_format: Any) -> JsonSchema | None:

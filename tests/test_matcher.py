@@ -403,10 +403,11 @@ def test_lexer_names_made_late_equal_names_made_early():
 def test_small_regex_needs_no_names_or_keys(monkeypatch):
     # quick walks are not shared, so nothing asks for the names that sharing uses
     from conftest import real_vocab
+    from constrain._caches import Cache
     from constrain.engine import masks
 
     monkeypatch.setattr(masks, "_SHARE_MIN_NS", 10**9)  # no walk counts as slow here
-    monkeypatch.setattr(masks, "_SHARED_WALKS", masks._LRU(16))
+    monkeypatch.setattr(masks, "_SHARED_WALKS", Cache("test.shared_walks", 16, "unregistered"))
     g = constrain.compile(constrain.Regex("[0-9]{4}-[0-9]{2}"), real_vocab("qwen2"), cache=False)
     g.matcher().mask_words()
     assert not g.lexer._named and g.lexer.dfas[0]._key is None

@@ -32,20 +32,17 @@ def test_import_is_light():
 
 def test_warmup_leaves_shared_caches_alone():
     from conftest import real_vocab
-    from constrain import specs
-    from constrain.automata import regex
-    from constrain.engine import masks
+    from constrain import _caches, specs
 
     vocab = real_vocab("qwen2")
     constrain.compile(constrain.Regex("[0-9]{3}"), vocab, cache=False)  # warms up, once
     assert specs._warmed
-    shared = set(masks._SHARED_WALKS.data)
-    terminals = set(regex._TERMINAL_CACHE)
+    spec_caches = [c for c in _caches.registry().values() if not c.spec_free]
+    before = [c.keys() for c in spec_caches]
     specs._warmed = False
     constrain.warmup(vocab)
     assert specs._warmed
-    assert set(masks._SHARED_WALKS.data) == shared
-    assert set(regex._TERMINAL_CACHE) == terminals
+    assert [c.keys() for c in spec_caches] == before
 
 
 def test_warmup_with_a_vocabulary_that_cannot_spell_its_specs():
@@ -62,7 +59,7 @@ def test_warmup_with_a_vocabulary_that_cannot_spell_its_specs():
 def test_all_lists_the_public_names():
     assert sorted(constrain.__all__) == [
         "AssetError", "CompileLimitError", "CompiledGrammar", "ConstrainError", "GBNF", "Grammar", "GrammarError",
-        "JsonSchema", "Lark", "Matcher", "MatcherError", "Regex", "RegexError", "SchemaError", "SchemaReport",
+        "JsonSchema", "Lark", "Limits", "Matcher", "MatcherError", "Regex", "RegexError", "SchemaError", "SchemaReport",
         "SpecError", "UnsatisfiableError", "Vocabulary", "VocabularyError", "allocate_bitmask", "apply_bitmask",
         "clear_caches", "compile", "fill_bitmasks", "warmup",
     ]

@@ -48,17 +48,20 @@ def test_cache_per_spec_and_vocabulary():
 
 
 def test_clear_caches_compiles_from_scratch(monkeypatch):
+    from constrain import _caches
     from constrain.automata import regex
-    from constrain.engine import masks
+    from constrain.engine import masks, parser
 
     monkeypatch.setattr(masks, "_SHARE_MIN_NS", 0)  # share every walk, however quick
     v = byte_vocab()
     spec = constrain.Regex(r"(ab|cd){2,5}e")
     a = constrain.compile(spec, v)
     a.matcher().mask_words()
-    assert regex._TERMINAL_CACHE and masks._SHARED_WALKS.data
+    assert regex._TERMINALS and masks._SHARED_WALKS and parser._ONE_RULE
     constrain.clear_caches()
-    assert not regex._TERMINAL_CACHE and not masks._SHARED_WALKS.data
+    assert not any(len(c) for c in _caches.registry().values() if not c.spec_free)
+    assert not regex._TERMINALS and not masks._SHARED_WALKS
+    assert parser._ONE_RULE  # depends on no spec: kept
     b = constrain.compile(spec, v)
     assert b is not a
     assert accepts(b, "abcdabe") and not accepts(b, "abe")
@@ -76,3 +79,70 @@ def test_bad_specs():
     assert "uniqueItems" in str(err.value) and "/properties/a" in str(err.value)
     with pytest.raises(constrain.UnsatisfiableError):
         constrain.compile({"type": "integer", "minimum": 3, "maximum": 2}, v)
+
+
+LIMITED = [
+    # (spec, a limit it exceeds that the defaults do not, a text whose masks meet it)
+    (constrain.Regex(r"[ab]*a[ab]{10}"), {"max_regex_states": 500}, ""),
+    (constrain.Lark('start: A | B | C\nA: /[a-z]{1,40}/\nB: /[a-m]{3,30}x/\nC: /[b-z]+y/\n'),
+     {"max_lexer_states": 40}, ""),
+    (constrain.Lark('start: "(" start ")" start | \n'), {"max_parser_states": 2}, "((((()))))"),
+    ({"type": "object", "properties": {k: {"type": "integer"} for k in "abcdef"}}, {"max_schema_rules": 5}, ""),
+]
+
+
+def _masks_along(spec, text: str, **kw) -> None:
+    m = constrain.compile(spec, byte_vocab(), **kw).matcher()
+    for b in text.encode():
+        m.mask_words()
+        assert m.advance(b)
+
+
+@pytest.mark.parametrize("spec, limit, text", LIMITED)
+def test_limits_name_the_limit_passed(spec, limit, text):
+    (field, value), = limit.items()
+    with pytest.raises(constrain.CompileLimitError) as info:
+        _masks_along(spec, text, cache=False, limits=constrain.Limits(**limit))
+    if not field.startswith("max_schema_"):  # (the JSON Schema front end words its own)
+        assert f"Limits.{field}={value}" in str(info.value) and f"limits=constrain.Limits({field}=" in str(info.value)
+    _masks_along(spec, text, cache=False)  # the defaults allow it
+    with pytest.raises(constrain.CompileLimitError):  # whatever the caches hold now
+        _masks_along(spec, text, limits=constrain.Limits(**limit))
+
+
+def test_mask_walk_limit_is_named():
+    v = byte_vocab([b"selectfrom", b"selectx", b"fromy"])
+    spec = constrain.Lark('start: "select"i NAME "from"i NAME\nNAME: /[a-z]+/\n%ignore " "\n')
+    m = constrain.compile(spec, v, cache=False, limits=constrain.Limits(max_walks_per_mask=1)).matcher()
+    with pytest.raises(constrain.CompileLimitError, match=r"Limits\.max_walks_per_mask=1"):
+        for b in b"select":
+            m.advance(b)
+            m.mask_words()
+
+
+def test_cache_per_limits():
+    v = byte_vocab()
+    spec = constrain.Regex(r"(ab|cd){2,5}e")
+    a = constrain.compile(spec, v)
+    assert constrain.compile(spec, v, limits=constrain.Limits()) is a
+    small = constrain.Limits(max_regex_states=5_000)
+    b = constrain.compile(spec, v, limits=small)
+    assert b is not a and constrain.compile(spec, v, limits=constrain.Limits(max_regex_states=5_000)) is b
+    assert (b.matcher().mask_words() == a.matcher().mask_words()).all()
+
+
+def test_bad_limits():
+    with pytest.raises(ValueError, match="max_lexer_states"):
+        constrain.Limits(max_lexer_states=0)
+    with pytest.raises(TypeError, match="Limits"):
+        constrain.compile(constrain.Regex("a"), byte_vocab(), limits={"max_lexer_states": 10})
+
+
+def test_process_caches_are_registered_and_bounded():
+    from constrain import _caches
+
+    caches = _caches.registry()
+    assert {"specs.grammars", "automata.terminals", "engine.shared_walks", "engine.one_rule_parsers"} <= set(caches)
+    for name, c in caches.items():
+        assert c.name == name and c.about
+        assert isinstance(c, _caches.PerThread) or c.capacity > 0

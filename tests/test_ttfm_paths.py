@@ -45,7 +45,7 @@ def test_compile_terminal_with_and_without_disk_cache(tmp_path, monkeypatch):
     keys = []
     for setting in ("0", "1", "1"):  # off, then stored, then loaded
         monkeypatch.setenv("CONSTRAIN_DISK_CACHE", setting)
-        rx._TERMINAL_CACHE.clear()
+        rx._TERMINALS.clear()
         keys.append(rx.compile_terminal(term).key)
     assert len(set(keys)) == 1
 

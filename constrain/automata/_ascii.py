@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from .. import _caches
 from ._regex_dfa import nfa_table
 
 __all__ = ["ascii_nfa", "ascii_table", "nfa", "wide_templates"]
@@ -489,7 +490,8 @@ def ascii_table(pat, ecma, max_states, deadline, wide_all, wide_ecma):
     return True, table, acc, byte_cls, status
 
 
-_WIDE: tuple | None = None
+_WIDE = _caches.cache("automata.ascii_wide_templates", 1,
+                      "the byte graphs of wide_templates, made once", spec_free=True)
 
 
 def wide_templates() -> tuple[np.ndarray, np.ndarray]:
@@ -497,8 +499,8 @@ def wide_templates() -> tuple[np.ndarray, np.ndarray]:
     U+2029, as int64 [m, 4] edges (source, low byte, high byte, target) over local nodes:
     0 the exit, 1 the entry, the others inner. Made once per process from the general
     path's encoder, so that both paths spell characters alike."""
-    global _WIDE
-    if _WIDE is None:
+    got = _WIDE.get(None)
+    if got is None:
         from . import charset as cs
 
         def graph(ranges):
@@ -511,8 +513,8 @@ def wide_templates() -> tuple[np.ndarray, np.ndarray]:
             return np.array(rows, dtype=np.int64).reshape(-1, 4)
 
         beyond = ((0x80, cs.MAX_CP),)
-        _WIDE = (graph(beyond), graph(cs.subtract(beyond, ((0x2028, 0x2029),))))
-    return _WIDE
+        got = _WIDE.setdefault(None, (graph(beyond), graph(cs.subtract(beyond, ((0x2028, 0x2029),)))))
+    return got
 
 
 def nfa(pattern: str, ecma: bool = False):

@@ -20,6 +20,7 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import CompileLimitError
+from ..limits import DEFAULT_LIMITS, limit_error
 from ._byte_classes import column_classes, key_columns
 from ._determinize import determinize
 from ._jit import clock
@@ -175,7 +176,7 @@ def literal_dfa(data: bytes) -> ByteDFA:
 
 
 def finalize(table, byte_cls: np.ndarray, accepting, start: int, deadline: float | None = None,
-             what: str = "minimization") -> ByteDFA:
+             what: str = "minimization", time_limit: float | None = None) -> ByteDFA:
     """Trim, minimize and canonically renumber a DFA given over byte classes.
 
     ``table[s][c]`` is the target of state ``s`` on byte class ``c`` (-1 dead);
@@ -198,6 +199,9 @@ def finalize(table, byte_cls: np.ndarray, accepting, start: int, deadline: float
     out, out_acc, status = minimize(rows, acc, int(start), col_order,
                                              float("inf") if deadline is None else float(deadline))
     if status == 2 or (deadline is not None and time.perf_counter() > deadline):
+        if time_limit is not None:
+            raise limit_error(f"{what}: exceeded time_limit={time_limit}s while minimizing", "max_regex_seconds",
+                              time_limit)
         raise CompileLimitError(f"{what}: exceeded the time limit while minimizing")
     if out.shape[0] == 0:
         return empty_dfa()
@@ -222,9 +226,10 @@ def _byte_classes(dfas: Sequence[ByteDFA]) -> tuple[np.ndarray, np.ndarray]:
 
 def _raise_status(status: int, what: str, max_states: int, time_limit: float) -> None:
     if status == 1:
-        raise CompileLimitError(f"{what}: more than {max_states} DFA states (max_states={max_states})")
+        raise limit_error(f"{what}: more than {max_states} DFA states (max_states={max_states})",
+                          "max_regex_states", max_states)
     if status == 2:
-        raise CompileLimitError(f"{what}: exceeded time_limit={time_limit}s")
+        raise limit_error(f"{what}: exceeded time_limit={time_limit}s", "max_regex_seconds", time_limit)
 
 
 def _pair(a: ByteDFA, b: ByteDFA, op: int, max_states: int, time_limit: float, what: str) -> ByteDFA:
@@ -234,7 +239,7 @@ def _pair(a: ByteDFA, b: ByteDFA, op: int, max_states: int, time_limit: float, w
                                               np.take(b.transitions, reps, axis=1),
                                               np.array(a.accepting), np.array(b.accepting), op, max_states + 1, t0 + time_limit)
     _raise_status(status, what, max_states, time_limit)
-    return finalize(rows, byte_cls, acc, 0, deadline=t0 + time_limit, what=what)
+    return finalize(rows, byte_cls, acc, 0, deadline=t0 + time_limit, what=what, time_limit=time_limit)
 
 
 def _subsets(dfas: Sequence[ByteDFA], concat_: bool, max_states: int, time_limit: float, what: str) -> ByteDFA:
@@ -292,10 +297,11 @@ def _subsets(dfas: Sequence[ByteDFA], concat_: bool, max_states: int, time_limit
     rows, acc, status = determinize(k, mv_off, mv_c, mv_c, mv_tgt, eps_off, eps_dat, is_final,
                                              start_set, start_acc, max_states + 1, t0 + time_limit)
     _raise_status(status, what, max_states, time_limit)
-    return finalize(rows, byte_cls, acc, 0, deadline=t0 + time_limit, what=what)
+    return finalize(rows, byte_cls, acc, 0, deadline=t0 + time_limit, what=what, time_limit=time_limit)
 
 
-def intersect(*dfas: ByteDFA, max_states: int = 100_000, time_limit: float = 10.0) -> ByteDFA:
+def intersect(*dfas: ByteDFA, max_states: int = DEFAULT_LIMITS.max_regex_states,
+              time_limit: float = DEFAULT_LIMITS.max_regex_seconds) -> ByteDFA:
     """Strings accepted by every DFA. Raises CompileLimitError past the limits."""
     if not dfas:
         raise ValueError("intersect needs at least one DFA")
@@ -309,7 +315,8 @@ def intersect(*dfas: ByteDFA, max_states: int = 100_000, time_limit: float = 10.
     return out
 
 
-def union(*dfas: ByteDFA, max_states: int = 100_000, time_limit: float = 10.0) -> ByteDFA:
+def union(*dfas: ByteDFA, max_states: int = DEFAULT_LIMITS.max_regex_states,
+          time_limit: float = DEFAULT_LIMITS.max_regex_seconds) -> ByteDFA:
     """Strings accepted by at least one DFA (no arguments: the empty language)."""
     if not dfas:
         return empty_dfa()
@@ -320,7 +327,8 @@ def union(*dfas: ByteDFA, max_states: int = 100_000, time_limit: float = 10.0) -
     return _subsets(dfas, False, max_states, time_limit, "union")
 
 
-def difference(a: ByteDFA, b: ByteDFA, *, max_states: int = 100_000, time_limit: float = 10.0) -> ByteDFA:
+def difference(a: ByteDFA, b: ByteDFA, *, max_states: int = DEFAULT_LIMITS.max_regex_states,
+               time_limit: float = DEFAULT_LIMITS.max_regex_seconds) -> ByteDFA:
     """Strings accepted by ``a`` and not by ``b``."""
     return _pair(a, b, 1, max_states, time_limit, "difference")
 
@@ -353,7 +361,8 @@ def _joined(ta: np.ndarray, acc_a: np.ndarray, tb: np.ndarray, acc_b: np.ndarray
     return np.concatenate([t, out_b]), acc
 
 
-def concat(*dfas: ByteDFA, max_states: int = 100_000, time_limit: float = 10.0) -> ByteDFA:
+def concat(*dfas: ByteDFA, max_states: int = DEFAULT_LIMITS.max_regex_states,
+           time_limit: float = DEFAULT_LIMITS.max_regex_seconds) -> ByteDFA:
     """Concatenation of the languages, in order (no arguments: the empty string)."""
     if not dfas:
         return literal_dfa(b"")
@@ -373,9 +382,10 @@ def concat(*dfas: ByteDFA, max_states: int = 100_000, time_limit: float = 10.0) 
             if j is not None and j[0].shape[0] <= 4 * max_states:
                 cur = j
                 continue
-            pending.append(finalize(cur[0], byte_cls, cur[1], 0, deadline=t0 + time_limit, what="concat"))
+            pending.append(finalize(cur[0], byte_cls, cur[1], 0, deadline=t0 + time_limit, what="concat",
+                                    time_limit=time_limit))
         cur = tab
-    last = finalize(cur[0], byte_cls, cur[1], 0, deadline=t0 + time_limit, what="concat")
+    last = finalize(cur[0], byte_cls, cur[1], 0, deadline=t0 + time_limit, what="concat", time_limit=time_limit)
     if not pending:
         if last.n_states > max_states:
             _raise_status(1, "concat", max_states, time_limit)

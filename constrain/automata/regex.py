@@ -11,15 +11,15 @@ of a big alternation are built as a trie.
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
 from itertools import chain
-from typing import Any
 
 import numpy as np
 
+from .. import _caches
 from ..errors import CompileLimitError, RegexError
 from ..grammar.ir import Concat, Difference, Intersect, Lit, Union_
 from ..grammar.ir import RegexTerm as RegexTerminal
+from ..limits import DEFAULT_LIMITS, Limits, limit_error
 from . import _ascii
 from . import charset as cs
 from . import store
@@ -48,7 +48,13 @@ class _Limits:
 
     def check_time(self) -> None:
         if time.perf_counter() - self.t0 > self.time_limit:
-            raise CompileLimitError(f"compiling regex {self.pattern!r} exceeded time_limit={self.time_limit}s")
+            raise self.too_slow(f"compiling regex {self.pattern!r} exceeded time_limit={self.time_limit}s")
+
+    def too_large(self, what: str) -> CompileLimitError:
+        return limit_error(what, "max_regex_states", self.max_states)
+
+    def too_slow(self, what: str) -> CompileLimitError:
+        return limit_error(what, "max_regex_seconds", self.time_limit)
 
 
 class _NFA:
@@ -81,7 +87,7 @@ class _NFA:
 
     def _check(self) -> None:
         if self.n > self.limits.max_nfa:
-            raise CompileLimitError(
+            raise self.limits.too_large(
                 f"regex {self.limits.pattern!r} needs more than {self.limits.max_nfa} NFA states "
                 f"(max_states={self.limits.max_states})")
         self.limits.check_time()
@@ -367,13 +373,12 @@ def _check_status(status: int, limits: _Limits, max_states: int, cap: int | None
     if status == 1:
         if cap is not None:
             return False
-        raise CompileLimitError(
-            f"regex {limits.pattern!r} needs more than max_states={max_states} DFA states")
+        raise limits.too_large(f"regex {limits.pattern!r} needs more than max_states={max_states} DFA states")
     if status == 2:
         limits.check_time()
     if status == 3 or time.perf_counter() > limits.t0 + limits.time_limit:
-        raise CompileLimitError(f"compiling regex {limits.pattern!r} (time_limit={limits.time_limit}s): "
-                                "exceeded the time limit while minimizing")
+        raise limits.too_slow(f"compiling regex {limits.pattern!r} (time_limit={limits.time_limit}s): "
+                              "exceeded the time limit while minimizing")
     return True
 
 
@@ -498,7 +503,8 @@ def _plan(big: list, anchors: bool, json_string: bool) -> dict:
 
 
 def compile_regex(pattern: str, *, ascii: bool = False, ignore_case: bool = False, search: bool = False,
-                  json_string: bool = False, max_states: int = 100_000, time_limit: float = 10.0) -> ByteDFA:
+                  json_string: bool = False, max_states: int = DEFAULT_LIMITS.max_regex_states,
+                  time_limit: float = DEFAULT_LIMITS.max_regex_seconds) -> ByteDFA:
     """Compile ``pattern`` (Python ``re`` syntax) to the minimal DFA over bytes of its language.
 
     Default: the UTF-8 encodings of the strings ``s`` with ``re.fullmatch(pattern, s)``.
@@ -535,7 +541,7 @@ def _compile_ast(ast: tuple, pattern: str, json_string: bool, limits: _Limits, a
     big: list = []
     size = _estimate(ast, json_string, limits.max_nfa, big, {})
     if size > limits.max_nfa:
-        raise CompileLimitError(
+        raise limits.too_large(
             f"regex {pattern!r} needs about {size} NFA states, more than {limits.max_nfa} "
             f"(4 x max_states={max_states})")
     nfa = _NFA(json_string, limits, _plan(big, anchors, json_string))
@@ -573,20 +579,22 @@ def _table_dfa(limits: _Limits, table, acc, byte_cls, status) -> ByteDFA:
 
 # ----------------------------------------------------------------------------- terminals
 
-_TERMINAL_CACHE: "OrderedDict[Any, ByteDFA]" = OrderedDict()
-_TERMINAL_CACHE_SIZE = 4096
+_TERMINALS = _caches.cache(
+    "automata.terminals", 4096,
+    "minimal byte DFA per grammar terminal (and per regex limits, where not the defaults); "
+    "thousands of small tables, a few MB in all")
 
 
-def _lit_dfa(text, ignore_case: bool) -> ByteDFA:
+def _lit_dfa(text, ignore_case: bool, limits: Limits) -> ByteDFA:
     if isinstance(text, str):
         if not ignore_case:
             return literal_dfa(text.encode("utf-8"))
-        return compile_regex(escape(text), ignore_case=True)
+        return compile_regex(escape(text), ignore_case=True, **_regex_limits(limits))
     data = bytes(text)
     if not ignore_case:
         return literal_dfa(data)
     try:
-        return compile_regex(escape(data.decode("utf-8")), ignore_case=True)
+        return compile_regex(escape(data.decode("utf-8")), ignore_case=True, **_regex_limits(limits))
     except UnicodeDecodeError:
         # not text: fold ASCII letters byte by byte
         n = len(data) + 1
@@ -600,7 +608,7 @@ def _lit_dfa(text, ignore_case: bool) -> ByteDFA:
         return ByteDFA.from_table(t, accepting)
 
 
-def _union_dfa(parts: tuple) -> ByteDFA:
+def _union_dfa(parts: tuple, limits: Limits) -> ByteDFA:
     """Union of terminals; the full-match Regex parts that share their flags are parsed one
     by one and compiled as one alternation (one NFA instead of a DFA each and a wide union)."""
     groups: dict = {}
@@ -610,34 +618,38 @@ def _union_dfa(parts: tuple) -> ByteDFA:
             groups.setdefault((p.ascii, p.ignore_case, p.json_string), []).append(p)
         else:
             rest.append(p)
-    dfas = [compile_terminal(p) for p in rest]
+    dfas = [compile_terminal(p, limits) for p in rest]
     for (asc, icase, js), regs in groups.items():
         if len(regs) == 1:
-            dfas.append(compile_terminal(regs[0]))
+            dfas.append(compile_terminal(regs[0], limits))
             continue
         label = "|".join(r.source for r in regs)
         if len(label) > 200:
             label = label[:200] + "..."
-        limits = _Limits(label, 100_000, 10.0)
         ast = ("alt", tuple(parse(r.source, ascii=asc, ignore_case=icase, search=False) for r in regs))
-        dfas.append(_compile_ast(ast, label, js, limits))
-    return union(*dfas)
+        dfas.append(_compile_ast(ast, label, js, _Limits(label, limits.max_regex_states, limits.max_regex_seconds)))
+    return union(*dfas, **_regex_limits(limits))
 
 
-def _terminal_dfa(term) -> ByteDFA:
+def _regex_limits(limits: Limits) -> dict:
+    return {"max_states": limits.max_regex_states, "time_limit": limits.max_regex_seconds}
+
+
+def _terminal_dfa(term, limits: Limits = DEFAULT_LIMITS) -> ByteDFA:
     if isinstance(term, RegexTerminal):
         return compile_regex(term.source, ascii=term.ascii, ignore_case=term.ignore_case, search=term.search,
-                             json_string=term.json_string)
+                             json_string=term.json_string, **_regex_limits(limits))
     if isinstance(term, Lit):
-        return _lit_dfa(term.text, term.ignore_case)
+        return _lit_dfa(term.text, term.ignore_case, limits)
     if isinstance(term, Concat):
-        return concat(*[compile_terminal(p) for p in term.parts])
+        return concat(*[compile_terminal(p, limits) for p in term.parts], **_regex_limits(limits))
     if isinstance(term, Union_):
-        return _union_dfa(term.parts)
+        return _union_dfa(term.parts, limits)
     if isinstance(term, Intersect):
-        return intersect(*[compile_terminal(p) for p in term.parts])
+        return intersect(*[compile_terminal(p, limits) for p in term.parts], **_regex_limits(limits))
     if isinstance(term, Difference):
-        return difference(compile_terminal(term.left), compile_terminal(term.right))
+        return difference(compile_terminal(term.left, limits), compile_terminal(term.right, limits),
+                          **_regex_limits(limits))
     raise TypeError(f"not a grammar terminal: {term!r}")
 
 
@@ -652,26 +664,29 @@ def _worth_a_lookup(term) -> bool:
     return True
 
 
-def compile_terminal(term) -> ByteDFA:
-    """The minimal byte DFA of a grammar IR terminal; memoized per process (bounded LRU)
-    and on disk (:mod:`constrain.automata.store`).
+def compile_terminal(term, limits: Limits = DEFAULT_LIMITS) -> ByteDFA:
+    """The minimal byte DFA of a grammar IR terminal, built within ``limits``
+    (``max_regex_states``, ``max_regex_seconds``); memoized per process (bounded LRU)
+    and on disk (:mod:`constrain.automata.store`), per terminal and limits.
 
     Raises what :func:`compile_regex` raises, and TypeError for a non-terminal.
     """
-    got = _TERMINAL_CACHE.get(term)
+    # (a DFA built under other limits might not have been built under these)
+    key = term if limits is DEFAULT_LIMITS or (
+        limits.max_regex_states == DEFAULT_LIMITS.max_regex_states
+        and limits.max_regex_seconds == DEFAULT_LIMITS.max_regex_seconds
+    ) else (term, limits.max_regex_states, limits.max_regex_seconds)
+    got = _TERMINALS.get(key)
     if got is not None:
-        _TERMINAL_CACHE.move_to_end(term)
         return got
     if _worth_a_lookup(term) and store.enabled():
-        dfa = store.load(term)
+        dfa = store.load(key)
         if dfa is None:
             t0 = time.perf_counter()
-            dfa = _terminal_dfa(term)
+            dfa = _terminal_dfa(term, limits)
             if store.worth_storing(time.perf_counter() - t0):
-                store.save(term, dfa)
+                store.save(key, dfa)
     else:
-        dfa = _terminal_dfa(term)
-    _TERMINAL_CACHE[term] = dfa
-    if len(_TERMINAL_CACHE) > _TERMINAL_CACHE_SIZE:
-        _TERMINAL_CACHE.popitem(last=False)
+        dfa = _terminal_dfa(term, limits)
+    _TERMINALS.put(key, dfa)
     return dfa

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import _caches
 from .dfa import ByteDFA
 
 __all__ = ["load", "save", "enabled"]
@@ -55,17 +56,17 @@ def _code() -> str:
     return _code_digest
 
 
-_roots: dict[tuple, str] = {}
+_ROOTS = _caches.cache("automata.store.roots", 8, "the DFA directory per cache location (environment)",
+                       spec_free=True)
 
 
 def _file(term: Any) -> str:
     # the directory per cache location (environment), looked up once
     env = (os.environ.get("CONSTRAIN_CACHE_DIR"), os.environ.get("XDG_CACHE_HOME"), os.environ.get("HOME"))
-    root = _roots.get(env)
+    root = _ROOTS.get(env)
     if root is None:
-        from ..assets import cache_dir
-
-        root = _roots[env] = os.path.join(str(cache_dir()), "dfa-v1")
+        root = os.path.join(str(_caches.cache_dir()), "dfa-v1")
+        _ROOTS.put(env, root)
     digest = hashlib.sha256(f"{_code()}\0{term!r}".encode("utf-8")).hexdigest()
     return os.path.join(root, digest[:2], f"{digest}.npz")
 

@@ -26,6 +26,7 @@ from numba import njit
 
 from .._hashtable import first_slot, hash_run, next_slot, put
 from ..errors import CompileLimitError
+from ..limits import DEFAULT_LIMITS, limit_error
 
 __all__ = ["Lexer"]
 
@@ -40,7 +41,7 @@ class Lexer:
         longest_match: bool = False,
         separate_literals: bool = False,
         references: dict | None = None,
-        max_states: int = 200_000,
+        max_states: int = DEFAULT_LIMITS.max_lexer_states,
     ):
         self.dfas = list(dfas)
         self.longest_match = longest_match
@@ -335,9 +336,9 @@ class Lexer:
         return sid
 
     def _limit_error(self) -> CompileLimitError:
-        return CompileLimitError(
-            f"lexer limit: more than {self.max_states} combined lexer states (too many overlapping terminals?)"
-        )
+        return limit_error(
+            f"lexer limit: more than {self.max_states} combined lexer states (too many overlapping terminals?)",
+            "max_lexer_states", self.max_states)
 
     def _name(self, sid: int) -> None:
         keys = self._term_names

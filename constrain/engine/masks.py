@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections import OrderedDict
 from time import perf_counter_ns
 
 import numpy as np
 
+from .. import _caches
+from .._caches import LRU
 from ..errors import CompileLimitError, ConstrainError
+from ..limits import DEFAULT_LIMITS, limit_error
 from ..vocabulary import Vocabulary
 from .lexer import Lexer
 from .parser import DEAD, EarleyParser
@@ -38,24 +40,6 @@ __all__ = ["MaskEngine", "Hyp", "ALIKE_MIN_STATES"]
 Hyp = tuple[int, int]  # (parse state, lexer state); lexer state -1: nothing more may be read
 
 
-class _LRU:
-    def __init__(self, capacity: int):
-        self.capacity = capacity
-        self.data: OrderedDict = OrderedDict()
-
-    def get(self, key):
-        got = self.data.get(key)
-        if got is not None:
-            self.data.move_to_end(key)
-        return got
-
-    def put(self, key, value) -> None:
-        self.data[key] = value
-        self.data.move_to_end(key)
-        if len(self.data) > self.capacity:
-            self.data.popitem(last=False)
-
-
 class MaskEngine:
     def __init__(
         self,
@@ -67,7 +51,7 @@ class MaskEngine:
         max_distinct_masks: int = 2048,
         walk_cache_size: int = 16384,
         root_walk_cache_size: int = 1024,
-        max_walks_per_mask: int = 200_000,
+        max_walks_per_mask: int = DEFAULT_LIMITS.max_walks_per_mask,
     ):
         self.parser = parser
         self.lexer = lexer
@@ -80,14 +64,14 @@ class MaskEngine:
         self._hyp_index: dict[tuple[Hyp, ...], int] = {}
         # Masks per hypothesis set. Equal masks are stored once (many parse states allow
         # the same tokens): at most ``max_distinct_masks`` arrays are kept alive.
-        self._masks = _LRU(mask_cache_size)
+        self._masks = LRU(mask_cache_size)
         self._mask_store: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
         self.max_distinct_masks = max_distinct_masks
         # Bounded memory: a dense mask or whole-vocabulary walk is ceil(V/32) words
         # (19 KB for a 151k vocabulary); subtree walks hold a few token ids each.
-        self._walks = _LRU(walk_cache_size)  # (lexer state, subtree) -> allowed ids, events
-        self._root_walks = _LRU(root_walk_cache_size)
-        self._walk_states = _LRU(256)
+        self._walks = LRU(walk_cache_size)  # (lexer state, subtree) -> allowed ids, events
+        self._root_walks = LRU(root_walk_cache_size)
+        self._walk_states = LRU(256)
         self.max_walks_per_mask = max_walks_per_mask
         self._work = 0
         self.keep_walk_states = False
@@ -399,11 +383,10 @@ class MaskEngine:
             raise self._limit_error()
 
     def _limit_error(self) -> CompileLimitError:
-        return CompileLimitError(
-            f"mask limit: more than {self.max_walks_per_mask} trie walks for one token mask; "
-            "the grammar lets lexemes split tokens in too many ways (e.g. keywords that may "
-            "touch identifiers without whitespace)"
-        )
+        return limit_error(
+            f"mask limit: more than {self.max_walks_per_mask} trie walks for one token mask "
+            "(the grammar lets lexemes split tokens in too many ways, e.g. keywords that may "
+            "touch identifiers without whitespace)", "max_walks_per_mask", self.max_walks_per_mask)
 
     def _walk(self, c: int, lo: int, hi: int, depth: int):
         """Cached walk of sorted tokens [lo, hi) from lexer state ``c`` at ``depth``.
@@ -422,7 +405,7 @@ class MaskEngine:
                 cache.put(key, got)
                 return got
         self._count_work()
-        if root and not self.keep_walk_states and _SHARED_WALKS.data:
+        if root and not self.keep_walk_states and _SHARED_WALKS:
             shared = _shared_root_walk(self, c)
             if shared is not None:
                 cache.put(key, shared)
@@ -463,7 +446,7 @@ class MaskEngine:
             _share_root_walk(self, c, got)
         return got
 
-    def _alike_walk(self, c: int, lo: int, hi: int, depth: int, cache: _LRU, root: bool):
+    def _alike_walk(self, c: int, lo: int, hi: int, depth: int, cache: LRU, root: bool):
         """The walk of lone-terminal state ``c`` from those of states of the same terminal
         walked before, or None: the cached walk of a state that behaves like ``c`` for
         as many bytes as a token may still have (a string with a large ``maxLength``
@@ -601,9 +584,11 @@ _PATCH_FAST_NS = 150_000  # a patch this quick is taken without comparing
 _NO_EQ = np.empty(0, dtype=np.int32)
 
 # Whole-vocabulary walks keyed by grammar-independent lexer state names, shared by every
-# grammar compiled in the process against the same vocabulary (a bounded LRU).
-_SHARED_WALKS = _LRU(1024)
-_shared_lock = threading.Lock()
+# grammar compiled in the process against the same vocabulary.
+_SHARED_WALKS = _caches.cache(
+    "engine.shared_walks", 1024,
+    "whole-vocabulary walks by (vocabulary, lexer state name), shared between grammars; "
+    "each a dense mask of ceil(V/32) words (19 KB for a 151k vocabulary) and its events")
 # Walks quicker than this are not shared: naming, storing and finding one costs about
 # as much as walking again.
 _SHARE_MIN_NS = 20_000
@@ -617,14 +602,12 @@ def _share_root_walk(engine: MaskEngine, c: int, got) -> None:
     mask, (ev_lo, ev_hi, ev_depth, ev_state) = got
     name = engine.lexer.name
     names = tuple(name(s) for s in ev_state.tolist())
-    with _shared_lock:
-        _SHARED_WALKS.put((engine.vocab.fingerprint, name(c)), (mask, ev_lo, ev_hi, ev_depth, names))
+    _SHARED_WALKS.put((engine.vocab.fingerprint, name(c)), (mask, ev_lo, ev_hi, ev_depth, names))
 
 
 def _shared_root_walk(engine: MaskEngine, c: int):
     lexer = engine.lexer
-    with _shared_lock:
-        hit = _SHARED_WALKS.get((engine.vocab.fingerprint, lexer.name(c)))
+    hit = _SHARED_WALKS.get((engine.vocab.fingerprint, lexer.name(c)))
     if hit is None:
         return None
     mask, ev_lo, ev_hi, ev_depth, names = hit

@@ -16,9 +16,11 @@ from __future__ import annotations
 import threading
 from typing import Sequence
 
+from .. import _caches
 from ..errors import CompileLimitError
 from ..grammar.analysis import reduce
 from ..grammar.ir import Grammar
+from ..limits import DEFAULT_LIMITS, limit_error
 
 __all__ = ["EarleyParser", "DEAD"]
 
@@ -34,8 +36,8 @@ class EarleyParser:
         grammar: Grammar,
         terminal_index: dict[str, int],
         *,
-        max_states: int = 2_000_000,
-        max_items_per_set: int = 50_000,
+        max_states: int = DEFAULT_LIMITS.max_parser_states,
+        max_items_per_set: int = DEFAULT_LIMITS.max_parser_items,
         dead_terminals: frozenset[str] = frozenset(),
         reduced: dict[str, list[tuple[str, ...]]] | None = None,
     ):
@@ -341,7 +343,8 @@ class EarleyParser:
         if got is not None:
             return got
         if len(self._sets) >= self.max_states:
-            raise CompileLimitError(f"parser limit: more than {self.max_states} distinct parse states")
+            raise limit_error(f"parser limit: more than {self.max_states} distinct parse states",
+                              "max_parser_states", self.max_states)
         group = self._group(predicted)
         if len(items) + len(self._groups[group][0]) > self.max_items_per_set:
             raise _too_many_items(self.max_items_per_set)
@@ -354,30 +357,33 @@ class EarleyParser:
 
 
 def _too_many_items(limit: int) -> CompileLimitError:
-    return CompileLimitError(f"parser limit: an Earley set grew past {limit} items (a highly ambiguous grammar?)")
+    return limit_error(f"parser limit: an Earley set grew past {limit} items (a highly ambiguous grammar?)",
+                       "max_parser_items", limit)
 
 
-_ONE_RULE: dict[tuple, EarleyParser] = {}
-_ONE_RULE_LOCK = threading.Lock()
-_ONE_RULE_MAX = 256
+_ONE_RULE = _caches.cache(
+    "engine.one_rule_parsers", 256,
+    "parsers of one-rule grammars by shape (a regex's: one alternative of one terminal); "
+    "a few states each", spec_free=True)
 
 
-def one_rule_parser(alts: tuple[tuple[int, ...], ...], n_terminals: int) -> EarleyParser:
+def one_rule_parser(alts: tuple[tuple[int, ...], ...], n_terminals: int,
+                    max_states: int = DEFAULT_LIMITS.max_parser_states,
+                    max_items_per_set: int = DEFAULT_LIMITS.max_parser_items) -> EarleyParser:
     """The parser of a grammar of one rule whose alternatives are sequences of terminal
-    ids (a regex: one alternative of one terminal), shared by every grammar of that shape.
+    ids (a regex: one alternative of one terminal), shared by every grammar of that shape
+    and limits.
 
     Such a parser depends on nothing but ``alts`` and the number of terminals; what it
     memoizes (its few states and their steps) is the same for all of them.
     """
-    key = (alts, n_terminals)
+    key = (alts, n_terminals, max_states, max_items_per_set)
     got = _ONE_RULE.get(key)
     if got is None:
         names = [f"t{i}" for i in range(n_terminals)]
         grammar = Grammar(start="start", rules={"start": [tuple(names[t] for t in alt) for alt in alts]},
                           terminals={n: None for n in names})  # type: ignore[misc]
-        got = EarleyParser(grammar, {n: i for i, n in enumerate(names)}, reduced=grammar.rules)
-        with _ONE_RULE_LOCK:
-            if len(_ONE_RULE) >= _ONE_RULE_MAX:
-                _ONE_RULE.clear()
-            got = _ONE_RULE.setdefault(key, got)
+        got = EarleyParser(grammar, {n: i for i, n in enumerate(names)}, max_states=max_states,
+                           max_items_per_set=max_items_per_set, reduced=grammar.rules)
+        got = _ONE_RULE.setdefault(key, got)
     return got

@@ -9,11 +9,10 @@ parser must say which lexeme may start next, and the walk resumes on that subtre
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 from numba import njit
 
+from .. import _caches
 from .._hashtable import key_slot, pair_slot
 
 __all__ = [
@@ -22,7 +21,10 @@ __all__ = [
 ]
 
 
-_local = threading.local()
+_local = _caches.per_thread(
+    "engine.walk_buffers",
+    "six int32 work buffers per thread, as long as the largest vocabulary (tokens) and trie "
+    "(events) walked in it")
 
 
 def scratch(n_tokens: int, n_nodes: int) -> tuple[np.ndarray, ...]:

@@ -28,7 +28,7 @@ import lark
 from lark.exceptions import LarkError
 from lark.lexer import PatternRE, PatternStr, TerminalDef
 
-from ..errors import GrammarError
+from ..errors import GrammarError, SpecError
 from ..grammar.ir import Grammar, Lit, RegexTerm, Terminal
 
 __all__ = ["lark_to_grammar", "bundled_loader"]
@@ -49,17 +49,25 @@ def bundled_loader() -> Callable:
     return FromPackageLoader("constrain", ("grammars",))
 
 
+# a grammar line that picks the lexer: // constrain: lexer=longest
+_LEXER_LINE = re.compile(r"^\s*//\s*constrain:\s*lexer\s*=\s*(\w+)", re.MULTILINE)
+
+
 def lark_to_grammar(
     text: str,
     *,
     start: str = "start",
     import_paths: Sequence[ImportPath] = (),
+    lexer: str | None = None,
 ) -> Grammar:
     """Convert the Lark grammar ``text`` into a :class:`Grammar` whose start symbol is ``start``.
 
     ``import_paths`` (folders or lark import loaders) are searched before the bundled
-    grammars and lark's own library for ``%import``. Raises :class:`GrammarError` for a
-    grammar lark rejects (with lark's line, column and caret where it gives them), for a
+    grammars and lark's own library for ``%import``. ``lexer``: ``"dynamic"`` or
+    ``"longest"`` (see :class:`constrain.Lark`); left as None, a grammar line
+    ``// constrain: lexer=longest`` picks it, else ``"dynamic"``. Raises
+    :class:`SpecError` for another lexer, :class:`GrammarError` for a grammar lark
+    rejects (with lark's line, column and caret where it gives them), for a
     ``%declare``-d terminal (it has no definition to lex) and for a terminal that matches
     the empty string.
     """
@@ -67,6 +75,11 @@ def lark_to_grammar(
         raise GrammarError(f"a Lark grammar must be str, not {type(text).__name__}")
     if not isinstance(start, str):
         raise GrammarError("start must be a single rule name")
+    if lexer is None:
+        found = _LEXER_LINE.search(text)
+        lexer = found.group(1) if found else "dynamic"
+    if lexer not in ("dynamic", "longest"):
+        raise SpecError(f"unknown lexer {lexer!r}: use 'dynamic' or 'longest'")
     paths = list(import_paths) + [bundled_loader()]
     try:
         parser = lark.Lark(
@@ -120,7 +133,8 @@ def lark_to_grammar(
             priorities[name] = int(tdef.priority)
 
     grammar = Grammar(
-        start=start, rules=rules, terminals=terminals, ignore=ignore, priorities=priorities
+        start=start, rules=rules, terminals=terminals, ignore=ignore, priorities=priorities,
+        longest_match=lexer == "longest",
     )
     grammar.validate()
     return grammar
