@@ -251,23 +251,14 @@ class _Flat:
         self.opens_members = False
 
 
-def _tighter_lo(a: tuple[Decimal, bool] | None, b: tuple[Decimal, bool] | None) -> tuple[Decimal, bool] | None:
+def _tighter(a: tuple[Decimal, bool] | None, b: tuple[Decimal, bool] | None, lower: bool) -> tuple[Decimal, bool] | None:
+    """The stricter of two (bound, exclusive) pairs on one side; None is no bound."""
     if a is None:
         return b
     if b is None:
         return a
     if a[0] != b[0]:
-        return a if a[0] > b[0] else b
-    return (a[0], a[1] or b[1])
-
-
-def _tighter_hi(a: tuple[Decimal, bool] | None, b: tuple[Decimal, bool] | None) -> tuple[Decimal, bool] | None:
-    if a is None:
-        return b
-    if b is None:
-        return a
-    if a[0] != b[0]:
-        return a if a[0] < b[0] else b
+        return a if (a[0] > b[0]) == lower else b
     return (a[0], a[1] or b[1])
 
 
@@ -598,12 +589,12 @@ class _Compiler:
             ex = s.get(excl_kw)
             if ex is not None and not isinstance(ex, bool):
                 b2 = (to_decimal(ex), True)
-                bound = b2 if bound is None else (_tighter_lo(bound, b2) if is_lo else _tighter_hi(bound, b2))
+                bound = b2 if bound is None else _tighter(bound, b2, is_lo)
             if bound is not None:
                 if is_lo:
-                    f.lo = _tighter_lo(f.lo, bound)
+                    f.lo = _tighter(f.lo, bound, True)
                 else:
-                    f.hi = _tighter_hi(f.hi, bound)
+                    f.hi = _tighter(f.hi, bound, False)
         if "multipleOf" in s:
             m = s["multipleOf"]
             if isinstance(m, bool) or not isinstance(m, (int, float)) or m <= 0:
