@@ -45,12 +45,12 @@ from math import comb
 from typing import Any, Iterable
 from urllib.parse import unquote
 
-from ..errors import CompileLimitError, SchemaError, UnsatisfiableError
-from ..grammar.analysis import prune
-from ..grammar.ir import Concat, Difference, Grammar, GrammarBuilder, Intersect, Lit, Terminal, Union_
-from ..grammar.ir import RegexTerm as Regex
+from ...errors import CompileLimitError, SchemaError, UnsatisfiableError
+from ...grammar.analysis import prune
+from ...grammar.ir import Concat, Difference, Grammar, GrammarBuilder, Intersect, Lit, Terminal, Union_
+from ...grammar.ir import RegexTerm as Regex
 from .formats import STANDARD_FORMATS, format_regexes
-from .json_numbers import number_range_regexes, to_decimal
+from .number_ranges import number_range_regexes, to_decimal
 
 __all__ = ["SchemaReport", "ReportEntry", "json_schema_to_grammar", "whitespace_regexes", "JSON_STRING_REGEX", "JSON_NUMBER_REGEX"]
 
