@@ -22,7 +22,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from constrain.automata import regex as _regex  # noqa: E402
 from constrain.automata.regex import compile_terminal  # noqa: E402
 from constrain.errors import CompileLimitError  # noqa: E402
-from constrain.frontends.formats import FORMATS  # noqa: E402
+from constrain.frontends.json_schema.formats import FORMATS  # noqa: E402
 from constrain.grammar.ir import Concat, Difference, Intersect, Lit, Union_  # noqa: E402
 from constrain.grammar.ir import RegexTerm as Regex  # noqa: E402
 

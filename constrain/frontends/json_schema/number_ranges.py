@@ -94,27 +94,16 @@ def _int_lt(n: str) -> str | None:
 
 # Fraction comparisons: f is the digit string after the point ("" when absent);
 # each returns (empty fraction allowed, regex for nonempty f or None).
-def _frac_ge(F: str) -> tuple[bool, str | None]:
+def _frac_above(F: str, inclusive: bool) -> tuple[bool, str | None]:
+    """Fractions ``f >= F`` (``inclusive``) or ``f > F``."""
     if not F:
-        return True, "[0-9]+"
+        return (True, "[0-9]+") if inclusive else (False, "[0-9]*[1-9][0-9]*")
     parts = []
     for i, d in enumerate(F):
         cls = _digit_class(int(d) + 1, 9)
         if cls:
             parts.append(F[:i] + cls + "[0-9]*")
-    parts.append(F + "[0-9]*")
-    return False, _alt(parts)
-
-
-def _frac_gt(F: str) -> tuple[bool, str | None]:
-    if not F:
-        return False, "[0-9]*[1-9][0-9]*"
-    parts = []
-    for i, d in enumerate(F):
-        cls = _digit_class(int(d) + 1, 9)
-        if cls:
-            parts.append(F[:i] + cls + "[0-9]*")
-    parts.append(F + "[0-9]*[1-9][0-9]*")
+    parts.append(F + ("[0-9]*" if inclusive else "[0-9]*[1-9][0-9]*"))
     return False, _alt(parts)
 
 
@@ -150,7 +139,7 @@ def _cmp_nonneg(op: str, bound: Decimal) -> str | None:
     any_frac = r"(?:\.[0-9]+)?"
     if op in ("ge", "gt"):
         int_part = _int_gt(I)
-        frac = _frac_part(_frac_ge(F) if op == "ge" else _frac_gt(F))
+        frac = _frac_part(_frac_above(F, op == "ge"))
     else:
         int_part = _int_lt(I)
         frac = _frac_part(_frac_le(F) if op == "le" else _frac_lt(F))

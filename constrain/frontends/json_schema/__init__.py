@@ -1,0 +1,115 @@
+"""JSON Schema (drafts 4 to 2020-12) to the grammar IR.
+
+Semantics promised by :func:`json_schema_to_grammar`:
+
+* The grammar accepts only JSON texts valid against the schema (strict mode), with
+  deliberate narrowings: declared object keys appear in the order ``properties`` lists
+  them (``property_order="any"``: in any order, each at most once), and names from
+  allOf/$ref conjuncts and anyOf/oneOf branches where those keywords are written relative
+  to ``properties`` (written before it, their names lead); additional (undeclared)
+  properties, where allowed, may come before, between or after them (with
+  ``extra_properties=False``, objects that list their properties admit no others unless
+  ``additionalProperties`` says so); declared keys and ``enum``/``const`` strings are
+  spelled the way ``json.dumps(..., ensure_ascii=False)`` spells them. Numbers under
+  bounds are written without an exponent. Integers accept a zero fraction (``1.0``) from
+  draft 6 on, as the specification does.
+* Whitespace lives inside the punctuation terminals (``, ws``, ``: ws``, ``{ ws``,
+  ``ws }``...), never in ``ignore``; :func:`whitespace_regexes` defines the policies
+  (``"bounded"``, the default, ``"json"``, ``"compact"``, an int).
+* A keyword that changes validity and cannot be enforced raises :class:`SchemaError`
+  naming it and its JSON pointer; with ``strict=False`` it is reported (``warnings.warn``
+  and :class:`SchemaReport`) and the grammar over-approximates it.
+
+Exact, beyond the structural keywords: integer and decimal bounds (digit-range regexes),
+``multipleOf`` for integral moduli 2^a*5^b and for 10^-k, ``pattern`` (Regex search=True,
+ascii=True, json_string=True), ``minLength``/``maxLength`` (code points), known
+``format``s (see :mod:`.formats`; unknown non-standard formats are annotations), ``not``
+of subschemas this module can negate, ``oneOf`` whose branches are provably disjoint or
+made disjoint by negating the overlapping ones, ``dependentRequired``/``dependencies``/
+``dependentSchemas`` and ``if``/``then``/``else`` as disjunctions, ``propertyNames`` with
+string constraints, ``min/maxProperties`` (counted along the property chain). Refused in
+strict mode: ``uniqueItems``, ``contains``, ``unevaluated*``, ``$dynamicRef``, ``format:
+regex``, and the forms above that cannot be negated or proven disjoint.
+"""
+
+from __future__ import annotations
+
+import json
+
+from ...errors import CompileLimitError, SchemaError, UnsatisfiableError
+from ...grammar.analysis import prune
+from ...grammar.ir import Grammar
+from ...grammar.ir import RegexTerm as Regex
+from .compiler import Compiler
+from .limits import MAX_RULES
+from .report import ReportEntry, SchemaReport
+from .syntax import BOUNDED_INDENT, JSON_NUMBER_REGEX, JSON_STRING_REGEX, whitespace_regexes
+
+__all__ = [
+    "BOUNDED_INDENT",
+    "JSON_NUMBER_REGEX",
+    "JSON_STRING_REGEX",
+    "ReportEntry",
+    "SchemaReport",
+    "json_schema_to_grammar",
+    "whitespace_regexes",
+]
+
+
+def _prune(g: Grammar) -> Grammar:
+    """Drop unproductive and unreachable rules; raise if the start symbol is unproductive."""
+    try:
+        return prune(g)
+    except UnsatisfiableError:
+        raise UnsatisfiableError("the schema admits no JSON value") from None
+
+
+def json_schema_to_grammar(
+    schema: dict | bool | str,
+    *,
+    strict: bool = True,
+    whitespace: str | int = "bounded",
+    extra_properties: bool = True,
+    property_order: str = "schema",
+    max_rules: int = MAX_RULES,
+    max_seconds: float = 10.0,
+) -> tuple[Grammar, SchemaReport]:
+    """Compile a JSON Schema (a dict, a boolean, or its JSON text) to a :class:`Grammar`.
+
+    ``whitespace``: see :func:`whitespace_regexes`. ``extra_properties=False``: an object
+    schema that lists its properties (``properties``/``patternProperties``) admits no
+    other key unless it says ``additionalProperties`` itself (as OpenAI's strict mode
+    and pydantic models read a schema); free-form objects stay free. ``property_order``:
+    ``"schema"`` (declared keys in the order ``properties`` lists them) or ``"any"``
+    (each declared key at most once, in any order).
+
+    Returns the grammar (start symbol ``start``) and a :class:`SchemaReport` of keywords
+    approximated, narrowed or ignored. Raises :class:`SchemaError` for malformed schemas
+    and, when ``strict``, for keywords that cannot be enforced; :class:`UnsatisfiableError`
+    when no value is valid; :class:`CompileLimitError` when the grammar would be too large
+    or compiling would take longer than ``max_seconds``.
+    """
+    if isinstance(schema, str):
+        try:
+            schema = json.loads(schema)
+        except json.JSONDecodeError as e:
+            raise SchemaError(f"schema is not valid JSON: {e}", "") from None
+    if not isinstance(schema, (dict, bool)):
+        raise SchemaError(f"a schema must be an object or a boolean, not {type(schema).__name__}", "")
+    c = Compiler(schema, strict, whitespace, max_rules, max_seconds,
+                 extra_properties=extra_properties, property_order=property_order)
+    try:
+        body = c.compile_parts([(schema, "")], "root")
+    except RecursionError:
+        raise CompileLimitError("schema nesting is too deep") from None
+    if body is None:
+        raise UnsatisfiableError("the schema admits no JSON value (false, empty enum or contradictory constraints)")
+    b = c.b
+    if c.ws_top:
+        ws_term = b.terminal(Regex(c.ws_top), "WS")
+        b.rule("start", [(body,), (ws_term, body), (body, ws_term), (ws_term, body, ws_term)])
+    else:
+        b.rule("start", [(body,)])
+    g = _prune(b.build("start"))
+    g.separate_literals = True  # keys and enum values against a few string terminals
+    return g, c.report
