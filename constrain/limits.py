@@ -45,9 +45,6 @@ class Limits:
     * ``max_schema_merge_depth`` (64): nesting of ``allOf``/``$ref`` merges.
     * ``max_schema_order_states`` (2,048): states of an object whose properties may come
       in any order; past it, the schema's order is kept.
-
-    The JSON Schema front end reads ``max_schema_rules`` and ``max_schema_seconds`` so
-    far; it holds the other ``max_schema_*`` bounds at their defaults whatever is set here.
     """
 
     max_regex_states: int = 100_000

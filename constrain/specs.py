@@ -107,7 +107,8 @@ def to_grammar(spec: Any, limits: Limits = DEFAULT_LIMITS) -> tuple[Grammar, Any
             whitespace=schema_spec.whitespace,
             extra_properties=schema_spec.extra_properties,
             property_order=schema_spec.property_order,
-            **{"max_rules": limits.max_schema_rules, "max_seconds": limits.max_schema_seconds, **schema_spec.options},
+            limits=limits,
+            **schema_spec.options,
         )
         return grammar, report, "json schema"
     raise SpecError(

@@ -88,6 +88,13 @@ LIMITED = [
      {"max_lexer_states": 40}, ""),
     (constrain.Lark('start: "(" start ")" start | \n'), {"max_parser_states": 2}, "((((()))))"),
     ({"type": "object", "properties": {k: {"type": "integer"} for k in "abcdef"}}, {"max_schema_rules": 5}, ""),
+    ({"properties": {"a": {"properties": {"b": {"properties": {"c": {"type": "integer"}}}}}}},
+     {"max_schema_nesting": 2}, ""),
+    ({"enum": list(range(30))}, {"max_schema_enum": 20}, ""),
+    ({"type": "array", "minItems": 40}, {"max_schema_array_positions": 30}, ""),
+    ({"allOf": [{"allOf": [{"allOf": [{"type": "integer"}]}]}]}, {"max_schema_merge_depth": 2}, ""),
+    ({"type": "object", "anyOf": [{"required": [k]} for k in "abcd"], "oneOf": [{"required": ["x"]}, {"required": ["y"]}],
+      "allOf": [{"anyOf": [{"required": ["z"]}, {"required": ["w"]}]}]}, {"max_schema_anyof_product": 10}, ""),
 ]
 
 
@@ -103,8 +110,7 @@ def test_limits_name_the_limit_passed(spec, limit, text):
     (field, value), = limit.items()
     with pytest.raises(constrain.CompileLimitError) as info:
         _masks_along(spec, text, cache=False, limits=constrain.Limits(**limit))
-    if not field.startswith("max_schema_"):  # (the JSON Schema front end words its own)
-        assert f"Limits.{field}={value}" in str(info.value) and f"limits=constrain.Limits({field}=" in str(info.value)
+    assert f"Limits.{field}={value}" in str(info.value) and f"limits=constrain.Limits({field}=" in str(info.value)
     _masks_along(spec, text, cache=False)  # the defaults allow it
     with pytest.raises(constrain.CompileLimitError):  # whatever the caches hold now
         _masks_along(spec, text, limits=constrain.Limits(**limit))

@@ -35,13 +35,14 @@ regex``, and the forms above that cannot be negated or proven disjoint.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 from ...errors import CompileLimitError, SchemaError, UnsatisfiableError
 from ...grammar.analysis import prune
 from ...grammar.ir import Grammar
 from ...grammar.ir import RegexTerm as Regex
+from ...limits import DEFAULT_LIMITS, Limits
 from .compiler import Compiler
-from .limits import MAX_RULES
 from .report import ReportEntry, SchemaReport
 from .syntax import BOUNDED_INDENT, JSON_NUMBER_REGEX, JSON_STRING_REGEX, whitespace_regexes
 
@@ -71,8 +72,9 @@ def json_schema_to_grammar(
     whitespace: str | int = "bounded",
     extra_properties: bool = True,
     property_order: str = "schema",
-    max_rules: int = MAX_RULES,
-    max_seconds: float = 10.0,
+    limits: Limits = DEFAULT_LIMITS,
+    max_rules: int | None = None,
+    max_seconds: float | None = None,
 ) -> tuple[Grammar, SchemaReport]:
     """Compile a JSON Schema (a dict, a boolean, or its JSON text) to a :class:`Grammar`.
 
@@ -86,9 +88,12 @@ def json_schema_to_grammar(
     Returns the grammar (start symbol ``start``) and a :class:`SchemaReport` of keywords
     approximated, narrowed or ignored. Raises :class:`SchemaError` for malformed schemas
     and, when ``strict``, for keywords that cannot be enforced; :class:`UnsatisfiableError`
-    when no value is valid; :class:`CompileLimitError` when the grammar would be too large
-    or compiling would take longer than ``max_seconds``.
+    when no value is valid; :class:`CompileLimitError` past one of ``limits``'
+    ``max_schema_*`` bounds (``max_rules``/``max_seconds`` override two of them).
     """
+    if max_rules is not None or max_seconds is not None:
+        limits = replace(limits, max_schema_rules=max_rules or limits.max_schema_rules,
+                         max_schema_seconds=max_seconds or limits.max_schema_seconds)
     if isinstance(schema, str):
         try:
             schema = json.loads(schema)
@@ -96,8 +101,7 @@ def json_schema_to_grammar(
             raise SchemaError(f"schema is not valid JSON: {e}", "") from None
     if not isinstance(schema, (dict, bool)):
         raise SchemaError(f"a schema must be an object or a boolean, not {type(schema).__name__}", "")
-    c = Compiler(schema, strict, whitespace, max_rules, max_seconds,
-                 extra_properties=extra_properties, property_order=property_order)
+    c = Compiler(schema, strict, whitespace, limits, extra_properties=extra_properties, property_order=property_order)
     try:
         body = c.compile_parts([(schema, "")], "root")
     except RecursionError:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from ...errors import CompileLimitError
 from .flat import Flat
-from .limits import MAX_POSITIONS
+from ...limits import limit_error
 
 
 class ArrayBuilder:
@@ -31,8 +30,9 @@ class ArrayBuilder:
         hi = limit
         t = max(k, lo)
         explicit = t if hi is None else hi
-        if explicit > MAX_POSITIONS:
-            raise CompileLimitError(f"array needs {explicit} item positions (minItems/maxItems) at {f.ptr or '/'}")
+        if explicit > self.limits.max_schema_array_positions:
+            raise limit_error(f"the array needs {explicit} item positions (minItems/maxItems at {f.ptr or '/'})",
+                              "max_schema_array_positions", self.limits.max_schema_array_positions)
 
         def item(i: int) -> str:
             return items[i] if i < k else rest  # type: ignore[return-value]

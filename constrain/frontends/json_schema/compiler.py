@@ -7,13 +7,13 @@ import time
 import warnings
 from typing import Any, Iterable
 
-from ...errors import CompileLimitError, SchemaError
+from ...errors import SchemaError
 from ...grammar.ir import GrammarBuilder, Lit, Terminal
 from ...grammar.ir import RegexTerm as Regex
 from .arrays import ArrayBuilder
 from .enums import EnumBuilder
 from .flat import Flat, quick_empty
-from .limits import MAX_ANYOF_PRODUCT, MAX_BUILDS, MAX_NESTING
+from ...limits import Limits, limit_error
 from .merge import Merger
 from .negation import Negation
 from .numbers import NumberBuilder
@@ -39,20 +39,20 @@ class Compiler(RefResolver, Merger, Negation, OneOf, Validator, EnumBuilder, Num
         root: Any,
         strict: bool,
         whitespace: str | int,
-        max_rules: int,
-        max_seconds: float = 10.0,
+        limits: Limits,
         *,
         extra_properties: bool = True,
         property_order: str = "schema",
     ) -> None:
         self.root = root
-        self.max_seconds = max_seconds
-        self.deadline = time.monotonic() + max_seconds
+        self.limits = limits
+        self.max_seconds = limits.max_schema_seconds
+        self.deadline = time.monotonic() + self.max_seconds
         self.strict = strict
         self.draft = draft_of(root)
         self.report = SchemaReport()
         self.b = GrammarBuilder()
-        self.max_rules = max_rules
+        self.max_rules = limits.max_schema_rules
         self._memo: dict[str, str] = {}
         self._builds = 0
         self._depth = 0
@@ -83,6 +83,10 @@ class Compiler(RefResolver, Merger, Negation, OneOf, Validator, EnumBuilder, Num
         self.STRING_TERM = Regex(JSON_STRING_REGEX)
 
     # ------------------------------------------------------------------ reporting
+    def out_of_time(self, ptr: str) -> Exception:
+        return limit_error(f"compiling the schema took too long (at {ptr or '/'})", "max_schema_seconds",
+                           self.max_seconds)
+
     def unsupported(self, ptr: str, keyword: str, note: str = "") -> None:
         """A validity-changing keyword is not enforced: error, or warn and over-approximate."""
         if self.strict:
@@ -110,7 +114,7 @@ class Compiler(RefResolver, Merger, Negation, OneOf, Validator, EnumBuilder, Num
     def rule(self, name: str, alts: Iterable[tuple[str, ...]]) -> str:
         self.b.rule(name, alts)
         if len(self.b.rules) > self.max_rules:
-            raise CompileLimitError(f"JSON Schema grammar exceeds {self.max_rules} rules")
+            raise limit_error("the schema's grammar has too many rules", "max_schema_rules", self.max_rules)
         return name
 
     # ------------------------------------------------------------------ compile
@@ -136,8 +140,9 @@ class Compiler(RefResolver, Merger, Negation, OneOf, Validator, EnumBuilder, Num
         name = self.name(hint)
         self._memo[key] = name
         self._depth += 1
-        if self._depth > MAX_NESTING:
-            raise CompileLimitError(f"schema nests more than {MAX_NESTING} levels at {parts[0][1] or '/'}")
+        if self._depth > self.limits.max_schema_nesting:
+            raise limit_error(f"the schema nests too deep (at {parts[0][1] or '/'})", "max_schema_nesting",
+                              self.limits.max_schema_nesting)
         try:
             alts = self.build(self.flatten(parts), hint)
         finally:
@@ -163,10 +168,11 @@ class Compiler(RefResolver, Merger, Negation, OneOf, Validator, EnumBuilder, Num
     def build(self, f: Flat, hint: str) -> list[tuple[str, ...]]:
         """Alternatives (tuples of symbols) for a flattened schema."""
         self._builds += 1
-        if self._builds > MAX_BUILDS:
-            raise CompileLimitError(f"schema expands to more than {MAX_BUILDS} subschemas at {f.ptr or '/'}")
+        if self._builds > self.limits.max_schema_subschemas:
+            raise limit_error(f"the schema expands to too many subschemas (at {f.ptr or '/'})",
+                              "max_schema_subschemas", self.limits.max_schema_subschemas)
         if self._builds % 64 == 0 and time.monotonic() > self.deadline:
-            raise CompileLimitError(f"JSON Schema compilation exceeded {self.max_seconds:g} s (at {f.ptr or '/'})")
+            raise self.out_of_time(f.ptr)
         if f.false:
             return []
         for ptr, kw, note in f.unsupported:
@@ -192,8 +198,9 @@ class Compiler(RefResolver, Merger, Negation, OneOf, Validator, EnumBuilder, Num
             total = 1
             for g in groups:
                 total *= len(g)
-            if total > MAX_ANYOF_PRODUCT:
-                raise CompileLimitError(f"anyOf/oneOf combinations exceed {MAX_ANYOF_PRODUCT} at {f.ptr or '/'}")
+            if total > self.limits.max_schema_anyof_product:
+                raise limit_error(f"{total} anyOf/oneOf combinations (at {f.ptr or '/'})", "max_schema_anyof_product",
+                                  self.limits.max_schema_anyof_product)
             for gi, gptr in one_groups:
                 groups[gi] = self._check_disjoint(groups[gi], base, gptr)
             alts: list[tuple[str, ...]] = []

@@ -6,11 +6,10 @@ import json
 import re
 from typing import Any
 
-from ...errors import CompileLimitError
 from ...grammar.ir import Lit, Terminal, Union_
 from ...grammar.ir import RegexTerm as Regex
 from .flat import Flat
-from .limits import MAX_ENUM
+from ...limits import limit_error
 from .number_ranges import to_decimal
 from .values import ordered, value_key
 
@@ -20,8 +19,9 @@ class EnumBuilder:
 
     def build_enum(self, f: Flat, hint: str, not_vals: list[Any]) -> list[tuple[str, ...]]:
         """Alternatives for the values of ``f.enum`` the rest of ``f`` admits, less ``not_vals``."""
-        if len(f.enum) > MAX_ENUM:
-            raise CompileLimitError(f"enum with {len(f.enum)} values exceeds {MAX_ENUM} at {f.ptr or '/'}")
+        if len(f.enum) > self.limits.max_schema_enum:
+            raise limit_error(f"an enum of {len(f.enum)} values (at {f.ptr or '/'})", "max_schema_enum",
+                              self.limits.max_schema_enum)
         excluded = {value_key(v) for v in not_vals}
         rest = f.without_combinators()
         rest.enum = None

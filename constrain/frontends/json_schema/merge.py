@@ -6,10 +6,10 @@ import time
 from decimal import Decimal
 from typing import Any, Callable
 
-from ...errors import CompileLimitError, SchemaError
+from ...errors import SchemaError
 from .flat import Flat
 from .formats import STANDARD_FORMATS, format_regexes
-from .limits import MAX_MERGE_DEPTH
+from ...limits import limit_error
 from .number_ranges import to_decimal
 from .refs import esc_ptr
 from .strings import pattern_search
@@ -41,9 +41,10 @@ class Merger:
 
     def _merge_into(self, f: Flat, schema: Any, ptr: str, depth: int) -> None:
         if time.monotonic() > self.deadline:
-            raise CompileLimitError(f"JSON Schema compilation exceeded {self.max_seconds:g} s (at {ptr or '/'})")
-        if depth > MAX_MERGE_DEPTH:
-            raise CompileLimitError(f"allOf/$ref nesting deeper than {MAX_MERGE_DEPTH} at {ptr or '/'}")
+            raise self.out_of_time(ptr)
+        if depth > self.limits.max_schema_merge_depth:
+            raise limit_error(f"allOf/$ref merges nest too deep (at {ptr or '/'})", "max_schema_merge_depth",
+                              self.limits.max_schema_merge_depth)
         if schema is True:
             return
         if schema is False:

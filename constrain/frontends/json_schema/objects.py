@@ -9,11 +9,10 @@ from itertools import combinations
 from math import comb
 from typing import Any, Callable
 
-from ...errors import CompileLimitError
 from ...grammar.ir import Concat, Difference, Intersect, Lit, Terminal, Union_
 from ...grammar.ir import RegexTerm as Regex
 from .flat import Flat
-from .limits import MAX_ORDER_STATES, MAX_POSITIONS
+from ...limits import limit_error
 from .merge import extras_for_name
 from .strings import check_pattern, pattern_search
 from .values import canon
@@ -84,8 +83,9 @@ class ObjectBuilder:
         # Effective count cap: counts above `cap` behave alike.
         cap = max(lo, 1) if hi is None else hi
         n = len(names)
-        if (n + 1) * (cap + 1) > MAX_POSITIONS * 4:
-            raise CompileLimitError(f"object with {n} properties and min/maxProperties {lo}/{hi} is too large at {f.ptr or '/'}")
+        if (n + 1) * (cap + 1) > self.limits.max_schema_array_positions * 4:
+            raise limit_error(f"an object of {n} properties with min/maxProperties {lo}/{hi} (at {f.ptr or '/'})",
+                              "max_schema_array_positions", self.limits.max_schema_array_positions)
         if self.any_order and sum(m is not None for m in members) > 1:
             alts = self._members_any_order(f, names, members, required, extra, hint)
             if alts is not None:
@@ -156,7 +156,7 @@ class ObjectBuilder:
 
         The state is the set of members written (and the count, where min/maxProperties
         or undeclared members need it), so the rules grow as 2^n: past
-        ``MAX_ORDER_STATES`` this returns None and the object keeps the schema's order
+        ``Limits.max_schema_order_states`` this returns None and the object keeps the schema's order
         (a narrowing, recorded in the report)."""
         lo, hi = f.min_props, f.max_props
         live = [i for i, m in enumerate(members) if m is not None]
@@ -165,7 +165,7 @@ class ObjectBuilder:
         cap = max(lo, 1) if hi is None else hi
         if extra is not None:
             states *= cap + 1
-        if states > MAX_ORDER_STATES:
+        if states > self.limits.max_schema_order_states:
             self.report.add(f.ptr, "properties", "narrowed",
                             f"{len(live)} properties are too many to accept in any order; the schema's order is kept")
             return None
