@@ -12,9 +12,9 @@ import numpy as np
 
 from .automata.dfa import ByteDFA
 from .automata.regex import compile_terminal
-from .engine.lexer import Lexer
-from .engine.masks import ALIKE_MIN_STATES, MaskEngine
-from .engine.parser import EarleyParser, one_rule_parser
+from .masking.lexer import Lexer
+from .masking.masks import ALIKE_MIN_STATES, MaskEngine
+from .masking.parser import EarleyParser, one_rule_parser
 from .errors import UnsatisfiableError
 from .grammar.analysis import Rules, one_rule_reduction, optionalize, reduce, terminal_follow, terminals_used
 from .grammar.ir import Difference, Grammar, Lit

@@ -8,7 +8,7 @@ import numpy as np
 
 from .bitmask import copy_rows
 from .compiler import build
-from .engine.budget import BudgetPlanner
+from .masking.budget import BudgetPlanner
 from .errors import MatcherError, UnsatisfiableError
 from .grammar.ir import Grammar
 from .limits import DEFAULT_LIMITS, Limits

@@ -306,7 +306,7 @@ def test_mask_work_limit_is_a_clear_error():
 def test_shared_walks_respect_what_follows_a_terminal(monkeypatch):
     # Both grammars lex NUM with the same DFA; only the byte after it differs. Walks
     # shared across grammars must not carry one grammar's lexeme boundaries to the other.
-    from constrain.engine import masks
+    from constrain.masking import masks
 
     monkeypatch.setattr(masks, "_SHARE_MIN_NS", 0)  # share every walk, however quick
     multi = (b"1y", b"12y")  # no token goes on from a number with "x"
@@ -404,7 +404,7 @@ def test_small_regex_needs_no_names_or_keys(monkeypatch):
     # quick walks are not shared, so nothing asks for the names that sharing uses
     from conftest import real_vocab
     from constrain._caches import Cache
-    from constrain.engine import masks
+    from constrain.masking import masks
 
     monkeypatch.setattr(masks, "_SHARE_MIN_NS", 10**9)  # no walk counts as slow here
     monkeypatch.setattr(masks, "_SHARED_WALKS", Cache("test.shared_walks", 16, "unregistered"))

@@ -50,7 +50,7 @@ def test_cache_per_spec_and_vocabulary():
 def test_clear_caches_compiles_from_scratch(monkeypatch):
     from constrain import _caches
     from constrain.automata import regex
-    from constrain.engine import masks, parser
+    from constrain.masking import masks, parser
 
     monkeypatch.setattr(masks, "_SHARE_MIN_NS", 0)  # share every walk, however quick
     v = byte_vocab()
@@ -148,7 +148,7 @@ def test_process_caches_are_registered_and_bounded():
     from constrain import _caches
 
     caches = _caches.registry()
-    assert {"specs.grammars", "automata.terminals", "engine.shared_walks", "engine.one_rule_parsers"} <= set(caches)
+    assert {"specs.grammars", "automata.terminals", "masking.shared_walks", "masking.one_rule_parsers"} <= set(caches)
     for name, c in caches.items():
         assert c.name == name and c.about
         assert isinstance(c, _caches.PerThread) or c.capacity > 0

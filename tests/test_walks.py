@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 import constrain
-from constrain.engine import masks as masks_mod
+from constrain.masking import masks as masks_mod
 from constrain.bitmask import bits_from_ids
-from constrain.engine.walk import alike_depth, same_within, walk_alloc, walk_patch, walk_sliced
+from constrain.masking.walk import alike_depth, same_within, walk_alloc, walk_patch, walk_sliced
 from conftest import real_tokenizer, real_vocab
 
 KEYS = ["name", "names", "nickname", "age", "agent", "address", "addr", "tags", "tag_ids", "a"]

@@ -22,7 +22,7 @@ __all__ = [
 
 
 _local = _caches.per_thread(
-    "engine.walk_buffers",
+    "masking.walk_buffers",
     "six int32 work buffers per thread, as long as the largest vocabulary (tokens) and trie "
     "(events) walked in it")
 

@@ -362,7 +362,7 @@ def _too_many_items(limit: int) -> CompileLimitError:
 
 
 _ONE_RULE = _caches.cache(
-    "engine.one_rule_parsers", 256,
+    "masking.one_rule_parsers", 256,
     "parsers of one-rule grammars by shape (a regex's: one alternative of one terminal); "
     "a few states each", spec_free=True)
 

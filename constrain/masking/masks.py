@@ -586,7 +586,7 @@ _NO_EQ = np.empty(0, dtype=np.int32)
 # Whole-vocabulary walks keyed by grammar-independent lexer state names, shared by every
 # grammar compiled in the process against the same vocabulary.
 _SHARED_WALKS = _caches.cache(
-    "engine.shared_walks", 1024,
+    "masking.shared_walks", 1024,
     "whole-vocabulary walks by (vocabulary, lexer state name), shared between grammars; "
     "each a dense mask of ceil(V/32) words (19 KB for a 151k vocabulary) and its events")
 # Walks quicker than this are not shared: naming, storing and finding one costs about
