@@ -40,7 +40,7 @@ class BudgetPlanner:
         self._lock = threading.RLock()
         self._suffix_tables: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self._parser_completion: dict[int, bytes | None] = {}
-        self._hyp_tokens: dict[tuple[int, int], int] = {}
+        self._hyp_plans: dict[tuple[int, int], tuple[int, bytes | None]] = {}
         self._groups: OrderedDict[int, list[tuple[int, np.ndarray]]] = OrderedDict()
         self._group_cap = group_cache
         self._yields: list[bytes | None] | None = None
@@ -177,8 +177,9 @@ class BudgetPlanner:
         self._parser_completion[p] = result
         return result
 
-    def hyp_completion(self, p: int, c: int) -> bytes | None:
-        """Shortest known completion of hypothesis (p, c)."""
+    def _completions(self, p: int, c: int) -> list[bytes]:
+        """Completions of hypothesis (p, c): the parser's from a lexeme boundary, and each
+        live terminal's shortest suffix followed by the parser's after that terminal."""
         lexer = self.lexer
         candidates: list[bytes] = []
         if c < 0 or lexer.is_start[c]:
@@ -194,9 +195,7 @@ class BudgetPlanner:
                 rest = self.parser_completion(p2)
                 if rest is not None:
                     candidates.append(suffix + rest)
-        if not candidates:
-            return None
-        return min(candidates, key=lambda data: (self._greedy_count(data), len(data)))
+        return candidates
 
     # ------------------------------------------------------------------ token counts
 
@@ -206,15 +205,20 @@ class BudgetPlanner:
             return _INF  # a byte no token spells: cannot promise anything
         return len(ids)
 
+    def hyp_plan(self, p: int, c: int) -> tuple[int, bytes | None]:
+        """(tokens, bytes): the completion of hypothesis (p, c) with the fewest tokens
+        (then bytes) in a longest-match tokenization, EOS excluded; (huge, None) if none."""
+        key = (p, c)
+        got = self._hyp_plans.get(key)
+        if got is None:
+            n, _, _, data = min(((self._greedy_count(d), len(d), i, d) for i, d in enumerate(self._completions(p, c))),
+                                default=(_INF, 0, 0, None))
+            got = self._hyp_plans[key] = (n, data)
+        return got
+
     def hyp_tokens(self, p: int, c: int) -> int:
         """Upper bound on the tokens needed to finish hypothesis (p, c), EOS excluded."""
-        key = (p, c)
-        got = self._hyp_tokens.get(key)
-        if got is None:
-            done = self.hyp_completion(p, c)
-            got = _INF if done is None else self._greedy_count(done)
-            self._hyp_tokens[key] = got
-        return got
+        return self.hyp_plan(p, c)[0]
 
     def plan(self, hid: int) -> tuple[int, bytes | None]:
         """(tokens, bytes): the fewest tokens known to finish from hypothesis set ``hid``
@@ -227,12 +231,9 @@ class BudgetPlanner:
         under any budget that admitted a state, some token (or EOS) stays allowed."""
         got = self._plans.get(hid)
         if got is None:
-            best: tuple[int, bytes | None] = (_INF, None)
-            for p, c in self.engine.hyps(hid):
-                n = self.hyp_tokens(p, c)
-                if n < best[0]:
-                    best = (n, self.hyp_completion(p, c))
-            got = self._plans[hid] = best
+            got = min((self.hyp_plan(p, c) for p, c in self.engine.hyps(hid)), key=lambda plan: plan[0],
+                      default=(_INF, None))
+            self._plans[hid] = got
         return got
 
     def min_tokens(self, hid: int) -> int:
