@@ -89,6 +89,8 @@ class ConstrainAdapter(Adapter):
             f"constrain.{missing[0]} not available" if missing else None
         )
         self._compile_kwargs = {}
+        # Options of constrain.JsonSchema for this run (maskbench.py --constrain-json-options).
+        self._json_options = json.loads(os.environ.get("CONSTRAIN_BENCH_JSON_OPTIONS") or "{}")
         if not missing:
             import inspect
 
@@ -108,9 +110,7 @@ class ConstrainAdapter(Adapter):
     def compile(self, kind: str, spec: Any) -> Any:
         c = self._c
         if kind == "json":
-            # Options of constrain.JsonSchema for this run (maskbench.py --constrain-json-options).
-            options = json.loads(os.environ.get("CONSTRAIN_BENCH_JSON_OPTIONS") or "{}")
-            return c.compile(c.JsonSchema(spec, **options), self.vocab, **self._compile_kwargs)
+            return c.compile(c.JsonSchema(spec, **self._json_options), self.vocab, **self._compile_kwargs)
         wrapped = {"regex": c.Regex, "lark": c.Lark, "gbnf": c.GBNF}[kind](spec)
         # The in-memory grammar cache is off: every compile in these benchmarks is a real one.
         return c.compile(wrapped, self.vocab, **self._compile_kwargs)
