@@ -78,9 +78,8 @@ class JsonSchema:
 def to_grammar(spec: Any, limits: Limits = DEFAULT_LIMITS) -> tuple[Grammar, Any, str]:
     """The grammar IR of ``spec``, its compile report (or None) and a display name.
 
-    A JSON Schema is compiled within ``limits.max_schema_rules`` and
-    ``limits.max_schema_seconds`` (its ``options`` may set ``max_rules`` and
-    ``max_seconds`` instead)."""
+    A JSON Schema is compiled within ``limits``' ``max_schema_*`` bounds (its ``options``
+    may set ``max_rules`` and ``max_seconds`` instead of two of them)."""
     if isinstance(spec, Grammar):
         return spec, None, spec.start
     if isinstance(spec, Regex):

@@ -17,6 +17,7 @@ few places where that schema is stricter or looser than what the user means:
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from ..errors import SchemaError
@@ -52,15 +53,10 @@ def pydantic_to_schema(model_or_type: Any) -> dict:
     return _adjust(schema)
 
 
-_GENERATOR: Any = None
-
-
+@functools.cache
 def _declared_fields_only() -> Any:
     """pydantic's schema generator, closing every class schema (model, dataclass,
-    TypedDict) that leaves ``additionalProperties`` unsaid."""
-    global _GENERATOR
-    if _GENERATOR is not None:
-        return _GENERATOR
+    TypedDict) that leaves ``additionalProperties`` unsaid (made once, on first use)."""
     from pydantic.json_schema import GenerateJsonSchema
 
     def closed(method: Any) -> Any:
@@ -79,8 +75,7 @@ def _declared_fields_only() -> Any:
         dataclass_schema = closed(GenerateJsonSchema.dataclass_schema)
         typed_dict_schema = closed(GenerateJsonSchema.typed_dict_schema)
 
-    _GENERATOR = DeclaredFieldsOnly
-    return _GENERATOR
+    return DeclaredFieldsOnly
 
 
 def _adjust(node: Any) -> Any:
