@@ -198,7 +198,11 @@ def test_overlapping_one_of_strict_and_lenient():
     # Exactly one of two required properties: exact through negated branches.
     check({"type": "object", "oneOf": [{"required": ["a"]}, {"required": ["b"]}]},
           [{"a": 1}, {"b": 2}], [{"a": 1, "b": 2}, {}])
-    schema = {"oneOf": [{"type": "array", "items": {"type": "integer"}}, {"type": "array", "items": {"type": "string"}}]}
+    # Arrays of integers or of strings: the empty array is both, so it is excluded.
+    check({"oneOf": [{"type": "array", "items": {"type": "integer"}}, {"type": "array", "items": {"type": "string"}}]},
+          [[1], ["a"], [1, 2]], [[], [1, "a"]])
+    schema = {"oneOf": [{"type": "object", "propertyNames": {"maxLength": 3}},
+                        {"type": "object", "propertyNames": {"minLength": 2}}]}
     with pytest.raises(SchemaError, match="oneOf") as e:
         json_schema_to_grammar(schema)
     assert e.value.pointer == "/oneOf"
@@ -206,7 +210,7 @@ def test_overlapping_one_of_strict_and_lenient():
         warnings.simplefilter("always")
         g, report = json_schema_to_grammar(schema, strict=False)
     assert w and report.approximated[0].keyword == "oneOf"
-    assert accepts(g, "[1]") and accepts(g, '["a"]')
+    assert accepts(g, '{"a": 1}') and accepts(g, '{"abcd": 1}')
 
 
 def test_refs_and_recursion():
@@ -237,17 +241,21 @@ def test_not_forms():
     check({"type": "object", "not": {"required": ["a"]}}, [{}, {"b": 1}], [{"a": 1}])
     check({"not": {"minLength": 2}}, ["", "a"], ["ab", 1])
     check({"not": {"not": {"type": "string"}}}, ["a"], [1])
+    check({"not": {"items": {"type": "integer"}}}, [["a"], [1, "a"]], [[], [1], "x"])
+    check({"not": {"prefixItems": [{"const": 1}, {"type": "string"}]}}, [[2], [1, 2], [2, "a"]], [[1], [1, "a", 3], []])
+    check({"not": {"contains": {"const": 1}}}, [[], [2]], [[1], [2, 1]])
+    check({"not": {"enum": [1, 2.5, "a"]}}, [0, 2, 3, 2.4, "b", None], [1, 1.0, 2.5, "a"])
     check({"type": "object", "properties": {"a": {"type": "integer"}},
            "not": {"properties": {"a": {"minimum": 5}}}}, [{"a": 4}], [{"a": 5}, {}])
 
 
 @pytest.mark.parametrize("keyword, schema", [
     ("uniqueItems", {"type": "array", "uniqueItems": True}),
-    ("if", {"if": {"items": {"type": "string"}}, "then": {"minItems": 1}}),
+    ("if", {"if": {"propertyNames": {"maxLength": 2}}, "then": {"minProperties": 1}}),
     ("propertyNames", {"type": "object", "properties": {"a": {"propertyNames": {"anyOf": [{"maxLength": 3}, {"pattern": "x"}]}}}}),
-    ("multipleOf", {"type": "number", "multipleOf": 0.03}),
-    ("not", {"not": {"items": {"type": "integer"}}}),
-    ("contains", {"contains": {"type": "integer"}}),
+    ("multipleOf", {"type": "number", "multipleOf": 0.07}),
+    ("not", {"not": {"propertyNames": {"maxLength": 2}}}),
+    ("maxContains", {"contains": {"propertyNames": {"maxLength": 2}}, "maxContains": 1}),
 ])
 def test_unenforceable_keywords(keyword, schema):
     with pytest.raises(SchemaError, match=keyword) as e:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 from numba import njit, objmode
+
+from . import _jit
 
 __all__ = ["grow1", "grow_rows", "late"]
 
@@ -34,7 +34,7 @@ def grow_rows(a, need):
 
 @njit(cache=True)
 def late(deadline):
-    """Whether ``time.perf_counter()`` is past ``deadline``."""
+    """Whether the limit clock (:func:`._jit.clock`) is past ``deadline``."""
     with objmode(now="float64"):
-        now = time.perf_counter()
+        now = _jit.clock()
     return now > deadline

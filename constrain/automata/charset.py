@@ -10,6 +10,8 @@ from __future__ import annotations
 import bisect
 from functools import lru_cache
 
+from .. import _caches
+
 MAX_CP = 0x10FFFF
 SURROGATES = ((0xD800, 0xDFFF),)
 FULL = ((0, MAX_CP),)
@@ -351,3 +353,130 @@ def encode(r: Ranges, json_string: bool = False) -> tuple:
     edges = _json_edges(g, r, memo) if json_string else _utf8_edges(g, r, 0, memo)
     root = g.node(edges)
     return tuple(g.nodes), root
+
+
+# ----------------------------------------------------------------------------- Unicode properties
+#
+# ECMA-262's \p{...} with the u flag: General_Category values, Script and
+# Script_Extensions values, and the binary properties of ECMA-262's table, named exactly
+# as ECMA-262 names them (long or short). The code points come from the ``regex``
+# package's Unicode data, one scan of every code point per property, cached.
+
+_GC_NAMES = {
+    "C": ("C", "Other"), "Cc": ("Cc", "Control", "cntrl"), "Cf": ("Cf", "Format"),
+    "Cn": ("Cn", "Unassigned"), "Co": ("Co", "Private_Use"), "Cs": ("Cs", "Surrogate"),
+    "L": ("L", "Letter"), "LC": ("LC", "Cased_Letter"), "Ll": ("Ll", "Lowercase_Letter"),
+    "Lm": ("Lm", "Modifier_Letter"), "Lo": ("Lo", "Other_Letter"), "Lt": ("Lt", "Titlecase_Letter"),
+    "Lu": ("Lu", "Uppercase_Letter"), "M": ("M", "Mark", "Combining_Mark"), "Mc": ("Mc", "Spacing_Mark"),
+    "Me": ("Me", "Enclosing_Mark"), "Mn": ("Mn", "Nonspacing_Mark"), "N": ("N", "Number"),
+    "Nd": ("Nd", "Decimal_Number", "digit"), "Nl": ("Nl", "Letter_Number"), "No": ("No", "Other_Number"),
+    "P": ("P", "Punctuation", "punct"), "Pc": ("Pc", "Connector_Punctuation"),
+    "Pd": ("Pd", "Dash_Punctuation"), "Pe": ("Pe", "Close_Punctuation"), "Pf": ("Pf", "Final_Punctuation"),
+    "Pi": ("Pi", "Initial_Punctuation"), "Po": ("Po", "Other_Punctuation"), "Ps": ("Ps", "Open_Punctuation"),
+    "S": ("S", "Symbol"), "Sc": ("Sc", "Currency_Symbol"), "Sk": ("Sk", "Modifier_Symbol"),
+    "Sm": ("Sm", "Math_Symbol"), "So": ("So", "Other_Symbol"), "Z": ("Z", "Separator"),
+    "Zl": ("Zl", "Line_Separator"), "Zp": ("Zp", "Paragraph_Separator"), "Zs": ("Zs", "Space_Separator"),
+}
+_GC = {alias: code for code, aliases in _GC_NAMES.items() for alias in aliases}
+
+# ECMA-262's binary properties: short name -> long name (as the regex package spells it).
+_BINARY_NAMES = {
+    "ASCII": "ASCII", "AHex": "ASCII_Hex_Digit", "Alpha": "Alphabetic", "Any": "Any", "Assigned": "Assigned",
+    "Bidi_C": "Bidi_Control", "Bidi_M": "Bidi_Mirrored", "CI": "Case_Ignorable", "Cased": "Cased",
+    "CWCF": "Changes_When_Casefolded", "CWCM": "Changes_When_Casemapped", "CWL": "Changes_When_Lowercased",
+    "CWKCF": "Changes_When_NFKC_Casefolded", "CWT": "Changes_When_Titlecased", "CWU": "Changes_When_Uppercased",
+    "Dash": "Dash", "DI": "Default_Ignorable_Code_Point", "Dep": "Deprecated", "Dia": "Diacritic",
+    "Emoji": "Emoji", "EComp": "Emoji_Component", "EMod": "Emoji_Modifier", "EBase": "Emoji_Modifier_Base",
+    "EPres": "Emoji_Presentation", "ExtPict": "Extended_Pictographic", "Ext": "Extender",
+    "Gr_Base": "Grapheme_Base", "Gr_Ext": "Grapheme_Extend", "Hex": "Hex_Digit", "IDSB": "IDS_Binary_Operator",
+    "IDST": "IDS_Trinary_Operator", "IDC": "ID_Continue", "IDS": "ID_Start", "Ideo": "Ideographic",
+    "Join_C": "Join_Control", "LOE": "Logical_Order_Exception", "Lower": "Lowercase", "Math": "Math",
+    "NChar": "Noncharacter_Code_Point", "Pat_Syn": "Pattern_Syntax", "Pat_WS": "Pattern_White_Space",
+    "QMark": "Quotation_Mark", "Radical": "Radical", "RI": "Regional_Indicator", "STerm": "Sentence_Terminal",
+    "SD": "Soft_Dotted", "Term": "Terminal_Punctuation", "UIdeo": "Unified_Ideograph", "Upper": "Uppercase",
+    "VS": "Variation_Selector", "space": "White_Space", "XIDC": "XID_Continue", "XIDS": "XID_Start",
+}
+_BINARY = {**_BINARY_NAMES, **{long: long for long in _BINARY_NAMES.values()}}
+_NON_BINARY = {"General_Category": "gc", "gc": "gc", "Script": "Script", "sc": "Script",
+               "Script_Extensions": "Script_Extensions", "scx": "Script_Extensions"}
+# Script names as PropertyValueAliases.txt writes them: a capital, then letters, digits
+# and underscores (the regex package then matches them regardless of case).
+_VALUE_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
+
+
+_PROPERTIES = _caches.cache("automata.unicode_properties", 256,
+                            "code point ranges of Unicode properties (\\p{...}): a scan of every code "
+                            "point each (10-40 ms); patterns name few", spec_free=True)
+
+
+def _scan(query: str) -> Ranges:
+    """The code points the ``regex`` package's ``\\p{query}`` matches, as ranges."""
+    try:
+        import regex
+    except ImportError:
+        raise ValueError("Unicode property escapes need the 'regex' package (pip install regex)") from None
+    import numpy as np
+
+    every = np.arange(MAX_CP + 1, dtype="<u4").tobytes().decode("utf-32-le", "surrogatepass")
+    try:
+        rx = regex.compile(r"\p{%s}+" % query)
+    except regex.error:
+        return None  # type: ignore[return-value]
+    return tuple((m.start(), m.end() - 1) for m in rx.finditer(every))
+
+
+def unicode_property(spec: str) -> Ranges:
+    """The code points of ``\\p{spec}`` in an ECMA-262 pattern with the ``u`` flag:
+    ``L``, ``Letter``, ``General_Category=Letter``, ``gc=Lu``, ``Script=Greek``, ``sc=Grek``,
+    ``scx=Grek``, or a binary property (``Alphabetic``, ``White_Space``, ``Any``, ...).
+
+    Raises ValueError naming the property when ECMA-262 does not know it or its data is
+    not available (``Changes_When_NFKC_Casefolded``)."""
+    name, eq, value = spec.partition("=")
+    if eq:
+        prop = _NON_BINARY.get(name)
+        if prop is None:
+            raise ValueError(f"unknown Unicode property {name!r} (a value needs General_Category, gc, "
+                             "Script, sc, Script_Extensions or scx)")
+        if prop == "gc":
+            code = _GC.get(value)
+            if code is None:
+                raise ValueError(f"unknown General_Category value {value!r}")
+            key = ("gc", code)
+        else:
+            if not value or not value[0].isupper() or not set(value) <= _VALUE_CHARS:
+                raise ValueError(f"unknown {prop} value {value!r}")
+            key = (prop, value)
+    elif spec in _GC:
+        key = ("gc", _GC[spec])
+    elif spec in _BINARY:
+        key = ("binary", _BINARY[spec])
+    else:
+        raise ValueError(f"unknown Unicode property {spec!r} (ECMA-262 names a General_Category value, "
+                         "a binary property, or Script=/Script_Extensions= with a script)")
+    got = _PROPERTIES.get(key)
+    if got is None:
+        got = _PROPERTIES.setdefault(key, _property_ranges(*key))
+    return got
+
+
+def _property_ranges(kind: str, value: str) -> Ranges:
+    if kind == "binary":
+        if value == "Any":
+            return FULL
+        if value == "ASCII":
+            return ((0, 0x7F),)
+        if value == "Assigned":
+            return complement(_property_ranges("gc", "Cn"))
+        if value == "Changes_When_NFKC_Casefolded":
+            raise ValueError(f"Unicode property {value!r} is not available (no data for it)")
+        got = _scan(value + "=Yes")
+    elif kind == "gc":
+        got = _scan("General_Category=" + value)
+    else:
+        got = _scan(f"{kind}={value}")
+    if got is None:
+        what = "General_Category" if kind == "gc" else kind
+        raise ValueError(f"unknown {what} value {value!r}" if kind != "binary"
+                         else f"Unicode property {value!r} is not available")
+    return got

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import sys
-import time
 from typing import Sequence
 
 import numpy as np
@@ -198,7 +197,7 @@ def finalize(table, byte_cls: np.ndarray, accepting, start: int, deadline: float
     col_order = np.argsort(first, kind="stable").astype(np.int64)
     out, out_acc, status = minimize(rows, acc, int(start), col_order,
                                              float("inf") if deadline is None else float(deadline))
-    if status == 2 or (deadline is not None and time.perf_counter() > deadline):
+    if status == 2 or (deadline is not None and clock() > deadline):
         if time_limit is not None:
             raise limit_error(f"{what}: exceeded time_limit={time_limit}s while minimizing", "max_regex_seconds",
                               time_limit)

@@ -1,4 +1,6 @@
-"""A parser for Python ``re`` syntax (the regular subset) into a small AST.
+"""A parser for Python ``re`` syntax (the regular subset) into a small AST; with
+``ascii=True`` (ECMA-262 classes), also ECMA-262's Unicode property escapes ``\\p{...}``
+and ``\\P{...}`` (``u`` flag semantics, see :func:`.charset.unicode_property`).
 
 AST nodes are tuples:
 ``("set", ranges)`` one character from a code point set (case folding already applied),
@@ -34,7 +36,7 @@ _PLAIN_CLASS = re.compile(r"\[(\^?)(\]?[^\]\\]*)\]")
 _TOKEN = re.compile(
     r"([^\\\[().^$*+?{|]+)"
     r"|(\[\^?\]?(?:[^\]\\]|\\[\s\S])*\])"
-    r"|(\\(?:x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|0[0-7]{0,2}|[0-7]{3}|[\s\S]))"
+    r"|(\\(?:x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|0[0-7]{0,2}|[0-7]{3}|[pP]\{[^{}]*\}|[\s\S]))"
     r"|((?:[*+?]|\{(?:\d+(?:,\d*)?|,\d*)\})\??)"
     r"|(\((?:\?:)?)"
     r"|([\s\S])"
@@ -550,10 +552,28 @@ class Parser:
         if ch in "dDwWsS" and ch:
             self.i += 1
             return ("set", self.class_ranges(ch))
+        if ch in ("p", "P") and self.ecma:
+            self.i += 1
+            return self.cset(self.property_escape(pos, ch == "P"))
         v = self.escape_char(pos, in_class)
         if v is None:
             raise self.error(f"bad escape \\{ch}", pos)
         return self.cset(((v, v),))
+
+    def property_escape(self, pos: int, negate: bool) -> tuple:
+        """The code points of ``\\p{...}`` (``\\P{...}`` with ``negate``), its braces at
+        the current position; ``pos`` is where the escape starts."""
+        if self.peek() != "{":
+            raise self.error("a Unicode property escape needs its property in braces, as \\p{L}", pos)
+        end = self.p.find("}", self.i)
+        if end < 0:
+            raise self.error("missing }, unterminated Unicode property", pos)
+        try:
+            r = cs.unicode_property(self.p[self.i + 1 : end])
+        except ValueError as e:
+            raise self.error(str(e), pos) from None
+        self.i = end + 1
+        return cs.complement(r) if negate else r
 
     # -- classes
     def char_class(self) -> tuple:
@@ -636,6 +656,9 @@ class Parser:
         if e in "dDwWsS" and e:
             self.i += 1
             return self.class_ranges(e)
+        if e in ("p", "P") and self.ecma:
+            self.i += 1
+            return self.property_escape(pos, e == "P")
         v = self.escape_char(pos, in_class=True)
         if v is None:
             raise self.error(f"bad escape \\{e}", pos)

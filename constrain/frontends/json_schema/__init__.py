@@ -21,15 +21,26 @@ Semantics promised by :func:`json_schema_to_grammar`:
   and :class:`SchemaReport`) and the grammar over-approximates it.
 
 Exact, beyond the structural keywords: integer and decimal bounds (digit-range regexes),
-``multipleOf`` for integral moduli 2^a*5^b and for 10^-k, ``pattern`` (Regex search=True,
-ascii=True, json_string=True), ``minLength``/``maxLength`` (code points), known
-``format``s (see :mod:`.formats`; unknown non-standard formats are annotations), ``not``
+``multipleOf`` for divisors whose scaled integer has the prime factors 2, 3 and 5 only
+(0.01, 1.5, 0.3, 12...; numbers then written without an exponent), ``pattern`` (Regex
+search=True, ascii=True, json_string=True; ``\\p{...}``/``\\P{...}``
+Unicode properties), ``minLength``/``maxLength`` (code points), known
+``format``s (see :mod:`.formats`; leap seconds only at 23:59 UTC; unknown non-standard
+formats are annotations), draft 7's ``contentEncoding: base64``, ``enum``/``const``
+numbers equal by value (``1`` admits ``1.0``), ``not``
 of subschemas this module can negate, ``oneOf`` whose branches are provably disjoint or
 made disjoint by negating the overlapping ones, ``dependentRequired``/``dependencies``/
 ``dependentSchemas`` and ``if``/``then``/``else`` as disjunctions, ``propertyNames`` with
-string constraints, ``min/maxProperties`` (counted along the property chain). Refused in
-strict mode: ``uniqueItems``, ``contains``, ``unevaluated*``, ``$dynamicRef``, ``format:
-regex``, and the forms above that cannot be negated or proven disjoint.
+string constraints, ``min/maxProperties`` (counted along the property chain),
+``contains`` with ``minContains``/``maxContains`` (items counted in states),
+``uniqueItems`` over items with few possible values (enums, booleans, small integer
+ranges: the set of values used so far is the state), ``unevaluatedProperties``/
+``unevaluatedItems`` (rewritten per combination of the branches that validate, see
+:mod:`.unevaluated`), references by ``$id``, ``$anchor`` and to the official draft
+meta-schemas, ``$dynamicRef``/``$recursiveRef`` where the target does not depend on the
+evaluation path (:mod:`.refs`). Refused in strict mode: ``uniqueItems`` over other items,
+``format: regex``, references to documents that are not available offline, and the forms
+above that cannot be negated or proven disjoint.
 """
 
 from __future__ import annotations

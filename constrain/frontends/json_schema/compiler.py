@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import re
-import time
 import warnings
 from typing import Any, Iterable
 
+from ...automata._jit import clock
 from ...errors import SchemaError
 from ...grammar.ir import GrammarBuilder, Lit, Terminal
 from ...grammar.ir import RegexTerm as Regex
@@ -20,15 +20,16 @@ from .numbers import NumberBuilder
 from .objects import ObjectBuilder
 from .oneof import OneOf
 from .refs import RefResolver, draft_of
-from .report import SchemaReport
+from .report import SchemaReport, not_enforced
 from .strings import StringBuilder
+from .unevaluated import Unevaluated
 from .syntax import JSON_NUMBER_REGEX, JSON_STRING_REGEX, whitespace_regexes
 from .validate import Validator
 from .values import ALL_TYPES, ordered, value_key
 
 
-class Compiler(RefResolver, Merger, Negation, OneOf, Validator, EnumBuilder, NumberBuilder, StringBuilder,
-               ArrayBuilder, ObjectBuilder):
+class Compiler(RefResolver, Merger, Negation, OneOf, Unevaluated, Validator, EnumBuilder, NumberBuilder,
+               StringBuilder, ArrayBuilder, ObjectBuilder):
     """One compilation of a schema: the grammar under construction and its report.
 
     The keyword families live in their modules (objects, arrays, strings, numbers, enums,
@@ -47,7 +48,7 @@ class Compiler(RefResolver, Merger, Negation, OneOf, Validator, EnumBuilder, Num
         self.root = root
         self.limits = limits
         self.max_seconds = limits.max_schema_seconds
-        self.deadline = time.monotonic() + self.max_seconds
+        self.deadline = clock() + self.max_seconds
         self.strict = strict
         self.draft = draft_of(root)
         self.report = SchemaReport()
@@ -59,6 +60,7 @@ class Compiler(RefResolver, Merger, Negation, OneOf, Validator, EnumBuilder, Num
         self._props_first: set[int] = set()  # anyOf/oneOf groups written before `properties`
         self._keep: list[Any] = []
         self._names: set[str] = {"start"}
+        self._suffix: dict[str, int] = {}  # the last suffix name() gave each base
         self._any: str | None = None
         self._warned: set[tuple[str, str]] = set()
         if property_order not in ("schema", "any"):
@@ -97,17 +99,20 @@ class Compiler(RefResolver, Merger, Negation, OneOf, Validator, EnumBuilder, Num
         self.report.add(ptr, keyword, "approximated", note or "not enforced: the grammar accepts more")
         if (ptr, keyword) not in self._warned:
             self._warned.add((ptr, keyword))
-            warnings.warn(f"JSON Schema keyword {keyword!r} at {ptr or '/'} is not enforced", stacklevel=4)
+            warnings.warn(not_enforced(ptr, keyword), stacklevel=4)
 
     # ------------------------------------------------------------------ names
     def name(self, hint: str) -> str:
         base = re.sub(r"[^A-Za-z0-9_]+", "_", hint).strip("_")[:40] or "schema"
         base = base.lower()
         n = base
-        i = 1
+        i = self._suffix.get(base, 1)  # names below it are all taken: taken ones stay taken
+        if i > 1:
+            n = f"{base}_{i}"
         while n in self._names or n in self.b.terminals:
             i += 1
             n = f"{base}_{i}"
+        self._suffix[base] = i
         self._names.add(n)
         return n
 
@@ -171,7 +176,7 @@ class Compiler(RefResolver, Merger, Negation, OneOf, Validator, EnumBuilder, Num
         if self._builds > self.limits.max_schema_subschemas:
             raise limit_error(f"the schema expands to too many subschemas (at {f.ptr or '/'})",
                               "max_schema_subschemas", self.limits.max_schema_subschemas)
-        if self._builds % 64 == 0 and time.monotonic() > self.deadline:
+        if self._builds % 64 == 0 and clock() > self.deadline:
             raise self.out_of_time(f.ptr)
         if f.false:
             return []

@@ -13,7 +13,7 @@ class Flat:
         "ptr", "types", "enum", "props", "required", "addl", "pattern_props", "prefix", "rest",
         "min_items", "max_items", "min_props", "max_props", "min_len", "max_len", "lo", "hi",
         "patterns", "formats", "anyofs", "oneofs", "multiple", "false", "unsupported", "not_values", "not_strings", "fractional", "prop_names",
-        "lists_members", "opens_members",
+        "lists_members", "opens_members", "contains", "unique",
     )
 
     def __init__(self, ptr: str) -> None:
@@ -51,6 +51,9 @@ class Flat:
         # unsaid admits only what it lists.
         self.lists_members = False
         self.opens_members = False
+        # contains: (subschemas an item counted must satisfy, least count, greatest count or None)
+        self.contains: list[tuple[list[tuple[Any, str]], int, int | None]] = []
+        self.unique: str | None = None  # pointer of a ``uniqueItems: true``
 
     def without_combinators(self) -> Flat:
         """A copy without anyOf/oneOf groups or unsupported keywords, lists copied."""
@@ -70,6 +73,7 @@ class Flat:
         g.not_values = list(self.not_values)
         g.not_strings = list(self.not_strings)
         g.prop_names = list(self.prop_names)
+        g.contains = list(self.contains)
         return g
 
 

@@ -5,12 +5,17 @@ over the *decoded* string value; a value has the format when it fully matches ev
 regex of the tuple. The expressions follow the RFCs the JSON Schema specification cites
 (RFC 3339 dates and times, RFC 3986 URIs, RFC 5321 mailboxes, RFC 1123 host names,
 RFC 4122 UUIDs, RFC 4291 IPv6 text forms) closely enough to accept every typical value
-that ``jsonschema``'s format checkers accept; dates are exact (month lengths, leap years).
+that ``jsonschema``'s format checkers accept; dates are exact (month lengths, leap years),
+and so are times (second 60 only where the time less its offset is 23:59 UTC).
+:func:`format_terminals` gives the grammar's terminals, which narrow leap seconds.
 """
 
 from __future__ import annotations
 
-__all__ = ["FORMATS", "STANDARD_FORMATS", "format_regexes"]
+from ...grammar.ir import Terminal, Union_
+from ...grammar.ir import RegexTerm as Regex
+
+__all__ = ["CONTENT_BASE64", "FORMATS", "STANDARD_FORMATS", "format_regexes", "format_terminals"]
 
 _DAY31 = r"(?:0[1-9]|[12][0-9]|3[01])"
 _DAY30 = r"(?:0[1-9]|[12][0-9]|30)"
@@ -21,7 +26,44 @@ DATE = (
     + r"|02-" + _DAY28 + r")|" + _LEAP_YEAR + r"-02-29)"
 )
 _OFFSET = r"(?:[zZ]|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])"
-TIME = r"(?:[01][0-9]|2[0-3]):[0-5][0-9]:(?:[0-5][0-9]|60)(?:\.[0-9]+)?" + _OFFSET
+_SECFRAC = r"(?:\.[0-9]+)?"
+
+
+def _leap_second_times(offset_minutes: range | tuple[int, ...] = range(60)) -> str:
+    """Times with second 60 (RFC 3339 section 5.7) whose offsets have their minutes in
+    ``offset_minutes``: a leap second is 23:59:60 UTC, so the local time less the offset
+    must be 23:59. For local hh:mm, offset +HH:MM needs (HH, MM) = (hh, mm + 1), or
+    mm = 59 with (HH, MM) = (hh + 1 mod 24, 00); offset -HH:MM needs HH = 23 - hh and
+    MM = 59 - mm; Z (as +00:00 and -00:00) only 23:59. With a fraction between the time
+    and the offset, an automaton has to remember the local time while it reads it: one
+    alternative per local time that has an offset (1,440 for every offset)."""
+    times = []
+    for hh in range(24):
+        for mm in range(60):
+            offsets = []
+            if mm == 59:
+                offsets.append(r"\+%02d:00" % ((hh + 1) % 24))
+            elif mm + 1 in offset_minutes:
+                offsets.append(r"\+%02d:%02d" % (hh, mm + 1))
+            if 59 - mm in offset_minutes:
+                offsets.append("-%02d:%02d" % (23 - hh, 59 - mm))
+            if hh == 23 and mm == 59:
+                offsets.append("[zZ]")
+            if offsets:
+                times.append("%02d:%02d:60%s(?:%s)" % (hh, mm, _SECFRAC, "|".join(offsets)))
+    return "(?:" + "|".join(times) + ")"
+
+
+_HMS = r"(?:[01][0-9]|2[0-3]):[0-5][0-9]:"
+_TIME_NO_LEAP = _HMS + r"[0-5][0-9]" + _SECFRAC + _OFFSET
+# Every leap second (a DFA of some 11,000 states, 0.1 s to build), and those whose offset
+# is a whole quarter hour, as every time zone's has been since leap seconds began in
+# 1972 (1,200 states, 10 ms): the grammar's.
+_TIME_LEAP = _leap_second_times()
+_TIME_LEAP_QUARTERS = _leap_second_times((0, 15, 30, 45))
+# Second 60 at any time: a superset, for negation.
+_TIME_LOOSE = _HMS + r"(?:[0-5][0-9]|60)" + _SECFRAC + _OFFSET
+TIME = r"(?:" + _TIME_NO_LEAP + "|" + _TIME_LEAP + ")"
 DATE_TIME = DATE + r"[tT]" + TIME
 
 _DUR_SECOND = r"[0-9]+S"
@@ -106,6 +148,9 @@ _EXPRESSION = r"\{[+#./;?&=,!@|]?" + _VARSPEC + r"(?:," + _VARSPEC + r")*\}"
 _LITERAL = r"(?:[^\x00-\x20\"'%<>\\^`{|}\x7f]|" + _PCT + ")"
 URI_TEMPLATE = r"(?:" + _LITERAL + "|" + _EXPRESSION + ")*"
 
+# RFC 4648 section 4: groups of four, the last one padded (no line breaks).
+BASE64 = r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?"
+
 JSON_POINTER = r"(?:/(?:[^~/]|~[01])*)*"
 RELATIVE_JSON_POINTER = r"(?:0|[1-9][0-9]*)(?:#|" + JSON_POINTER + ")"
 
@@ -137,6 +182,42 @@ STANDARD_FORMATS = frozenset(
 )
 
 
+# Constraints of other keywords, carried as formats with names of this library's own
+# ``$constrain:`` namespace (no schema's format): ``contentEncoding: base64`` in draft 7.
+CONTENT_BASE64 = "$constrain:base64"
+_CONTENT_FORMATS: dict[str, tuple[str, ...]] = {CONTENT_BASE64: (BASE64,)}
+
+
 def format_regexes(name: str) -> tuple[str, ...] | None:
     """The regexes a value of format ``name`` must fully match, or None when unknown."""
-    return FORMATS.get(name)
+    return FORMATS.get(name) or _CONTENT_FORMATS.get(name)
+
+
+# Formats the grammar narrows: (what JSON may write with escapes, what only plain bytes
+# may spell, a superset for negation).
+_SPLIT = {
+    "time": (_TIME_NO_LEAP, _TIME_LEAP_QUARTERS, _TIME_LOOSE),
+    "date-time": tuple(DATE + r"[tT]" + t for t in (_TIME_NO_LEAP, _TIME_LEAP_QUARTERS, _TIME_LOOSE)),
+}
+
+
+def format_terminals(name: str, negated: bool = False) -> tuple[Terminal, ...] | None:
+    """Terminals over JSON string contents that a string of format ``name`` must match
+    (all of them); None when the format is unknown.
+
+    Positive (``negated=False``): a subset of the format's language, equal to it but for
+    times with a leap second, admitted where their offset is a whole quarter hour
+    (``+05:45``, not ``+05:17``) and only in plain bytes (no ``\\u0036`` for ``6``):
+    the offset check makes the automaton remember the local time, which every offset
+    minute and every escape multiply. ``negated=True``: a superset, for ``not`` to
+    subtract (second 60 at any time)."""
+    split = _SPLIT.get(name)
+    if split is not None:
+        escaped, plain, loose = split
+        if negated:
+            return (Regex(loose, ascii=True, json_string=True),)
+        return (Union_((Regex(escaped, ascii=True, json_string=True), Regex(plain, ascii=True))),)
+    regexes = format_regexes(name)
+    if regexes is None:
+        return None
+    return tuple(Regex(r, ascii=True, json_string=True) for r in regexes)

@@ -2,30 +2,27 @@
 
 from __future__ import annotations
 
-import time
 from decimal import Decimal
 from typing import Any, Callable
 
+from ...automata._jit import clock
 from ...errors import SchemaError
 from .flat import Flat
 from .formats import STANDARD_FORMATS, format_regexes
 from ...limits import limit_error
 from .number_ranges import to_decimal
 from .refs import esc_ptr
-from .strings import pattern_search
+from .strings import content_constraints, pattern_search
 from .values import ALL_TYPES, value_key
 
 # Keywords with no effect on validity.
 ANNOTATIONS = frozenset(
     """title description default examples example $comment readOnly writeOnly deprecated
-    contentMediaType contentEncoding contentSchema $schema $id id $anchor $dynamicAnchor
-    $vocabulary definitions $defs discriminator xml externalDocs""".split()
+    contentSchema $schema $id id $anchor $dynamicAnchor
+    $recursiveAnchor $vocabulary definitions $defs discriminator xml externalDocs""".split()
 )
 # Keywords that change validity and that this front door does not enforce.
-_UNENFORCED = frozenset(
-    """uniqueItems contains minContains maxContains unevaluatedProperties unevaluatedItems
-    $dynamicRef $recursiveRef""".split()
-)
+_UNENFORCED: frozenset[str] = frozenset()
 
 
 class Merger:
@@ -40,7 +37,7 @@ class Merger:
         return flat
 
     def _merge_into(self, f: Flat, schema: Any, ptr: str, depth: int) -> None:
-        if time.monotonic() > self.deadline:
+        if clock() > self.deadline:
             raise self.out_of_time(ptr)
         if depth > self.limits.max_schema_merge_depth:
             raise limit_error(f"allOf/$ref merges nest too deep (at {ptr or '/'})", "max_schema_merge_depth",
@@ -54,6 +51,8 @@ class Merger:
             raise SchemaError(f"a schema must be an object or a boolean, not {type(schema).__name__}", ptr)
         if "$ref" in schema and self.draft <= 7:
             schema = {"$ref": schema["$ref"]}  # siblings of $ref are ignored before 2019-09
+        if self.draft >= 2019 and ("unevaluatedProperties" in schema or "unevaluatedItems" in schema):
+            schema = self.lower_unevaluated(schema, ptr)
         # Merge in the order the keywords are written, so that properties keep the
         # order an author reading the schema top-down would expect: this schema's own
         # keywords where its ``properties`` stands (else where the first one stands).
@@ -65,6 +64,12 @@ class Merger:
                 if not isinstance(ref, str):
                     raise SchemaError("$ref must be a string", ptr)
                 target, tptr = self.resolve(ref, ptr)
+                self._merge_into(f, target, tptr, depth + 1)
+            elif (kw == "$dynamicRef" and self.draft >= 2020) or (kw == "$recursiveRef" and self.draft == 2019):
+                ref = schema[kw]
+                if not isinstance(ref, str):
+                    raise SchemaError(f"{kw} must be a string", ptr)
+                target, tptr = self.resolve_dynamic(kw, ref, ptr)
                 self._merge_into(f, target, tptr, depth + 1)
             elif kw == "allOf":
                 allof = schema["allOf"]
@@ -201,7 +206,20 @@ def _merge_objects(c: Any, f: Flat, s: dict, ptr: str) -> None:
 
 
 def _merge_arrays(c: Any, f: Flat, s: dict, ptr: str) -> None:
-    """``prefixItems``, ``items``, ``additionalItems``, ``min/maxItems``."""
+    """``prefixItems``, ``items``, ``additionalItems``, ``min/maxItems``, ``contains`` with
+    ``min/maxContains`` (2019-09 on; ``contains`` alone from draft 6), ``uniqueItems``."""
+    if "contains" in s and c.draft >= 6:
+        lo, hi = 1, None
+        if c.draft >= 2019:
+            lo = _count(s, "minContains", ptr, 1)
+            hi = _count(s, "maxContains", ptr, None)
+        if lo > 0 or hi is not None:
+            f.contains.append(([(s["contains"], ptr + "/contains")], lo, hi))
+    if "$constrain:contains" in s:  # written by negation: [schema, least, greatest]
+        sub, lo, hi = s["$constrain:contains"]
+        f.contains.append(([(sub, ptr)], lo, hi))
+    if s.get("uniqueItems") is True:
+        f.unique = f.unique or ptr + "/uniqueItems"
     items = s.get("items")
     prefix_raw = None
     rest_raw: Any = True
@@ -232,6 +250,16 @@ def _merge_arrays(c: Any, f: Flat, s: dict, ptr: str) -> None:
     f.min_items, f.max_items = _count_bounds(s, "minItems", "maxItems", f.min_items, f.max_items)
 
 
+def _count(s: dict, kw: str, ptr: str, default: int | None) -> int | None:
+    """The non-negative integer keyword ``kw`` of ``s`` (``2.0`` counts as 2), else ``default``."""
+    if kw not in s:
+        return default
+    v = s[kw]
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0 or v != int(v):
+        raise SchemaError(f"{kw} must be a non-negative integer", f"{ptr}/{kw}")
+    return int(v)
+
+
 def _count_bounds(s: dict, lo_kw: str, hi_kw: str, lo: int, hi: int | None) -> tuple[int, int | None]:
     """``(lo, hi)`` tightened by the count keywords ``lo_kw`` and ``hi_kw`` of ``s``."""
     if lo_kw in s:
@@ -249,6 +277,9 @@ def _merge_strings(c: Any, f: Flat, s: dict, ptr: str) -> None:
         if not isinstance(s["pattern"], str):
             raise SchemaError("pattern must be a string", ptr + "/pattern")
         f.patterns.append((s["pattern"], ptr + "/pattern"))
+    formats, unsupported = content_constraints(s, c.draft, ptr)
+    f.formats.extend(formats)
+    f.unsupported.extend(unsupported)
     if "format" in s and isinstance(s["format"], str):
         fmt = s["format"]
         if format_regexes(fmt) is not None:
@@ -361,7 +392,7 @@ def _merge_not_and_unenforced(c: Any, f: Flat, s: dict, ptr: str) -> None:
                 f.unsupported.append((ptr + "/not", "not", "only simple forms of 'not' are supported"))
             else:
                 c._merge_into(f, neg, ptr + "/not", 1)
-        elif kw in _UNENFORCED and not (kw == "uniqueItems" and val is False):
+        elif kw in _UNENFORCED:
             f.unsupported.append((f"{ptr}/{kw}", kw, ""))
 
 

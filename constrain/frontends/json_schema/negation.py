@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from ...errors import SchemaError
 from .flat import Flat
 from .merge import ANNOTATIONS
 from .refs import esc_ptr
+from .strings import content_constraints
+from .number_ranges import to_decimal
 from .values import ALL_TYPES
 
 # Keywords that constrain together and must be negated together.
@@ -18,6 +21,11 @@ _KEYWORD_GROUP = {
     "if": "conditional", "then": "conditional", "else": "conditional",
     "contains": "contains", "minContains": "contains", "maxContains": "contains",
 }
+
+
+def _number(d: Decimal) -> int | float:
+    """A decimal as the JSON number a schema would write (exact for integers)."""
+    return int(d) if d == d.to_integral_value() else float(d)
 
 
 class Negation:
@@ -33,7 +41,8 @@ class Negation:
             return True
         if not isinstance(x, dict):
             return None
-        s = {k: v for k, v in x.items() if k not in ANNOTATIONS}
+        s = {k: v for k, v in x.items() if k not in ANNOTATIONS
+             and not (k in ("contentEncoding", "contentMediaType") and self.draft != 7)}
         if "$ref" in s and self.draft <= 7:
             s = {"$ref": s["$ref"]}
         if not s:
@@ -82,9 +91,29 @@ class Negation:
             return {"type": "object", **(forbid[0] if len(forbid) == 1 else {"anyOf": forbid})}
         if k in ("enum", "const"):
             vals = v if k == "enum" else [v]
-            if isinstance(vals, list) and all(isinstance(e, str) or isinstance(e, bool) or e is None for e in vals):
-                return {"$constrain:notValues": list(vals)}
-            return None
+            if not isinstance(vals, list):
+                return None
+            nums = sorted({to_decimal(e) for e in vals if isinstance(e, (int, float)) and not isinstance(e, bool)})
+            others = [e for e in vals if not isinstance(e, (int, float)) or isinstance(e, bool)]
+            if not all(isinstance(e, (str, bool)) or e is None for e in others):
+                return None
+            if not nums:
+                return {"$constrain:notValues": others}
+            if len(nums) > 32:
+                return None
+            # Numbers other than the listed ones: the open intervals between them.
+            cuts = [_number(d) for d in nums]
+            parts: list[Any] = [{"type": [t for t in ALL_TYPES if t not in ("number", "integer")],
+                                 "$constrain:notValues": others}]
+            parts.append({"type": "number", "exclusiveMaximum": cuts[0]})
+            parts.extend({"type": "number", "exclusiveMinimum": a, "exclusiveMaximum": b} for a, b in zip(cuts, cuts[1:]))
+            parts.append({"type": "number", "exclusiveMinimum": cuts[-1]})
+            return {"anyOf": parts}
+        if k in ("contentEncoding", "contentMediaType"):
+            formats, unsupported = content_constraints({k: v}, self.draft, ptr)
+            if unsupported:
+                return None
+            return {"type": "string", "$constrain:notString": {k: v}} if formats else False
         if k in ("pattern", "format"):
             return {"type": "string", "$constrain:notString": {k: v}}
         if k == "minLength":
@@ -122,6 +151,20 @@ class Negation:
 
     def _negate_group(self, s: dict, ptr: str, depth: int) -> Any:
         keys = set(s)
+        if keys <= {"prefixItems", "items", "additionalItems"}:
+            return self._negate_items(s, ptr, depth)
+        if keys <= {"contains", "minContains", "maxContains"}:
+            if "contains" not in s or self.draft < 6:
+                return False  # the counts alone assert nothing
+            lo, hi = 1, None
+            if self.draft >= 2019:
+                lo, hi = int(s.get("minContains", 1)), s.get("maxContains")
+                hi = None if hi is None else int(hi)
+            # Arrays with fewer matching items than the least, or more than the greatest.
+            alts = [{"type": "array", "$constrain:contains": [s["contains"], 0, lo - 1]}] if lo > 0 else []
+            if hi is not None:
+                alts.append({"type": "array", "$constrain:contains": [s["contains"], hi + 1, None]})
+            return {"anyOf": alts} if alts else False
         if keys <= {"minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"} and len(keys & {"minimum", "exclusiveMinimum"}) * len(keys & {"maximum", "exclusiveMaximum"}) == 0:
             lo = "minimum" in keys or "exclusiveMinimum" in keys
             f = Flat(ptr)
@@ -134,3 +177,29 @@ class Negation:
                 return {"type": "number", ("maximum" if bound[1] else "exclusiveMaximum"): value}
             return {"type": "number", ("minimum" if bound[1] else "exclusiveMinimum"): value}
         return None
+
+    def _negate_items(self, s: dict, ptr: str, depth: int) -> Any:
+        """Arrays where some item fails its ``prefixItems``/``items`` schema (only ``items``
+        for every item, or only positional items)."""
+        if "prefixItems" in s:
+            prefix, rest = s["prefixItems"], s.get("items", True)
+        elif isinstance(s.get("items"), list):
+            prefix, rest = s["items"], s.get("additionalItems", True)
+        else:
+            prefix, rest = [], s.get("items", True)
+        if not isinstance(prefix, list):
+            return None
+        alts = []
+        for i, sub in enumerate(prefix):
+            neg = self._negate(sub, f"{ptr}/{i}", depth + 1)
+            if neg is None:
+                return None
+            if neg is not False:
+                alts.append({"type": "array", "minItems": i + 1, "prefixItems": [True] * i + [neg]})
+        if rest is not True:
+            neg = self._negate(rest, ptr, depth + 1)
+            if neg is None or prefix:
+                return None
+            if neg is not False:
+                alts.append({"type": "array", "$constrain:contains": [neg, 1, None]})
+        return {"anyOf": alts} if alts else False

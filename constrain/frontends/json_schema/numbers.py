@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+from fractions import Fraction
+
 from ...grammar.ir import Concat, Intersect, Lit, Terminal, Union_
 from ...grammar.ir import RegexTerm as Regex
 from .flat import Flat
@@ -19,23 +22,20 @@ class NumberBuilder:
         """Terminal of the numbers ``f`` admits (integers only, when ``integer``); None if none."""
         mult_regs: list[str] = []
         for m, mptr in f.multiple:
-            if m == m.to_integral_value():
-                # Only integers are multiples of an integer.
-                integer = True
-                if m == 1:
-                    continue
-                reg = _int_multiple_suffix(int(m))
-                if reg is not None:
-                    mult_regs.append(reg)
-                    continue
-            else:
-                sign, digits, exp = m.normalize().as_tuple()
-                if digits == (1,) and isinstance(exp, int) and -12 <= exp < 0:
-                    # multipleOf 10^-k: at most k significant fraction digits.
-                    if not integer:
-                        mult_regs.append(r"(?:0|[1-9][0-9]*)(?:\.[0-9]{1,%d}0*)?" % -exp)
-                    continue
-            self.unsupported(mptr, "multipleOf", f"multipleOf {m}")
+            got = multiple_regexes(m)
+            if got is None:
+                self.unsupported(mptr, "multipleOf", f"multipleOf {m}: only divisibility by 2, 3 and 5 has a "
+                                 "regex of useful size, and by 2^6 = 64 and more only with as many 5s")
+                continue
+            regs, integral = got
+            if integral:
+                integer = True  # only integers are multiples of an integer
+            if integer and not integral and Fraction(m).numerator == 1:
+                continue  # every integer is a multiple of 1/Q
+            if m == 1:
+                continue
+            mult_regs.extend(regs)
+            self.report.add(mptr, "multipleOf", "enforced", "multiples are written without exponent")
         int_syntax = _INT_REGEX_FRAC if self.draft >= 6 else _INT_REGEX
         if f.fractional:
             if integer:
@@ -72,23 +72,79 @@ class NumberBuilder:
         return self.b.terminal(term)
 
 
-def _int_multiple_suffix(m: int) -> str | None:
-    """Regex (over unsigned integer digits, optional zero fraction) for multiples of m = 2^a 5^b."""
-    a = b = 0
-    x = m
-    while x % 2 == 0:
-        x //= 2
-        a += 1
-    while x % 5 == 0:
-        x //= 5
-        b += 1
-    if x != 1:
+# Numbers, unsigned and without exponent, whose digits (the point aside) make a multiple
+# of 3: residues 0, 1, 2 of the digits read so far, the point a loop on each.
+_MULTIPLE_OF_3 = (r"(?:[0369.]|[147][0369.]*[258]|(?:[258]|[147][0369.]*[147])(?:[0369.]|[258][0369.]*[147])*"
+                  r"(?:[147]|[258][0369.]*[258]))*")
+_MAX_SUFFIXES = 4096
+
+
+def multiple_regexes(m: Decimal) -> tuple[list[str], bool] | None:
+    """Regexes (to intersect) of the unsigned JSON numbers without exponent
+    (``(0|[1-9][0-9]*)(\\.[0-9]+)?``, any other syntax allowed) whose value is a multiple
+    of ``m`` > 0, and whether ``m`` is an integer (then only integers are).
+
+    With m = P/Q in lowest terms (Q = 2^a 5^b, q = max(a, b)), x is a multiple of m when
+    y = x * 10^q is an integer (no nonzero fraction digit past the q-th) divisible by
+    M = P * 10^q / Q. M's factors 2 and 5 (S) depend on y's last digits, listed as
+    suffixes; a factor 3 on the sum of all digits. None when M has another factor (7,
+    9, 11...: their automata have no regex of useful size) or S needs more than
+    4,096 suffixes (a power of 2 above 2^12)."""
+    fr = Fraction(m)
+    p, q_den = fr.numerator, fr.denominator
+    q = max(_power(q_den, 2), _power(q_den, 5))
+    big_m = p * 10**q // q_den
+    r = big_m // (2 ** _power(big_m, 2) * 5 ** _power(big_m, 5))
+    if r not in (1, 3):
         return None
-    k = max(a, b)
-    if k > 4:
+    regs = [r"(?:0|[1-9][0-9]*)" + (r"(?:\.[0-9]{1,%d}0*)?" % q if q else r"(?:\.0+)?")]
+    s_part = big_m // r
+    if s_part > 1:
+        reg = _suffix_regex(s_part, q)
+        if reg is None:
+            return None
+        regs.append(reg)
+    if r == 3:
+        regs.append(_MULTIPLE_OF_3)
+    return regs, q == 0
+
+
+def _power(n: int, prime: int) -> int:
+    k = 0
+    while n % prime == 0:
+        n //= prime
+        k += 1
+    return k
+
+
+def _suffix_regex(s: int, q: int) -> str | None:
+    """Regex of unsigned numbers x whose y = x * 10^q is divisible by ``s`` = 2^a 5^b, for
+    x with at most q significant fraction digits: y's last t = max(a, b) digits, made of
+    the integer part's last t - q and the fraction's first q (padded with zeros), are a
+    multiple of s. None past 4,096 such suffixes."""
+    t = max(_power(s, 2), _power(s, 5))
+    if 10**t // s > _MAX_SUFFIXES:
         return None
-    mod = 10 ** k
-    ends = [str(r).zfill(k) for r in range(0, mod, m)]
-    # Numbers with fewer than k digits are multiples only when their value is.
-    small = [str(r) for r in range(0, mod, m)]
-    return "(?:[0-9]*(?:" + "|".join(ends) + ")|" + "|".join(small) + r")(?:\.0+)?"
+    ia = max(t - q, 0)  # digits of the suffix from the integer part
+    tf = t - ia  # ... and from the fraction, which are its digits free+1..q
+    free = q - tf
+    groups: dict[str, list[str]] = {}
+    for w in range(0, 10**t, s):
+        word = str(w).zfill(t)
+        groups.setdefault(word[:ia], []).append(word[ia:])
+    alts = []
+    for a, windows in groups.items():
+        integer = "[0-9]+" if not ia else f"(?:[0-9]*{a}|{a.lstrip('0') or '0'})"
+        if not tf:
+            alts.append(integer + r"(?:\.[0-9]+)?")  # the fraction is the other regex's
+            continue
+        zero = "0" * tf in windows
+        # A fraction spells its window up to trailing zeros: the prefixes of windows
+        # that only zeros follow.
+        prefixes = sorted({b[:j] for b in windows for j in range(1, tf + 1) if not b[j:].strip("0")})
+        forms = [("[0-9]" * free) + "(?:" + "|".join(prefixes) + ")0*"]
+        if zero and free:
+            forms.append("[0-9]{1,%d}" % free)
+        frac = r"\.(?:" + "|".join(forms) + ")"
+        alts.append(integer + (f"(?:{frac})?" if zero else frac))
+    return "(?:" + "|".join(alts) + ")"

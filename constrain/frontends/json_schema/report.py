@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["ReportEntry", "SchemaReport"]
+__all__ = ["ReportEntry", "SchemaReport", "not_enforced"]
+
+
+def not_enforced(pointer: str, keyword: str) -> str:
+    """The warning for a keyword the grammar approximates (accepts more than it allows)."""
+    return f"JSON Schema keyword {keyword!r} at {pointer or '/'} is not enforced"
 
 
 @dataclass(frozen=True)

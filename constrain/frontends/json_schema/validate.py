@@ -62,6 +62,13 @@ class Validator:
                 parts = f.prefix[i] if i < len(f.prefix) else f.rest
                 if parts is not None and not self.valid(x, self.flatten(parts)):
                     return False
+            for cparts, least, most in f.contains:
+                cf = self.flatten(cparts)
+                n = sum(self.valid(x, cf) for x in v)
+                if n < least or (most is not None and n > most):
+                    return False
+            if f.unique is not None and len({value_key(x) for x in v}) != len(v):
+                return False
         if t == "object":
             if len(v) < f.min_props or (f.max_props is not None and len(v) > f.max_props):
                 return False
