@@ -108,14 +108,26 @@ def copy_rows(out, rows, which, sources):
 _SHIFTS = _caches.cache("bitmask.shifts", 16, "the tensor 0..31 per torch device", spec_free=True)
 
 
-def apply_bitmask(logits: Any, bitmask: Any, indices: Any = None) -> Any:
+BACKENDS = ("triton", "torch", "numba")
+
+
+def apply_bitmask(logits: Any, bitmask: Any, indices: Any = None, *, backend: str | None = None) -> Any:
     """Set ``logits[i, t] = -inf`` in place wherever the bitmask disallows token ``t``.
 
     ``logits``: float ``[batch, V]`` (torch tensor on any device, or numpy); ``bitmask``:
-    int32 ``[batch, ceil(V'/32)]`` (numpy or torch); tokens past the bitmask's width are
-    disallowed. ``indices`` restricts the update to those rows. Returns ``logits``.
+    int32 ``[batch, ceil(V'/32)]`` (numpy or torch, on the host or the logits' device);
+    tokens past the bitmask's width are disallowed. ``indices`` restricts the update to
+    those rows. ``backend``: ``"numba"`` (host logits), ``"triton"`` (CUDA logits, or host
+    logits under ``TRITON_INTERPRET=1``), ``"torch"`` (any device), or None for the fastest
+    available: numba on the host, Triton on a GPU when installed, else torch. A host
+    bitmask bound for a GPU is staged in pinned memory and copied without blocking.
+    Returns ``logits``; raises ValueError on bad shapes or a backend that cannot run here.
     """
+    if backend is not None and backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)} or None, not {backend!r}")
     if isinstance(logits, np.ndarray):
+        if backend not in (None, "numba"):
+            raise ValueError(f"backend={backend!r} needs torch logits; numpy logits use 'numba'")
         bm = np.asarray(bitmask, dtype=np.int32)
         rows = np.arange(logits.shape[0]) if indices is None else np.asarray(indices, dtype=np.int64)
         _check_shapes(logits.shape, bm.shape)
@@ -127,29 +139,102 @@ def apply_bitmask(logits: Any, bitmask: Any, indices: Any = None) -> Any:
         raise ValueError(f"logits must be [batch, vocab], got shape {tuple(logits.shape)}")
     bm = torch.as_tensor(bitmask)
     _check_shapes(tuple(logits.shape), tuple(bm.shape))
-    if logits.device.type == "cpu" and logits.is_contiguous() and logits.dtype in (torch.float32, torch.float64):
+    if bm.dtype == torch.uint32:
+        bm = bm.view(torch.int32)
+    elif bm.dtype != torch.int32:
+        raise ValueError(f"bitmask must be int32, not {bm.dtype}")
+    on_host = logits.device.type == "cpu"
+    numba_ok = on_host and logits.is_contiguous() and logits.dtype in (torch.float32, torch.float64)
+    if backend is None:
+        backend = "numba" if numba_ok else "triton" if not on_host and _triton_available() else "torch"
+    if backend == "numba":
+        if not numba_ok:
+            raise ValueError("backend='numba' needs contiguous float32/float64 logits on the CPU")
         rows = np.arange(logits.shape[0]) if indices is None else np.asarray(indices, dtype=np.int64)
-        _apply_rows(logits.numpy(), bm.numpy(), rows.astype(np.int64), -np.inf)
+        _apply_rows(logits.numpy(), bm.cpu().numpy(), rows.astype(np.int64), -np.inf)
         return logits
-    bm = bm.to(logits.device, non_blocking=True)
-    key = logits.device
-    shifts = _SHIFTS.get(key)
+    bm = _to_device(bm, logits.device)
+    idx = None if indices is None else torch.as_tensor(indices, device=logits.device, dtype=torch.int64)
+    if backend == "triton":
+        from .bitmask_triton import apply_bitmask_triton, interpreting
+
+        if on_host and not interpreting():
+            raise ValueError("backend='triton' runs on CUDA tensors (or on the CPU under TRITON_INTERPRET=1)")
+        if logits.stride(1) != 1 or logits.dtype not in (torch.float32, torch.bfloat16, torch.float16):
+            raise ValueError("backend='triton' needs float32/bfloat16/float16 logits with unit stride along the vocabulary")
+        apply_bitmask_triton(logits, bm.contiguous(), idx)
+        return logits
+    shifts = _SHIFTS.get(logits.device)
     if shifts is None:
-        shifts = _SHIFTS.setdefault(key, torch.arange(32, device=logits.device, dtype=torch.int32))
+        shifts = _SHIFTS.setdefault(logits.device, torch.arange(32, device=logits.device, dtype=torch.int32))
     vocab = logits.shape[1]
-    rows_bm = bm if indices is None else bm[torch.as_tensor(indices, device=logits.device)]
+    rows_bm = bm if idx is None else bm[idx]
     allowed = ((rows_bm.unsqueeze(-1) >> shifts) & 1).bool().reshape(rows_bm.shape[0], -1)
     if allowed.shape[1] >= vocab:
         allowed = allowed[:, :vocab]
     else:
         pad = torch.zeros(allowed.shape[0], vocab - allowed.shape[1], dtype=torch.bool, device=logits.device)
         allowed = torch.cat([allowed, pad], dim=1)
-    if indices is None:
+    if idx is None:
         logits.masked_fill_(~allowed, float("-inf"))
     else:
-        idx = torch.as_tensor(indices, device=logits.device)
         logits[idx] = logits[idx].masked_fill(~allowed, float("-inf"))
     return logits
+
+
+def _triton_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("triton") is not None
+
+
+class _PinnedStage:
+    """A ring of pinned host buffers per (device, shape): a host bitmask is copied into
+    the next one and uploaded with ``non_blocking=True``; an event recorded after the
+    upload keeps a buffer from being rewritten before its copy has left."""
+
+    SLOTS = 4
+
+    def __init__(self) -> None:
+        self.rings: dict[tuple, list] = {}
+        self.turn: dict[tuple, int] = {}
+
+    def upload(self, bm: Any, device: Any) -> Any:
+        import torch
+
+        key = (str(device), tuple(bm.shape))
+        ring = self.rings.get(key)
+        if ring is None:
+            if len(self.rings) >= 16:  # batch sizes come and go: keep the buffers bounded
+                self.rings.clear()
+                self.turn.clear()
+            ring = self.rings[key] = [[torch.empty(bm.shape, dtype=torch.int32).pin_memory(), None]
+                                      for _ in range(self.SLOTS)]
+            self.turn[key] = 0
+        i = self.turn[key]
+        self.turn[key] = (i + 1) % self.SLOTS
+        slot = ring[i]
+        if slot[1] is not None:
+            slot[1].synchronize()  # the upload that last used this buffer has finished
+        slot[0].copy_(bm)
+        out = slot[0].to(device, non_blocking=True)
+        slot[1] = torch.cuda.Event()
+        slot[1].record(torch.cuda.current_stream(device))
+        return out
+
+
+_STAGE = _caches.per_thread("bitmask.pinned", "pinned host buffers for bitmask uploads to a GPU")
+
+
+def _to_device(bm: Any, device: Any) -> Any:
+    if bm.device == device:
+        return bm
+    if bm.device.type == "cpu" and device.type == "cuda":
+        stage = getattr(_STAGE, "stage", None)
+        if stage is None:
+            stage = _STAGE.stage = _PinnedStage()
+        return stage.upload(bm, device)
+    return bm.to(device)
 
 
 def _check_shapes(logits_shape: tuple, bm_shape: tuple) -> None:
