@@ -315,6 +315,9 @@ def test_prepare_stops_at_its_bounds():
     engine = g.engine
     before = engine.parser.n_states
     assert engine.prepare(max_states=0) == 0
-    assert engine.prepare(max_states=5, budget_ns=10**9) == 5  # this schema has many more
     assert engine.prepare(max_states=10**6, budget_ns=0) == 0
-    assert engine.parser.n_states == before  # compile went further: nothing new here
+    assert engine.parser.n_states == before  # neither call made a parse state
+    assert engine.prepare(max_states=5, budget_ns=10**9) == 5  # this schema has many more
+    # compile's own prepare ran on a time budget: on a slow machine it may have stopped
+    # short of five states, and this call made the rest, never more than five in all
+    assert before <= engine.parser.n_states <= max(before, 5)

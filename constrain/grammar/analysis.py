@@ -9,7 +9,8 @@ from __future__ import annotations
 from ..errors import UnsatisfiableError
 from .ir import Grammar
 
-__all__ = ["Rules", "reduce", "one_rule_reduction", "prune", "terminals_used", "optionalize", "terminal_follow"]
+__all__ = ["Rules", "reduce", "one_rule_reduction", "prune", "terminals_used", "optionalize", "terminal_follow",
+           "terminal_follow_bits", "nullable", "nullable_heads"]
 
 Rules = dict[str, list[tuple[str, ...]]]
 
@@ -119,68 +120,161 @@ def optionalize(grammar: Grammar, names: set[str]) -> Grammar:
     )
 
 
+def nullable_heads(alternatives) -> set:
+    """The heads that derive the empty string, from ``(head, symbols)`` pairs (one per
+    alternative; a symbol that is no head derives nothing empty). Linear time: each
+    alternative counts down the symbols not yet known nullable."""
+    out: set = set()
+    heads: list = []
+    left: list[int] = []
+    waiting: dict = {}
+    todo: list = []
+    for head, rhs in alternatives:
+        i = len(heads)
+        heads.append(head)
+        left.append(len(rhs))
+        if not rhs:
+            todo.append(head)
+        for x in rhs:
+            got = waiting.get(x)
+            if got is None:
+                waiting[x] = [i]
+            else:
+                got.append(i)
+    while todo:
+        h = todo.pop()
+        if h in out:
+            continue
+        out.add(h)
+        for i in waiting.get(h, ()):
+            left[i] -= 1
+            if left[i] == 0 and heads[i] not in out:
+                todo.append(heads[i])
+    return out
+
+
 def nullable(rules: Rules) -> set[str]:
     """The nonterminals that derive the empty string."""
-    out: set[str] = set()
-    changed = True
-    while changed:
-        changed = False
-        for k, alts in rules.items():
-            if k not in out and any(all(x in out for x in alt) for alt in alts):
-                out.add(k)
-                changed = True
-    return out
+    return nullable_heads((k, alt) for k, alts in rules.items() for alt in alts)
+
+
+def _least_union(nodes, deps: dict, const: dict) -> dict:
+    """The least ``value`` with ``value[n] = const[n] | value[d]`` for every ``d`` in
+    ``deps[n]`` (integers as bit sets): each strongly connected component of the
+    dependency graph solved once, dependencies first (Tarjan's order)."""
+    index: dict = {}
+    low: dict = {}
+    stack: list = []
+    on_stack: set = set()
+    value: dict = {}
+    counter = 0
+    empty = ()
+    for root in nodes:
+        if root in index:
+            continue
+        index[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on_stack.add(root)
+        work = [(root, iter(deps.get(root, empty)))]
+        while work:
+            v, it = work[-1]
+            for w in it:
+                if w not in index:
+                    index[w] = low[w] = counter
+                    counter += 1
+                    stack.append(w)
+                    on_stack.add(w)
+                    work.append((w, iter(deps.get(w, empty))))
+                    break
+                if w in on_stack and index[w] < low[v]:
+                    low[v] = index[w]
+            else:
+                work.pop()
+                if work:
+                    u = work[-1][0]
+                    if low[v] < low[u]:
+                        low[u] = low[v]
+                if low[v] == index[v]:
+                    comp = []
+                    while True:
+                        w = stack.pop()
+                        on_stack.discard(w)
+                        comp.append(w)
+                        if w == v:
+                            break
+                    acc = 0
+                    for w in comp:
+                        acc |= const.get(w, 0)
+                        for d in deps.get(w, empty):
+                            acc |= value.get(d, 0)  # 0 for members of comp: not solved yet
+                    for w in comp:
+                        value[w] = acc
+    return value
 
 
 def terminal_follow(rules: Rules, terminals: set[str]) -> dict[str, set[str]]:
     """FOLLOW sets restricted to terminals: which terminals may come right after each one."""
+    names = list(terminals)
+    out: dict[str, set[str]] = {}
+    for t, bits in zip(names, terminal_follow_bits(rules, names)):
+        got = set()
+        while bits:
+            low_bit = bits & -bits
+            got.add(names[low_bit.bit_length() - 1])
+            bits ^= low_bit
+        out[t] = got
+    return out
+
+
+def terminal_follow_bits(rules: Rules, names: list[str]) -> list[int]:
+    """:func:`terminal_follow` as bit sets: per terminal of ``names``, bit ``i`` set when
+    ``names[i]`` may come right after it."""
     if all(len(alt) <= 1 for alts in rules.values() for alt in alts):
         # no alternative puts one symbol after another (a single terminal, a choice of
         # them): nothing follows anything
-        return {t: set() for t in terminals}
+        return [0] * len(names)
     empty = nullable(rules)
-    first: dict[str, set[str]] = {t: {t} for t in terminals}
-    for k in rules:
-        first.setdefault(k, set())
-    changed = True
-    while changed:
-        changed = False
-        for k, alts in rules.items():
-            fk = first[k]
-            before = len(fk)
-            for alt in alts:
-                for x in alt:
-                    fk |= first.get(x, set())
-                    if x not in empty:
-                        break
-            if len(fk) != before:
-                changed = True
-    follow: dict[str, set[str]] = {x: set() for x in first}
-    # Constant parts (FIRST of what comes after) once, then propagate FOLLOW(A) -> FOLLOW(X).
-    edges: dict[str, set[str]] = {}
+    bit = {t: 1 << i for i, t in enumerate(names)}
+    # FIRST: a terminal is its own; a rule's takes what each alternative can start with.
+    first_const: dict[str, int] = {}
+    first_deps: dict[str, list[str]] = {}
+    for k, alts in rules.items():
+        c = 0
+        ds = []
+        for alt in alts:
+            for x in alt:
+                if x in rules:
+                    ds.append(x)
+                else:
+                    c |= bit.get(x, 0)
+                if x not in empty:
+                    break
+        first_const[k] = c
+        first_deps[k] = ds
+    first = _least_union(rules, first_deps, first_const)
+    first.update(bit)
+    # FOLLOW: what comes after a symbol inside an alternative (constant), and all that
+    # follows the alternative's head when only nullable symbols come after it.
+    follow_const: dict[str, int] = {}
+    follow_deps: dict[str, list[str]] = {}
     for k, alts in rules.items():
         for alt in alts:
-            tail_first: set[str] = set()
+            tail_first = 0
             tail_nullable = True
             for x in reversed(alt):
-                follow.setdefault(x, set()).update(tail_first)
+                if tail_first:
+                    follow_const[x] = follow_const.get(x, 0) | tail_first
                 if tail_nullable:
-                    edges.setdefault(k, set()).add(x)
+                    got = follow_deps.get(x)
+                    if got is None:
+                        follow_deps[x] = [k]
+                    else:
+                        got.append(k)
                 if x in empty:
-                    tail_first = tail_first | first.get(x, set())
+                    tail_first |= first.get(x, 0)
                 else:
-                    tail_first = set(first.get(x, set()))
+                    tail_first = first.get(x, 0)
                     tail_nullable = False
-    changed = True
-    while changed:
-        changed = False
-        for a, xs in edges.items():
-            fa = follow.get(a, set())
-            if not fa:
-                continue
-            for x in xs:
-                fx = follow[x]
-                if not fa <= fx:
-                    fx |= fa
-                    changed = True
-    return {t: follow.get(t, set()) & terminals for t in terminals}
+    follow = _least_union(names, follow_deps, follow_const)
+    return [follow.get(t, 0) for t in names]

@@ -49,6 +49,7 @@ class BudgetPlanner:
         self._after_memo: dict[int, dict[int, bytes]] = {}
         self._masks: dict[tuple[int, int], np.ndarray] = {}
         self._plans: dict[int, tuple[int, bytes | None]] = {}
+        self._plan_parts: dict[int, int] = {}  # merged hypotheses read into _plans[hid]
 
     # ------------------------------------------------------------------ shortest strings
 
@@ -228,12 +229,22 @@ class BudgetPlanner:
         state after a token may tokenize into more tokens than the rest of the one
         before. So a state reached by the first token of a plan inherits the rest of that
         plan (:meth:`_compute_mask`), and a plan never gets longer along its own path:
-        under any budget that admitted a state, some token (or EOS) stays allowed."""
+        under any budget that admitted a state, some token (or EOS) stays allowed.
+
+        Hypotheses the engine merged into those of ``hid`` (:meth:`MaskEngine.parts`)
+        count with their own plans: the costs of tokens (:meth:`_token_groups`) are read
+        off them, and a merged parse state's shortest completion may take more tokens."""
         got = self._plans.get(hid)
+        parts = self.engine.parts(hid)
         if got is None:
             got = min((self.hyp_plan(p, c) for p, c in self.engine.hyps(hid)), key=lambda plan: plan[0],
                       default=(_INF, None))
-            self._plans[hid] = got
+        elif self._plan_parts.get(hid, 0) == len(parts):
+            return got
+        if parts:
+            got = min([got] + [self.hyp_plan(p, c) for p, c in parts], key=lambda plan: plan[0])
+            self._plan_parts[hid] = len(parts)
+        self._plans[hid] = got
         return got
 
     def min_tokens(self, hid: int) -> int:
@@ -254,38 +265,7 @@ class BudgetPlanner:
         if got is not None:
             self._groups.move_to_end(hid)
             return got
-        engine, lexer, parser = self.engine, self.lexer, self.parser
-        n_sorted = len(self.vocab.trie_ids)
-        best = np.full(n_sorted, _INF, dtype=np.int64)
-
-        def take(p: int, c: int, lo: int, hi: int, depth: int, seen: set) -> None:
-            idx, states = engine.walk_states(c, lo, hi, depth)
-            for f in np.unique(states).tolist():
-                cost = self.hyp_tokens(p, f)
-                sel = idx[states == f]
-                np.minimum.at(best, sel, cost)
-            events = engine.walk_boundaries(c, lo, hi, depth)
-            for k in range(len(events[0])):
-                lo2, hi2, d2, s2 = (int(a[k]) for a in events)
-                split(p, s2, lo2, hi2, d2, seen)
-
-        def split(p: int, s: int, lo: int, hi: int, depth: int, seen: set) -> None:
-            for t in lexer.completed[s]:
-                p2 = p if t in lexer.ignore else parser.advance(p, t)
-                if p2 == DEAD:
-                    continue
-                for c2 in lexer.start_after(parser.allowed(p2), s, t):
-                    if (p2, c2, lo, hi, depth) in seen:
-                        continue
-                    seen.add((p2, c2, lo, hi, depth))
-                    take(p2, c2, lo, hi, depth, seen)
-
-        for p, c in engine.hyps(hid):
-            if c < 0:
-                continue
-            seen: set = set()
-            take(p, c, 0, n_sorted, 0, seen)
-            split(p, c, 0, n_sorted, 0, seen)
+        best = self.engine.token_costs(hid, self.hyp_tokens)
         groups = []
         finite = best < _INF
         for cost in np.unique(best[finite]).tolist():
@@ -294,6 +274,13 @@ class BudgetPlanner:
         if len(self._groups) > self._group_cap:
             self._groups.popitem(last=False)
         return groups
+
+    def has_groups(self, hid: int) -> bool:
+        """Whether the token costs after ``hid`` are already known."""
+        return hid in self._groups
+
+    def cached_mask(self, hid: int, limit: int) -> np.ndarray | None:
+        return self._masks.get((hid, limit))
 
     def max_cost_after(self, hid: int) -> int:
         groups = self._token_groups(hid)

@@ -31,6 +31,13 @@ from ..limits import DEFAULT_LIMITS, limit_error
 __all__ = ["Lexer"]
 
 
+# Lexer rows (about 261 bytes each) made up front for every terminal's own block; past
+# this many, only blocks of at least LAZY_BLOCK_MAX_ROWS rows are, the others when a
+# lexeme start first needs them.
+EAGER_BLOCK_ROWS = 16_384
+LAZY_BLOCK_MAX_ROWS = 1_024
+
+
 class Lexer:
     def __init__(
         self,
@@ -103,17 +110,28 @@ class Lexer:
         self._narrow_flags: list[bool | None] = [None] * len(self.dfas)  # None: not known yet
         self._ignore_excl: dict[tuple[int, int], bytes] = {}
         # Every terminal's lone block up front (compile time rather than mask time): one
-        # allocation, one copy of each DFA. Past the state limit, blocks come on demand.
-        # Rows are written when their state is made (see _grow).
-        total = sum(d.n_states for d in self.dfas)
-        self._cap = total + 64 + total // 4 if total <= self.max_states else 64  # headroom for product states
+        # allocation, one copy of each DFA. When they are many (a schema of a thousand
+        # keys has 10^5 rows, 100+ MB and hundreds of milliseconds, most of it for
+        # terminals no document visits), only the large blocks are: a small one costs
+        # a mask well under a millisecond when first needed, a large one would stall it.
+        # Past the state limit, blocks come on demand. Rows are written when their state
+        # is made (see _grow).
+        sizes = [d.n_states for d in self.dfas]
+        total = sum(sizes)
+        if total <= min(self.max_states, EAGER_BLOCK_ROWS):
+            eager = list(range(len(self.dfas)))
+        else:
+            eager = [t for t, n in enumerate(sizes) if n >= LAZY_BLOCK_MAX_ROWS]
+            if sum(sizes[t] for t in eager) > self.max_states:
+                eager = []
+        rows = sum(sizes[t] for t in eager)
+        self._cap = rows + 64 + max(rows, total - rows) // 4  # headroom for product states
         self.trans = np.empty((self._cap, 256), dtype=np.int32)
         self.accept = np.empty(self._cap, dtype=np.bool_)
         self.follow = np.empty((self._cap, 256), dtype=np.bool_)
         self._block_term = np.empty(self._cap, dtype=np.int32)
-        if total <= self.max_states:
-            for t in range(len(self.dfas)):
-                self._single_block(t)
+        for t in eager:
+            self._single_block(t)
 
     def reference(self, t: int):
         """For terminal ``t`` with a reference terminal: (the reference's first lexer

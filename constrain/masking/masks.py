@@ -32,7 +32,7 @@ from .lexer import Lexer
 from .parser import DEAD, EarleyParser
 from ..bitmask import bits_from_ids, mask_hash, masks_equal, set_bits
 from .walk import (
-    alike_depth, next_table_insert, resolve, scratch, walk_alloc, walk_ids, walk_mask, walk_patch, walk_sliced,
+    alike_depth, merge_events, next_table_insert, pair_table_insert, resolve, scratch, walk_alloc, walk_ids, walk_mask, walk_patch, walk_sliced,
 )
 
 __all__ = ["MaskEngine", "Hyp", "ALIKE_MIN_STATES"]
@@ -72,9 +72,13 @@ class MaskEngine:
         self._walks = LRU(walk_cache_size)  # (lexer state, subtree) -> allowed ids, events
         self._root_walks = LRU(root_walk_cache_size)
         self._walk_states = LRU(256)
+        self._ev_nodes = LRU(64)  # id of a walk's events -> (them, their trie nodes)
         self.max_walks_per_mask = max_walks_per_mask
         self._work = 0
+        self.resolve_visits = (0, 0)  # the last resolution's trie nodes and configurations
         self.keep_walk_states = False
+        self._merge = not lexer.longest_match
+        self._parts: dict[int, set[Hyp]] = {}
         # int keys (id << 32 | id): nothing the cyclic GC counts or visits per entry
         self._steps: dict[int, int] = {}  # hypothesis set << 32 | token -> hypothesis set
         self._nexts_memo: dict[int, tuple[tuple[int, tuple[int, ...]], ...]] = {}  # p << 32 | s
@@ -84,6 +88,17 @@ class MaskEngine:
         self._nx_keys: np.ndarray | None = None
         self._nx_count = 0
         self._nx_pairs = 0
+        self._nx_max = 0  # the most starts of one entry
+        # Sets of parse states (sorted tuples) by id: the resolution merges the ways a
+        # token may split into lexemes per lexer state, joining their parse states; the
+        # joins it asked for, as a table (a << 32 | b -> id of a | b).
+        self._psets: list[tuple[int, ...]] = []
+        self._pset_index: dict[tuple[int, ...], int] = {}
+        self._un_count = 0
+        # token costs (see token_costs): (set << 32 | lexer state) -> cost
+        self._co_keys: np.ndarray | None = None
+        self._co_vals = np.zeros(1, dtype=np.int64)
+        self._co_count = 0
         self._recent: dict[tuple[int, int, int, int], list[int]] = {}
         self._class_bytes: dict[int, np.ndarray] = {}
         # Per lone terminal: the time of its last whole-vocabulary walk and of its last
@@ -224,7 +239,50 @@ class MaskEngine:
             if not nxt:
                 return -1
             frontier = nxt
-        return self.intern(frontier)
+        if not self._merge or len(frontier) < 2:
+            return self.intern(frontier)
+        merged = self._merged(frontier)
+        hid = self.intern(merged)
+        if merged != frontier:
+            # The hypotheses before the merge, each of a language inside the merged one:
+            # the token budget reads their plans (see BudgetPlanner.plan).
+            parts = self._parts.setdefault(hid, set())
+            parts.update(frontier - merged)
+        return hid
+
+    def parts(self, hid: int) -> frozenset[Hyp] | set[Hyp]:
+        """Hypotheses that some step merged into those of ``hid`` (empty if none): the
+        text that led there may go on as any of them."""
+        return self._parts.get(hid, ())
+
+    def _merged(self, hyps: set[Hyp]) -> set[Hyp]:
+        """``hyps`` with the parse states of each lexer state joined into one (see
+        :meth:`EarleyParser.join`).
+
+        Splits of a token's bytes into different lexemes that end in one lexer state
+        go on alike from there, whatever the parse: kept apart, their parse states would
+        multiply with every ambiguity of the text (a word that may be a keyword or a
+        name), and with them the masks to compute. Merged at the end of each token
+        (inside one, the resolution of masks merges them its own way). Not with
+        longest-match lexemes, where the terminals a parse allows decide where a lexeme
+        ends."""
+        if len(hyps) < 2:
+            return hyps
+        by_state: dict[int, int] = {}
+        out: set[Hyp] = set()
+        join = self.parser.join
+        for p, c in sorted(hyps):
+            q = by_state.get(c)
+            if q is None:
+                by_state[c] = p
+                continue
+            j = join(q, p)
+            if j == DEAD:  # not to be joined: kept apart
+                out.add((p, c))
+            else:
+                by_state[c] = j
+        out.update((p, c) for c, p in by_state.items())
+        return out
 
     def viable_bytes(self, hid: int) -> list[int]:
         """Bytes that may come next (sorted)."""
@@ -254,6 +312,10 @@ class MaskEngine:
                         self._masks.data.popitem(last=False)
         return got
 
+    def cached_mask(self, hid: int) -> np.ndarray | None:
+        """The memoized mask of ``hid``, or None (never computes one)."""
+        return self._masks.data.get(hid)
+
     def _shared_mask(self, mask: np.ndarray) -> np.ndarray:
         """``mask``, or an equal read-only mask already kept."""
         h = mask_hash(mask)
@@ -269,28 +331,15 @@ class MaskEngine:
         self._work = 0
         n = self._n_sorted
         mask = None
-        starts = []  # (parse state, events of a whole-vocabulary walk)
-        roots: set[Hyp] = set()
-        for p, c in self._hyps[hid]:
-            if c < 0:
-                continue
+        starts = []  # (parse states, events of a whole-vocabulary walk)
+        for c, ps in self._starts_of(hid).items():
             ids, events = self._walk(c, 0, n, 0)
             # whole-vocabulary walks come back as dense words (cached: not to be written)
             if mask is None:
                 mask = ids.copy()
             else:
                 mask |= ids
-            starts.append((p, events))
-            if self.lexer.completed[c]:
-                # The lexeme may also end exactly at the token boundary: the next token
-                # may then start a new lexeme, from the root of the trie.
-                for p2, cs in self._nexts(p, c):
-                    for c2 in cs:
-                        if (p2, c2) not in roots:
-                            roots.add((p2, c2))
-                            ids, events = self._walk(c2, 0, n, 0)
-                            mask |= ids
-                            starts.append((p2, events))
+            starts.append((tuple(sorted(ps)), events))
         if mask is None:
             mask = np.zeros(self.n_words, dtype=np.uint32)
         self._resolve(starts, mask)
@@ -298,32 +347,59 @@ class MaskEngine:
             set_bits(mask, self._eos)
         return mask
 
-    def _resolve(self, starts, mask: np.ndarray) -> None:
-        """Add the tokens that cross a lexeme boundary at the events of the walks in
-        ``starts`` (each with its parse state), to any number of boundaries per token.
+    def _starts_of(self, hid: int) -> dict[int, set[int]]:
+        """The lexemes the next token may start inside, by lexer state, with their parse
+        states: each hypothesis's, and, where its lexeme may also end exactly at the token
+        boundary, the next lexeme's start. Hypotheses in one lexer state walk the
+        vocabulary alike: one walk for all of them, its boundaries resolved with their
+        parse states as one set."""
+        by_state: dict[int, set[int]] = {}
+        for p, c in self._hyps[hid]:
+            if c < 0:
+                continue
+            by_state.setdefault(c, set()).add(p)
+            if self.lexer.completed[c]:
+                for p2, cs in self._nexts(p, c):
+                    for c2 in cs:
+                        by_state.setdefault(c2, set()).add(p2)
+        return by_state
 
-        One numba call walks every subtree (see :func:`walk.resolve`); where it meets a
-        (parse state, lexer state) whose next lexeme starts are not known yet, the
-        parser and lexer say them here, and the call goes on from those events.
+    def _resolve(self, starts, mask: np.ndarray, best: np.ndarray | None = None, cost_of=None) -> None:
+        """Add the tokens that cross a lexeme boundary at the events of the walks in
+        ``starts`` (each with its parse states), to any number of boundaries per token.
+        With ``best`` (per sorted token), also lower each such token's cost there to the
+        least ``cost_of(parse state, lexer state)`` of the hypotheses it may end in.
+
+        A numba pass walks the trie below the events (see :func:`walk.resolve`), the
+        splits of a token's bytes into lexemes merged per trie node and lexer state: the
+        work is the trie nodes below which lexemes start, however many splits reach
+        them. Nodes that meet a (set of parse states, lexer state) whose next lexeme
+        starts are not known yet, or two sets to join, are put off; the parser and
+        lexer answer here, and the next pass takes those nodes up.
         """
-        n = 0
-        for _, ev in starts:
-            n += len(ev[0])
-        if not n:
+        starts = [(p, ev) for p, ev in starts if len(ev[0])]
+        if not starts:
             return
-        events = np.empty((n, 5), dtype=np.int64)
-        i = 0
-        for p, (lo, hi, d, s) in starts:
-            k = len(lo)
-            if k:
-                events[i : i + k, 0] = p
-                events[i : i + k, 1] = lo
-                events[i : i + k, 2] = hi
-                events[i : i + k, 3] = d
-                events[i : i + k, 4] = s
-                i += k
-        seen = np.full((64, 2), -1, dtype=np.int64)
-        n_seen = 0
+        # Each walk's events come in the trie's depth-first order; merged, they are the
+        # events of the first pass (kind 0: a lexeme may end there).
+        sorted_events = [self._event_nodes(ev) for _, ev in starts]
+        ev_node, ev = merge_events(
+            np.concatenate([nodes for nodes, _ in sorted_events]),
+            np.concatenate([states for _, states in sorted_events]),
+            np.cumsum([len(ev[0]) for _, ev in starts]),
+            np.asarray([self._pset(p) for p, _ in starts], dtype=np.int64),
+        )
+        depth = self.vocab.max_token_length + 2
+        lvl_lo = np.zeros(depth, dtype=np.int64)
+        lvl_hi = np.zeros(depth, dtype=np.int64)
+        lvl_s = np.empty(256, dtype=np.int64)
+        lvl_c = np.empty(256, dtype=np.int32)
+        stage = np.empty((256, 2), dtype=np.int64)
+        req = np.empty((256, 3), dtype=np.int64)
+        dfr_node = np.empty(256, dtype=np.int64)
+        dfr = np.empty((256, 3), dtype=np.int64)
+        cur = np.zeros(8, dtype=np.int64)
+        cur[3] = self._work
         lexer = self.lexer
         if self._nx_keys is None:
             self._nx_keys = np.full(256, -1, dtype=np.int64)
@@ -331,25 +407,153 @@ class MaskEngine:
             self._nx_cnts = np.zeros(256, dtype=np.int32)
             self._nx_p2 = np.empty(256, dtype=np.int32)
             self._nx_c2 = np.empty(256, dtype=np.int32)
+            self._un_keys = np.full(64, -1, dtype=np.int64)
+            self._un_vals = np.zeros(64, dtype=np.int64)
+        if best is None:
+            best = _NO_COSTS
+        elif self._co_keys is None:
+            self._co_keys = np.full(256, -1, dtype=np.int64)
+            self._co_vals = np.zeros(256, dtype=np.int64)
+        co_keys = self._co_keys if self._co_keys is not None else _NO_KEYS
         while True:
-            status, seen, n_seen, self._work, events, n = resolve(
-                lexer.trans, lexer.accept, lexer.follow, self._trie, self.vocab.trie_ids, mask,
-                self._nx_keys, self._nx_offs, self._nx_cnts, self._nx_p2, self._nx_c2,
-                seen, n_seen, events, n, self._work, self.max_walks_per_mask, self.vocab.max_token_length,
+            status = resolve(
+                lexer.trans, lexer.accept, lexer.follow, self._trie.nodes, self.vocab.trie_ids, mask,
+                self._nx_keys, self._nx_offs, self._nx_cnts, self._nx_p2, self._nx_c2, self._nx_max,
+                self._un_keys, self._un_vals, ev_node, ev, lvl_lo, lvl_hi, lvl_s, lvl_c, stage, req,
+                dfr_node, dfr, cur, self.max_walks_per_mask, co_keys, self._co_vals, best,
             )
-            if status:
-                raise self._limit_error()
-            if not n:
+            self._work = int(cur[3])
+            if status == 0:
+                self.resolve_visits = (int(cur[5]), int(cur[6]))
                 return
-            self._add_nexts(sorted(set(((events[:n, 0] << 32) | events[:n, 4]).tolist())))
+            if status == 1:
+                raise self._limit_error()
+            if status == 2:
+                used = int(lvl_hi.max())
+                size = 2 * len(lvl_s)
+                lvl_s = np.concatenate([lvl_s[:used], np.empty(size - used, dtype=np.int64)])
+                lvl_c = np.concatenate([lvl_c[:used], np.empty(size - used, dtype=np.int32)])
+                stage = np.empty((size, 2), dtype=np.int64)
+            elif status == 4:
+                req = np.concatenate([req, np.empty_like(req)])
+                dfr_node = np.concatenate([dfr_node, np.empty_like(dfr_node)])
+                dfr = np.concatenate([dfr, np.empty_like(dfr)])
+            else:
+                asked = req[: int(cur[4])].tolist()
+                cur[4] = 0
+                self._add_nexts(sorted({a << 32 | b for kind, a, b in asked if kind == 0}))
+                self._add_joins(sorted({(a, b) for kind, a, b in asked if kind == 1}))
+                costs = sorted({(a, b) for kind, a, b in asked if kind == 2})
+                if costs:
+                    co_keys = self._add_costs(costs, cost_of)
+                if status == 5:
+                    # the nodes put off, in the trie's order: the next pass's events
+                    n = int(cur[7])
+                    ev_node, ev = dfr_node[:n].copy(), dfr[:n].copy()
+                    cur[[0, 1, 2, 7]] = 0
+
+    def _event_nodes(self, events) -> tuple[np.ndarray, np.ndarray]:
+        """The events of a walk as (trie node where the lexeme ends, as int64; lexer
+        state), in the trie's depth-first order; memoized for the walks still cached.
+        A walk comes in that order, one patched from another's does not."""
+        lo, _hi, d, states = events
+        got = self._ev_nodes.get(id(lo))
+        if got is not None and got[0] is lo:
+            return got[1]
+        trie = self._trie
+        nodes = (trie.token_node[lo] + d - trie.lcp[lo] - 1).astype(np.int64)
+        if len(nodes) > 1 and (nodes[1:] < nodes[:-1]).any():
+            order = np.argsort(nodes, kind="stable")
+            nodes, states = nodes[order], states[order]
+        self._ev_nodes.put(id(lo), (lo, (nodes, states)))
+        return nodes, states
+
+    def _add_costs(self, pairs: list[tuple[int, int]], cost_of) -> np.ndarray:
+        """Enter the cost of each (set of parse states, lexer state) in ``pairs`` (the
+        least ``cost_of`` of its hypotheses) into the table the numba resolution reads;
+        returns the table's keys (grown, they are a new array)."""
+        keys = np.asarray([a << 32 | b for a, b in pairs], dtype=np.int64)
+        vals = np.asarray([min(cost_of(p, b) for p in self._psets[a]) for a, b in pairs], dtype=np.int64)
+        self._co_count += len(pairs)
+        if 2 * self._co_count > len(self._co_keys):
+            old = self._co_keys >= 0
+            size = len(self._co_keys)
+            while 2 * self._co_count > size:
+                size *= 2
+            table = (np.full(size, -1, dtype=np.int64), np.zeros(size, dtype=np.int64))
+            pair_table_insert(*table, self._co_keys[old], self._co_vals[old])
+            self._co_keys, self._co_vals = table
+        pair_table_insert(self._co_keys, self._co_vals, keys, vals)
+        return self._co_keys
+
+    def token_costs(self, hid: int, cost_of) -> np.ndarray:
+        """Per sorted token (``vocab.trie_ids`` order), the least ``cost_of(parse state,
+        lexer state)`` of the hypotheses the token may lead to from ``hid``; a huge number
+        for a token not allowed. ``cost_of`` must not change its answers (they are kept
+        with the engine, for whatever asks next)."""
+        with self._lock:
+            self._work = 0
+            n = self._n_sorted
+            best = np.full(n, _INF_COST, dtype=np.int64)
+            starts = []
+            for c, ps in self._starts_of(hid).items():
+                idx, states = self.walk_states(c, 0, n, 0)
+                for f in np.unique(states).tolist():
+                    np.minimum.at(best, idx[states == f], min(cost_of(p, f) for p in ps))
+                starts.append((tuple(sorted(ps)), self.walk_boundaries(c, 0, n, 0)))
+            self._resolve(starts, np.zeros(self.n_words, dtype=np.uint32), best, cost_of)
+            return best
+
+    def _pset(self, members: tuple[int, ...]) -> int:
+        """The id of the set of parse states ``members`` (sorted, distinct)."""
+        got = self._pset_index.get(members)
+        if got is None:
+            got = self._pset_index[members] = len(self._psets)
+            self._psets.append(members)
+        return got
+
+    def _set_nexts(self, s: int, c: int) -> list[tuple[int, int]]:
+        """Where a lexeme ending in lexer state ``c`` leads from any parse state of set
+        ``s``: (set of the parse states after it, next lexeme's start), one per start."""
+        by_start: dict[int, set[int]] = {}
+        for p in self._psets[s]:
+            for p2, cs in self._nexts(p, c):
+                for c2 in cs:
+                    got = by_start.get(c2)
+                    if got is None:
+                        by_start[c2] = {p2}
+                    else:
+                        got.add(p2)
+        return [(self._pset(tuple(sorted(ps))), c2) for c2, ps in sorted(by_start.items())]
+
+    def _add_joins(self, pairs: list[tuple[int, int]]) -> None:
+        """Enter the joins ``a | b`` of the sets of parse states in ``pairs`` into the
+        table the numba resolution reads."""
+        if not pairs:
+            return
+        keys = np.asarray([a << 32 | b for a, b in pairs], dtype=np.int64)
+        vals = np.asarray([self._pset(tuple(sorted(set(self._psets[a]) | set(self._psets[b])))) for a, b in pairs],
+                          dtype=np.int64)
+        self._un_count += len(pairs)
+        if 2 * self._un_count > len(self._un_keys):
+            old = self._un_keys >= 0
+            size = len(self._un_keys)
+            while 2 * self._un_count > size:
+                size *= 2
+            table = (np.full(size, -1, dtype=np.int64), np.zeros(size, dtype=np.int64))
+            pair_table_insert(*table, self._un_keys[old], self._un_vals[old])
+            self._un_keys, self._un_vals = table
+        pair_table_insert(self._un_keys, self._un_vals, keys, vals)
 
     def _add_nexts(self, keys: list[int]) -> None:
-        """Enter :meth:`_nexts` of each (parse state << 32 | lexer state) key into the
-        table the numba resolution reads: per key, a run of (parse state, lexer state)
+        """Enter :meth:`_set_nexts` of each (set of parse states << 32 | lexer state) key
+        into the table the numba resolution reads: per key, a run of (set, lexer state)
         starts in ``_nx_p2``/``_nx_c2``."""
+        if not keys:
+            return
         offs, cnts = [], []
         for key in keys:
-            pairs = [(p2, c2) for p2, cs in self._nexts(key >> 32, key & 0xFFFFFFFF) for c2 in cs]
+            pairs = self._set_nexts(key >> 32, key & 0xFFFFFFFF)
             used = self._nx_pairs
             if used + len(pairs) > len(self._nx_p2):
                 size = max(2 * len(self._nx_p2), used + len(pairs))
@@ -362,6 +566,7 @@ class MaskEngine:
                 self._nx_c2[used + j] = c2
             offs.append(used)
             cnts.append(len(pairs))
+            self._nx_max = max(self._nx_max, len(pairs))
             self._nx_pairs = used + len(pairs)
         self._nx_count += len(keys)
         if 2 * self._nx_count > len(self._nx_keys):
@@ -582,6 +787,9 @@ _ALIKE_MAX_PAIRS = 8192
 _PATCH_RETRY = 16
 _PATCH_FAST_NS = 150_000  # a patch this quick is taken without comparing
 _NO_EQ = np.empty(0, dtype=np.int32)
+_NO_COSTS = np.empty(0, dtype=np.int64)  # resolve without token costs
+_NO_KEYS = np.full(1, -1, dtype=np.int64)
+_INF_COST = 1 << 30
 
 # Whole-vocabulary walks keyed by grammar-independent lexer state names, shared by every
 # grammar compiled in the process against the same vocabulary.
@@ -601,8 +809,15 @@ def _mean(old: int | None, new: int) -> int:
 def _share_root_walk(engine: MaskEngine, c: int, got) -> None:
     mask, (ev_lo, ev_hi, ev_depth, ev_state) = got
     name = engine.lexer.name
-    names = tuple(name(s) for s in ev_state.tolist())
-    _SHARED_WALKS.put((engine.vocab.fingerprint, name(c)), (mask, ev_lo, ev_hi, ev_depth, names))
+    # a walk through a name-like terminal has an event at most nodes, in a few states
+    seen = np.zeros(engine.lexer.n_states, dtype=np.bool_)
+    seen[ev_state] = True
+    states = np.flatnonzero(seen)
+    index = np.zeros(len(seen), dtype=np.int32)
+    index[states] = np.arange(len(states), dtype=np.int32)
+    which = index[ev_state]
+    names = tuple(name(s) for s in states.tolist())
+    _SHARED_WALKS.put((engine.vocab.fingerprint, name(c)), (mask, ev_lo, ev_hi, ev_depth, names, which))
 
 
 def _shared_root_walk(engine: MaskEngine, c: int):
@@ -610,10 +825,10 @@ def _shared_root_walk(engine: MaskEngine, c: int):
     hit = _SHARED_WALKS.get((engine.vocab.fingerprint, lexer.name(c)))
     if hit is None:
         return None
-    mask, ev_lo, ev_hi, ev_depth, names = hit
+    mask, ev_lo, ev_hi, ev_depth, names, which = hit
     if lexer.find(lexer.name(c)) != c:
         return None
     local = [lexer.find(n) for n in names]
     if any(x < 0 for x in local):
         return None  # an event state is missing here or ambiguous: walk afresh
-    return mask, (ev_lo, ev_hi, ev_depth, np.asarray(local, dtype=np.int32))
+    return mask, (ev_lo, ev_hi, ev_depth, np.asarray(local, dtype=np.int32)[which])

@@ -18,7 +18,7 @@ from typing import Sequence
 
 from .. import _caches
 from ..errors import CompileLimitError
-from ..grammar.analysis import reduce
+from ..grammar.analysis import nullable_heads, reduce
 from ..grammar.ir import Grammar
 from ..limits import DEFAULT_LIMITS, limit_error
 
@@ -78,13 +78,8 @@ class EarleyParser:
         self._first_dr = first_dr_of
         self._accept_dr = 1  # S' -> S .
         nullable = [False] * n_nt
-        changed = True
-        while changed:
-            changed = False
-            for head, rhs in rules:
-                if not nullable[head] and all(s < n_nt and nullable[s] for s in rhs):
-                    nullable[head] = True
-                    changed = True
+        for head in nullable_heads(rules):
+            nullable[head] = True
         self._nullable = nullable
 
         # A set is interned by its *kernel*: the items that do not start in it (origin
@@ -103,6 +98,8 @@ class EarleyParser:
         # tables over them (HERE left unresolved: the group serves many sets).
         self._groups: list[tuple[frozenset[int], dict[int, list[int]], dict[int, list[int]]]] = []
         self._group_index: dict[frozenset[int], int] = {}
+        self._group_nts: list[frozenset[int]] = []  # the nonterminals each group predicts
+        self._joins: dict[int, int] = {}  # a << 32 | b (a < b) -> the state of both
         self._group_allowed: list[tuple[int, ...]] = []
         self._advance: dict[int, int] = {}  # state << 32 | terminal -> state
         self._allowed: list[tuple[int, ...]] = []
@@ -125,6 +122,31 @@ class EarleyParser:
                 self._advance[key] = got
         return got
 
+    def join(self, a: int, b: int) -> int:
+        """The state whose items are those of ``a`` and of ``b``: the parser after either
+        of two inputs. Earley's steps act on each item alone, so from here on it takes
+        exactly the inputs that ``a`` or ``b`` takes. Memoized. DEAD where one of them has
+        items that started in itself (the initial state: HERE would name the join)."""
+        if a == b:
+            return a
+        if a > b:
+            a, b = b, a
+        key = a << 32 | b
+        got = self._joins.get(key)
+        if got is not None:
+            return got
+        with self._lock:
+            got = self._joins.get(key)
+            if got is None and any(not it & 0xFFFFFFFF for it in self._sets[a] + self._sets[b]):
+                got = self._joins[key] = DEAD
+            if got is None:
+                items = tuple(sorted(set(self._sets[a]).union(self._sets[b])))
+                predicted = self._group_nts[self._group_of[a]] | self._group_nts[self._group_of[b]]
+                if len(items) > self.max_items_per_set:
+                    raise _too_many_items(self.max_items_per_set)
+                got = self._joins[key] = self._intern(items, predicted)
+        return got
+
     def allowed(self, state: int) -> tuple[int, ...]:
         """Terminal ids the grammar allows next, sorted."""
         return self._allowed[state]
@@ -133,7 +155,9 @@ class EarleyParser:
         return self._accepting[state]
 
     def items(self, state: int) -> frozenset[int]:
-        """Every Earley item of ``state``: its kernel and what it predicts (origin HERE)."""
+        """The Earley items of ``state``: its kernel and what it predicts (origin HERE).
+        Items whose rule is complete are left out (their completions are in), save the
+        accepting one."""
         return self._groups[self._group_of[state]][0].union(self._sets[state])
 
     @property
@@ -240,6 +264,7 @@ class EarleyParser:
                 waiting.setdefault(s, []).append(it)
         got = len(self._groups)
         self._groups.append((frozenset(items), by_terminal, waiting))
+        self._group_nts.append(nts)
         self._group_allowed.append(tuple(sorted(by_terminal)))
         self._group_index[nts] = got
         return got
@@ -336,7 +361,14 @@ class EarleyParser:
                     stack.append(new)
                     if len(items) > limit:
                         raise _too_many_items(limit)
-        return tuple(sorted(items)), frozenset(predicted)
+        # A completed item has done all it can (its completions are in the set); kept,
+        # its origin would tell apart sets whose futures are equal: after `a`, `a b`,
+        # `a b c` in `list: "(" ITEM* ")"` the sets differ only by the completed
+        # `ITEM` items' origins, and the parse state would count lexemes. The
+        # accepting item stays (it marks the set as accepting).
+        acc = self._accept_dr
+        kept = [it for it in items if ns[it >> 32] >= 0 or it >> 32 == acc]
+        return tuple(sorted(kept)), frozenset(predicted)
 
     def _intern(self, items: tuple[int, ...], predicted: frozenset[int]) -> int:
         got = self._index.get(items)

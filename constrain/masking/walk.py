@@ -13,11 +13,11 @@ import numpy as np
 from numba import njit
 
 from .. import _caches
-from .._hashtable import key_slot, pair_slot
+from .._hashtable import key_slot, mix
 
 __all__ = [
     "walk", "walk_alloc", "walk_ids", "walk_many", "walk_mask", "walk_patch", "walk_sliced", "same_within",
-    "alike_depth", "resolve", "next_table_insert", "scratch",
+    "alike_depth", "resolve", "merge_events", "next_table_insert", "pair_table_insert", "scratch",
 ]
 
 
@@ -547,134 +547,340 @@ def walk_patch(trans, accept, follow, trie, trie_ids, q, r, r_mask, r_ev_lo, r_e
 
 
 @njit(cache=True, nogil=True)
+def _probe(keys, key):
+    """The slot of the non-negative ``key`` in the open-addressing table ``keys`` (-1:
+    empty slot; a power-of-two size), or the empty slot it goes in: linear probing from
+    its hash. :func:`resolve` writes this probe out where it looks keys up."""
+    size = keys.shape[0] - 1
+    h = mix(key) & size
+    while keys[h] != -1 and keys[h] != key:
+        h = (h + 1) & size
+    return h
+
+
+@njit(cache=True, nogil=True)
 def next_table_insert(keys, offs, cnts, new_keys, new_offs, new_cnts):
     """Insert entries into the open-addressing table ``keys`` (-1: empty slot), whose
     size is a power of two; the caller keeps it at most half full."""
     for i in range(new_keys.shape[0]):
         k = new_keys[i]
-        h = key_slot(keys, k)
+        h = _probe(keys, k)
         keys[h] = k
         offs[h] = new_offs[i]
         cnts[h] = new_cnts[i]
 
 
 @njit(cache=True, nogil=True)
-def _grow_rows(a, n, need=0):
-    """``a`` with its first ``n`` rows, room for at least ``need`` rows (or twice as many)."""
-    out = np.empty((max(a.shape[0] * 2, need), a.shape[1]), dtype=a.dtype)
-    out[:n] = a[:n]
-    return out
+def pair_table_insert(keys, vals, new_keys, new_vals):
+    """Insert ``new_keys`` -> ``new_vals`` into the open-addressing table ``keys`` / ``vals``
+    (-1: empty slot; a power-of-two size, kept at most half full by the caller)."""
+    for i in range(new_keys.shape[0]):
+        k = new_keys[i]
+        h = _probe(keys, k)
+        keys[h] = k
+        vals[h] = new_vals[i]
 
 
 @njit(cache=True, nogil=True)
-def resolve(trans, accept, follow, trie, trie_ids, mask, nx_keys, nx_offs, nx_cnts, nx_p2, nx_c2,
-            seen, n_seen, events, n_events, work, max_work, max_len):
+def merge_events(nodes, states, run_end, run_set):
+    """The events of several walks in the trie's depth-first order, for :func:`resolve`:
+    walk r's events are ``nodes``/``states[run_end[r - 1]:run_end[r]]`` (each walk's in
+    that order already), its parse set ``run_set[r]``. Returns (nodes, rows of parse
+    set, lexer state, kind 0)."""
+    n = nodes.shape[0]
+    k = run_end.shape[0]
+    head = np.empty(k, dtype=np.int64)
+    for r in range(k):
+        head[r] = 0 if r == 0 else run_end[r - 1]
+    out_node = np.empty(n, dtype=np.int64)
+    out = np.zeros((n, 3), dtype=np.int64)
+    for i in range(n):
+        best = -1
+        for r in range(k):
+            if head[r] < run_end[r] and (best < 0 or nodes[head[r]] < nodes[head[best]]):
+                best = r
+        j = head[best]
+        out_node[i] = nodes[j]
+        out[i, 0] = run_set[best]
+        out[i, 1] = states[j]
+        head[best] = j + 1
+    return out_node, out
+
+
+# Nodes whose subtrees are at most this large are put off to a later pass when they
+# wait for the parser (copying their events costs little); a pass stops before larger ones.
+_PUT_OFF_MAX = 1000000000
+
+
+@njit(cache=True, nogil=True)
+def resolve(trans, accept, follow, nodes, trie_ids, mask, nx_keys, nx_offs, nx_cnts, nx_s2, nx_c2, max_nx,
+            un_keys, un_vals, ev_node, ev, lvl_lo, lvl_hi, lvl_s, lvl_c, stage, req, dfr_node, dfr, cur, max_work,
+            co_keys, co_vals, best):
     """Add to ``mask`` every token that crosses lexeme boundaries from the given events.
 
-    An event (parse state, lo, hi, depth, lexer state) says: the tokens of sorted range
-    ``[lo, hi)`` share their first ``depth`` bytes, along which a lexeme may end in that
-    lexer state, with the parser in that parse state. The table ``nx_*`` (see
-    ``MaskEngine._next_table``) says, per (parse state, lexer state), which (parse
-    state, lexer state) pairs the next lexeme starts from; for each, the subtree is
-    walked from there, its tokens that stay inside the lexeme are added, and the
-    boundaries it meets are new events, to any depth.
+    An event (``ev_node``: a trie node in depth-first order; ``ev``: parse set, lexer
+    state, kind) of kind 0 says: a lexeme may end at that node in that lexer state, the
+    parser in any of the parse states of that set (sets of parse states are interned by
+    the caller); of kind 1: that configuration reaches the node from its parent (the
+    node's byte not read yet). The table ``nx_*`` says, per (parse set << 32 | lexer
+    state), where the next lexeme starts: (parse set, lexer state) pairs, at most
+    ``max_nx`` of them, one per start state. ``un_keys`` / ``un_vals`` map
+    (a << 32 | b), a < b, to the set a | b.
 
-    ``seen`` (rows (parse state << 32 | lexer state, lo << 16 | depth), -1: empty; a
-    power-of-two number of rows, at most half full) keeps a subtree from being walked
-    twice from one start; it persists across calls for one mask. Events whose entry
-    is not in the table yet are returned for the caller to fill it in and call again.
+    One depth-first pass over the trie below the events carries, per node, the
+    configurations (parse set, lexer state) alive there, one per lexer state: ways of
+    splitting the node's bytes into lexemes that reach the same lexer state are merged
+    (their parse sets joined), so each node is visited once per lexer state, however
+    many splits lead to it (a run of letters that may be one name or several has
+    exponentially many). A node's tokens are allowed when any configuration lives;
+    where one may end a lexeme, the next lexeme's starts join the configurations of the
+    node's children.
 
-    Returns (status, seen, n_seen, work, pending rows, n_pending): status 1 when more
-    than ``max_work`` subtree walks were needed.
+    A node that needs a table entry or a join of sets not made yet is put off: what
+    reaches it is written to ``dfr_node`` / ``dfr`` as events of the next pass, what it
+    needs to ``req`` (rows (0, set, lexer state) or (1, a, b)), and the pass goes on
+    past its subtree. ``lvl_*`` hold the configurations per depth along the current
+    path: those reading the children of the node at depth j are
+    ``lvl_s``/``lvl_c[lvl_lo[j]:lvl_hi[j]]``; ``stage`` (rows: parse set, lexer state)
+    holds a node's candidates before they are joined. ``cur`` is the cursor (next node,
+    next event, end of the current subtree, subtree walks so far, requests; counts of
+    nodes and configurations visited; nodes put off), so that a call can stop before a
+    node and the next go on from it.
+
+    With ``best`` (int64 per sorted token; empty: not asked for), each token's cost is
+    also written there, the least of the configurations it ends in: ``co_keys`` /
+    ``co_vals`` map (parse set << 32 | lexer state) to a cost; a missing one is asked for
+    as (2, parse set, lexer state).
+
+    A node whose subtree is larger than ``_PUT_OFF_MAX`` nodes is not put off: the pass
+    stops before it instead, and goes on from it once ``req`` is met.
+
+    Returns 0 when done; 1 past ``max_work`` subtrees where new lexemes start; 5 at the
+    end of a pass that put nodes off (meet ``req[:cur[4]]``, then run the events
+    ``dfr[:cur[7]]``); before a node: 2 when the levels or the stage may not have room,
+    4 when ``req`` or ``dfr`` may not (grow them, call again), 3 when the node waits
+    for ``req[:cur[4]]`` (meet it, call again).
+
+    The helpers this loop needs are written out in it: a call that takes arrays counts
+    references to each of them, which cost more than the rest of a node.
     """
-    token_node, lcp = trie.token_node, trie.lcp
-    n_nodes = trie.nodes.byte.shape[0]
-    n_tokens = lcp.shape[0]
-    stack = np.empty(max_len + 2, dtype=np.int32)
-    todo = np.empty((max(16, 2 * n_events), 5), dtype=np.int64)
-    todo[:n_events] = events[:n_events]
-    n_todo = n_events
-    pending = np.empty((16, 5), dtype=np.int64)
-    n_pending = 0
-    while n_todo > 0:
-        n_todo -= 1
-        p = todo[n_todo, 0]
-        lo = todo[n_todo, 1]
-        hi = todo[n_todo, 2]
-        d = todo[n_todo, 3]
-        s = todo[n_todo, 4]
-        key = (p << 32) | s
-        h = key_slot(nx_keys, key)
-        if nx_keys[h] == -1:
-            if n_pending == pending.shape[0]:
-                pending = _grow_rows(pending, n_pending)
-            pending[n_pending] = todo[n_todo]
-            n_pending += 1
-            continue
-        off = nx_offs[h]
-        a = token_node[lo] + d - lcp[lo]  # the subtree's first node below depth d
-        b = token_node[hi] if hi < n_tokens else n_nodes
-        where = (lo << 16) | d
-        for j in range(off, off + nx_cnts[h]):
-            p2 = np.int64(nx_p2[j])
-            c2 = nx_c2[j]
-            start = (p2 << 32) | c2
-            g = pair_slot(seen, start, where)
-            if seen[g, 0] != -1:
-                continue
-            seen[g, 0] = start
-            seen[g, 1] = where
-            n_seen += 1
-            if 2 * n_seen > seen.shape[0]:
-                seen = _rehash_seen(seen)
-            work += 1
-            if work > max_work:
-                return 1, seen, n_seen, work, pending, n_pending
-            if n_todo + (b - a) > todo.shape[0]:  # room for an event at every node
-                todo = _grow_rows(todo, n_todo, n_todo + (b - a))
-            n_todo = _walk_events(trans, accept, follow, trie.nodes, trie_ids, mask, stack, a, b, d, c2, p2, todo, n_todo)
-    return 0, seen, n_seen, work, pending, n_pending
-
-
-@njit(cache=True, nogil=True)
-def _walk_events(trans, accept, follow, nodes, trie_ids, mask, stack, a, b, d, c2, p2, todo, n_todo):
-    """Walk nodes ``[a, b)`` below depth ``d`` from lexer state ``c2``: add the tokens
-    that stay inside the lexeme to ``mask``, and a row of ``todo`` (which has room for
-    one per node) for each boundary met, with parse state ``p2``. Returns the new count
-    of rows. A loop of its own, with no array reassigned around it: numba's code for
-    such a loop is several times faster."""
     byte, depth, skip, token, count, node_lo, node_hi = nodes
-    stack[d] = c2
-    k = a
-    while k < b:
+    k = cur[0]
+    ei = cur[1]
+    end = cur[2]
+    work = cur[3]
+    n_req = cur[4]
+    n_dfr = cur[7]
+    n_ev = ev_node.shape[0]
+    nx_mask = nx_keys.shape[0] - 1
+    un_mask = un_keys.shape[0] - 1
+    asked_nx = np.full(1024, -1, dtype=np.int64)  # the requests made lately
+    asked_un = np.full(1024, -1, dtype=np.int64)
+    code = 0
+    while True:
+        if k >= end:
+            # a new region: the subtree of the next event's node, nothing alive above it
+            if ei >= n_ev:
+                if n_dfr:
+                    code = 5
+                break
+            k = ev_node[ei]
+            end = skip[k]
+            lvl_lo[depth[k] - 1] = 0
+            lvl_hi[depth[k] - 1] = 0
         dk = depth[k]
-        st = trans[stack[dk - 1], byte[k]]
-        if st < 0:
-            k = skip[k]  # a dead byte prunes every token below
+        plo = lvl_lo[dk - 1]
+        phi = lvl_hi[dk - 1]
+        nev = 0
+        while ei + nev < n_ev and ev_node[ei + nev] == k:
+            nev += 1
+        need = (phi - plo + nev) * (1 + max_nx)
+        if phi + need > lvl_s.shape[0] or need > stage.shape[0]:
+            code = 2
+            break
+        if n_req + need + phi - plo + nev > req.shape[0] or n_dfr + phi - plo + nev > dfr.shape[0]:
+            code = 4
+            break
+        b = byte[k]
+        top = phi
+        lo = phi
+        alive = phi
+        asked = n_req
+        missed = False
+        for phase in range(2):
+            n_stage = 0
+            if phase == 0:
+                # the configurations at node k: its parent's (and those the events bring)
+                # through its byte
+                for i in range(plo, phi + nev):
+                    if i < phi:
+                        s = lvl_s[i]
+                        c = lvl_c[i]
+                    else:
+                        if ev[ei + i - phi, 2] != 1:
+                            continue
+                        s = ev[ei + i - phi, 0]
+                        c = ev[ei + i - phi, 1]
+                    st = trans[c, b]
+                    if st >= 0:
+                        stage[n_stage, 0] = s
+                        stage[n_stage, 1] = st
+                        n_stage += 1
+            else:
+                # lexemes that may end at node k (and the events there): the next
+                # lexemes' starts, for k's children
+                alive = top
+                lo = top
+                for i in range(phi, alive + nev):
+                    if i < alive:
+                        s = lvl_s[i]
+                        st = lvl_c[i]
+                        if not accept[st]:
+                            continue
+                        # _needs_parser: does a child's byte start a lexeme after this one?
+                        m = k + 1
+                        while m < skip[k] and not follow[st, byte[m]]:
+                            m = skip[m]
+                        if m >= skip[k]:
+                            continue
+                    else:
+                        if ev[ei + i - alive, 2] != 0:
+                            continue
+                        s = ev[ei + i - alive, 0]
+                        st = ev[ei + i - alive, 1]
+                    key = (s << 32) | st
+                    h = mix(key) & nx_mask  # the probe of _probe
+                    while nx_keys[h] != -1 and nx_keys[h] != key:
+                        h = (h + 1) & nx_mask
+                    if nx_keys[h] == -1:
+                        r = mix(key) & 1023
+                        if asked_nx[r] != key:  # (most repeats of a request are left out)
+                            asked_nx[r] = key
+                            req[n_req, 0] = 0
+                            req[n_req, 1] = s
+                            req[n_req, 2] = st
+                            n_req += 1
+                        missed = True
+                        continue
+                    for j in range(nx_offs[h], nx_offs[h] + nx_cnts[h]):
+                        stage[n_stage, 0] = nx_s2[j]
+                        stage[n_stage, 1] = nx_c2[j]
+                        n_stage += 1
+            # Join the candidates into the level [lo, top): one configuration per lexer
+            # state, the parse sets of candidates in the same state joined.
+            for g in range(n_stage):
+                s = stage[g, 0]
+                st = stage[g, 1]
+                q = lo
+                while q < top and lvl_c[q] != st:
+                    q += 1
+                if q == top:
+                    lvl_s[top] = s
+                    lvl_c[top] = st
+                    top += 1
+                elif lvl_s[q] != s:
+                    a = min(s, lvl_s[q])
+                    z = max(s, lvl_s[q])
+                    key = (a << 32) | z
+                    h = mix(key) & un_mask  # the probe of _probe
+                    while un_keys[h] != -1 and un_keys[h] != key:
+                        h = (h + 1) & un_mask
+                    if un_keys[h] == -1:
+                        r = mix(key) & 1023
+                        if asked_un[r] != key:
+                            asked_un[r] = key
+                            req[n_req, 0] = 1
+                            req[n_req, 1] = a
+                            req[n_req, 2] = z
+                            n_req += 1
+                        missed = True
+                    else:
+                        lvl_s[q] = un_vals[h]
+        cost = np.int64(1) << 62
+        if best.shape[0] and alive > phi and token[k] >= 0:
+            # the cost of the tokens ending here: the least of the configurations alive
+            co_mask = co_keys.shape[0] - 1
+            for i in range(phi, alive):
+                key = (lvl_s[i] << 32) | lvl_c[i]
+                h = mix(key) & co_mask  # the probe of _probe
+                while co_keys[h] != -1 and co_keys[h] != key:
+                    h = (h + 1) & co_mask
+                if co_keys[h] == -1:
+                    req[n_req, 0] = 2
+                    req[n_req, 1] = lvl_s[i]
+                    req[n_req, 2] = lvl_c[i]
+                    n_req += 1
+                    missed = True
+                elif co_vals[h] < cost:
+                    cost = co_vals[h]
+        if missed and skip[k] - k > _PUT_OFF_MAX:
+            # a large subtree: stop before it, go on from it once the requests are met
+            code = 3
+            break
+        if missed:
+            # Put node k off to the next pass: what reaches it, its events and those
+            # below it (taken up there together, merged).
+            below = ei + nev
+            while below < n_ev and ev_node[below] < skip[k]:
+                below += 1
+            if n_dfr + phi - plo + below - ei > dfr.shape[0]:
+                n_req = asked
+                code = 4
+                break
+            for i in range(plo, phi + nev):
+                dfr_node[n_dfr] = k
+                if i < phi:
+                    dfr[n_dfr, 0] = lvl_s[i]
+                    dfr[n_dfr, 1] = lvl_c[i]
+                    dfr[n_dfr, 2] = 1
+                else:
+                    dfr[n_dfr, 0] = ev[ei + i - phi, 0]
+                    dfr[n_dfr, 1] = ev[ei + i - phi, 1]
+                    dfr[n_dfr, 2] = ev[ei + i - phi, 2]
+                n_dfr += 1
+            for e in range(ei + nev, below):
+                dfr_node[n_dfr] = ev_node[e]
+                dfr[n_dfr, 0] = ev[e, 0]
+                dfr[n_dfr, 1] = ev[e, 1]
+                dfr[n_dfr, 2] = ev[e, 2]
+                n_dfr += 1
+            nev = below - ei
+            top = phi
+        else:
+            cur[5] += 1
+            cur[6] += top - phi
+            if top > phi:
+                t = token[k]
+                if alive > phi and t >= 0:
+                    for q in range(max(count[k], 1)):
+                        tid = trie_ids[t + q]
+                        mask[tid >> 5] |= np.uint32(1) << np.uint32(tid & 31)
+                        if best.shape[0] and cost < best[t + q]:
+                            best[t + q] = cost
+                if top > alive:
+                    work += 1
+                    if work > max_work:
+                        code = 1
+                        break
+        ei += nev
+        lvl_lo[dk] = phi
+        lvl_hi[dk] = top
+        if top > phi:
+            k += 1
             continue
-        stack[dk] = st
-        t = token[k]
-        if t >= 0:
-            for q in range(max(count[k], 1)):
-                tid = trie_ids[t + q]
-                mask[tid >> 5] |= np.uint32(1) << np.uint32(tid & 31)
-        if accept[st] and _needs_parser(follow, byte, skip, st, k):
-            todo[n_todo, 0] = p2
-            todo[n_todo, 1] = node_lo[k]
-            todo[n_todo, 2] = node_hi[k]
-            todo[n_todo, 3] = dk
-            todo[n_todo, 4] = st
-            n_todo += 1
-        k += 1
-    return n_todo
-
-
-@njit(cache=True, nogil=True)
-def _rehash_seen(seen):
-    out = np.full((seen.shape[0] * 2, 2), -1, dtype=np.int64)
-    for i in range(seen.shape[0]):
-        if seen[i, 0] != -1:
-            g = pair_slot(out, seen[i, 0], seen[i, 1])
-            out[g, 0] = seen[i, 0]
-            out[g, 1] = seen[i, 1]
-    return out
+        # nothing alive below k: on to the node after its subtree, or to the next event
+        # inside it (every level down to that event's empty)
+        nk = skip[k]
+        if ei < n_ev and ev_node[ei] < nk:
+            nk = ev_node[ei]
+            for j in range(dk, depth[nk]):
+                lvl_lo[j] = phi
+                lvl_hi[j] = phi
+        k = nk
+    cur[0] = k
+    cur[1] = ei
+    cur[2] = end
+    cur[3] = work
+    cur[4] = n_req
+    cur[7] = n_dfr
+    return code
