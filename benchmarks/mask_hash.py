@@ -48,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--whitespace", default="json", help="whitespace policy of the JSON Schemas")
     ap.add_argument("--tokenizer", default="qwen2")
     ap.add_argument("--data", default=str(maskbench.DEFAULT_DATA))
+    ap.add_argument("--per-schema", help="also write each schema's own digest here (id, digest), to find which changed")
     args = ap.parse_args(argv)
     _harness.single_thread_env()
 
@@ -63,16 +64,25 @@ def main(argv: list[str] | None = None) -> int:
     rows = maskbench.load_schemas(maskbench.Path(args.data), limit=None, sample=args.schemas, seed=args.seed,
                                   ids_file=None)
     compiled = masks = 0
+    each = open(args.per_schema, "w") if args.per_schema else None
     for row in rows:
+        own = hashlib.sha256()
         try:
             grammar = constrain.compile(constrain.JsonSchema(row["schema"], whitespace=whitespace), vocab, cache=False)
         except constrain.ConstrainError as e:
             digest.update(f"{row['id']}:{type(e).__name__}".encode())
+            if each:
+                each.write(f"{row['id']} {type(e).__name__}: {e}\n")
             continue
         compiled += 1
         for test in row.get("tests") or []:
             text = json.dumps(test["data"], indent=None, ensure_ascii=False)
             masks += _feed(grammar.matcher(), _harness.encode(tokenizer, text), bitmask, digest)
+            _feed(grammar.matcher(), _harness.encode(tokenizer, text), bitmask, own)
+        if each:
+            each.write(f"{row['id']} {own.hexdigest()}\n")
+    if each:
+        each.close()
     schema_digest = digest.hexdigest()
 
     regex_digest = hashlib.sha256()

@@ -83,6 +83,8 @@ def summarize(engine: str, results: list[dict], proc: EngineProcess) -> dict:
         "warmup_ns": _warmup_ns(info, "json"),
         "ttfm": _harness.percentiles(ttfm, PCTS) + [max(ttfm) if ttfm else float("nan")],
         "tbm": _harness.percentiles(tbm, PCTS) + [max(tbm) if tbm else float("nan")],
+        "ttfm_mean": sum(ttfm) / len(ttfm) if ttfm else float("nan"),
+        "tbm_mean": sum(tbm) / len(tbm) if tbm else float("nan"),
         "tokens": len(tbm),
         "schemas": len(results),
         "passing": sum(1 for r in results if r.get("passed")),
@@ -107,8 +109,10 @@ def print_report(summaries: list[dict]) -> None:
             return "n/a"
         return fn(s)
 
+    rows.append(["TTFM mean (ms)"] + [col(s, lambda s: _harness.fmt_ms(s["ttfm_mean"])) for s in summaries])
     for i, n in enumerate(names):
         rows.append([f"TTFM {n} (ms)"] + [col(s, lambda s: _harness.fmt_ms(s["ttfm"][i])) for s in summaries])
+    rows.append(["TBM mean (µs)"] + [col(s, lambda s: _harness.fmt_us(s["tbm_mean"])) for s in summaries])
     for i, n in enumerate(names):
         rows.append([f"TBM {n} (µs)"] + [col(s, lambda s: _harness.fmt_us(s["tbm"][i])) for s in summaries])
     for key, label in [
@@ -151,6 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-rss-mb", type=int, default=8000, help="kill a worker above this resident memory")
     ap.add_argument("--tokenizer", default="qwen2", choices=_harness.TOKENIZERS)
     ap.add_argument("--out", type=Path, help="write per-schema results as JSONL here")
+    ap.add_argument("--gc-freeze", action="store_true",
+                    help="every engine's worker freezes its heap after setup (gc.freeze), as a server does")
     ap.add_argument("--quiet", action="store_true", help="no per-engine progress lines")
     ap.add_argument("--constrain-json-options", default="",
                     help='options of constrain.JsonSchema as JSON, e.g. \'{"property_order": "any"}\'')
@@ -177,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for engine in engines:
             proc = EngineProcess(engine, args.tokenizer, warmup_kinds=["json"], timeout_s=args.timeout,
-                                 max_rss_mb=args.max_rss_mb)
+                                 max_rss_mb=args.max_rss_mb, gc_freeze=args.gc_freeze)
             t0 = time.monotonic()
             info = proc.start()
             results = []

@@ -6,12 +6,16 @@ memory limit, so that one pathological schema costs one timeout and nothing else
 
 A job is a dict ``{"id", "kind": "json" | "regex" | "lark" | "gbnf", "spec",
 "tests": [{"valid", "tokens"}]}``; the worker compiles ``spec``, fills the first mask (TTFM), then walks each
-test's tokens: fill the mask (timed), check the token is allowed, advance. Each adapter
+test's tokens: fill the mask (timed), check the token is allowed, advance. A compile error
+comes back with ``declined``: true when the engine refused the spec with its own error
+(for constrain, a ``ConstrainError``), false when something else broke. Each adapter
 uses its engine's documented public API and nothing private.
 """
 
 from __future__ import annotations
 
+import atexit
+import gc
 import json
 import multiprocessing as mp
 import os
@@ -64,6 +68,11 @@ class Adapter:
         """An error the engine reports through state rather than an exception."""
         return None
 
+    def declines(self, exc: Exception) -> bool:
+        """Whether an exception raised while compiling is the engine's own refusal of the
+        spec (unsupported, malformed, unsatisfiable) rather than a failure of the engine."""
+        return True
+
     def reset(self) -> None:
         """Forget whatever the engine cached in process, so the next compile is a real one."""
 
@@ -84,6 +93,8 @@ class ConstrainAdapter(Adapter):
         self.vocab = constrain.Vocabulary.from_tokenizer(tokenizer)
         self.vocab_size = self.vocab.model_vocab_size
         self.eos_ids = list(self.vocab.eos_token_ids)
+        if hasattr(constrain, "warmup"):
+            constrain.warmup(self.vocab)  # every kernel loaded before anything is timed
         missing = [n for n in ("compile", "allocate_bitmask") if not hasattr(constrain, n)]
         self.unavailable_reason = (
             f"constrain.{missing[0]} not available" if missing else None
@@ -126,6 +137,9 @@ class ConstrainAdapter(Adapter):
     def reset(self) -> None:
         if hasattr(self._c, "clear_caches"):
             self._c.clear_caches()
+
+    def declines(self, exc: Exception) -> bool:
+        return isinstance(exc, self._c.ConstrainError)
 
     def bind(self, m, bitmask):
         fill_bitmask = m.fill_bitmask
@@ -332,7 +346,8 @@ def run_job(adapter: Adapter, job: dict, bitmask) -> dict:
             compile_ns.append(t1 - t0)
             ttfm_ns.append(t2 - t0)
     except Exception as e:  # any exception while compiling is, by definition, a compile error
-        res.update(status="compile_error", error=f"{type(e).__name__}: {e}"[:500])
+        res.update(status="compile_error", error=f"{type(e).__name__}: {e}"[:500],
+                   declined=adapter.declines(e))
         return res
     res["compile_ns"] = statistics.median(compile_ns)
     res["ttfm_ns"] = statistics.median(ttfm_ns)
@@ -411,8 +426,11 @@ WARMUP_JOBS = {
 }
 
 
-def worker_main(conn, engine: str, tokenizer_name: str, warmup_kinds: list[str]) -> None:
-    """Entry point of a spawned engine worker: build, warm up, then serve jobs."""
+def worker_main(conn, engine: str, tokenizer_name: str, warmup_kinds: list[str], gc_freeze: bool = False) -> None:
+    """Entry point of a spawned engine worker: build, warm up, then serve jobs. With
+    ``gc_freeze``, the heap left by the setup (tokenizer, imports) is moved out of the cyclic
+    collector's reach, as a server does after loading, so a full collection scans only what
+    the jobs made."""
     _harness.single_thread_env()
     info: dict[str, Any] = {"engine": engine, "pid": os.getpid()}
     try:
@@ -436,6 +454,10 @@ def worker_main(conn, engine: str, tokenizer_name: str, warmup_kinds: list[str])
             warm[kind] = {"ns": _ns() - t0, "status": r["status"], "error": r.get("error"),
                           "passed": r.get("passed", False)}
         info["warmup"] = warm
+        if gc_freeze:
+            gc.collect()
+            gc.freeze()
+            atexit.register(gc.unfreeze)  # finalised at exit as usual
         info["ok"] = True
     except Exception as e:
         info.update(ok=False, error=f"{type(e).__name__}: {e}", trace=traceback.format_exc())
@@ -467,8 +489,10 @@ class EngineProcess:
     """A spawned worker for one engine, restarted after a timeout, crash or memory overrun."""
 
     def __init__(self, engine: str, tokenizer_name: str, *, warmup_kinds: list[str],
-                 timeout_s: float, max_rss_mb: int = 8000, start_timeout_s: float = 600) -> None:
+                 timeout_s: float, max_rss_mb: int = 8000, start_timeout_s: float = 600,
+                 gc_freeze: bool = False) -> None:
         self.engine = engine
+        self.gc_freeze = gc_freeze
         self.tokenizer_name = tokenizer_name
         self.warmup_kinds = list(warmup_kinds)
         self.timeout_s = timeout_s
@@ -487,7 +511,7 @@ class EngineProcess:
     def start(self) -> dict:
         parent, child = self.ctx.Pipe()
         self.proc = self.ctx.Process(
-            target=worker_main, args=(child, self.engine, self.tokenizer_name, self.warmup_kinds),
+            target=worker_main, args=(child, self.engine, self.tokenizer_name, self.warmup_kinds, self.gc_freeze),
             daemon=True, name=f"bench-{self.engine}",
         )
         self.proc.start()

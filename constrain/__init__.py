@@ -7,6 +7,10 @@
 
 import typing as _typing
 
+from ._caches import numba_cache_dir as _numba_cache_dir
+
+_numba_cache_dir()  # before any kernel is decorated
+
 from .bitmask import allocate_bitmask, apply_bitmask
 from .errors import (
     AssetError,
@@ -38,6 +42,7 @@ __all__ = [
     "Grammar",
     "GrammarError",
     "JsonSchema",
+    "LLM",
     "Lark",
     "Limits",
     "Matcher",
@@ -60,8 +65,18 @@ __all__ = [
 
 __version__ = "0.1.0"
 
+from ._warmup import prefetch as _prefetch
+
+_prefetch()  # kernels load from the disk cache in the background, when it holds them all
+
 
 def __getattr__(name: str) -> type:
+    # The generation loop imports torch: loaded when first named.
+    if name == "LLM":
+        from .serving import LLM
+
+        globals()[name] = LLM
+        return LLM
     # The JSON Schema front end loads on first use (as compile loads it): importing it
     # costs tens of milliseconds that a regex or grammar user need not pay.
     if name == "SchemaReport":
@@ -73,4 +88,4 @@ def __getattr__(name: str) -> type:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | {"SchemaReport"})
+    return sorted(set(globals()) | {"LLM", "SchemaReport"})

@@ -8,6 +8,8 @@ engine, which makes the parse states nearest the start ahead of any mask.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from .automata.dfa import ByteDFA
@@ -16,18 +18,37 @@ from .masking.lexer import Lexer
 from .masking.masks import ALIKE_MIN_STATES, MaskEngine
 from .masking.parser import EarleyParser, one_rule_parser
 from .errors import UnsatisfiableError
-from .grammar.analysis import Rules, one_rule_reduction, optionalize, reduce, terminal_follow, terminals_used
+from .grammar.analysis import Rules, one_rule_reduction, optionalize, reduce, terminal_follow_bits, terminals_used
 from .grammar.ir import Difference, Grammar, Lit
 from .limits import DEFAULT_LIMITS, Limits
 from .vocabulary import Vocabulary
 
-__all__ = ["Runtime", "build"]
+__all__ = ["Runtime", "Plan", "build", "plan", "assemble"]
 
 
 # What a compiled grammar runs on: (terminal names by terminal id, parser, lexer, mask
 # engine). A plain tuple: compiling a small regex takes tens of microseconds, and a
 # named tuple would add a few hundred nanoseconds to each.
 Runtime = tuple[list[str], EarleyParser, Lexer, MaskEngine]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a grammar compiles to before any vocabulary: the terminals used (their
+    DFAs, the bytes that may follow each, reference DFAs), the reduced rules over them.
+    Everything in it is plain data: :mod:`constrain._grammar_store` keeps plans on disk,
+    and :func:`assemble` makes a runtime of one for a vocabulary."""
+
+    start: str
+    rules: dict[str, list[tuple[str, ...]]]  # reduced, over nonterminals and the names in `used`
+    one_rule: bool  # rules is one rule over terminals only: a shared parser
+    used: list[str]  # terminal names by terminal id
+    dfas: list[ByteDFA]  # by terminal id
+    ignore: list[int]  # terminal ids
+    follow: np.ndarray  # bool [len(used), 256]
+    references: dict[int, ByteDFA]
+    longest_match: bool
+    separate_literals: bool
 
 
 def build(grammar: Grammar, vocab: Vocabulary, limits: Limits = DEFAULT_LIMITS) -> Runtime:
@@ -38,6 +59,11 @@ def build(grammar: Grammar, vocab: Vocabulary, limits: Limits = DEFAULT_LIMITS) 
     when no token sequence of ``vocab`` can produce its language, and what the terminal
     compiler and the parser raise (:class:`RegexError`, :class:`CompileLimitError`).
     """
+    return assemble(plan(grammar, limits), vocab, limits)
+
+
+def plan(grammar: Grammar, limits: Limits = DEFAULT_LIMITS) -> Plan:
+    """The vocabulary-independent part of :func:`build`."""
     grammar.validate()
     dfas, optional, dead = terminal_dfas(grammar, limits)
     if optional:
@@ -50,21 +76,34 @@ def build(grammar: Grammar, vocab: Vocabulary, limits: Limits = DEFAULT_LIMITS) 
     else:
         used = [t for t in dfas if t not in dead]
     index = {t: i for i, t in enumerate(used)}
-    if one_rule:
+    follow = follow_bytes(grammar, reduced, dfas, used)
+    return Plan(
+        start=grammar.start, rules=reduced, one_rule=one_rule, used=used, dfas=[dfas[t] for t in used],
+        ignore=[index[t] for t in grammar.ignore if t in index],
+        follow=np.array(follow, dtype=np.bool_).reshape(len(used), 256),
+        references=_references(grammar, dfas, used, optional, limits),
+        longest_match=grammar.longest_match, separate_literals=grammar.separate_literals,
+    )
+
+
+def assemble(p: Plan, vocab: Vocabulary, limits: Limits = DEFAULT_LIMITS) -> Runtime:
+    """The runtime of plan ``p`` for ``vocab``: parser, lexer, mask engine. Raises
+    :class:`UnsatisfiableError` when no token of ``vocab`` can start the language."""
+    index = {t: i for i, t in enumerate(p.used)}
+    if p.one_rule:
         # one rule over terminals (a regex, say): a parser every such grammar shares
-        alts = tuple(tuple(index[s] for s in alt) for alt in reduced[grammar.start])
+        alts = tuple(tuple(index[s] for s in alt) for alt in p.rules[p.start])
         parser = one_rule_parser(alts, len(index), limits.max_parser_states, limits.max_parser_items)
     else:
-        parser = EarleyParser(grammar, index, max_states=limits.max_parser_states,
-                              max_items_per_set=limits.max_parser_items, dead_terminals=dead, reduced=reduced)
+        alts = ()
+        parser = EarleyParser(_Start(p.start), index, max_states=limits.max_parser_states,
+                              max_items_per_set=limits.max_parser_items, reduced=p.rules)
     lexer = Lexer(
-        [dfas[t] for t in used], [index[t] for t in grammar.ignore if t in index],
-        follow_bytes=follow_bytes(grammar, reduced, dfas, used),
-        longest_match=grammar.longest_match, separate_literals=grammar.separate_literals,
-        references=_references(grammar, dfas, used, optional, limits), max_states=limits.max_lexer_states,
+        p.dfas, p.ignore, follow_bytes=list(p.follow), longest_match=p.longest_match,
+        separate_literals=p.separate_literals, references=p.references, max_states=limits.max_lexer_states,
     )
     engine = MaskEngine(parser, lexer, vocab, max_walks_per_mask=limits.max_walks_per_mask)
-    if not (one_rule and all(len(alt) == 1 for alt in alts)):
+    if not (p.one_rule and all(len(alt) == 1 for alt in alts)):
         # (a lexeme that is a whole document has no lexeme after it to prepare)
         engine.prepare()
     if not vocab.spells_every_byte:
@@ -73,7 +112,14 @@ def build(grammar: Grammar, vocab: Vocabulary, limits: Limits = DEFAULT_LIMITS) 
         words = engine.mask(engine.initial)
         if not words.any():
             raise UnsatisfiableError("no token of this vocabulary can start the spec's language")
-    return used, parser, lexer, engine
+    return list(p.used), parser, lexer, engine
+
+
+@dataclass(frozen=True)
+class _Start:
+    """All the parser reads of a grammar when its reduced rules are given: the start."""
+
+    start: str
 
 
 def terminal_dfas(
@@ -102,7 +148,7 @@ def follow_bytes(grammar: Grammar, reduced: Rules, dfas: dict[str, ByteDFA], use
     """Per terminal of ``used``: the bytes that may start a lexeme right after one of its
     lexemes. The trie walk asks the parser only at nodes where a token goes on with one."""
     live = set(used)
-    follow = terminal_follow(reduced, live)
+    follow = terminal_follow_bits(reduced, used)
     ignored = set(grammar.ignore)
     firsts: dict[str, np.ndarray] = {}
 
@@ -116,9 +162,16 @@ def follow_bytes(grammar: Grammar, reduced: Rules, dfas: dict[str, ByteDFA], use
     for t in grammar.ignore:
         if t in live:
             ignore_first |= first(t)
+    # Terminals grouped by the bytes their lexemes may start with (few groups: every
+    # key of an object starts with a quote): one OR per group a FOLLOW set meets.
+    groups: dict[bytes, int] = {}
+    for i, u in enumerate(used):
+        key = first(u).tobytes()
+        groups[key] = groups.get(key, 0) | 1 << i
+    by_group = [(np.frombuffer(k, dtype=np.bool_), members) for k, members in groups.items()]
     any_first = None
     out = []
-    for t in used:
+    for t, after in zip(used, follow):
         if t in ignored:
             # An ignored lexeme may sit between any two lexemes: anything may follow it.
             if any_first is None:
@@ -128,8 +181,9 @@ def follow_bytes(grammar: Grammar, reduced: Rules, dfas: dict[str, ByteDFA], use
             out.append(any_first.copy())
             continue
         fb = ignore_first.copy()
-        for u in follow[t]:
-            fb |= first(u)
+        for bytes_, members in by_group:
+            if after & members:
+                fb |= bytes_
         out.append(fb)
     return out
 

@@ -62,3 +62,7 @@ class CompileLimitError(ConstrainError, RuntimeError):
 
 class MatcherError(ConstrainError, RuntimeError):
     """A matcher was used in a way its state does not allow."""
+
+
+class PromptTooLongError(ConstrainError, ValueError):
+    """A prompt plus the tokens asked for exceeds the model's positions."""

@@ -7,7 +7,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .bitmask import copy_rows
-from .compiler import build
+from .compiler import Plan, assemble, build
 from .masking.budget import BudgetPlanner
 from .errors import MatcherError, UnsatisfiableError
 from .grammar.ir import Grammar
@@ -29,16 +29,42 @@ class CompiledGrammar:
     sequence with :meth:`matcher`.
     """
 
-    __slots__ = ("grammar", "vocab", "report", "name", "terminal_names", "parser", "lexer", "engine", "_planner")
+    __slots__ = ("_grammar", "_source", "vocab", "report", "name", "terminal_names", "parser", "lexer", "engine",
+                 "_planner")
 
     def __init__(self, grammar: Grammar, vocab: Vocabulary, *, report: Any = None, name: str = "",
                  limits: Limits = DEFAULT_LIMITS):
-        self.terminal_names, self.parser, self.lexer, self.engine = build(grammar, vocab, limits)
-        self.grammar = grammar
+        self._set(build(grammar, vocab, limits), grammar, None, vocab, report, name)
+
+    @classmethod
+    def from_plan(cls, plan: Plan, vocab: Vocabulary, *, source: Any, report: Any = None, name: str = "",
+                  limits: Limits = DEFAULT_LIMITS, grammar: Grammar | None = None) -> "CompiledGrammar":
+        """The grammar of a compile plan (see :func:`constrain.compiler.plan`). ``source``
+        (spec, limits): what :attr:`grammar` is made from when ``grammar`` is not given
+        and someone asks for it."""
+        self = cls.__new__(cls)
+        self._set(assemble(plan, vocab, limits), grammar, source, vocab, report, name)
+        return self
+
+    def _set(self, runtime, grammar, source, vocab, report, name) -> None:
+        self.terminal_names, self.parser, self.lexer, self.engine = runtime
+        self._grammar = grammar
+        self._source = source
         self.vocab = vocab
         self.report = report
         self.name = name
         self._planner: BudgetPlanner | None = None
+
+    @property
+    def grammar(self) -> Grammar:
+        """The grammar IR this was compiled from (made again from the spec, on first use,
+        for a grammar whose plan came from the disk cache)."""
+        if self._grammar is None:
+            from .specs import to_grammar
+
+            spec, limits = self._source
+            self._grammar = to_grammar(spec, limits)[0]
+        return self._grammar
 
     def matcher(self, max_tokens: int | None = None) -> "Matcher":
         """A fresh matcher at the start of the language.
@@ -191,6 +217,21 @@ class Matcher:
             if planner.max_cost_after(s) > limit:
                 return planner.mask(s, limit)
         return self._engine.mask(s)
+
+    def mask_if_ready(self) -> np.ndarray | None:
+        """:meth:`mask_words` when it is already memoized (a dictionary lookup), else None:
+        a caller that can compute it later, off its critical path, asks this first."""
+        s = self._stack[-1]
+        if s == _TERMINATED:
+            return None
+        if self.max_tokens is not None:
+            planner = self._grammar.planner
+            left = self.max_tokens - (len(self._stack) - 1)
+            if left < 2 or not planner.has_groups(s):
+                return None
+            if planner.max_cost_after(s) > left - 2:
+                return planner.cached_mask(s, left - 2)
+        return self._engine.cached_mask(s)
 
     def fill_bitmask(self, bitmask: Any, index: int = 0) -> None:
         """Write the next-token mask into row ``index`` of an int32 ``[batch, ceil(V/32)]``

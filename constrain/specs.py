@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import _caches
+from . import _caches, _grammar_store
+from ._warmup import warmup
+from .automata._jit import clock
+from .compiler import plan
 from .errors import ConstrainError, SpecError
 from .grammar.ir import Grammar, RegexTerm
 from .limits import DEFAULT_LIMITS, Limits
 from .matcher import CompiledGrammar
 from .vocabulary import Vocabulary
 
-__all__ = ["Regex", "Lark", "GBNF", "JsonSchema", "compile", "clear_caches", "to_grammar", "from_response_format"]
+__all__ = ["Regex", "Lark", "GBNF", "JsonSchema", "compile", "clear_caches", "to_grammar", "from_response_format",
+           "warmup"]
 
 
 @dataclass(frozen=True)
@@ -178,7 +181,9 @@ def compile(spec: Any, vocab: Vocabulary, *, cache: bool = True, limits: Limits 
 
     ``spec``: :class:`Regex`, :class:`Lark`, :class:`GBNF`, :class:`JsonSchema`, a JSON
     Schema dict, a pydantic model class, or a grammar IR. Compiled grammars are cached in
-    memory per (spec, vocabulary, limits). Raises :class:`SpecError` subclasses for bad
+    memory per (spec, vocabulary, limits), and their compile plans on disk per (spec,
+    limits) (see :mod:`constrain._grammar_store`; ``CONSTRAIN_DISK_CACHE=0`` turns it off).
+    ``cache=False`` compiles from scratch (terminal DFAs aside). Raises :class:`SpecError` subclasses for bad
     specs, :class:`UnsatisfiableError` when no token sequence can satisfy the spec and
     :class:`CompileLimitError` when a limit is exceeded.
     """
@@ -188,81 +193,57 @@ def compile(spec: Any, vocab: Vocabulary, *, cache: bool = True, limits: Limits 
         limits = DEFAULT_LIMITS
     elif not isinstance(limits, Limits):
         raise TypeError(f"limits must be a constrain.Limits, not {type(limits).__name__}")
-    if not _warmed:
-        warmup(vocab)
     key = _spec_key(spec) if cache else None
     if key is not None:
         key = (key, vocab.fingerprint) if limits is DEFAULT_LIMITS else (key, vocab.fingerprint, limits)
         got = _GRAMMARS.get(key)
         if got is not None:
             return got
-    grammar, report, name = to_grammar(spec, limits)
-    compiled = CompiledGrammar(grammar, vocab, report=report, name=name, limits=limits)
+    disk_key = _grammar_store.key(key[0], limits) if key is not None else None
+    compiled = _from_disk(disk_key, spec, vocab, limits) if disk_key is not None else None
+    if compiled is None:
+        t0 = clock()
+        grammar, report, name = to_grammar(spec, limits)
+        p = plan(grammar, limits)
+        if disk_key is not None and _grammar_store.worth_storing(clock() - t0):
+            _grammar_store.save(disk_key, p, report, name)
+        compiled = CompiledGrammar.from_plan(p, vocab, source=(spec, limits), report=report, name=name,
+                                             limits=limits, grammar=grammar)
     if key is not None:
         _GRAMMARS.put(key, compiled)
     return compiled
 
 
-_warmed = False
-_warm_lock = threading.Lock()
+def _from_disk(disk_key: str, spec: Any, vocab: Vocabulary, limits: Limits) -> CompiledGrammar | None:
+    """The grammar of a plan an earlier process stored, or None. A plan that fails to
+    assemble other than as a fresh compile would (a file that passed its checks but is
+    still wrong) is treated as absent."""
+    got = _grammar_store.load(disk_key)
+    if got is None:
+        return None
+    p, report, name = got
+    try:
+        compiled = CompiledGrammar.from_plan(p, vocab, source=(spec, limits), report=report, name=name,
+                                             limits=limits)
+    except ConstrainError:
+        raise
+    except Exception:  # noqa: BLE001 - rebuilt from the spec below (which warns as it goes)
+        return None
+    if report is not None:
+        import warnings
 
-# Specs whose masks, along the texts beside them, take every path of the mask engine:
-# a bounded counter (walks shared between alike states, sliced walks, patched walks),
-# then JSON objects (lexeme boundaries inside tokens, key names patched from strings).
-_WARM_SPECS = (
-    (lambda: Regex("[a-z]{0,40}"), "abcdefghij" * 4),
-    (
-        lambda: JsonSchema({
-            "type": "object",
-            "properties": {"id": {"type": "integer"}, "name": {"type": "string", "maxLength": 24},
-                           "tags": {"type": "array", "items": {"enum": ["a", "b"]}}},
-            "required": ["id"],
-            "additionalProperties": {"type": "number"},
-        }),
-        '{"id": 12, "name": "warm up", "tags": ["a", "b"], "x": 1.5}',
-    ),
-)
+        from .frontends.json_schema.report import not_enforced
 
-
-def warmup(vocab: Vocabulary) -> None:
-    """Load (or JIT-compile) every numba kernel the mask engine uses, once per process.
-
-    :func:`compile` calls it before its first compile; a server may call it at start-up
-    so that no request pays for it. Leaves no trace in the caches of what specs compile
-    to (a later compile is as cold as without it)."""
-    global _warmed
-    with _warm_lock:
-        if _warmed:
-            return
-        _warmed = True
-        import numpy as np
-
-        from .bitmask import masks_equal
-
-        with _caches.no_trace():
-            for make, text in _WARM_SPECS:
-                grammar, report, name = to_grammar(make())
-                try:
-                    compiled = CompiledGrammar(grammar, vocab, report=report, name=name)
-                except ConstrainError:
-                    continue  # a vocabulary that cannot spell it: nothing to warm with it
-                m = compiled.matcher()
-                for token in vocab.longest_match(text.encode("utf-8")):
-                    m.mask_words()
-                    if not m.advance(token):
-                        break
-                m.mask_words()
-            a = np.zeros(vocab.bitmask_words, dtype=np.uint32)
-            b = a.copy()
-            b.setflags(write=False)
-            masks_equal(b, a)
+        for e in report.approximated:  # what the front end warned of when it made the plan
+            warnings.warn(not_enforced(e.pointer, e.keyword), stacklevel=3)
+    return compiled
 
 
 def clear_caches() -> None:
     """Drop every in-process cache of what specs compile to: compiled grammars, terminal
     DFAs and the whole-vocabulary walks shared between grammars. Grammars already
     compiled keep their own memoized masks. The next compile of any spec is a compile
-    from scratch (the on-disk DFA cache aside, ``CONSTRAIN_DISK_CACHE=0`` turns that off;
+    from scratch (the on-disk DFA and plan caches aside, ``CONSTRAIN_DISK_CACHE=0`` turns them off;
     and what depends on no spec, such as the parsers of one-rule grammars, stays)."""
     _caches.clear()
 

@@ -1,3 +1,10 @@
+import os
+
+# Under pytest-xdist each worker runs its own models: one torch thread each, or two
+# workers' thread pools fight over the cores (OpenMP spin-waits make that many times slower).
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 import pytest
 
 from constrain import Vocabulary

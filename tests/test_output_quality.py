@@ -5,6 +5,7 @@ character, and fill their required string fields."""
 from __future__ import annotations
 
 import json
+import os
 from typing import Literal, Optional
 
 import pytest
@@ -79,7 +80,7 @@ def _strings_and_extras(model: type[BaseModel], value: object, out: dict[str, in
 
 @pytest.fixture(scope="module")
 def smollm2():
-    torch.set_num_threads(2)
+    torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else 2)  # (see conftest.py)
     tok = assets.smollm2_tokenizer()
     tok.padding_side = "left"
     model = assets.smollm2_model()

@@ -1,3 +1,4 @@
+import os
 import constrain
 
 
@@ -26,32 +27,34 @@ def test_import_is_light():
         "import constrain, sys; print('torch' in sys.modules, 'transformers' in sys.modules, "
         "'constrain.frontends.json_schema' in sys.modules)"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    env = dict(os.environ, CONSTRAIN_PREFETCH="0")  # (the prefetch thread imports in the background)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
     assert out.stdout.split() == ["False", "False", "False"]
 
 
 def test_warmup_leaves_shared_caches_alone():
     from conftest import real_vocab
-    from constrain import _caches, specs
+    from constrain import _caches, _warmup
 
     vocab = real_vocab("qwen2")
-    constrain.compile(constrain.Regex("[0-9]{3}"), vocab, cache=False)  # warms up, once
-    assert specs._warmed
+    constrain.compile(constrain.Regex("[0-9]{3}"), vocab, cache=False)
     spec_caches = [c for c in _caches.registry().values() if not c.spec_free]
     before = [c.keys() for c in spec_caches]
-    specs._warmed = False
+    _warmup._warmed = False
     constrain.warmup(vocab)
-    assert specs._warmed
+    assert _warmup._warmed
     assert [c.keys() for c in spec_caches] == before
+    assert constrain.warmup(vocab) == 0.0  # once per process
 
 
 def test_warmup_with_a_vocabulary_that_cannot_spell_its_specs():
-    from constrain import specs
+    from constrain import _warmup
 
     vocab = constrain.Vocabulary([b"a", b"b", b"</s>"], special=[2], eos_token_ids=[2])
-    specs._warmed = False
+    _warmup._warmed = False
+    constrain.warmup(vocab)
+    assert _warmup._warmed
     g = constrain.compile(constrain.Regex("(ab)+"), vocab, cache=False)
-    assert specs._warmed
     m = g.matcher()
     assert m.advance(0) and m.advance(1) and m.is_accepting()
 
@@ -59,7 +62,7 @@ def test_warmup_with_a_vocabulary_that_cannot_spell_its_specs():
 def test_all_lists_the_public_names():
     assert sorted(constrain.__all__) == [
         "AssetError", "CompileLimitError", "CompiledGrammar", "ConstrainError", "GBNF", "Grammar", "GrammarError",
-        "JsonSchema", "Lark", "Limits", "Matcher", "MatcherError", "Regex", "RegexError", "SchemaError", "SchemaReport",
+        "JsonSchema", "LLM", "Lark", "Limits", "Matcher", "MatcherError", "Regex", "RegexError", "SchemaError", "SchemaReport",
         "SpecError", "UnsatisfiableError", "Vocabulary", "VocabularyError", "allocate_bitmask", "apply_bitmask",
         "clear_caches", "compile", "fill_bitmasks", "warmup",
     ]
