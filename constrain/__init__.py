@@ -12,6 +12,7 @@ from ._caches import numba_cache_dir as _numba_cache_dir
 _numba_cache_dir()  # before any kernel is decorated
 
 from .bitmask import allocate_bitmask, apply_bitmask
+from .device_masks import DeviceLimits, DeviceMasks, DeviceStepper
 from .errors import (
     AssetError,
     CompileLimitError,
@@ -38,6 +39,9 @@ __all__ = [
     "CompileLimitError",
     "CompiledGrammar",
     "ConstrainError",
+    "DeviceLimits",
+    "DeviceMasks",
+    "DeviceStepper",
     "GBNF",
     "Grammar",
     "GrammarError",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 import torch
@@ -11,6 +11,8 @@ from transformers import LogitsProcessor as _HFLogitsProcessor
 
 from ..bitmask import apply_bitmask
 from ..errors import ConstrainError, MatcherError
+if TYPE_CHECKING:
+    from ..device_masks import DeviceLimits
 from ..matcher import CompiledGrammar, Matcher, fill_bitmasks
 
 __all__ = ["LogitsProcessor", "generate"]
@@ -24,21 +26,36 @@ class LogitsProcessor(_HFLogitsProcessor):
     ``num_return_sequences`` included). ``max_new_tokens``: pass the same value as to
     ``generate`` and a generation stopped by the budget still ends in the language.
     State is kept per row; each call advances by the newly generated tokens only.
+
+    ``device_masks=True`` (or a :class:`constrain.DeviceLimits`): grammars whose states are few enough (see
+    :class:`constrain.DeviceMasks`) keep every row's state on the logits' device and gather
+    its mask there, with no host round trip per token. The token budget is kept exactly:
+    the tables serve the steps before the budget can narrow any mask
+    (:meth:`DeviceMasks.budget_free_steps`); from there the host matchers replay the
+    tokens so far and take over. :attr:`device_reason` says why a generation used host
+    masks (None: the tables served every step). On the device path a token the mask
+    forbids (another processor run after this one) is not detected.
     """
 
-    def __init__(self, grammars: CompiledGrammar | Sequence[CompiledGrammar], *, max_new_tokens: int | None = None):
+    def __init__(self, grammars: CompiledGrammar | Sequence[CompiledGrammar], *, max_new_tokens: int | None = None,
+                 device_masks: "bool | DeviceLimits" = False):
         self._grammars = grammars
         self.max_new_tokens = max_new_tokens
+        self.device_masks = device_masks
+        self.device_reason: str | None = None
         self.matchers: list[Matcher] | None = None
         self._prompt_len = 0
         self._seen = 0
         self._bitmask: np.ndarray | None = None
+        self._stepper: Any = None
+        self._free_steps = -1
+        self._device_bitmask: Any = None
 
     def reset(self) -> None:
         """Forget the rows of the last generation (``generate`` calls it nowhere; reuse needs it)."""
         self.matchers = None
 
-    def _start(self, batch: int, seq_len: int) -> None:
+    def _start(self, batch: int, seq_len: int, device: Any = None) -> None:
         if isinstance(self._grammars, CompiledGrammar):
             grammars = [self._grammars] * batch
         else:
@@ -53,15 +70,46 @@ class LogitsProcessor(_HFLogitsProcessor):
         self._seen = seq_len
         words = max(g.vocab.bitmask_words for g in grammars)
         self._bitmask = np.full((batch, words), -1, dtype=np.int32)
+        self._stepper = None
+        if self.device_masks:
+            self._start_device(grammars, budget, device)
+
+    def _start_device(self, grammars: list[CompiledGrammar], budget: int | None, device: Any) -> None:
+        from ..device_masks import DEFAULT_DEVICE_LIMITS, DeviceLimits, DeviceMasks, DeviceStepper
+
+        limits = self.device_masks if isinstance(self.device_masks, DeviceLimits) else DEFAULT_DEVICE_LIMITS
+        tables = {id(g): DeviceMasks.of(g, limits) for g in grammars}
+        free = 1 << 62
+        for t in tables.values():
+            if not t.resident:
+                self.device_reason = f"host masks: {t.reason}"
+                return
+            if budget is not None:
+                free = min(free, t.budget_free_steps(budget))
+        if free < 0:
+            self.device_reason = "host masks: the token budget narrows the first mask"
+            return
+        self.device_reason = None
+        self._free_steps = free
+        self._stepper = DeviceStepper([tables[id(g)] for g in grammars], len(grammars), device)
+        self._device_bitmask = None
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         batch, seq_len = input_ids.shape
         # generate calls once per step, one token longer each time; anything else is a new
         # generation (a reused processor).
         if self.matchers is None or not 0 <= seq_len - self._seen <= 1 or len(self.matchers) != batch:
-            self._start(batch, seq_len)
+            self._start(batch, seq_len, scores.device)
         if self.matchers is None or self._bitmask is None:  # pragma: no cover - _start sets both
             raise MatcherError("processor state was not initialised")
+        if self._stepper is not None:
+            if seq_len - self._prompt_len <= self._free_steps:
+                return self._device_call(input_ids, scores, seq_len)
+            # The budget may narrow masks from here: the host matchers replay the tokens so far.
+            self._stepper = None
+            self._seen = self._prompt_len
+            self.device_reason = (f"device masks for {seq_len - self._prompt_len - 1} tokens, then host masks "
+                                  "(the token budget may narrow masks from there)")
         if seq_len > self._seen:
             new = input_ids[:, self._seen : seq_len].tolist()
             for row, m in enumerate(self.matchers):
@@ -86,6 +134,15 @@ class LogitsProcessor(_HFLogitsProcessor):
         apply_bitmask(scores, bitmask)
         return scores
 
+    def _device_call(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, seq_len: int) -> torch.FloatTensor:
+        stepper = self._stepper
+        if seq_len > self._seen:
+            stepper.advance(input_ids[:, -1])
+            self._seen = seq_len
+        self._device_bitmask = stepper.bitmask(self._device_bitmask)
+        apply_bitmask(scores, self._device_bitmask)
+        return scores
+
 
 def generate(
     model: Any,
@@ -96,6 +153,7 @@ def generate(
     vocab: Any = None,
     max_new_tokens: int = 256,
     do_sample: bool = False,
+    device_masks: "bool | DeviceLimits" = False,
     **generate_kwargs: Any,
 ) -> Any:
     """Generate one document of ``spec`` for ``prompt`` and return it parsed.
@@ -103,7 +161,8 @@ def generate(
     ``prompt`` is text or a chat (list of messages, formatted with the tokenizer's chat
     template). A pydantic model class comes back as a validated instance, a JSON Schema
     as the decoded JSON value, anything else as text. Raises :class:`ConstrainError`
-    when the output cannot be completed within ``max_new_tokens``.
+    when the output cannot be completed within ``max_new_tokens``. ``device_masks``: see
+    :class:`LogitsProcessor`.
     """
     from ..specs import compile as compile_spec
     from ..vocabulary import Vocabulary
@@ -120,7 +179,7 @@ def generate(
     else:
         text = prompt
     enc = tokenizer(text, return_tensors="pt", add_special_tokens=False)
-    processor = LogitsProcessor(grammar, max_new_tokens=max_new_tokens)
+    processor = LogitsProcessor(grammar, max_new_tokens=max_new_tokens, device_masks=device_masks)
     eos = list(vocab.eos_token_ids)
     with torch.inference_mode():
         out = model.generate(
