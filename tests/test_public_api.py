@@ -61,7 +61,8 @@ def test_warmup_with_a_vocabulary_that_cannot_spell_its_specs():
 
 def test_all_lists_the_public_names():
     assert sorted(constrain.__all__) == [
-        "AssetError", "CompileLimitError", "CompiledGrammar", "ConstrainError", "GBNF", "Grammar", "GrammarError",
+        "AssetError", "CompileLimitError", "CompiledGrammar", "ConstrainError", "DeviceLimits", "DeviceMasks",
+        "DeviceStepper", "GBNF", "Grammar", "GrammarError",
         "JsonSchema", "LLM", "Lark", "Limits", "Matcher", "MatcherError", "Regex", "RegexError", "SchemaError", "SchemaReport",
         "SpecError", "UnsatisfiableError", "Vocabulary", "VocabularyError", "allocate_bitmask", "apply_bitmask",
         "clear_caches", "compile", "fill_bitmasks", "warmup",
