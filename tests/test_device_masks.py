@@ -241,3 +241,24 @@ def test_processor_device_masks_equal_host(smol):
     dev, proc = _hf(model, tok, recursive, vocab, 16, DeviceLimits(max_states=200))
     assert dev == host
     assert "max_states=200" in proc.device_reason
+
+
+def test_llm_device_masks_equal_host(smol):
+    from constrain.serving import LLM
+
+    model, tok = smol
+    chats = [CHAT, [{"role": "user", "content": "When did the Berlin wall fall? Answer with a date."}],
+             [{"role": "user", "content": "Describe an item as JSON."}]]
+    formats = [JsonSchema(POINT, whitespace="compact"), DATE, JsonSchema(ITEM, whitespace="compact")]
+    outs = {}
+    for mode in (False, True):
+        for jump in ("exact", False):
+            with LLM(model, tok, max_batch_size=3, device_masks=mode, jump_forward=jump, freeze_heap=False) as llm:
+                got = llm.generate(chats, formats, max_new_tokens=40)
+                outs[mode, jump] = [(r.token_ids, r.finish_reason) for r in got]
+                if mode:
+                    assert llm.stats["device_mask_rows"] > 0
+                else:
+                    assert llm.stats["device_mask_rows"] == 0
+    assert outs[True, "exact"] == outs[False, "exact"]
+    assert outs[True, False] == outs[False, False]

@@ -82,7 +82,8 @@ class _Row:
     sequence is the prompt then the output, so the tokens to feed next are
     ``sequence[computed:]``."""
 
-    __slots__ = ("req", "slot", "computed", "mask", "prompt_len", "draft", "draft_masks")
+    __slots__ = ("req", "slot", "computed", "mask", "prompt_len", "draft", "draft_masks", "table", "table_state",
+                 "free_steps")
 
     def __init__(self, req: Request, slot: int):
         self.req = req
@@ -94,6 +95,12 @@ class _Row:
         # choices (the masks after each draft token come with it).
         self.draft: list[int] = []
         self.draft_masks: list[np.ndarray] = []
+        # Device-resident masks (Engine(device_masks=...)): the grammar's tables, the
+        # table state whose mask ``mask`` is (-1: a host mask), and how many tokens the
+        # budget leaves the tables' masks exact for.
+        self.table: Any = None
+        self.table_state = -1
+        self.free_steps = -1
 
     def length(self) -> int:
         return self.prompt_len + len(self.req.output_ids)
@@ -111,16 +118,24 @@ class _Row:
 STATS_KEYS = (
     "requests", "prompt_tokens", "cached_prompt_tokens", "prefill_tokens", "generated_tokens", "forced_tokens",
     "draft_tokens", "forward_passes", "forward_tokens", "mask_ms", "overlap_ms", "forward_ms", "cache_evictions",
+    "device_mask_rows",
 )
 
 
 class Engine:
     """The loop over one model. Thread-safe submission (:meth:`add`, :meth:`abort`); one
     thread at a time runs :meth:`step` (the caller of ``LLM.generate`` or the server's
-    background thread)."""
+    background thread).
+
+    ``device_masks=True`` (or a :class:`constrain.DeviceLimits`): requests whose grammar
+    freezes into tables (:class:`constrain.DeviceMasks`) take their masks from the tables,
+    gathered on the model's device by state (no mask computed on the host, none uploaded),
+    for as long as the token budget cannot narrow them
+    (:meth:`DeviceMasks.budget_free_steps`); host masks otherwise. Outputs are the same."""
 
     def __init__(self, model: Any, vocab: Any, *, max_batch_size: int = 16, kv_cache_tokens: int | None = None,
-                 jump_forward: str | bool = "exact", max_step_tokens: int = 512, device: Any = None):
+                 jump_forward: str | bool = "exact", max_step_tokens: int = 512, device: Any = None,
+                 device_masks: Any = False):
         if jump_forward not in ("exact", "bytes", False, None):
             raise ValueError(f"jump_forward must be 'exact', 'bytes' or False, got {jump_forward!r}")
         if max_batch_size < 1:
@@ -152,6 +167,7 @@ class Engine:
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="constrain-masks")
+        self.device_masks = device_masks
         self.stats: dict[str, float] = dict.fromkeys(STATS_KEYS, 0)
 
     # ------------------------------------------------------------------ submission
@@ -254,6 +270,8 @@ class Engine:
             if self._shares_pending_prefill(req, matched):
                 continue  # the next block is being computed for another row: reuse it next step
             row = _Row(req, self._free.pop())
+            if self.device_masks and req.matcher is not None:
+                self._attach_table(row)
             self.store.reserve(row.prompt_len + req.params.max_new_tokens)
             self.cache.load(blocks, row.slot)
             row.computed = matched
@@ -269,6 +287,28 @@ class Engine:
             with self._lock:
                 gone = set(map(id, admitted))
                 self._waiting = [r for r in self._waiting if id(r) not in gone]
+
+    def _attach_table(self, row: _Row) -> None:
+        from ..device_masks import DEFAULT_DEVICE_LIMITS, DeviceLimits, DeviceMasks
+
+        limits = self.device_masks if isinstance(self.device_masks, DeviceLimits) else DEFAULT_DEVICE_LIMITS
+        table = DeviceMasks.of(row.req.grammar, limits)
+        if table.resident:
+            row.table = table
+            row.free_steps = table.budget_free_steps(row.req.params.max_new_tokens + 1)
+
+    def _table_mask(self, row: _Row) -> np.ndarray | None:
+        """The row's next mask from its grammar's tables (a view, nothing computed), or
+        None where the tables do not serve it."""
+        m = row.req.matcher
+        row.table_state = -1
+        if row.table is None or m.num_tokens > row.free_steps:
+            return None
+        s = row.table.state_of(m.state)
+        if s < 0:
+            return None
+        row.table_state = s
+        return row.table.mask(s).view(np.uint32)
 
     def _shares_pending_prefill(self, req: Request, matched: int) -> bool:
         end = matched + BLOCK
@@ -354,18 +394,35 @@ class Engine:
             else:
                 masks.append(row.mask)
                 masks.extend(row.draft_masks + [None] * (len(row.draft) - len(row.draft_masks)))
-        if any(m is not None for m in masks):
+        # rows whose mask comes from the tables: gathered on the device by state
+        gather: dict[int, tuple[Any, list[int], list[int]]] = {}
+        i = 0
+        for row in sampled_rows:
+            if row.req.matcher is not None and row.table_state >= 0 and masks[i] is not None:
+                _, at, states = gather.setdefault(id(row.table), (row.table, [], []))
+                at.append(i)
+                states.append(row.table_state)
+                masks[i] = None
+            i += len(row.draft) + 1
+        if gather or any(m is not None for m in masks):
             bitmask = np.full((len(masks), self.words), -1, dtype=np.int32)
             for i, m in enumerate(masks):
                 if m is not None:
                     bitmask[i] = m.view(np.int32)
             if logits.device.type == "cpu":
                 logits = logits.contiguous()
-            apply_bitmask(logits, torch.from_numpy(bitmask))
+            bm = torch.from_numpy(bitmask).to(logits.device)
+            for table, at, states in gather.values():
+                tens = table.tensors(logits.device)
+                which = tens["mask_of"][torch.tensor(states, device=logits.device)]
+                rows = tens["masks"][which]
+                bm[torch.tensor(at, device=logits.device), : rows.shape[1]] = rows
+                stats["device_mask_rows"] += len(at)
+            apply_bitmask(logits, bm)
         choices = choose(logits, [(r.req.params, r.req.seed, len(r.req.output_ids), r.draft) for r in sampled_rows])
         for row, (accepted, tok) in zip(sampled_rows, choices):
             draft = row.draft
-            row.mask, row.draft, row.draft_masks = None, [], []
+            row.mask, row.draft, row.draft_masks, row.table_state = None, [], [], -1
             stats["draft_tokens"] += len(draft)
             for d in draft[:accepted]:
                 row.req.matcher.advance(d)
@@ -449,7 +506,9 @@ class Engine:
                     return
         while True:
             t0 = time.perf_counter()
-            words = m.mask_if_ready()
+            words = self._table_mask(row)
+            if words is None:
+                words = m.mask_if_ready()
             self.stats["mask_ms"] += (time.perf_counter() - t0) * 1e3
             if words is None:  # computed during the next pass
                 if self.jump_forward == "exact":
@@ -472,6 +531,7 @@ class Engine:
             if not m.advance(only):
                 return
             row.mask = None
+            row.table_state = -1
             self._append(row, only, forced=True)
             if req.finished:
                 return

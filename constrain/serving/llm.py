@@ -101,6 +101,9 @@ class LLM:
     passes), ``"bytes"`` (forced *bytes*, retokenized by longest match: fewer passes
     still, but the tokens may differ from the model's own split) or False.
     ``max_step_tokens`` caps the tokens of one pass (prompts are prefilled in chunks).
+    ``device_masks=True`` (or a :class:`constrain.DeviceLimits`): formats whose states are
+    few take their masks from tables on the model's device (see :class:`constrain.DeviceMasks`
+    and :class:`~constrain.serving.engine.Engine`); same outputs.
     ``freeze_heap``: once loaded, the objects made so far (modules, model, vocabulary) are
     moved out of the cyclic garbage collector's reach (``gc.freeze()``), so its full
     collections scan only what requests make: without it one costs ~130 ms on this
@@ -112,7 +115,7 @@ class LLM:
 
     def __init__(self, model: Any, tokenizer: Any = None, *, max_batch_size: int = 16,
                  kv_cache_tokens: int | None = None, jump_forward: str | bool = "exact", device: Any = None,
-                 max_step_tokens: int = 512, freeze_heap: bool = True):
+                 max_step_tokens: int = 512, freeze_heap: bool = True, device_masks: Any = False):
         from .._warmup import default_jobs, warmup
         from ..vocabulary import Vocabulary
 
@@ -138,7 +141,8 @@ class LLM:
         # now, while the caller expects a model load to take time, not in a first request
         warmup(self.vocab, jobs=default_jobs())
         self._engine = Engine(model, self.vocab, max_batch_size=max_batch_size, kv_cache_tokens=kv_cache_tokens,
-                              jump_forward=jump_forward, max_step_tokens=max_step_tokens, device=device)
+                              jump_forward=jump_forward, max_step_tokens=max_step_tokens, device=device,
+                              device_masks=device_masks)
         self._driver = threading.Lock()
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
