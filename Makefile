@@ -7,11 +7,13 @@ STAMP := $(VENV)/.constrain-installed
 # Engine integrations, each in a venv of its own (make test-engines runs them all).
 VLLM_VENV ?= .venv-vllm
 LLAMA_VENV ?= .venv-llama
+SGLANG_VENV ?= .venv-sglang
 VLLM_STAMP := $(VLLM_VENV)/.constrain-installed
 LLAMA_STAMP := $(LLAMA_VENV)/.constrain-installed
+SGLANG_STAMP := $(SGLANG_VENV)/.constrain-installed
 ENGINE_PYTEST := -m pytest -q -p no:cacheprovider
 
-.PHONY: setup demo serve test test-fast bench clean setup-vllm setup-llama-cpp test-vllm test-llama-cpp test-engines bench-vllm
+.PHONY: setup demo serve test test-fast bench clean setup-vllm setup-llama-cpp test-vllm test-llama-cpp test-engines bench-vllm setup-sglang test-sglang
 
 setup: $(STAMP)
 
@@ -55,7 +57,16 @@ $(LLAMA_STAMP): pyproject.toml scripts/setup_engine_llama.sh
 test-llama-cpp: $(LLAMA_STAMP)
 	$(LLAMA_VENV)/bin/python $(ENGINE_PYTEST) tests/engines/test_llama_cpp.py
 
-test-engines: test-vllm test-llama-cpp
+setup-sglang: $(SGLANG_STAMP)
+
+$(SGLANG_STAMP): pyproject.toml scripts/setup_engine_sglang.sh
+	PYTHON=$(PYTHON) VENV=$(SGLANG_VENV) bash scripts/setup_engine_sglang.sh
+	touch $(SGLANG_STAMP)
+
+test-sglang: $(SGLANG_STAMP)
+	$(SGLANG_VENV)/bin/python $(ENGINE_PYTEST) tests/engines/test_sglang.py
+
+test-engines: test-vllm test-llama-cpp test-sglang
 
 clean:
-	rm -rf $(VENV) $(VLLM_VENV) $(LLAMA_VENV) build *.egg-info
+	rm -rf $(VENV) $(VLLM_VENV) $(LLAMA_VENV) $(SGLANG_VENV) build *.egg-info
