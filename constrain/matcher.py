@@ -9,6 +9,8 @@ import numpy as np
 from .bitmask import copy_rows
 from .compiler import Plan, assemble, build
 from .masking.budget import BudgetPlanner
+from .masking.unique import START as _TRACK_START
+from .masking.unique import UniqueChecker
 from .errors import MatcherError, UnsatisfiableError
 from .grammar.ir import Grammar
 from .limits import DEFAULT_LIMITS, Limits
@@ -30,7 +32,7 @@ class CompiledGrammar:
     """
 
     __slots__ = ("_grammar", "_source", "vocab", "report", "name", "terminal_names", "parser", "lexer", "engine",
-                 "_planner")
+                 "_planner", "_unique")
 
     def __init__(self, grammar: Grammar, vocab: Vocabulary, *, report: Any = None, name: str = "",
                  limits: Limits = DEFAULT_LIMITS):
@@ -54,6 +56,7 @@ class CompiledGrammar:
         self.report = report
         self.name = name
         self._planner: BudgetPlanner | None = None
+        self._unique: UniqueChecker | None | bool = False  # False: not looked for yet
 
     @property
     def grammar(self) -> Grammar:
@@ -82,6 +85,14 @@ class CompiledGrammar:
             self._planner = BudgetPlanner(self.engine)
         return self._planner
 
+    @property
+    def unique_checker(self) -> UniqueChecker | None:
+        """The check of the ``uniqueItems`` arrays the grammar leaves to the matcher
+        (see :mod:`constrain.masking.unique`), or None when there are none."""
+        if self._unique is False:
+            self._unique = UniqueChecker.of(self.engine, self.terminal_names)
+        return self._unique  # type: ignore[return-value]
+
     def min_tokens(self) -> int:
         """Tokens (EOS excluded) of the shortest document found, tokenized by longest match."""
         return self.planner.min_tokens(self.engine.initial)
@@ -101,13 +112,23 @@ class Matcher:
     are O(1) per token.
     """
 
-    __slots__ = ("_grammar", "_engine", "_stack", "max_tokens")
+    __slots__ = ("_grammar", "_engine", "_stack", "max_tokens", "_unique", "_tracks")
 
     def __init__(self, grammar: CompiledGrammar, max_tokens: int | None = None):
         self._grammar = grammar
         self._engine = grammar.engine
         self._stack: list[int] = [grammar.engine.initial]
         self.max_tokens = max_tokens
+        # uniqueItems checked here: the JSON text's track after each token (see
+        # masking.unique), beside the grammar state
+        self._unique = grammar.unique_checker
+        self._tracks: list | None = None if self._unique is None else [_TRACK_START]
+        if max_tokens is not None and self._unique is not None:
+            raise MatcherError(
+                "max_tokens cannot be combined with a uniqueItems array checked while matching (string "
+                "items): the shortest completion the budget keeps open may repeat an item; match without "
+                "a token budget"
+            )
         if max_tokens is not None:
             need = grammar.planner.min_tokens(grammar.engine.initial) + 1
             if need > max_tokens:
@@ -142,19 +163,35 @@ class Matcher:
     def is_token_allowed(self, token_id: int) -> bool:
         """Whether ``token_id`` may come next, the token budget aside (EOS exactly when
         the text so far is complete)."""
-        return self._next_state(token_id, None) != _REFUSED
+        nxt = self._next_state(token_id, None)
+        if nxt == _REFUSED:
+            return False
+        return self._tracks is None or self._track_after(token_id, nxt) is not None
 
     def advance(self, token_id: int) -> bool:
         """Consume ``token_id``. A disallowed token returns False and changes nothing."""
         nxt = self._next_state(int(token_id), self.max_tokens)
         if nxt == _REFUSED:
             return False
+        if self._tracks is not None:
+            track = self._track_after(int(token_id), nxt)
+            if track is None:
+                return False
+            self._tracks.append(track)
         self._stack.append(nxt)
         return True
 
+    def _track_after(self, token_id: int, nxt: int):
+        """The uniqueItems track after ``token_id`` (None: it ends a repeated item)."""
+        track = self._tracks[-1]  # type: ignore[index]
+        if nxt == _TERMINATED:
+            return track
+        return self._unique.feed(self._stack[-1], track, self._grammar.vocab.token_bytes(token_id))  # type: ignore[union-attr]
+
     def _next_state(self, token_id: int, max_tokens: int | None) -> int:
         """The state after ``token_id`` (``_TERMINATED`` after EOS), or ``_REFUSED``;
-        with ``max_tokens``, a token the budget's mask leaves out is refused too."""
+        with ``max_tokens``, a token the budget's mask leaves out is refused too. (The
+        uniqueItems check is the caller's.)"""
         s = self._stack[-1]
         if s == _TERMINATED:
             return _REFUSED
@@ -179,6 +216,11 @@ class Matcher:
         nxt = self._engine.step_bytes(s, data)
         if nxt < 0:
             return False
+        if self._tracks is not None:
+            track = self._unique.feed(s, self._tracks[-1], data)  # type: ignore[union-attr]
+            if track is None:
+                return False
+            self._tracks.append(track)
         self._stack.append(nxt)
         return True
 
@@ -188,9 +230,13 @@ class Matcher:
             raise MatcherError(f"cannot roll back {num_tokens} tokens: only {len(self._stack) - 1} were advanced")
         if num_tokens:
             del self._stack[-num_tokens:]
+            if self._tracks is not None:
+                del self._tracks[-num_tokens:]
 
     def reset(self) -> None:
         del self._stack[1:]
+        if self._tracks is not None:
+            del self._tracks[1:]
 
     def fork(self) -> "Matcher":
         """An independent copy at the same position."""
@@ -199,6 +245,8 @@ class Matcher:
         m._engine = self._engine
         m._stack = list(self._stack)
         m.max_tokens = self.max_tokens
+        m._unique = self._unique
+        m._tracks = None if self._tracks is None else list(self._tracks)
         return m
 
     def mask_words(self) -> np.ndarray:
@@ -216,13 +264,15 @@ class Matcher:
                 return np.zeros(self._grammar.vocab.bitmask_words, dtype=np.uint32)
             if planner.max_cost_after(s) > limit:
                 return planner.mask(s, limit)
+        if self._tracks is not None:
+            return self._unique.filter(s, self._tracks[-1], self._engine.mask(s))  # type: ignore[union-attr]
         return self._engine.mask(s)
 
     def mask_if_ready(self) -> np.ndarray | None:
         """:meth:`mask_words` when it is already memoized (a dictionary lookup), else None:
         a caller that can compute it later, off its critical path, asks this first."""
         s = self._stack[-1]
-        if s == _TERMINATED:
+        if s == _TERMINATED or self._tracks is not None:
             return None
         if self.max_tokens is not None:
             planner = self._grammar.planner
@@ -263,6 +313,11 @@ class Matcher:
             s = engine.step_bytes(s, bytes(nxt))
             if s < 0:  # cannot happen for a reduced grammar; stop rather than loop
                 break
+        if self._tracks is not None:
+            # A forced run never ends a string item (a plain string goes on in many ways);
+            # cut it before a repeated item all the same, should one ever be forced.
+            while out and self._unique.feed(self._stack[-1], self._tracks[-1], bytes(out)) is None:  # type: ignore[union-attr]
+                out.pop()
         return bytes(out)
 
     def forced_tokens(self) -> list[int]:

@@ -10,7 +10,7 @@ from ...automata._jit import clock
 from ...errors import SchemaError
 from ...grammar.ir import GrammarBuilder, Lit, Terminal
 from ...grammar.ir import RegexTerm as Regex
-from .arrays import ArrayBuilder
+from .arrays import UNIQUE_MARK, ArrayBuilder
 from .enums import EnumBuilder
 from .flat import Flat, quick_empty
 from ...limits import Limits, limit_error
@@ -218,7 +218,14 @@ class Compiler(RefResolver, Merger, Negation, OneOf, Unevaluated, Validator, Enu
                     sub.props = {n: sub.props[n] for n in order}
                 branch = self.build(sub, hint)
                 alts.extend(branch)
-            return _dedupe(alts)
+            alts = _dedupe(alts)
+            arrays = {alt[1].startswith(UNIQUE_MARK) for alt in alts if len(alt) > 1 and alt[0] == self.T_LBRACK}
+            if len(arrays) == 2:
+                # One text would be an array of two branches, one checked for duplicates
+                # and one not: the matcher cannot tell which array it is writing.
+                self.unsupported(f.ptr, "uniqueItems", "anyOf/oneOf branches give arrays of strings with and "
+                                 "without uniqueItems")
+            return alts
         return self.build_plain(f, hint)
 
     def _declared_names(self, schema: Any, depth: int = 0) -> list[str]:
