@@ -35,13 +35,13 @@ from __future__ import annotations
 
 import threading
 import time
-import weakref
 from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
 from numba import njit
 
+from . import _caches
 from .errors import ConstrainError
 
 __all__ = ["DeviceLimits", "DeviceMasks", "DeviceStepper"]
@@ -133,17 +133,14 @@ class DeviceMasks:
 
     @classmethod
     def of(cls, grammar: Any, limits: DeviceLimits = DEFAULT_DEVICE_LIMITS) -> "DeviceMasks":
-        """:meth:`build`, memoized per grammar (its mask engine) and ``limits``."""
+        """:meth:`build`, memoized per grammar (its mask engine) and ``limits`` in a small
+        process-wide LRU (an entry keeps its grammar alive, so the engine's id names it)."""
         engine = grammar.engine
-        with _MEMO_LOCK:
-            per = _MEMO.get(engine)
-            if per is None:
-                per = _MEMO[engine] = {}
-            got = per.get(limits)
-        if got is None:
+        key = (id(engine), limits)
+        got = _TABLES.get(key)
+        if got is None or got.grammar.engine is not engine:
             got = cls.build(grammar, limits)
-            with _MEMO_LOCK:
-                per.setdefault(limits, got)
+            _TABLES.put(key, got)
         return got
 
     # ------------------------------------------------------------------ reading
@@ -250,8 +247,10 @@ class DeviceMasks:
         return got
 
 
-_MEMO: "weakref.WeakKeyDictionary[Any, dict[DeviceLimits, DeviceMasks]]" = weakref.WeakKeyDictionary()
-_MEMO_LOCK = threading.Lock()
+_TABLES = _caches.cache(
+    "device_masks.tables", 8,
+    "device tables per (grammar, limits); each up to DeviceLimits.max_table_bytes (64 MiB by default) on the host, "
+    "and as much again per torch device it was moved to")
 
 
 class _Builder:
