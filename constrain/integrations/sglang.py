@@ -14,6 +14,8 @@ Tested with the SGLang releases in :data:`TESTED_SGLANG_VERSIONS`; on others the
 refuses to start (:class:`UnsupportedSGLangError`). Structural tags are refused per request.
 SGLang does not tell a grammar backend a request's ``max_new_tokens``, so a document cut
 there may be incomplete (constrain's own engines and its vLLM plug-in keep it complete).
+SGLang wraps only its built-in backends for ``--reasoning-parser``: under constrain the
+grammar applies from the first generated token.
 """
 
 from __future__ import annotations
