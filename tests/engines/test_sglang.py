@@ -2,12 +2,13 @@
 where SGLang is not installed).
 
 What runs, on a CPU machine, with SGLang installed without its CUDA-only requirements:
-SGLang's plug-in loader finding the ``sglang.srt.plugins`` entry point and ``--grammar-backend
-constrain`` parsed by SGLang's own argument parser; SGLang's ``create_grammar_backend``
-choosing the backend from its registry; grammars compiled through the backend's executor
-and cache as SGLang's grammar manager does (``get_cached_or_future_value``, ``set_cache``),
-bad specs ending as SGLang's ``InvalidGrammarObject`` with constrain's message; masks
-for the Qwen2 and SmolLM2 tokenizers checked token by token against a reference; the
+SGLang's plug-in loader finding the ``sglang.srt.plugins`` entry point (also in a fresh
+process) and ``--grammar-backend constrain`` parsed by SGLang's own argument parser;
+SGLang's ``create_grammar_backend`` choosing the backend from its registry; grammars
+compiled through the backend's executor and cache as SGLang's grammar manager does
+(``get_cached_or_future_value``, ``set_cache``), bad specs ending as SGLang's
+``InvalidGrammarObject`` with constrain's message; masks for the Qwen2 tokenizer checked
+token by token against ``regex``'s partial matching, and for SmolLM2 along documents; the
 grammar objects' accept_token / rollback / copy / is_terminated / jump-forward; SGLang's
 ``SamplingBatchInfo`` building and applying a mixed batch's masks; greedy decoding with the
 bundled SmolLM2 model (transformers on CPU) through those masks, outputs valid against
@@ -16,7 +17,9 @@ jsonschema, ``re`` and lark, rows of a mixed batch equal to the same requests al
 What does not run here: SGLang's scheduler, model runner and server (the GrammarManager,
 overlap and speculative decoding, the HTTP/OpenAI path), which need SGLang's CUDA
 requirements and a GPU; masks applied to GPU logits (``move_vocab_mask`` to a device and
-``constrain.apply_bitmask``'s Triton path there). SGLang's published runtime
+``constrain.apply_bitmask``'s Triton path there); SGLang's own Triton bitmask kernel
+(it does not run under Triton's CPU interpreter) and its Sampler (the loop here takes the
+argmax of the masked logits). SGLang's published runtime
 configuration imports ``sglang.srt.configs`` and so torchvision, whose PyPI wheels need
 CUDA torch: the one value ``create_grammar_backend`` reads from it
 (``get_exec().kernel.grammar_backend``) is given from the parsed server arguments instead.
@@ -24,6 +27,8 @@ CUDA torch: the one value ``create_grammar_backend`` reads from it
 
 import json
 import re
+import subprocess
+import sys
 import types
 
 import pytest
@@ -131,6 +136,18 @@ def test_plugin_makes_constrain_a_grammar_backend(server_args, smol):
     assert GRAMMAR_BACKEND_CHOICES.count(cs.BACKEND_NAME) == 1
     with pytest.raises(SystemExit):
         prepare_server_args(["--model-path", "m", "--grammar-backend", "no-such-backend"])
+
+
+def test_a_fresh_sglang_process_finds_the_plugin():
+    """Only SGLang's own calls: its loader imports constrain through the entry point."""
+    code = ("from sglang.srt.plugins import load_plugins; load_plugins(); "
+            "from sglang.srt.server_args import prepare_server_args; "
+            "from sglang.srt.constrained.base_grammar_backend import GRAMMAR_BACKEND_REGISTRY as r; "
+            "a = prepare_server_args(['--model-path', 'm', '--grammar-backend', 'constrain']); "
+            "print(a.grammar_backend, r[a.grammar_backend].__module__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split()[-2:] == ["constrain", "constrain.integrations.sglang"]
 
 
 def test_untested_sglang_is_refused_with_a_clear_message(server_args, smol_tok, monkeypatch):
