@@ -120,6 +120,11 @@ class DeviceMasks:
         self = cls(grammar, limits)
         t0 = time.perf_counter()
         try:
+            if getattr(grammar, "unique_checker", None) is not None:
+                # the matcher removes tokens that would repeat an item: its masks depend
+                # on the text so far, not on the state alone
+                raise _TooLarge("the grammar has uniqueItems arrays checked per sequence: its masks are not "
+                                "a function of the state")
             _Builder(self, grammar, limits, t0).run()
         except _TooLarge as exc:
             self.reason = str(exc)

@@ -138,6 +138,10 @@ def test_fallback_names_the_limit(qwen2):
         DeviceLimits(max_states=0)
     with pytest.raises(constrain.ConstrainError, match="not made"):
         DeviceStepper([table], 1, "cpu")
+    unique = constrain.compile({"type": "array", "items": {"type": "string"}, "uniqueItems": True}, qwen2)
+    assert unique.unique_checker is not None
+    got = DeviceMasks.build(unique)
+    assert not got.resident and "uniqueItems" in got.reason
 
 
 def test_stepper_gathers_masks_on_the_device(qwen2):
