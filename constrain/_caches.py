@@ -171,17 +171,31 @@ def cache_dir() -> Path:
     return path
 
 
+def _numba_version() -> str:
+    """numba's version without importing it (its import takes a good part of a second)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("numba")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
 def numba_cache_dir() -> str | None:
-    """Point numba's kernel cache at ``<cache_dir>/numba`` and return it, so that an
-    install in a read-only place still keeps its compiled kernels (and all of constrain's
-    caches lie in one directory). A ``NUMBA_CACHE_DIR`` set by the user wins. None when
-    no cache directory can be made (numba then uses its own default)."""
+    """Point numba's kernel cache at ``<cache_dir>/numba/<numba version>`` and return it,
+    so that an install in a read-only place still keeps its compiled kernels (and all of
+    constrain's caches lie in one directory). The version is part of the path because
+    numba keeps one index per source file and drops every entry written by another
+    version: two environments with different numbas (an engine's own venv beside the
+    main one) would otherwise recompile each other's kernels at every switch. A
+    ``NUMBA_CACHE_DIR`` set by the user wins. None when no cache directory can be made
+    (numba then uses its own default)."""
     import sys
 
     chosen = os.environ.get("NUMBA_CACHE_DIR")
     if not chosen:
         try:
-            chosen = str(cache_dir() / "numba")
+            chosen = str(cache_dir() / "numba" / _numba_version())
         except OSError:
             return None
         os.environ["NUMBA_CACHE_DIR"] = chosen  # read when numba is imported, here and in workers

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import numba
 import pytest
 from numba import njit
 
@@ -25,7 +26,7 @@ def _python(code: str, env: dict) -> str:
 
 def test_numba_cache_lies_in_constrain_cache_dir(tmp_path):
     out = _python("import constrain, numba; print(numba.config.CACHE_DIR)", {"CONSTRAIN_CACHE_DIR": str(tmp_path)})
-    assert out.strip() == str(tmp_path / "numba")
+    assert out.strip() == str(tmp_path / "numba" / numba.__version__)
 
 
 def test_numba_cache_dir_set_by_the_user_wins(tmp_path):
@@ -38,7 +39,7 @@ def test_numba_cache_dir_set_by_the_user_wins(tmp_path):
 def test_numba_imported_first_still_uses_constrain_cache_dir(tmp_path):
     out = _python("import numba; import constrain; print(numba.config.CACHE_DIR)",
                   {"CONSTRAIN_CACHE_DIR": str(tmp_path)})
-    assert out.strip() == str(tmp_path / "numba")
+    assert out.strip() == str(tmp_path / "numba" / numba.__version__)
 
 
 def test_limit_clock_stops_while_numba_compiles():
