@@ -10,8 +10,9 @@ PYTHON=${PYTHON:-python3}
 VENV=${VENV:-.venv-llama}
 VERSION=${LLAMA_CPP_VERSION:-0.3.36}
 # Native builds (the default) segfaulted loading a model on these machines; AVX2 without
-# AVX-512/AMX runs on any x86-64 CPU of the last decade.
-export CMAKE_ARGS=${CMAKE_ARGS:-"-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_BLAS=OFF -DLLAMA_CURL=OFF"}
+# AVX-512/AMX runs on any x86-64 CPU of the last decade. The multimodal library (mtmd) is
+# left out: text generation does not load it, and it is a good part of the build.
+export CMAKE_ARGS=${CMAKE_ARGS:-"-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_BLAS=OFF -DLLAMA_CURL=OFF -DLLAVA_BUILD=OFF"}
 CACHE=${CONSTRAIN_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/constrain}
 KEY=$(printf '%s %s %s' "$VERSION" "$CMAKE_ARGS" "$("$PYTHON" -c 'import sys; print(sys.version_info[:2])')" | sha256sum | cut -c1-16)
 WHEELS="$CACHE/wheels/llama-cpp-python-$KEY"
