@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import threading
 import weakref
+from itertools import accumulate
 from time import perf_counter_ns
 
 import numpy as np
@@ -95,6 +96,7 @@ class MaskEngine:
         self._psets: list[tuple[int, ...]] = []
         self._pset_index: dict[tuple[int, ...], int] = {}
         self._un_count = 0
+        self._resolve_scratch: list[np.ndarray] | None = None  # see _resolve
         # token costs (see token_costs): (set << 32 | lexer state) -> cost
         self._co_keys: np.ndarray | None = None
         self._co_vals = np.zeros(1, dtype=np.int64)
@@ -382,23 +384,35 @@ class MaskEngine:
             return
         # Each walk's events come in the trie's depth-first order; merged, they are the
         # events of the first pass (kind 0: a lexeme may end there).
-        sorted_events = [self._event_nodes(ev) for _, ev in starts]
-        ev_node, ev = merge_events(
-            np.concatenate([nodes for nodes, _ in sorted_events]),
-            np.concatenate([states for _, states in sorted_events]),
-            np.cumsum([len(ev[0]) for _, ev in starts]),
-            np.asarray([self._pset(p) for p, _ in starts], dtype=np.int64),
-        )
-        depth = self.vocab.max_token_length + 2
-        lvl_lo = np.zeros(depth, dtype=np.int64)
-        lvl_hi = np.zeros(depth, dtype=np.int64)
-        lvl_s = np.empty(256, dtype=np.int64)
-        lvl_c = np.empty(256, dtype=np.int32)
-        stage = np.empty((256, 2), dtype=np.int64)
-        req = np.empty((256, 3), dtype=np.int64)
-        dfr_node = np.empty(256, dtype=np.int64)
-        dfr = np.empty((256, 3), dtype=np.int64)
-        cur = np.zeros(8, dtype=np.int64)
+        if len(starts) == 1:
+            (ps, events), = starts
+            nodes, states = self._event_nodes(events)
+            run_end = np.array([len(nodes)], dtype=np.int64)
+            run_set = np.array([self._pset(ps)], dtype=np.int64)
+        else:
+            sorted_events = [self._event_nodes(ev) for _, ev in starts]
+            nodes = np.concatenate([nodes for nodes, _ in sorted_events])
+            states = np.concatenate([states for _, states in sorted_events])
+            run_end = np.fromiter(accumulate(len(ev[0]) for _, ev in starts), dtype=np.int64, count=len(starts))
+            run_set = np.array([self._pset(p) for p, _ in starts], dtype=np.int64)
+        ev_node, ev = merge_events(nodes, states, run_end, run_set)
+        # Scratch of the numba passes, kept with the engine for the next mask rather
+        # than allocated per mask; taken while in use (a cost callback may come back
+        # here), grown when a pass asks.
+        scratch_ = self._resolve_scratch
+        self._resolve_scratch = None
+        if scratch_ is None:
+            depth = self.vocab.max_token_length + 2
+            scratch_ = [
+                np.zeros(depth, dtype=np.int64), np.zeros(depth, dtype=np.int64),
+                np.empty(256, dtype=np.int64), np.empty(256, dtype=np.int32), np.empty((256, 2), dtype=np.int64),
+                np.empty((256, 3), dtype=np.int64), np.empty(256, dtype=np.int64), np.empty((256, 3), dtype=np.int64),
+                np.zeros(8, dtype=np.int64),
+            ]
+        lvl_lo, lvl_hi, lvl_s, lvl_c, stage, req, dfr_node, dfr, cur = scratch_
+        lvl_lo.fill(0)
+        lvl_hi.fill(0)
+        cur.fill(0)
         cur[3] = self._work
         lexer = self.lexer
         if self._nx_keys is None:
@@ -425,6 +439,7 @@ class MaskEngine:
             self._work = int(cur[3])
             if status == 0:
                 self.resolve_visits = (int(cur[5]), int(cur[6]))
+                self._resolve_scratch = scratch_
                 return
             if status == 1:
                 raise self._limit_error()
@@ -434,10 +449,12 @@ class MaskEngine:
                 lvl_s = np.concatenate([lvl_s[:used], np.empty(size - used, dtype=np.int64)])
                 lvl_c = np.concatenate([lvl_c[:used], np.empty(size - used, dtype=np.int32)])
                 stage = np.empty((size, 2), dtype=np.int64)
+                scratch_[2:5] = lvl_s, lvl_c, stage
             elif status == 4:
                 req = np.concatenate([req, np.empty_like(req)])
                 dfr_node = np.concatenate([dfr_node, np.empty_like(dfr_node)])
                 dfr = np.concatenate([dfr, np.empty_like(dfr)])
+                scratch_[5:8] = req, dfr_node, dfr
             else:
                 asked = req[: int(cur[4])].tolist()
                 cur[4] = 0
