@@ -58,7 +58,7 @@ def _automata_kernels() -> dict[str, Callable[[], None]]:
     from .automata._ascii import ascii_table, wide_templates
     from .automata._byte_classes import column_classes, edge_ranges, key_columns, widen
     from .automata._determinize import determinize
-    from .automata._minimize import minimize
+    from .automata._minimize import minimize, renumber
     from .automata._product import pair_product
     from .automata._regex_dfa import nfa_table, regex_dfa, regex_table, trie
 
@@ -92,6 +92,7 @@ def _automata_kernels() -> dict[str, Callable[[], None]]:
         "determinize": _determinize,
         "pair_product": lambda: pair_product(one, one, acc, acc, 0, 10, inf),
         "minimize": lambda: minimize(one, acc, 0, np.zeros(1, dtype=np.int64), inf),
+        "renumber": lambda: renumber(one, acc, 0, np.zeros(1, dtype=np.int64)),
         "columns": _columns,
         "regex_dfa": _regex_dfa,
         "regex_table": lambda: regex_table(1, i64, i64, i64, 0, 10, inf),

@@ -508,3 +508,69 @@ def test_long_bounded_json_string_is_linear():
     assert d.accepts(b'"' + b"x" * 300 + b'"') and not d.accepts(b'"' + b"x" * 301 + b'"')
     assert d.accepts(b'"' + "é".encode() * 300 + b'"') and d.accepts(b'"' + b"\\u00e9" * 300 + b'"')
     assert elapsed < 5.0
+
+
+# ----------------------------------------------------------------------------- direct JSON string DFAs
+
+from constrain.automata._json_strings import JSON_STRING_REGEX  # noqa: E402
+
+_KEY_CHARS = ["a", "b", "z", "A", "0", "u", "-", ".", " ", '"', "\\", "/", "\n", "\t", "\b", "\x00", "\x1f", "\x7f"]
+
+
+def _general(term) -> ByteDFA:
+    """The DFA of ``term`` the general way (products, concatenation, minimization)."""
+    if isinstance(term, Difference):
+        return difference(compile_terminal(term.left), compile_terminal(term.right))
+    return concat(*[compile_terminal(p) for p in term.parts])
+
+
+def _names_term(names) -> Difference:
+    regs = tuple(Regex(re.escape(n), json_string=True) for n in names)
+    return Difference(Regex(JSON_STRING_REGEX),
+                      Concat((Lit('"'), regs[0] if len(regs) == 1 else Union_(regs), Lit('"'))))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_string_except_names_equals_the_general_difference(seed):
+    # "any key but the declared ones" is built from the names' trie; it must be the very
+    # DFA (same canonical table) the difference of the two languages gives, escapes,
+    # control characters, quotes, the empty name and shared prefixes included
+    rng = random.Random(seed)
+    for _ in range(25):
+        names = sorted({"".join(rng.choice(_KEY_CHARS) for _ in range(rng.randint(0, 6)))
+                        for _ in range(rng.randint(1, 7))})
+        term = _names_term(names)
+        assert regex_mod._excluded_names(term) == names
+        got = regex_mod._terminal_dfa(term)
+        check_invariants(got)
+        assert got == _general(term), names
+
+
+def test_string_except_names_by_example():
+    d = regex_mod._terminal_dfa(_names_term(["kind", "apiVersion", "k"]))
+    for text, ok in [('"kind"', False), ('"k"', False), ('"\\u006bind"', False), ('"ki\\u006Ed"', False),
+                     ('"kin"', True), ('"kinds"', True), ('""', True), ('"apiversion"', True),
+                     ('"\\u006b\\u0069"', True), ('"k\\n"', True), ('"kind', False)]:
+        assert d.accepts(text.encode()) is ok, text
+    # names that are not ASCII take the general path, with the same language
+    term = _names_term(["é", "ü-x"])
+    assert regex_mod._terminal_dfa(term) == _general(term)
+
+
+@pytest.mark.parametrize("lo,hi", [(0, 0), (0, 1), (1, 1), (2, 2), (3, 7), (0, 40), (5, 64), (1, 255)])
+def test_bounded_json_string_equals_the_general_concatenation(lo, hi):
+    term = Concat((Lit('"'), Regex(r"[\s\S]{%d,%d}" % (lo, hi), json_string=True), Lit('"')))
+    got = regex_mod._terminal_dfa(term)
+    check_invariants(got)
+    assert got == _general(term)
+    for text in ['"' + "x" * lo + '"', '"' + "é" * hi + '"', '"' + "\\u00e9" * lo + '"']:
+        assert got.accepts(text.encode())
+    assert not got.accepts(('"' + "x" * (hi + 1) + '"').encode())
+    if lo:
+        assert not got.accepts(('"' + "\\n" * (lo - 1) + '"').encode())
+
+
+def test_bounded_json_string_past_the_state_limit_keeps_the_limit_error():
+    term = Concat((Lit('"'), Regex(r"[\s\S]{0,100000}", json_string=True), Lit('"')))
+    with pytest.raises(CompileLimitError):
+        compile_terminal(term)

@@ -15,7 +15,7 @@ from ._byte_classes import rows_of
 from ._reach import reachable
 from ._support import late
 
-__all__ = ["minimize", "minimize_edges"]
+__all__ = ["minimize", "minimize_edges", "renumber"]
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -354,3 +354,35 @@ def minimize(rows_in, acc, start, col_order, deadline):
                 j += 1
     o_off, o_col, o_tgt, o_acc, status = minimize_edges(k, off, col, tgt, acc, start, deadline)
     return rows_of(o_off, o_col, o_tgt, k), o_acc, status
+
+
+@njit(cache=True)
+def renumber(rows_in, acc, start, col_order):
+    """Canonically renumber a table ``rows_in`` [n, k] that is already minimal and trim:
+    breadth first from ``start``, successors in the order of ``col_order``, as
+    :func:`minimize` numbers its result. Returns (rows int32 [n, k], accepting)."""
+    n, k = rows_in.shape
+    new = np.full(n, -1, dtype=np.int64)
+    order = np.empty(n, dtype=np.int64)
+    new[start] = 0
+    order[0] = start
+    m = 1
+    qi = 0
+    while qi < m:
+        s = order[qi]
+        qi += 1
+        for jj in range(k):
+            t = rows_in[s, col_order[jj]]
+            if t >= 0 and new[t] < 0:
+                new[t] = m
+                order[m] = t
+                m += 1
+    out = np.empty((m, k), dtype=np.int32)
+    out_acc = np.empty(m, dtype=np.bool_)
+    for i in range(m):
+        s = order[i]
+        for c in range(k):
+            t = rows_in[s, c]
+            out[i, c] = -1 if t < 0 else new[t]
+        out_acc[i] = acc[s]
+    return out, out_acc

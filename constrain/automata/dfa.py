@@ -23,7 +23,7 @@ from ..limits import DEFAULT_LIMITS, limit_error
 from ._byte_classes import column_classes, key_columns
 from ._determinize import determinize
 from ._jit import clock
-from ._minimize import minimize
+from ._minimize import minimize, renumber
 from ._product import pair_product
 
 __all__ = [
@@ -204,6 +204,22 @@ def finalize(table, byte_cls: np.ndarray, accepting, start: int, deadline: float
         raise CompileLimitError(f"{what}: exceeded the time limit while minimizing")
     if out.shape[0] == 0:
         return empty_dfa()
+    d = ByteDFA(np.take(out, byte_cls, axis=1), out_acc)
+    d._cls = byte_cls
+    return d
+
+
+def renumbered(table: np.ndarray, byte_cls: np.ndarray, accepting: np.ndarray, start: int = 0) -> ByteDFA:
+    """The canonical DFA of a table over byte classes (as :func:`finalize` takes) that is
+    already minimal and trim, by renumbering alone: what :func:`finalize` returns for it,
+    without the cost of minimizing (a caller that built the minimal DFA directly)."""
+    byte_cls = np.asarray(byte_cls, dtype=np.int64).reshape(-1)
+    k = int(byte_cls.max()) + 1
+    rows = np.ascontiguousarray(table, dtype=np.int32).reshape(-1, k)
+    first = np.full(k, 256, dtype=np.int64)
+    np.minimum.at(first, byte_cls, np.arange(256, dtype=np.int64))
+    col_order = np.argsort(first, kind="stable").astype(np.int64)
+    out, out_acc = renumber(rows, np.ascontiguousarray(accepting, dtype=np.bool_), int(start), col_order)
     d = ByteDFA(np.take(out, byte_cls, axis=1), out_acc)
     d._cls = byte_cls
     return d

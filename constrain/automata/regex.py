@@ -10,6 +10,7 @@ of a big alternation are built as a trie.
 
 from __future__ import annotations
 
+import re
 from itertools import chain
 
 import numpy as np
@@ -25,6 +26,7 @@ from . import store
 from ._byte_classes import edge_ranges
 from ._jit import clock
 from ._regex_dfa import nfa_table, regex_dfa, trie
+from ._json_strings import JSON_STRING_REGEX, json_string_except, json_string_of_length
 from .dfa import ByteDFA, concat, difference, empty_dfa, intersect, literal_dfa, union
 from .parse import parse
 
@@ -641,15 +643,85 @@ def _terminal_dfa(term, limits: Limits = DEFAULT_LIMITS) -> ByteDFA:
     if isinstance(term, Lit):
         return _lit_dfa(term.text, term.ignore_case, limits)
     if isinstance(term, Concat):
+        dfa = _quoted_length(term, limits)
+        if dfa is not None:
+            return dfa
         return concat(*[compile_terminal(p, limits) for p in term.parts], **_regex_limits(limits))
     if isinstance(term, Union_):
         return _union_dfa(term.parts, limits)
     if isinstance(term, Intersect):
         return intersect(*[compile_terminal(p, limits) for p in term.parts], **_regex_limits(limits))
     if isinstance(term, Difference):
+        names = _excluded_names(term)
+        if names is not None:
+            left = compile_terminal(term.left, limits)
+            dfa = json_string_except(left, names)
+            if dfa is not None and dfa.n_states <= limits.max_regex_states:
+                return dfa
         return difference(compile_terminal(term.left, limits), compile_terminal(term.right, limits),
                           **_regex_limits(limits))
     raise TypeError(f"not a grammar terminal: {term!r}")
+
+
+_LENGTH = re.compile(r"\[\\s\\S\]\{(\d+),(\d+)\}")
+
+
+def _quoted_length(term: Concat, limits: Limits) -> ByteDFA | None:
+    """The DFA of a JSON string of ``m`` to ``n`` characters (``"[\\s\\S]{m,n}"``),
+    built layer by layer, or None for another terminal."""
+    parts = term.parts
+    if not (len(parts) == 3 and all(isinstance(q, Lit) and q.text in ('"', b'"') and not q.ignore_case
+                                    for q in (parts[0], parts[2]))):
+        return None
+    body = parts[1]
+    if not (isinstance(body, RegexTerminal) and body.json_string and not body.search and not body.ignore_case):
+        return None
+    got = _LENGTH.fullmatch(body.source)
+    if got is None:
+        return None
+    m, n = int(got.group(1)), int(got.group(2))
+    char = compile_terminal(RegexTerminal("[\\s\\S]", ascii=body.ascii, json_string=True), limits)
+    if (n + 1) * char.n_states > limits.max_regex_states:
+        return None  # the general path says which limit
+    return json_string_of_length(char, m, n)
+
+
+def _name(part) -> str | None:
+    """The string a JSON-string regex matches when it is one literal, else None."""
+    if not (isinstance(part, RegexTerminal) and part.json_string) or part.search or part.ignore_case:
+        return None
+    try:
+        ast = parse(part.source, ascii=part.ascii, ignore_case=False, search=False)
+    except RegexError:
+        return None
+    items = ast[1] if ast[0] == "cat" else (ast,)
+    chars = []
+    for item in items:
+        if item[0] != "set" or len(item[1]) != 1 or item[1][0][0] != item[1][0][1]:
+            return None
+        chars.append(chr(item[1][0][0]))
+    return "".join(chars)
+
+
+def _excluded_names(term: Difference) -> list[str] | None:
+    """The names of a "JSON string except these names" terminal (the key of an object
+    with extra properties, a string with excluded values), or None for another shape."""
+    left, right = term.left, term.right
+    if not (isinstance(left, RegexTerminal) and left.source == JSON_STRING_REGEX and not left.json_string
+            and not left.search and not left.ignore_case and not left.ascii):
+        return None
+    if not (isinstance(right, Concat) and len(right.parts) == 3
+            and all(isinstance(q, Lit) and q.text in ('"', b'"') and not q.ignore_case
+                    for q in (right.parts[0], right.parts[2]))):
+        return None
+    inner = right.parts[1]
+    names = []
+    for part in inner.parts if isinstance(inner, Union_) else (inner,):
+        name = _name(part)
+        if name is None:
+            return None
+        names.append(name)
+    return names
 
 
 def _worth_a_lookup(term) -> bool:

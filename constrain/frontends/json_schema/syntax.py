@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from ...automata._json_strings import JSON_STRING_REGEX
 from ...errors import SchemaError
 
 __all__ = ["BOUNDED_INDENT", "JSON_NUMBER_REGEX", "JSON_STRING_REGEX", "whitespace_regexes"]
 
-JSON_STRING_REGEX = r'"(?:[^"\\\x00-\x1f]|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*"'
 JSON_NUMBER_REGEX = r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?"
 _INT_REGEX = r"-?(?:0|[1-9][0-9]*)"
 _INT_REGEX_FRAC = r"-?(?:0|[1-9][0-9]*)(?:\.0+)?"
