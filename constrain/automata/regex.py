@@ -30,7 +30,7 @@ from ._json_strings import JSON_STRING_REGEX, json_string_except, json_string_of
 from .dfa import ByteDFA, concat, difference, empty_dfa, intersect, literal_dfa, union
 from .parse import parse
 
-__all__ = ["compile_regex", "compile_terminal", "escape", "RegexError", "CompileLimitError"]
+__all__ = ["compile_regex", "compile_terminal", "escape", "syntax_terminals", "RegexError", "CompileLimitError"]
 
 def escape(text: str) -> str:
     """Escape every regex metacharacter of ``text`` (all non-alphanumerics)."""
@@ -586,6 +586,24 @@ _TERMINALS = _caches.cache(
     "thousands of small tables, a few MB in all")
 
 
+# Terminals of a front end's own syntax (JSON's punctuation with its whitespace, strings,
+# numbers): the same for every spec, so their DFAs stay when spec caches are cleared.
+_SYNTAX = _caches.cache(
+    "automata.syntax_terminals", 256,
+    "minimal byte DFA of each terminal a front end declares part of its fixed syntax "
+    "(JSON punctuation, strings, numbers); the same for every spec", spec_free=True)
+_SYNTAX_TERMS: set = set()
+_SYNTAX_MAX = 256
+
+
+def syntax_terminals(*terms) -> None:
+    """Declare ``terms`` part of a front end's fixed syntax: their DFAs depend on no spec
+    and are kept by :func:`constrain.clear_caches` (at most a few hundred are kept)."""
+    for term in terms:
+        if len(_SYNTAX_TERMS) < _SYNTAX_MAX:
+            _SYNTAX_TERMS.add(term)
+
+
 def _lit_dfa(text, ignore_case: bool, limits: Limits) -> ByteDFA:
     if isinstance(text, str):
         if not ignore_case:
@@ -747,7 +765,8 @@ def compile_terminal(term, limits: Limits = DEFAULT_LIMITS) -> ByteDFA:
         limits.max_regex_states == DEFAULT_LIMITS.max_regex_states
         and limits.max_regex_seconds == DEFAULT_LIMITS.max_regex_seconds
     ) else (term, limits.max_regex_states, limits.max_regex_seconds)
-    got = _TERMINALS.get(key)
+    memo = _SYNTAX if key in _SYNTAX_TERMS else _TERMINALS
+    got = memo.get(key)
     if got is not None:
         return got
     if _worth_a_lookup(term) and store.enabled():
@@ -759,5 +778,5 @@ def compile_terminal(term, limits: Limits = DEFAULT_LIMITS) -> ByteDFA:
                 store.save(key, dfa)
     else:
         dfa = _terminal_dfa(term, limits)
-    _TERMINALS.put(key, dfa)
+    memo.put(key, dfa)
     return dfa

@@ -7,6 +7,7 @@ import warnings
 from typing import Any, Iterable
 
 from ...automata._jit import clock
+from ...automata.regex import syntax_terminals
 from ...errors import SchemaError
 from ...grammar.ir import GrammarBuilder, Lit, Terminal
 from ...grammar.ir import RegexTerm as Regex
@@ -72,6 +73,7 @@ class Compiler(RefResolver, Merger, Negation, OneOf, Unevaluated, Validator, Enu
 
         def punct(name: str, regex: str, lit: str) -> str:
             term: Terminal = Regex(regex) if regex != re.escape(lit) else Lit(lit)
+            syntax_terminals(term)
             return self.b.terminal(term, name)
 
         self.T_LBRACE = punct("LBRACE", r"\{" + ws_after, "{")

@@ -9,10 +9,7 @@ from ...grammar.ir import Concat, Intersect, Lit, Terminal, Union_
 from ...grammar.ir import RegexTerm as Regex
 from .flat import Flat
 from .number_ranges import number_range_regexes
-from .syntax import JSON_NUMBER_REGEX
-
-_INT_REGEX = r"-?(?:0|[1-9][0-9]*)"
-_INT_REGEX_FRAC = r"-?(?:0|[1-9][0-9]*)(?:\.0+)?"
+from .syntax import _INT_REGEX, _INT_REGEX_FRAC, JSON_NUMBER_REGEX
 
 
 class NumberBuilder:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from ...automata._json_strings import JSON_STRING_REGEX
+from ...automata.regex import syntax_terminals
+from ...grammar.ir import Lit
+from ...grammar.ir import RegexTerm as Regex
 from ...errors import SchemaError
 
 __all__ = ["BOUNDED_INDENT", "JSON_NUMBER_REGEX", "JSON_STRING_REGEX", "whitespace_regexes"]
@@ -10,6 +13,10 @@ __all__ = ["BOUNDED_INDENT", "JSON_NUMBER_REGEX", "JSON_STRING_REGEX", "whitespa
 JSON_NUMBER_REGEX = r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?"
 _INT_REGEX = r"-?(?:0|[1-9][0-9]*)"
 _INT_REGEX_FRAC = r"-?(?:0|[1-9][0-9]*)(?:\.0+)?"
+
+# The same DFAs whatever the schema: kept when the caches of specs are cleared.
+syntax_terminals(*(Regex(r) for r in (JSON_STRING_REGEX, JSON_NUMBER_REGEX, _INT_REGEX, _INT_REGEX_FRAC)),
+                 *(Lit(w) for w in ("true", "false", "null")))
 
 
 # The "bounded" policy: one space, or one line break and an indentation of at most this
