@@ -125,9 +125,8 @@ class Matcher:
         self._tracks: list | None = None if self._unique is None else [_TRACK_START]
         if max_tokens is not None and self._unique is not None:
             raise MatcherError(
-                "max_tokens cannot be combined with a uniqueItems array checked while matching (string "
-                "items): the shortest completion the budget keeps open may repeat an item; match without "
-                "a token budget"
+                "max_tokens cannot be combined with a uniqueItems array checked while matching: the shortest "
+                "completion the budget keeps open may repeat an item; match without a token budget"
             )
         if max_tokens is not None:
             need = grammar.planner.min_tokens(grammar.engine.initial) + 1

@@ -96,16 +96,20 @@ def test_unique_items_equality_ignores_number_spelling_and_key_order():
         assert accepts(g, json.dumps(inst)) == ref.is_valid(inst), inst
 
 
-def test_unique_items_beyond_finite_values_and_plain_strings_is_declined_clearly():
-    # plain string items are checked by the matcher (tests/test_json_schema_unique_items.py);
-    # integers over a wide range are neither a small set nor plain strings
+def test_unique_items_with_contains_over_wide_items_is_declined_clearly():
+    # items of many values are checked by the matcher (tests/test_json_schema_unique_items.py),
+    # but not beside `contains`, which counts items in states
     items = {"type": "integer", "minimum": 0, "maximum": 1000}
+    schema = {"type": "array", "items": items, "uniqueItems": True, "contains": {"const": 3}}
     with pytest.raises(constrain.SchemaError, match="uniqueItems") as e:
-        constrain.compile(constrain.JsonSchema({"type": "array", "items": items, "uniqueItems": True}), V)
+        constrain.compile(constrain.JsonSchema(schema), V)
     assert "/uniqueItems" in str(e.value)
     with pytest.warns(UserWarning, match="uniqueItems"):
-        g = constrain.compile(constrain.JsonSchema({"items": items, "uniqueItems": True}, strict=False), V)
+        g = constrain.compile(constrain.JsonSchema(dict(schema), strict=False), V)
     assert g.report.approximated
+    # without contains, the same items are compared by the matcher
+    g = constrain.compile(constrain.JsonSchema({"type": "array", "items": items, "uniqueItems": True}), V)
+    assert accepts(g, "[1, 2, 3]") and not accepts(g, "[1, 2, 1]")
 
 
 def test_max_contains_whose_schema_cannot_be_negated_is_declined():

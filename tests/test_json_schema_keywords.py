@@ -250,7 +250,7 @@ def test_not_forms():
 
 
 @pytest.mark.parametrize("keyword, schema", [
-    ("uniqueItems", {"type": "array", "uniqueItems": True}),
+    ("uniqueItems", {"type": "array", "uniqueItems": True, "contains": {"type": "string"}}),
     ("if", {"if": {"propertyNames": {"maxLength": 2}}, "then": {"minProperties": 1}}),
     ("propertyNames", {"type": "object", "properties": {"a": {"propertyNames": {"anyOf": [{"maxLength": 3}, {"pattern": "x"}]}}}}),
     ("multipleOf", {"type": "number", "multipleOf": 0.07}),

@@ -1,10 +1,12 @@
-"""uniqueItems over plain string items, checked by the matcher: acceptance equals
-jsonschema's verdict, the mask agrees with advance, random decoding stays valid."""
+"""uniqueItems over items of many values (strings, numbers, objects, arrays, mixed),
+checked by the matcher: acceptance equals jsonschema's verdict, the mask agrees with
+advance, random decoding stays valid."""
 
 from __future__ import annotations
 
 import json
 import random
+import re
 
 import jsonschema
 import numpy as np
@@ -36,7 +38,11 @@ def feed(g: constrain.CompiledGrammar, tokens: list[int]) -> bool:
     and advance; True when all were taken and the text is complete."""
     m = g.matcher()
     for t in tokens:
-        words = m.mask_words()
+        try:
+            words = m.mask_words()
+        except constrain.MatcherError as e:  # no new item can be written from here
+            assert "uniqueItems" in str(e)
+            return False
         allowed = m.is_token_allowed(t)
         assert _bit(words, t) == allowed
         if not m.advance(t):
@@ -167,17 +173,169 @@ def test_budget_is_refused_clearly():
         g.matcher(max_tokens=64)
 
 
-def test_wide_integers_and_ambiguous_arrays_still_decline():
-    with pytest.raises(constrain.SchemaError, match="uniqueItems"):
-        constrain.compile(constrain.JsonSchema({"type": "array", "items": {"type": "number"}, "uniqueItems": True}),
-                          BYTES)
+def test_ambiguous_arrays_still_decline():
+    # one text, an array of two branches, one compared and one not: the matcher cannot tell
     with pytest.raises(constrain.SchemaError, match="uniqueItems"):
         constrain.compile(constrain.JsonSchema({"anyOf": [
-            {"type": "array", "items": {"type": "string"}, "uniqueItems": True},
-            {"type": "array", "items": {"type": "string"}, "maxItems": 3}]}), BYTES)
+            {"type": "array", "items": {"type": "number"}, "uniqueItems": True},
+            {"type": "array", "items": {"type": "number"}, "maxItems": 3}]}), BYTES)
 
 
 def test_report_says_enforced():
     g = constrain.compile(constrain.JsonSchema(SCHEMAS[0]), BYTES)
     assert [(e.pointer, e.status) for e in g.report.entries if e.keyword == "uniqueItems"] == [("/uniqueItems", "enforced")]
     assert not g.report.approximated
+
+
+# ----------------------------------------------------------------------------- any item schema
+
+ANY_SCHEMAS = [
+    {"type": "array", "items": {"type": "number"}, "uniqueItems": True},
+    {"type": "array", "items": {"type": "integer", "minimum": 0}, "uniqueItems": True, "maxItems": 6},
+    {"type": "array", "uniqueItems": True},
+    {"type": "array", "items": {"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "string"}},
+                                "additionalProperties": False}, "uniqueItems": True},
+    {"type": "array", "items": {"type": "array", "items": {"type": "integer"}}, "uniqueItems": True},
+    {"type": "array", "items": {"type": "string", "pattern": "^[a-c]+$"}, "uniqueItems": True},
+    {"type": "array", "items": {"type": "array", "items": {"type": "string"}, "uniqueItems": True},
+     "uniqueItems": True},
+    {"type": "object", "properties": {"xs": {"type": "array", "items": {"type": ["number", "string", "null"]},
+                                            "uniqueItems": True}}},
+]
+
+scalars = st.one_of(st.integers(-3, 3), st.sampled_from([1.0, -0.0, 0.5, 1e2, 100, 2.50]),
+                    st.sampled_from(["a", "b", "ab", "é", "1"]), st.booleans(), st.none())
+values = st.recursive(scalars, lambda kids: st.one_of(
+    st.lists(kids, max_size=3), st.dictionaries(st.sampled_from(["a", "b"]), kids, max_size=2)), max_leaves=6)
+
+
+def _spell(value, how: str) -> str:
+    if how == "spaced":
+        return json.dumps(value)
+    text = json.dumps(value, separators=(",", ":"))
+    # numbers written another way than Python writes them: 1 as 1.0, 100 as 1e2
+    return re.sub(r"(?<![\d.])100(?![\d.eE])", "1e2", text) if how == "exp" else text
+
+
+@pytest.mark.parametrize("schema", ANY_SCHEMAS, ids=range(len(ANY_SCHEMAS)))
+@settings(max_examples=80, deadline=None)
+@given(data=st.data())
+def test_any_items_agree_with_jsonschema(schema, data):
+    g = constrain.compile(constrain.JsonSchema(schema), BYTES)
+    items = data.draw(st.lists(values, max_size=5))
+    if data.draw(st.booleans()) and items:
+        items.append(data.draw(st.sampled_from(items)))  # a repeat, often
+    inst = {"xs": items} if schema.get("type") == "object" else items
+    how = data.draw(st.sampled_from(["spaced", "compact", "exp"]))
+    text = _spell(inst, how)
+    assert feed(g, byte_tokens(text)) == jsonschema.Draft202012Validator(schema).is_valid(json.loads(text)), text
+
+
+@pytest.mark.parametrize("text,ok", [
+    ("[1, 1.0]", False), ("[1e2, 100]", False), ("[-0, 0]", False), ("[1, 2, 3]", True), ("[0.1, 0.10]", False),
+    ('[{"a": 1, "b": "x"}, {"b": "x", "a": 1}]', False), ('[{"a": 1}, {"a": 2}]', True),
+    ("[[1, 2], [1, 2]]", False), ("[[1, 2], [2, 1]]", True), ("[true, 1]", True), ("[true, true]", False),
+    ('["1", 1]', True), ("[null, null]", False), ('[{"a": [1, {"b": null}]}, {"a": [1, {"b": null}]}]', False),
+    ('[{}, []]', True), ('[{}, {}]', False), ('["\\u00e9", "\u00e9"]', False),
+])
+def test_json_equality_of_items(text, ok):
+    g = constrain.compile(constrain.JsonSchema({"type": "array", "uniqueItems": True}), BYTES)
+    assert feed(g, byte_tokens(text)) is ok, text
+
+
+def test_real_vocabulary_any_items(qwen2):
+    schema = ANY_SCHEMAS[3]
+    g = constrain.compile(constrain.JsonSchema(schema), qwen2)
+    for inst in ([{"a": 1, "b": "x"}, {"a": 1, "b": "y"}], [{"a": 1, "b": "x"}, {"b": "x", "a": 1}],
+                 [{"a": 1}, {"a": 1}], [{}, {"a": 2}, {}]):
+        for text in (json.dumps(inst), json.dumps(inst, separators=(",", ":"))):
+            toks = qwen2.longest_match(text.encode())
+            assert feed(g, toks) == jsonschema.Draft202012Validator(schema).is_valid(inst), text
+    g = constrain.compile(constrain.JsonSchema(ANY_SCHEMAS[0]), qwen2)
+    for text in ("[1,2,1]", "[10, 1, 10.0]", "[3.5,3.50]", "[1,12,123]"):
+        toks = qwen2.longest_match(text.encode())
+        assert feed(g, toks) == jsonschema.Draft202012Validator(ANY_SCHEMAS[0]).is_valid(json.loads(text)), text
+
+
+def test_a_prefix_with_no_new_completion_says_so():
+    # items of two booleans under one key: after two items, a third one has nowhere to go
+    schema = {"type": "array", "uniqueItems": True, "items": {
+        "type": "object", "properties": {"k": {"type": "string"}, "v": {"type": "boolean"}},
+        "required": ["k", "v"], "additionalProperties": False}}
+    g = constrain.compile(constrain.JsonSchema(schema), BYTES)
+    m = g.matcher()
+    assert all(m.advance(t) for t in byte_tokens('[{"k": "x", "v": true}, {"k": "x", "v": false}, {"k": "x", "v": true'))
+    close, space = byte_tokens("} ")
+    assert not m.is_token_allowed(close) and not _bit(m.mask_words(), close)
+    assert m.advance(space)  # the one space the whitespace policy allows before '}'
+    with pytest.raises(constrain.MatcherError, match="uniqueItems"):
+        m.mask_words()
+
+
+def test_random_decoding_any_items_is_valid(qwen2):
+    rng = np.random.default_rng(1)
+    favour = np.zeros(qwen2.model_vocab_size)
+    for t in range(qwen2.size):  # short numbers, separators and brackets likely: many repeats tried
+        b = qwen2.token_bytes(t)
+        if b and len(b) <= 2 and all(c in b"0123,]}{[\" :ab" for c in b):
+            favour[t] = 6.0
+    for schema in ANY_SCHEMAS:
+        g = constrain.compile(constrain.JsonSchema(schema), qwen2)
+        validator = jsonschema.Draft202012Validator(schema)
+        finished = 0
+        for _ in range(10):
+            m = g.matcher()
+            out = bytearray()
+            try:
+                for _step in range(160):
+                    ids = m.allowed_token_ids()
+                    assert len(ids), bytes(out)
+                    t = int(ids[np.argmax(rng.normal(size=len(ids)) + favour[ids])])
+                    assert m.advance(t)
+                    if m.is_terminated():
+                        break
+                    out += qwen2.token_bytes(t)
+            except constrain.MatcherError as e:
+                assert "uniqueItems" in str(e)
+                continue
+            if m.is_terminated():
+                finished += 1
+                assert validator.is_valid(json.loads(out.decode())), out
+        assert finished, schema
+
+
+def test_items_from_a_long_enum_never_begin_a_used_value():
+    # more values than are compiled into states: the matcher refuses an item begun that no
+    # unused value completes, and a comma once every value is used
+    values = [f"v{i}" for i in range(20)] + ["alpha", "alphabet"]
+    schema = {"type": "array", "items": {"enum": values}, "uniqueItems": True}
+    g = constrain.compile(constrain.JsonSchema(schema), BYTES)
+    m = g.matcher()
+    assert all(m.advance(t) for t in byte_tokens('["v1", "alpha", "v'))
+    one, quote = byte_tokens('1"')
+    assert m.advance(one)  # "v1" is used, "v10".."v19" are not
+    assert not m.is_token_allowed(quote) and not _bit(m.mask_words(), quote)
+    m = g.matcher()
+    assert all(m.advance(t) for t in byte_tokens('["alpha", "alpha'))
+    assert m.advance(byte_tokens("b")[0])  # toward "alphabet"
+    m = g.matcher()
+    assert all(m.advance(t) for t in byte_tokens('["alphabet", "alpha", "'))
+    a, v = byte_tokens("av")
+    assert not m.is_token_allowed(a) and not _bit(m.mask_words(), a)  # both values with "a" used
+    assert m.is_token_allowed(v)
+    m = g.matcher()
+    text = "[" + ", ".join(json.dumps(v) for v in values)
+    assert all(m.advance(t) for t in byte_tokens(text))
+    comma, close = byte_tokens(",]")
+    assert not m.is_token_allowed(comma) and m.is_token_allowed(close)
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_long_enum_items_agree_with_jsonschema(data):
+    values = [f"v{i}" for i in range(18)] + ["a", "ab", "abc"]
+    schema = {"type": "array", "items": {"enum": values}, "uniqueItems": True, "maxItems": 5}
+    g = constrain.compile(constrain.JsonSchema(schema), BYTES)
+    items = data.draw(st.lists(st.sampled_from(values), max_size=5))
+    text = json.dumps(items)
+    assert feed(g, byte_tokens(text)) == jsonschema.Draft202012Validator(schema).is_valid(items), text

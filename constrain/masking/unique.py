@@ -1,96 +1,195 @@
-"""``uniqueItems`` checked while matching, for arrays whose items are plain strings.
+"""``uniqueItems`` checked while matching, for arrays whose items take too many values to
+be compiled into states.
 
-The JSON Schema front door compiles such an array without its uniqueness, its item
-terminals and tail rules named with a mark (see
+The JSON Schema front door compiles such an array without its uniqueness, its opening
+bracket a terminal named with a mark (see
 :data:`constrain.frontends.json_schema.arrays.UNIQUE_MARK`). A :class:`UniqueChecker`
-follows the JSON text of one sequence (containers, strings, escapes) as an immutable
-*track*; when a string that is an item of an array ends, it asks the parse whether that
-string was one of the marked terminals (the first time, per array), and from then on
-refuses an item equal to an earlier one of the same array (strings equal after
-unescaping). The memoized per-state masks stay as they are: the check removes from them
-only the tokens that would end a duplicate item. Where the parse cannot tell (a text
-that is, in different branches, an array checked and one not), the array is checked:
-tokens may be refused that some branch allowed, none is allowed that no branch does.
+follows the JSON text of one sequence (containers, strings, escapes, where each item of an
+array begins and ends) as an immutable *track*. When an array opens it asks the parse
+whether that bracket was the marked terminal; in such an array, each item, when it ends,
+is read as a JSON value and compared with the earlier items by JSON equality (``1``
+equals ``1.0``, objects ignore key order, strings compare by code points), and an item
+equal to an earlier one is refused. The memoized per-state masks stay as they are: the
+check removes from them only the tokens that would end a duplicate item. Where the parse
+cannot tell (a text that is, in different branches, an array checked and one not), the
+array is checked: tokens may be refused that some branch allowed, none is allowed that no
+branch does.
+
+An item is refused where it ends (``true``, ``false`` and ``null`` at their first letter,
+which says which), so a prefix of an item may have no completion left that is new (items
+of a string and a boolean, the same string written with both booleans before): the next
+mask is then empty and :meth:`UniqueChecker.filter` says so with a
+:class:`~constrain.errors.MatcherError`. Plain strings and numbers never get there (they
+go on in infinitely many ways), nor do items of a few values (compiled into states).
 """
 
 from __future__ import annotations
 
+import json
 import threading
-from typing import Callable
+from bisect import bisect_left
+from decimal import Decimal
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from .._caches import LRU, cache
+from ..errors import MatcherError
 from ..vocabulary import Vocabulary
 
-__all__ = ["UniqueChecker", "Track", "MARK"]
+__all__ = ["UniqueChecker", "Track", "MARK", "START", "feed", "unescape"]
 
 MARK = "\0u"  # the prefix of marked symbol names (the JSON Schema front door's UNIQUE_MARK)
+_BRACKET = MARK + "LBRACK"  # a marked bracket, then (JSON) the strings its items are drawn from, if known
 
-# A track: (frames, mode, raw). frames: one entry per open container, None for an object,
-# (checked, used) for an array (checked: None until its first string item ends, then
-# whether the parse marks its items; used: the item values so far, unescaped UTF-8).
-# mode: outside a string, in a string not followed, in a followed item string (its raw
-# bytes so far in raw), each of the last two just after a backslash or not.
+# A track: (frames, mode, text, at). frames: one entry per open container, None for an
+# object, (checked, used, start, domain) for an array (checked: whether its items are
+# compared; used: the canonical values of its items so far; start: where its current item
+# began, -1 between items, _AFTER_COMMA after a comma; domain: the index of the strings its
+# items are drawn from, -1 when not known). mode: outside strings, in a string, just after a backslash in one.
+# at: the offset of the next byte in the whole text; text: the bytes from the start of
+# the earliest item still being written of a checked array up to ``at`` (empty when none).
 Track = tuple
-_OUT, _STR, _STR_ESC, _ITEM, _ITEM_ESC = range(5)
-START: Track = ((), _OUT, b"")
+_OUT, _STR, _STR_ESC = range(3)
+_AFTER_COMMA = -2
+UNCHECKED, CHECKED = -2, -1  # what marked() says of an array that is not, or is, compared
+Domain = tuple  # (UTF-8 bytes of the values, sorted; the values in the same order)
+
+
+def _domain(values) -> Domain:
+    pairs = sorted((v.encode("utf-8", "surrogatepass"), v) for v in values)
+    return tuple(e for e, _ in pairs), tuple(v for _, v in pairs)
+START: Track = ((), _OUT, b"", 0)
 
 _QUOTE, _BSLASH = 0x22, 0x5C
+_WS = frozenset(b" \t\n\r")
+_DELIM = _WS | {0x2C}  # a scalar item ends before one of these, or before ']'
+_ENDERS = _DELIM | {_QUOTE, 0x5D, 0x7D}  # bytes at which some item may end
 _INDEX = cache("masking.unique_token_index", 8,
-               "per vocabulary: the tokens with a quote, sorted for the uniqueItems check", spec_free=True)
+               "per vocabulary: the tokens that may end an array item, by kind, for the uniqueItems check",
+               spec_free=True)
+
+_OBJ_TAG, _ARR_TAG, _BOOL_TAG = object(), object(), object()
+_NULL = ("null",)
+_LITERALS = {0x74: (_BOOL_TAG, True), 0x66: (_BOOL_TAG, False), 0x6E: _NULL}  # t f n
 
 
-def feed(track: Track, data: bytes, marked: Callable[[int], bool]) -> Track | None:
+def canonical(text: bytes) -> Any:
+    """A hashable value of the JSON text of one item, equal for JSON-equal texts."""
+    return _canon(json.loads(text.decode("utf-8", "surrogatepass"), parse_float=Decimal, parse_int=Decimal))
+
+
+def _canon(v: Any) -> Any:
+    if isinstance(v, str):
+        return v
+    if isinstance(v, dict):
+        return _OBJ_TAG, frozenset((k, _canon(x)) for k, x in v.items())
+    if isinstance(v, list):
+        return _ARR_TAG, tuple(_canon(x) for x in v)
+    if v is True or v is False:
+        return _BOOL_TAG, v
+    if v is None:
+        return _NULL
+    return v  # a Decimal: equal numbers are equal whatever their spelling
+
+
+def feed(track: Track, data: bytes, marked: Callable[[int], int], domains: Sequence[Domain] = ()) -> Track | None:
     """The track after ``data``, or None where ``data`` ends an item equal to an earlier
-    one. ``marked(i)``: whether the string item ending at byte ``i`` of ``data`` is a
-    marked one (asked once per array)."""
-    frames, mode, raw = track
-    start = 0  # where the followed string's bytes in data begin
-    n = len(data)
-    i = 0
-    while i < n:
-        b = data[i]
-        if mode == _OUT:
-            if b == _QUOTE:
-                top = frames[-1] if frames else None
-                if top is not None and top[0] is not False:
-                    mode, raw, start = _ITEM, b"", i + 1
-                else:
-                    mode = _STR
-            elif b == 0x5B:  # [
-                frames = frames + ((None, frozenset()),)
-            elif b == 0x7B:  # {
-                frames = frames + (None,)
-            elif b == 0x5D or b == 0x7D:
-                frames = frames[:-1]
-        elif mode == _STR:
+    one of its array, or begins one that no unused value of its array's domain completes.
+    ``marked(i)``: for the array opening at byte ``i`` of ``data`` (asked once per array),
+    :data:`UNCHECKED`, :data:`CHECKED`, or the index in ``domains`` of the strings its
+    items are drawn from."""
+    frames, mode, text, at = track
+    base = at - len(text)  # the offset of text[0] in the whole text
+    buf = text + data if text else data
+    stack = list(frames)
+    for i, b in enumerate(data):
+        pos = at + i
+        if mode == _STR:
             if b == _BSLASH:
                 mode = _STR_ESC
             elif b == _QUOTE:
                 mode = _OUT
-        elif mode == _STR_ESC:
-            mode = _STR
-        elif mode == _ITEM:
-            if b == _BSLASH:
-                mode = _ITEM_ESC
-            elif b == _QUOTE:
-                checked, used = frames[-1]
-                if checked is None:
-                    checked = marked(i)
-                if checked:
-                    value = unescape(raw + data[start:i])
-                    if value in used:
+                top = stack[-1] if stack else None
+                if top is not None and top[2] >= 0:  # the string was the array's item
+                    if not _end(stack, top, buf, base, pos + 1):
                         return None
-                    used = used | {value}
-                frames = frames[:-1] + ((checked, used),)
-                mode, raw = _OUT, b""
-        else:  # _ITEM_ESC
-            mode = _ITEM
+            continue
+        if mode == _STR_ESC:
+            mode = _STR
+            continue
+        top = stack[-1] if stack else None
+        if b in _DELIM:
+            if top is not None and top[2] >= 0:  # a number, true, false or null ends
+                if not _end(stack, top, buf, base, pos):
+                    return None
+            if b == 0x2C and top is not None:  # an item must follow
+                top = stack[-1]
+                stack[-1] = (top[0], top[1], _AFTER_COMMA, top[3])
+            continue
+        if b == 0x5D or b == 0x7D:  # ] }
+            if b == 0x5D and top is not None and top[2] >= 0:
+                if not _end(stack, top, buf, base, pos):
+                    return None
+            if stack:
+                stack.pop()
+            parent = stack[-1] if stack else None
+            if parent is not None and parent[2] >= 0:  # the container was the parent's item
+                if not _end(stack, parent, buf, base, pos + 1):
+                    return None
+            continue
+        if top is not None and top[2] < 0:  # an item of the enclosing array begins
+            if top[0] and b in _LITERALS and _LITERALS[b] in top[1]:
+                return None  # true, false or null again: its first letter says which
+            stack[-1] = (top[0], top[1], pos, top[3])
+        if b == _QUOTE:
+            mode = _STR
+        elif b == 0x5B:  # [
+            how = marked(i)
+            stack.append((how != UNCHECKED, frozenset(), -1, how if how >= 0 else -1))
+        elif b == 0x7B:  # {
+            stack.append(None)
+    top = stack[-1] if stack else None
+    if top is not None and top[3] >= 0:
+        # an array of strings from a known set: the item begun must have an unused completion
+        used = top[1]
+        if top[2] == _AFTER_COMMA:
+            if not _unused_with(domains[top[3]], b"", used):
+                return None
+        elif mode != _OUT and top[2] >= 0:
+            raw = buf[top[2] - base + 1:]
+            if not _pending(raw) and not _unused_with(domains[top[3]], unescape(raw), used):  # type: ignore[arg-type]
+                return None
+    at += len(data)
+    # keep the text from the earliest item still being written in a checked array
+    first = min((f[2] for f in stack if f is not None and f[0] and f[2] >= 0), default=-1)
+    if first < 0:
+        return tuple(stack), mode, b"", at
+    return tuple(stack), mode, buf[first - base:], at
+
+
+def _unused_with(domain: Domain, head: bytes, used: frozenset) -> bool:
+    """Whether a value of ``domain`` not in ``used`` begins with ``head``."""
+    encoded, values = domain
+    i = bisect_left(encoded, head)
+    while i < len(encoded) and encoded[i].startswith(head):
+        if values[i] not in used:
+            return True
         i += 1
-    if mode == _ITEM or mode == _ITEM_ESC:
-        raw = raw + data[start:]
-    return frames, mode, raw
+    return False
+
+
+def _end(stack: list, frame: tuple, text: bytes, base: int, end: int) -> bool:
+    """The current item of ``frame`` (the top of ``stack``) ends before offset ``end``:
+    False when it equals an earlier item of a checked array, else True (the frame updated)."""
+    checked, used, start, domain = frame
+    if checked:
+        value = canonical(text[start - base:end - base])
+        if value in used:
+            return False
+        used = used | {value}
+    stack[-1] = (checked, used, -1, domain)
+    return True
 
 
 def unescape(raw: bytes) -> bytes | None:
@@ -144,32 +243,44 @@ def _pending(raw: bytes) -> bool:
 
 
 class _TokenIndex:
-    """The tokens of a vocabulary that hold a quote: those with one quote and no
-    backslash, by their bytes before it (the token ends the string being written with
-    exactly those bytes), and the others, by whether they could also open an array and
-    end two of its items."""
+    """The tokens of a vocabulary that may end an array item, by what they hold. A token
+    can end an item only at a quote (a string), a closing bracket (a container), or a
+    comma, whitespace or ']' (a number, true, false, null); which of them matter depends
+    on where the text is (see :meth:`UniqueChecker._candidates`)."""
 
     def __init__(self, vocab: Vocabulary):
         by_head: dict[bytes, list[int]] = {}
-        several: list[int] = []
-        nested: list[int] = []
+        groups: dict[str, list[int]] = {k: [] for k in ("quoted", "quote_nest", "enders", "begin_end", "brackets",
+                                                      "open_end")}
         for t in range(vocab.size):
             if vocab.special_mask[t]:
                 continue
             data = vocab.token_bytes(t)
-            q = data.count(b'"')
-            if not q:
+            lead = next((i for i, b in enumerate(data) if b not in _DELIM), -1)
+            if not any(b in _ENDERS for b in data) and b"[" not in data and (lead < 0 or data[lead] not in _LITERALS):
                 continue
-            if q == 1 and b"\\" not in data:
-                by_head.setdefault(data[:data.index(b'"')], []).append(t)
-                continue
-            several.append(t)
-            if q >= 4 and b"[" in data:
-                nested.append(t)
+            q = data.find(b'"')
+            if q >= 0:
+                after = data[q + 1:]
+                if data.count(b'"') == 1 and b"\\" not in data and all(b in _DELIM for b in after):
+                    # ends the string being written with data[:q], then separators only
+                    by_head.setdefault(data[:q], []).append(t)
+                else:
+                    groups["quoted"].append(t)
+                if any(b in b"[]}" for b in after):
+                    groups["quote_nest"].append(t)
+            if any(b in _ENDERS for b in data):
+                groups["enders"].append(t)
+            if any(b in b"[]}" for b in data):
+                groups["brackets"].append(t)
+            if lead >= 0 and (any(b in _ENDERS for b in data[lead + 1:]) or data[lead] in _LITERALS):
+                groups["begin_end"].append(t)
+            o = data.find(b"[")
+            if o >= 0 and any(b in _ENDERS for b in data[o + 1:]):
+                groups["open_end"].append(t)
         self.by_head = {k: np.asarray(v, dtype=np.int64) for k, v in by_head.items()}
-        self.single = np.sort(np.concatenate(list(self.by_head.values()))) if by_head else np.zeros(0, np.int64)
-        self.several = np.asarray(several, dtype=np.int64)
-        self.nested = np.asarray(nested, dtype=np.int64)
+        for name, ids in groups.items():
+            setattr(self, name, np.asarray(ids, dtype=np.int64))
 
 
 def token_index(vocab: Vocabulary) -> _TokenIndex:
@@ -187,6 +298,16 @@ class UniqueChecker:
         self.engine = engine
         self.vocab: Vocabulary = engine.vocab
         self.marks = marks  # terminal ids
+        # the strings the items of a marked array are drawn from, where its bracket's name says
+        self.domains: list[Domain] = []
+        self._domain_of: dict[int, int] = {}
+        self._unions: dict[frozenset, int] = {}
+        for t in sorted(marks):
+            rest = terminal_names[t][len(_BRACKET):] if terminal_names[t].startswith(_BRACKET) else ""
+            if rest:
+                values = json.loads(rest)
+                self._domain_of[t] = len(self.domains)
+                self.domains.append(_domain(values))
         self._masks = LRU(1024)
         self._lock = threading.Lock()
         self._index: _TokenIndex | None = None
@@ -203,31 +324,49 @@ class UniqueChecker:
         return self._index
 
     # ------------------------------------------------------------------ the parse
-    def marked_after(self, hid: int, data: bytes) -> bool:
-        """Whether, from hypothesis set ``hid``, the string ending with the last byte of
-        ``data`` may be a lexeme of a marked terminal that the parse takes there."""
+    def marked_after(self, hid: int, data: bytes) -> int:
+        """What, from hypothesis set ``hid``, the bracket that is the last byte of ``data``
+        opens: :data:`UNCHECKED` unless it may end a lexeme of a marked terminal that the
+        parse takes there; then the index of its items' domain when every such terminal
+        names one (their union where several do), else :data:`CHECKED`."""
         engine = self.engine
         h = engine.step_bytes(hid, data)
         if h < 0:
-            return True  # not reachable: whatever is answered, the grammar refuses the text
+            return CHECKED  # not reachable: whatever is answered, the grammar refuses the text
         completed = engine.lexer.completed
         advance = engine.parser.advance
+        found = set()
         for p, c in engine.hyps(h):
             if c < 0:
                 continue
             for t in completed[c]:
                 if t in self.marks and advance(p, t) >= 0:
-                    return True
-        return False
+                    found.add(t)
+        if not found:
+            return UNCHECKED
+        if not all(t in self._domain_of for t in found):
+            return CHECKED
+        ids = frozenset(self._domain_of[t] for t in found)
+        if len(ids) == 1:
+            return next(iter(ids))
+        with self._lock:
+            got = self._unions.get(ids)
+            if got is None:
+                merged = {v for i in ids for v in self.domains[i][1]}
+                got = self._unions[ids] = len(self.domains)
+                self.domains.append(_domain(merged))
+        return got
 
     def feed(self, hid: int, track: Track, data: bytes) -> Track | None:
         """:func:`feed` from the matcher state (``hid``, ``track``)."""
-        return feed(track, data, lambda i: self.marked_after(hid, data[:i + 1]))
+        return feed(track, data, lambda i: self.marked_after(hid, data[:i + 1]), self.domains)
 
     # ------------------------------------------------------------------ masks
     def filter(self, hid: int, track: Track, words: np.ndarray) -> np.ndarray:
         """``words`` (the grammar's mask at ``hid``) less the tokens that end an item equal
-        to an earlier one of its array. Returns ``words`` itself when none does."""
+        to an earlier one of its array. Returns ``words`` itself when none does. Raises
+        MatcherError when that leaves no token while the grammar allowed some: every way
+        on from here repeats an item."""
         key = (hid, track)
         got = self._masks.get(key)
         if got is not None and got[0] is words:
@@ -238,42 +377,65 @@ class UniqueChecker:
             for t in removed:
                 out[t >> 5] &= ~np.uint32(1 << (t & 31))
             out.setflags(write=False)
+            if not out.any():
+                raise MatcherError(
+                    "uniqueItems: every continuation of the item being written repeats an earlier item of its "
+                    "array (nothing new can follow this text)")
         else:
             out = words
         with self._lock:
             self._masks.put(key, (words, out))
         return out
 
-    def _duplicates(self, hid: int, track: Track, words: np.ndarray) -> list[int]:
-        frames, mode, raw = track
+    def _candidates(self, track: Track) -> tuple[np.ndarray, bool]:
+        """(tokens that may end a duplicate item from here, whether the string being
+        written is an item of a checked array whose one-quote endings are looked up by
+        their heads instead)."""
+        frames, mode, text, at = track
         idx = self.index
-        top = frames[-1] if frames else None
-        followed = top is not None and top[0] is not False
-        if not followed:
-            slow = idx.nested
-        elif mode == _OUT:
-            slow = idx.several
-        elif mode == _ITEM and top[0] and top[1] and not _pending(raw):
-            slow = idx.several
-        else:
-            # inside an item (before its array is known to be checked, or in an escape)
-            slow = idx.several if not top[1] else np.concatenate([idx.several, idx.single])
+        if not any(f is not None and f[0] for f in frames):
+            return idx.open_end, False  # a checked array must open first
+        top = frames[-1]
+        if top is not None and top[0] and top[3] >= 0:
+            # strings from a known set: a token may also begin one that no unused value completes
+            return _ALL, False
+        if mode != _OUT:
+            if top is not None and top[0] and top[2] >= 0:
+                if mode == _STR and not _pending(text[top[2] - (at - len(text)) + 1:]):
+                    return np.concatenate([idx.quoted, idx.quote_nest]), True
+                return np.concatenate([idx.quoted, *idx.by_head.values()]), False
+            return idx.quote_nest, False  # the string is inside an item: a bracket must follow
+        if top is not None and top[0]:
+            return (idx.enders if top[2] >= 0 else np.concatenate([idx.begin_end, idx.brackets])), False
+        return np.concatenate([idx.brackets, idx.open_end]), False
+
+    def _duplicates(self, hid: int, track: Track, words: np.ndarray) -> list[int]:
+        cands, heads = self._candidates(track)
         out: list[int] = []
-        if mode == _ITEM and top is not None and top[0] and top[1] and not _pending(raw):
-            head = unescape(raw)
+        if heads:
+            frames, _, text, at = track
+            top = frames[-1]
+            head = unescape(text[top[2] - (at - len(text)) + 1:])
             n = len(head)  # type: ignore[arg-type]
             for u in top[1]:
-                if u.startswith(head):
-                    ids = idx.by_head.get(u[n:])
-                    if ids is not None:
-                        out.extend(int(t) for t in ids[_allowed(words, ids)])
-        cands = slow[_allowed(words, slow)] if len(slow) else slow
-        if len(cands):
-            tb = self.vocab.token_bytes
-            for t in cands.tolist():
-                if self.feed(hid, track, tb(t)) is None:
-                    out.append(t)
+                if isinstance(u, str):
+                    u8 = u.encode("utf-8", "surrogatepass")
+                    if u8.startswith(head):
+                        ids = self.index.by_head.get(u8[n:])
+                        if ids is not None:
+                            out.extend(int(t) for t in ids[_allowed(words, ids)])
+        if cands is _ALL:
+            cands = np.flatnonzero(np.unpackbits(words.view(np.uint8), bitorder="little")[: self.vocab.size])
+        elif len(cands):
+            cands = np.unique(cands[_allowed(words, cands)])
+        tb = self.vocab.token_bytes
+        for t in cands.tolist():
+            if self.feed(hid, track, tb(t)) is None:
+                out.append(t)
         return out
+
+
+_ALL = np.zeros(0, dtype=np.int64)  # every allowed token a candidate
 
 
 def _allowed(words: np.ndarray, ids: np.ndarray) -> np.ndarray:

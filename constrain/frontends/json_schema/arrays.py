@@ -3,22 +3,22 @@
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
 from .flat import Flat
-from ...grammar.ir import Concat, Lit
-from ...grammar.ir import RegexTerm as Regex
 from ...limits import limit_error
 from .values import value_key
 
 # uniqueItems is compiled to states when the items take at most this many values.
 MAX_UNIQUE_VALUES = 16
 MAX_UNIQUE_SETS = 4096  # sets of used values (states) it may take
+MAX_CHECKED_DOMAIN = 4096  # string values the matcher's check looks ahead over
 MAX_CONTAINS = 4  # contains constraints on one array (an item chooses a subset of them)
-# Names of the grammar symbols of a ``uniqueItems`` array whose items (plain strings) the
-# matcher checks: the terminal of each item and the rules after the first one. No front
-# door can spell a name that starts with NUL; see :mod:`constrain.unique_items`.
+# The name of the opening bracket of a ``uniqueItems`` array whose items the matcher
+# compares starts with this mark; no front door can spell a name that starts with NUL.
+# See :mod:`constrain.masking.unique`.
 UNIQUE_MARK = "\0u"
 
 
@@ -44,12 +44,11 @@ class ArrayBuilder:
         if limit is not None and limit < lo:
             return []
         hi = limit
-        if f.unique is not None and (hi is None or hi > 1) and not f.contains:
-            if self._unique_domain(f, lo, hi, quiet=True) is None:
-                marked = self._build_unique_strings(f, hint, lo, hi)
-                if marked is not None:
-                    return marked
-        if f.unique is not None and (hi is None or hi > 1) or f.contains:
+        # uniqueItems over items of many values: the plain array, its bracket marked for
+        # the matcher, which compares the items as they end (see masking.unique)
+        checked = (f.unique is not None and (hi is None or hi > 1) and not f.contains
+                   and self._unique_domain(f, lo, hi, quiet=True) is None)
+        if not checked and (f.unique is not None and (hi is None or hi > 1) or f.contains):
             return self._build_counted(f, hint, lo, hi)
         t = max(k, lo)
         explicit = t if hi is None else hi
@@ -91,7 +90,16 @@ class ArrayBuilder:
                 first = self.rule(f"{base}_1", [(self.b.star(self.b.seq(self.T_COMMA, rest)),)])
             else:
                 return alts
-        alts.append((self.T_LBRACK, item(0), first, self.T_RBRACK))
+        lbrack = self.T_LBRACK
+        if checked:
+            self.report.add(f.unique, "uniqueItems", "enforced", "checked by the matcher")  # type: ignore[arg-type]
+            lbrack = self.T_LBRACK_UNIQUE
+            domain = self._string_domain(f, hi)
+            if domain is not None:
+                # the item values travel in the bracket's name (plans cached on disk keep names)
+                name = self.T_LBRACK_UNIQUE + json.dumps(domain, separators=(",", ":"))
+                lbrack = self.b.terminal(self.b.terminals[self.T_LBRACK], name)
+        alts.append((lbrack, item(0), first, self.T_RBRACK))
         return alts
 
     # ------------------------------------------------------------------ counted arrays
@@ -276,84 +284,37 @@ class ArrayBuilder:
             return None
         return list(found.values())
 
-    # ------------------------------------------------------------------ checked by the matcher
-    def _build_unique_strings(self, f: Flat, hint: str, lo: int, hi: int | None) -> list[tuple[str, ...]] | None:
-        """Alternatives for a ``uniqueItems`` array whose items are all plain strings
-        (see :meth:`_unique_string_term`), or None for other items.
-
-        The grammar is that of the array without ``uniqueItems``, its item terminals and
-        tail rules named with :data:`UNIQUE_MARK`: the matcher recognizes the strings
-        those terminals end and refuses one equal to an earlier item of the same array.
-        Exact because every unfinished plain string has infinitely many completions: a
-        duplicate is only ever one string away, and a fresh value always remains."""
+    def _string_domain(self, f: Flat, hi: int | None) -> list[str] | None:
+        """The strings the items of ``f`` may be, when every position is an ``enum`` of
+        strings (at most :data:`MAX_CHECKED_DOMAIN` of them), else None: the matcher then
+        also refuses an item begun that no unused value completes."""
         k = len(f.prefix)
-        terms: list[str] = []
-        for parts in f.prefix[: (k if hi is None else min(k, hi))]:
-            t = self._unique_string_term(parts)
-            if t is None:
-                return None
-            terms.append(t)
-        rest = None
+        positions: list[Any] = list(f.prefix[:hi] if hi is not None else f.prefix)
         if hi is None or hi > k:
-            rest = self._unique_string_term(f.rest) if f.rest is not None else None
-            if rest is None:
+            positions.append(f.rest)
+        found: dict[str, None] = {}
+        for parts in positions:
+            vals = self._finite_values(parts, cap=MAX_CHECKED_DOMAIN) if parts is not None else None
+            if vals is None or not all(isinstance(v, str) for v in vals):
                 return None
-        t = max(k, lo)
-        explicit = t if hi is None else hi
-        if explicit > self.limits.max_schema_array_positions:
-            raise limit_error(f"the array needs {explicit} item positions (minItems/maxItems at {f.ptr or '/'})",
-                              "max_schema_array_positions", self.limits.max_schema_array_positions)
+            found.update(dict.fromkeys(vals))
+        return sorted(found)
 
-        def item(i: int) -> str:
-            return terms[i] if i < k else rest  # type: ignore[return-value]
-
-        alts: list[tuple[str, ...]] = []
-        if lo == 0:
-            alts.append((self.T_EMPTY_ARR,))
-        if hi == 0:
-            return alts
-        base = UNIQUE_MARK + self.name(f"{hint}_unique")
-        tails: dict[int, str] = {}  # tails[i]: i items written, what may follow before ']'
-        if hi is None:
-            seq = self.rule(f"{base}_seq", [(self.T_COMMA, rest)])  # type: ignore[list-item]
-            star = self.rule(f"{base}_star", [(), (f"{base}_star", seq)])
-            tails[max(t, 1)] = self.rule(f"{base}_{max(t, 1)}", [(star,)])
-        for i in range(explicit if hi is not None else max(t, 1) - 1, 0, -1):
-            ialts: list[tuple[str, ...]] = []
-            if i >= lo:
-                ialts.append(())
-            if (hi is None or i < hi) and i + 1 in tails:
-                ialts.append((self.T_COMMA, item(i), tails[i + 1]))
-            tails[i] = self.rule(f"{base}_{i}", ialts)
-        alts.append((self.T_LBRACK, item(0), tails[1], self.T_RBRACK))
-        self.report.add(f.unique, "uniqueItems", "enforced", "checked by the matcher (string items)")  # type: ignore[arg-type]
-        return alts
-
-    def _unique_string_term(self, parts: list[tuple[Any, str]]) -> str | None:
-        """A marked terminal for items that are plain strings (``type: string``, at most a
-        ``minLength``: no ``maxLength``, ``pattern``, ``format``, ``enum`` or ``not``), or None."""
-        g = self.flatten(parts)
-        if (g.false or g.types != {"string"} or g.enum is not None or g.patterns or g.formats
-                or g.max_len is not None or g.not_values or g.not_strings or g.anyofs or g.oneofs or g.unsupported):
-            return None
-        if not g.min_len:
-            return self.b.terminal(self.STRING_TERM, UNIQUE_MARK + "STRING")
-        inner = Regex(r"[\s\S]{%d,}" % g.min_len, json_string=True)
-        return self.b.terminal(Concat((Lit('"'), inner, Lit('"'))), f"{UNIQUE_MARK}STRING_{g.min_len}")
-
-    def _finite_values(self, parts: list[tuple[Any, str]]) -> list[Any] | None:
-        """Every value a conjunction of subschemas admits, when few; else None."""
+    def _finite_values(self, parts: list[tuple[Any, str]], cap: int = MAX_UNIQUE_VALUES) -> list[Any] | None:
+        """Every value a conjunction of subschemas admits, when at most ``cap``; else None."""
         g = self.flatten(parts)
         if g.enum is not None:
+            if len(g.enum) > 4 * cap:
+                return None
             cands = list(g.enum)
         elif g.types is not None and g.types <= {"null", "boolean"}:
             cands = [None, True, False]
         elif g.types is not None and g.types <= {"null", "boolean", "integer"} and g.lo is not None and g.hi is not None:
             a, b = g.lo[0].to_integral_value("ROUND_CEILING"), g.hi[0].to_integral_value("ROUND_FLOOR")
-            if b - a + 1 > MAX_UNIQUE_VALUES:
+            if b - a + 1 > cap:
                 return None
             cands = [None, True, False] + list(range(int(a), int(b) + 1))
         else:
             return None
         vals = [v for v in cands if self.valid(v, g)]
-        return vals if len(vals) <= MAX_UNIQUE_VALUES else None
+        return vals if len(vals) <= cap else None

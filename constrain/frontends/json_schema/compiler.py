@@ -84,6 +84,7 @@ class Compiler(RefResolver, Merger, Negation, OneOf, Unevaluated, Validator, Enu
         self.T_EMPTY_ARR = punct("EMPTY_ARRAY", r"\[" + ws_after + r"\]", "[]")
         self.T_COMMA = punct("COMMA", ws_sep + "," + ws_after, ",")
         self.T_COLON = punct("COLON", ws_sep + ":" + ws_after, ":")
+        self.T_LBRACK_UNIQUE = self.b.terminal(self.b.terminals[self.T_LBRACK], UNIQUE_MARK + "LBRACK")
         self.STRING_TERM = Regex(JSON_STRING_REGEX)
 
     # ------------------------------------------------------------------ reporting
@@ -221,12 +222,13 @@ class Compiler(RefResolver, Merger, Negation, OneOf, Unevaluated, Validator, Enu
                 branch = self.build(sub, hint)
                 alts.extend(branch)
             alts = _dedupe(alts)
-            arrays = {alt[1].startswith(UNIQUE_MARK) for alt in alts if len(alt) > 1 and alt[0] == self.T_LBRACK}
+            arrays = {alt[0].startswith(UNIQUE_MARK) for alt in alts
+                      if len(alt) > 1 and (alt[0] == self.T_LBRACK or alt[0].startswith(self.T_LBRACK_UNIQUE))}
             if len(arrays) == 2:
                 # One text would be an array of two branches, one checked for duplicates
                 # and one not: the matcher cannot tell which array it is writing.
-                self.unsupported(f.ptr, "uniqueItems", "anyOf/oneOf branches give arrays of strings with and "
-                                 "without uniqueItems")
+                self.unsupported(f.ptr, "uniqueItems", "anyOf/oneOf branches give arrays with and without "
+                                 "uniqueItems")
             return alts
         return self.build_plain(f, hint)
 
