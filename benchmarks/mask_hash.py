@@ -26,19 +26,24 @@ import maskbench
 
 
 def _feed(matcher, tokens: list[int], bitmask: np.ndarray, digest) -> int:
-    """Hash the masks along ``tokens`` until one is refused; returns how many were hashed."""
+    """Hash the masks along ``tokens`` until one is refused, or none can follow (a
+    ``uniqueItems`` item with no new completion, hashed as an empty mask); returns how
+    many were hashed."""
+    from constrain import MatcherError
+
     n = 0
-    for tok in tokens:
+    for tok in [*tokens, None]:
         bitmask.fill(0)
-        matcher.fill_bitmask(bitmask, 0)
+        try:
+            matcher.fill_bitmask(bitmask, 0)
+        except MatcherError:
+            digest.update(bitmask.tobytes())
+            return n + 1
         digest.update(bitmask.tobytes())
         n += 1
-        if not matcher.advance(tok):
+        if tok is None or not matcher.advance(tok):
             return n
-    bitmask.fill(0)
-    matcher.fill_bitmask(bitmask, 0)
-    digest.update(bitmask.tobytes())
-    return n + 1
+    return n
 
 
 def main(argv: list[str] | None = None) -> int:

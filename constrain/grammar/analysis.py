@@ -22,19 +22,38 @@ def reduce(grammar: Grammar, dead_terminals: frozenset[str] = frozenset()) -> Ru
     ``dead_terminals`` are terminals whose language is empty. Raises
     :class:`UnsatisfiableError` when the start derives no finite string.
     """
-    productive: set[str] = set()
     terms = {t for t in grammar.terminals if t not in dead_terminals}
-    changed = True
-    while changed:
-        changed = False
-        for name, alts in grammar.rules.items():
-            if name in productive:
-                continue
-            for alt in alts:
-                if all(s in terms or s in productive for s in alt):
-                    productive.add(name)
-                    changed = True
+    rules = grammar.rules
+    # productive rules in linear time: each alternative counts its rule symbols not yet
+    # known productive; a rule becomes productive when one of its counts reaches zero
+    productive: set[str] = set()
+    ready: list[str] = []
+    missing: list[int] = []  # per alternative (numbered across rules)
+    owner: list[str] = []
+    uses: dict[str, list[int]] = {}
+    for name, alts in rules.items():
+        for alt in alts:
+            i = len(missing)
+            owner.append(name)
+            need = 0
+            for sym in alt:
+                if sym in rules:
+                    need += 1
+                    uses.setdefault(sym, []).append(i)
+                elif sym not in terms:
+                    need = -1  # a dead or unknown terminal: never productive
                     break
+            missing.append(need)
+            if need == 0 and name not in productive:
+                productive.add(name)
+                ready.append(name)
+    while ready:
+        for i in uses.get(ready.pop(), ()):
+            if missing[i] > 0:
+                missing[i] -= 1
+                if missing[i] == 0 and owner[i] not in productive:
+                    productive.add(owner[i])
+                    ready.append(owner[i])
     if grammar.start not in productive:
         raise UnsatisfiableError(f"the start rule {grammar.start!r} derives no finite string")
     kept: Rules = {}
