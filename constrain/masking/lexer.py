@@ -104,7 +104,8 @@ class Lexer:
         self.canon: list[tuple | None] = []  # product states (() until named); see name()
         self.canon_index: dict[tuple, int] = {}
         self._name_terms: dict = {}
-        self._named = False  # product states are named as they are made
+        self._named = False  # the terminals' names are made (product states: when asked for)
+        self._named_upto = 0  # every product state below it is named
         self._single_base: dict[int, int] = {}
         self._starts: dict[tuple[tuple[int, ...], bytes], tuple[int, ...]] = {}
         self._narrow_flags: list[bool | None] = [None] * len(self.dfas)  # None: not known yet
@@ -286,8 +287,8 @@ class Lexer:
         return got
 
     def _ensure_names(self) -> None:
-        """Name the terminals and every product state made so far; from then on product
-        states are named as they are made."""
+        """Name the terminals; product states are named when first asked for (a state by
+        :meth:`name`, all of them before :meth:`find` looks one up)."""
         if self._named:
             return
         with self._lock:
@@ -297,9 +298,6 @@ class Lexer:
                 self._term_names = [(d.key, f.tobytes()) for d, f in zip(self.dfas, self._follow_bytes)]
             for t, k in enumerate(self._term_names):
                 self._name_terms.setdefault(k, []).append(t)
-            for sid, got in enumerate(self.canon):
-                if got is not None:
-                    self._name(sid)
             self._named = True
 
     def name(self, sid: int) -> tuple:
@@ -308,6 +306,11 @@ class Lexer:
         if not self._named:
             self._ensure_names()
         got = self.canon[sid]
+        if got == ():  # a product state not named yet
+            with self._lock:
+                if self.canon[sid] == ():
+                    self._name(sid)
+            got = self.canon[sid]
         if got is None:  # a single-terminal state
             ((t, k),) = self.members(sid)
             got = (((self._term_names[t], k),), False, b"", self.follow[sid].tobytes())
@@ -317,6 +320,14 @@ class Lexer:
         """The state here with that name, or -1 (none, or more than one)."""
         if not self._named:
             self._ensure_names()
+        if self._named_upto < len(self.canon):
+            # every product state made so far gets its name first (they are named when
+            # first asked for, and any of them may be the one asked for here)
+            with self._lock:
+                for sid in range(self._named_upto, len(self.canon)):
+                    if self.canon[sid] == ():
+                        self._name(sid)
+                self._named_upto = len(self.canon)
         got = self.canon_index.get(name)
         if got is not None:
             return got
@@ -330,13 +341,12 @@ class Lexer:
         sid = self._single_base[terms[0]] + k
         return sid if self.follow[sid].tobytes() == follow else -1
 
-    def _new_state(self, members: frozenset, is_start: bool, exclude: bytes = b"") -> int:
-        """Book-keeping of a new product state; its rows (transitions, and following
-        bytes where no member completes) are written by :meth:`_build`."""
+    def _new_state(self, ordered: tuple, is_start: bool, exclude: bytes = b"") -> int:
+        """Book-keeping of a new product state (``ordered``: its members, sorted); its
+        rows (transitions, and following bytes where no member completes) are written by
+        :meth:`_build`."""
         sid = len(self._members)
-        ordered = tuple(sorted(members))
         self._members.append(ordered)
-        self._keys[(members, is_start, exclude)] = sid
         self._exclude.append(exclude)
         self.canon.append(())  # named once its row is known
         # members are sorted, one per terminal at most: the terminals completed come sorted
@@ -408,21 +418,21 @@ class Lexer:
         self._block_term[first:end] = -1
         self.follow[first:end] = False  # most product states: inside every member's lexeme
         self.accept[first:end] = False
-        self._new_state(members, is_start, exclude)
+        self._keys[key] = self._new_state(tuple(sorted(members)), is_start, exclude)
         if n > 1:
+            # (only lexeme starts are looked up by their members: the states the closure
+            # reached are kept by the numba table of products)
             base = self._single_base
             flat = dat.tolist()
             terms = self._block_term[dat].tolist()
             bounds = off.tolist()
             for j in range(1, n):
                 a, z = bounds[j], bounds[j + 1]
-                self._new_state(frozenset([(t, i - base[t]) for t, i in zip(terms[a:z], flat[a:z])]), False)
-        for sid in range(first, end):
-            if self.longest_match:
+                self._new_state(tuple(sorted([(t, i - base[t]) for t, i in zip(terms[a:z], flat[a:z])])), False)
+        if self.longest_match:
+            for sid in range(first, end):
                 self.follow[sid] &= self.trans[sid] < 0
                 self.accept[sid] = bool(self.follow[sid].any())
-            if self._named:
-                self._name(sid)
         return first
 
 
