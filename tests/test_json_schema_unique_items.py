@@ -339,3 +339,38 @@ def test_long_enum_items_agree_with_jsonschema(data):
     items = data.draw(st.lists(st.sampled_from(values), max_size=5))
     text = json.dumps(items)
     assert feed(g, byte_tokens(text)) == jsonschema.Draft202012Validator(schema).is_valid(items), text
+
+
+def test_token_index_matches_its_definition():
+    # the index is made with array operations; here each class is spelled out token by token
+    from constrain.masking.unique import _DELIM, _ENDERS, _LITERALS, _TokenIndex
+
+    vocab = real_vocab("smollm2")
+    idx = _TokenIndex(vocab)
+    want: dict = {k: [] for k in ("quoted", "quote_nest", "enders", "begin_end", "brackets", "open_end")}
+    heads: dict = {}
+    for t in range(vocab.size):
+        data = vocab.token_bytes(t)
+        if vocab.special_mask[t] or not data:
+            continue
+        q = data.find(b'"')
+        lead = next((i for i, b in enumerate(data) if b not in _DELIM), -1)
+        o = data.find(b"[")
+        if q >= 0:
+            if data.count(b'"') == 1 and b"\\" not in data and all(b in _DELIM for b in data[q + 1:]):
+                heads.setdefault(data[:q], []).append(t)
+            else:
+                want["quoted"].append(t)
+            if any(b in b"[]}" for b in data[q + 1:]):
+                want["quote_nest"].append(t)
+        if any(b in _ENDERS for b in data):
+            want["enders"].append(t)
+        if any(b in b"[]}" for b in data):
+            want["brackets"].append(t)
+        if lead >= 0 and (any(b in _ENDERS for b in data[lead + 1:]) or data[lead] in _LITERALS):
+            want["begin_end"].append(t)
+        if o >= 0 and any(b in _ENDERS for b in data[o + 1:]):
+            want["open_end"].append(t)
+    for name, ids in want.items():
+        assert getattr(idx, name).tolist() == ids, name
+    assert {k: v.tolist() for k, v in idx.by_head.items()} == heads

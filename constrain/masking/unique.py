@@ -249,38 +249,53 @@ class _TokenIndex:
     on where the text is (see :meth:`UniqueChecker._candidates`)."""
 
     def __init__(self, vocab: Vocabulary):
+        # one pass of array operations over the vocabulary's bytes (a loop over 150k tokens
+        # in Python would cost most of a second)
+        data, off, n = vocab.token_data, vocab.token_offsets, vocab.size
+        lengths = np.diff(off)
+        tok = np.repeat(np.arange(n), lengths)  # the token of each byte
+        pos = np.arange(data.shape[0])
+        never = data.shape[0] + 1
+        live = ~np.asarray(vocab.special_mask[:n], dtype=bool)
+        starts = off[:-1][lengths > 0]
+
+        def first(where: np.ndarray) -> np.ndarray:  # per token, the first such byte's offset
+            out = np.full(n, never, dtype=np.int64)
+            if len(starts):
+                out[lengths > 0] = np.minimum.reduceat(np.where(where, pos, never), starts)
+            return out
+
+        def count(where: np.ndarray) -> np.ndarray:
+            return np.bincount(tok[where], minlength=n)
+
+        def after(where: np.ndarray, at: np.ndarray) -> np.ndarray:  # such a byte after ``at``
+            return count(where & (pos > at[tok])) > 0
+
+        quote = data == _QUOTE
+        delim = np.isin(data, list(_DELIM))
+        ender = np.isin(data, list(_ENDERS))
+        bracket = np.isin(data, list(b"[]}"))
+        fq = first(quote)
+        simple = live & (count(quote) == 1) & (count(data == _BSLASH) == 0) & ~after(~delim, fq)
+        lead = first(~delim)
+        literal = np.zeros(n, dtype=bool)
+        has_lead = lead < never
+        literal[has_lead] = np.isin(data[lead[has_lead]], list(_LITERALS))
+        groups = {
+            "quoted": live & (fq < never) & ~simple,
+            "quote_nest": live & after(bracket, fq),
+            "enders": live & (count(ender) > 0),
+            "begin_end": live & has_lead & (after(ender, lead) | literal),
+            "brackets": live & (count(bracket) > 0),
+            "open_end": live & after(ender, first(data == 0x5B)),
+        }
         by_head: dict[bytes, list[int]] = {}
-        groups: dict[str, list[int]] = {k: [] for k in ("quoted", "quote_nest", "enders", "begin_end", "brackets",
-                                                      "open_end")}
-        for t in range(vocab.size):
-            if vocab.special_mask[t]:
-                continue
-            data = vocab.token_bytes(t)
-            lead = next((i for i, b in enumerate(data) if b not in _DELIM), -1)
-            if not any(b in _ENDERS for b in data) and b"[" not in data and (lead < 0 or data[lead] not in _LITERALS):
-                continue
-            q = data.find(b'"')
-            if q >= 0:
-                after = data[q + 1:]
-                if data.count(b'"') == 1 and b"\\" not in data and all(b in _DELIM for b in after):
-                    # ends the string being written with data[:q], then separators only
-                    by_head.setdefault(data[:q], []).append(t)
-                else:
-                    groups["quoted"].append(t)
-                if any(b in b"[]}" for b in after):
-                    groups["quote_nest"].append(t)
-            if any(b in _ENDERS for b in data):
-                groups["enders"].append(t)
-            if any(b in b"[]}" for b in data):
-                groups["brackets"].append(t)
-            if lead >= 0 and (any(b in _ENDERS for b in data[lead + 1:]) or data[lead] in _LITERALS):
-                groups["begin_end"].append(t)
-            o = data.find(b"[")
-            if o >= 0 and any(b in _ENDERS for b in data[o + 1:]):
-                groups["open_end"].append(t)
+        for t in np.flatnonzero(simple).tolist():
+            # ends the string being written with the bytes before its quote, then separators
+            by_head.setdefault(data[off[t]:fq[t]].tobytes(), []).append(t)
         self.by_head = {k: np.asarray(v, dtype=np.int64) for k, v in by_head.items()}
-        for name, ids in groups.items():
-            setattr(self, name, np.asarray(ids, dtype=np.int64))
+        for name, flags in groups.items():
+            setattr(self, name, np.flatnonzero(flags).astype(np.int64))
 
 
 def token_index(vocab: Vocabulary) -> _TokenIndex:
