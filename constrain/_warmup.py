@@ -35,6 +35,12 @@ _warm_lock = threading.Lock()
 _WARM_SPECS = (
     ("regex", "abcdefghij" * 4),
     ("json", '{"id": 12, "name": "warm up", "tags": ["a", "b"], "x": 1.5}'),
+    # bounded strings walked near their end (sliced walks), key names alike to a string
+    # (paired DFA states), and the same text under a token budget (its cost tables)
+    ("json_bounded", '{"a": "abcdefghijklmnopqrstuvwxyzabcdefghijklm", "b": {"k": 1, "j": "x"}, '
+                     '"extra_key_here": "abcdefghijklmnopqrstuvwxyzabc"}'),
+    ("json_budget", '{"a": "abcdefghijklmnopqrstuvwxyzabcdefghijklm", "b": {"k": 1, "j": "x"}, '
+                    '"extra_key_here": "abcdefghijklmnopqrstuvwxyzabc"}'),
 )
 
 
@@ -43,6 +49,15 @@ def _spec(kind: str):
 
     if kind == "regex":
         return Regex("[a-z]{0,40}")
+    if kind in ("json_bounded", "json_budget"):
+        return JsonSchema({
+            "type": "object",
+            "properties": {"a": {"type": "string", "maxLength": 40},
+                           "b": {"anyOf": [{"type": "object", "properties": {"k": {"type": "string"}}},
+                                           {"type": "object", "properties": {"k": {"type": "integer"},
+                                                                             "j": {"type": "string"}}}]}},
+            "additionalProperties": {"type": "string", "maxLength": 30},
+        })
     return JsonSchema({
         "type": "object",
         "properties": {"id": {"type": "integer"}, "name": {"type": "string", "maxLength": 24},
@@ -111,7 +126,7 @@ def _run_spec(kind: str, text: str, vocab: Vocabulary) -> None:
         compiled = CompiledGrammar(grammar, vocab, report=report, name=name)
     except ConstrainError:
         return  # a vocabulary that cannot spell it: nothing to warm with it
-    m = compiled.matcher()
+    m = compiled.matcher(max_tokens=400) if kind == "json_budget" else compiled.matcher()
     for token in vocab.longest_match(text.encode("utf-8")):
         m.mask_words()
         if not m.advance(token):
@@ -202,6 +217,8 @@ def _in_workers(tasks: list[str], vocab_path: str, jobs: int) -> None:
 def _tiny_vocab() -> Vocabulary:
     words = [bytes([b]) for b in range(256)]
     words += [b'{"', b'":', b'", "', b"id", b"name", b"tags", b"warm", b" up", b"abc", b"defgh", b"ij", b"1.", b"12"]
+    # tokens longer than the cuts of sliced walks (12 to 32 bytes)
+    words += [b"abcdefghijklmnopqrstuvwxyz", b"abcdefghijklmnopqrstuvwxyzabcdefghijklm", b"extra_key_here"]
     return Vocabulary(words, eos_token_ids=[0])
 
 
