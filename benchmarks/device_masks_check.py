@@ -6,6 +6,13 @@ Usage (from the repository root):
 
     .venv/bin/python benchmarks/device_masks_check.py --sample 100 --seed 1
     .venv/bin/python benchmarks/device_masks_check.py --limit 20 --max-states 8192 --max-seconds 5
+    .venv/bin/python benchmarks/device_masks_check.py --sample 200 --seed 2 --json-options '{"extra_properties": false}'
+
+Most MaskBench schemas leave their objects open (no ``additionalProperties: false``): any
+JSON value may follow an extra key, nested to any depth, and no finite table holds that
+language. ``--json-options`` passes options to ``constrain.JsonSchema`` (as maskbench.py's
+``--constrain-json-options``); ``{"extra_properties": false}`` closes the objects that list
+their properties, so that far more schemas have finitely many states.
 
 Instances are serialized and tokenized as benchmarks/maskbench.py does (``json.dumps``
 with default separators, no special tokens). For each token: the host mask
@@ -13,13 +20,15 @@ with default separators, no special tokens). For each token: the host mask
 against the matcher's state, then the step (a token the host refuses must lead nowhere
 in the table); at the end, acceptance and EOS. Prints counts: schemas sampled, compiled,
 fitting (and why the others do not), instances and tokens checked, mismatches, and the
-build's time and size percentiles.
+build's time and size percentiles (explored: hypothesis sets reached; states: those
+left once equivalent ones are merged).
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
+import json
 import re
 import sys
 import time
@@ -66,42 +75,52 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--limit", type=int, default=None)
     ap.add_argument("--tokenizer", default="qwen2")
-    ap.add_argument("--max-states", type=int, default=4096)
-    ap.add_argument("--max-table-mib", type=int, default=64)
-    ap.add_argument("--max-seconds", type=float, default=10.0)
+    ap.add_argument("--verbose", action="store_true", help="a line per schema: its table or why it has none")
+    ap.add_argument("--json-options", default="", help="options of constrain.JsonSchema, as JSON")
+    ap.add_argument("--max-states", type=int, default=None, help="DeviceLimits.max_states (default: its default)")
+    ap.add_argument("--max-table-mib", type=int, default=None)
+    ap.add_argument("--max-seconds", type=float, default=None)
     args = ap.parse_args()
+    options = json.loads(args.json_options) if args.json_options else {}
 
     import constrain
     from constrain import DeviceLimits, DeviceMasks, assets
+    from constrain.device_masks import DEFAULT_DEVICE_LIMITS as default
 
     tokenizer = _harness.load_tokenizer(args.tokenizer)
     eos = assets.qwen_eos_token_ids(tokenizer) if args.tokenizer.startswith("qwen") else None
     vocab = constrain.Vocabulary.from_tokenizer(tokenizer, **({"eos_token_ids": eos} if eos else {}))
-    limits = DeviceLimits(max_states=args.max_states, max_table_bytes=args.max_table_mib << 20,
-                          max_seconds=args.max_seconds)
+    limits = DeviceLimits(
+        max_states=default.max_states if args.max_states is None else args.max_states,
+        max_table_bytes=default.max_table_bytes if args.max_table_mib is None else args.max_table_mib << 20,
+        max_seconds=default.max_seconds if args.max_seconds is None else args.max_seconds)
     rows = load_schemas(args.data, limit=args.limit, sample=args.sample, seed=args.seed, ids_file=None)
     jobs = make_jobs(rows, tokenizer)
 
     counts = collections.Counter()
     reasons = collections.Counter()
-    builds, states, sizes, mismatches = [], [], [], []
+    builds, fit_builds, states, explored, sizes, mismatches = [], [], [], [], [], []
     t_all = time.perf_counter()
     for job in jobs:
         counts["schemas"] += 1
         try:
-            grammar = constrain.compile(job["spec"], vocab)
+            grammar = constrain.compile(constrain.JsonSchema(job["spec"], **options), vocab)
         except constrain.ConstrainError:
             counts["compile errors"] += 1
             continue
         t0 = time.perf_counter()
         table = DeviceMasks.build(grammar, limits)
         builds.append(time.perf_counter() - t0)
+        if args.verbose:
+            print(f"{job['id']}: {builds[-1] * 1e3:.0f} ms, {table.explored} explored, {table!r}", flush=True)
         if not table.resident:
             reasons[re.search(r"DeviceLimits\.(\w+)", table.reason or "").group(1)
                     if "DeviceLimits." in (table.reason or "") else table.reason] += 1
             continue
         counts["fitting"] += 1
+        fit_builds.append(builds[-1])
         states.append(table.n_states)
+        explored.append(table.explored)
         sizes.append(table.table_bytes)
         if not job["tests"]:
             counts["fitting, no tests"] += 1
@@ -114,20 +133,23 @@ def main() -> None:
     elapsed = time.perf_counter() - t_all
 
     print(_harness.machine_info(()))
-    print(f"tokenizer {args.tokenizer}; limits {limits}")
+    print(f"tokenizer {args.tokenizer}; limits {limits}; JsonSchema options {options}")
     for key in ("schemas", "compile errors", "fitting", "fitting, no tests", "instances checked", "tokens checked"):
         print(f"{key:>20}: {counts[key]}")
     print(f"{'mismatches':>20}: {len(mismatches)}")
     for sid, what in mismatches[:20]:
         print(f"    {sid}: {what}")
     print("not fitting, by limit:", dict(reasons.most_common()))
-    if builds:
-        b = sorted(x * 1e3 for x in builds)
-        print("build ms (all compiled) p50 / p90 / max: "
-              + " / ".join(f"{_harness.percentile(b, q):.0f}" for q in (50, 90, 100)))
+    qs = (50, 90, 99, 100)
+    for what, times in (("all compiled", builds), ("fitting", fit_builds)):
+        if times:
+            b = sorted(x * 1e3 for x in times)
+            print(f"build ms ({what}) p50 / p90 / p99 / max: "
+                  + " / ".join(f"{_harness.percentile(b, q):.0f}" for q in qs))
     if states:
-        s, z = sorted(states), sorted(sizes)
-        print("fitting: states p50 / max: " + " / ".join(f"{_harness.percentile(s, q):.0f}" for q in (50, 100))
+        s, e, z = sorted(states), sorted(explored), sorted(sizes)
+        print("fitting: explored p50 / max: " + " / ".join(f"{_harness.percentile(e, q):.0f}" for q in (50, 100))
+              + "; states p50 / max: " + " / ".join(f"{_harness.percentile(s, q):.0f}" for q in (50, 100))
               + "; table MiB p50 / max: " + " / ".join(f"{_harness.percentile(z, q) / 2**20:.1f}" for q in (50, 100)))
     print(f"wall {elapsed:.0f} s")
     if mismatches:

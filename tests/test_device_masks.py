@@ -266,3 +266,129 @@ def test_llm_device_masks_equal_host(smol):
                     assert llm.stats["device_mask_rows"] == 0
     assert outs[True, "exact"] == outs[False, "exact"]
     assert outs[True, False] == outs[False, False]
+
+
+# ---------------------------------------------------------------------- merged states
+
+# Function-call arguments as MaskBench has them (Glaiveai2K calculate_area), objects
+# closed: the optional keys of "dimensions" reach each point along many parse paths.
+AREA = {
+    "type": "object",
+    "properties": {
+        "shape": {"type": "string"},
+        "dimensions": {
+            "type": "object",
+            "properties": {k: {"type": "number"} for k in ("base", "height", "length", "radius", "width")},
+        },
+    },
+    "required": ["shape", "dimensions"],
+}
+OPTIONAL = {
+    "type": "object",
+    "properties": {k: {"type": "integer"} for k in ("a", "b", "c", "d")},
+    "additionalProperties": False,
+}
+
+
+def _engine_closure(grammar, table):
+    """Every hypothesis set the engine reaches from the start, stepped with one token of
+    each of the table's token classes (tokens of a class lead alike from every state, so
+    these reach every set), checked against the table on the way: the table state of a
+    set has its mask and acceptance, and each class leads where the engine's step does."""
+    engine, vocab = grammar.engine, grammar.vocab
+    reps = np.full(table.n_classes, -1, dtype=np.int64)
+    ids = np.arange(vocab.model_vocab_size)
+    reps[table.class_of[ids][::-1]] = ids[::-1]  # the first token of each class
+    eos = set(vocab.eos_token_ids)
+    seen = {engine.initial}
+    queue = [engine.initial]
+    while queue:
+        hid = queue.pop()
+        s = table.state_of(hid)
+        assert s > 0
+        assert np.array_equal(table.mask(s).view(np.uint32), engine.mask(hid))
+        assert bool(table.accepting[s]) == engine.accepting(hid)
+        for c, tok in enumerate(reps.tolist()):
+            if tok < 0:
+                continue
+            if tok in eos:
+                want = TERMINATED if engine.accepting(hid) else -1
+            else:
+                nh = engine.step(hid, tok)
+                want = -1 if nh < 0 else table.state_of(nh)
+                if nh >= 0 and nh not in seen:
+                    seen.add(nh)
+                    queue.append(nh)
+            assert table.next_state[s, c] == want, (hid, tok)
+    return seen
+
+
+@pytest.mark.parametrize("spec", [JsonSchema(OPTIONAL), JsonSchema(OPTIONAL, whitespace="compact")],
+                         ids=["bounded", "compact"])
+def test_merged_states_stand_for_every_set(qwen2, spec):
+    grammar = constrain.compile(spec, qwen2)
+    table = DeviceMasks.build(grammar)
+    assert table.resident, table.reason
+    assert table.n_states < table.explored  # alike sets were merged
+    seen = _engine_closure(grammar, table)
+    assert len(seen) == table.explored - 1  # every set explored, TERMINATED aside
+    assert len({table.state_of(h) for h in seen}) == table.n_states - 1
+
+
+def test_maskbench_like_schema_follows_documents(qwen2):
+    """A real function-call schema, closed: merged tables follow documents token by token
+    (serialized as MaskBench does), and refuse what the host refuses."""
+    grammar = constrain.compile(JsonSchema(AREA, extra_properties=False), qwen2)
+    table = DeviceMasks.build(grammar)
+    assert table.resident, table.reason
+    assert table.n_states * 2 < table.explored
+    docs = [{"shape": "rectangle", "dimensions": {"base": 10, "height": 5, "length": 8, "radius": 0, "width": 8}},
+            {"shape": "circle", "dimensions": {"radius": 2.5}},
+            {"shape": "square", "dimensions": {}},
+            {"shape": "rectangle", "dimensions": {"base": 10, "width": None}},  # refused at null
+            {"dimensions": {"base": 1}, "shape": "x"}]  # out of the schema's order: refused
+    import json
+
+    ended = 0
+    for doc in docs:
+        m = grammar.matcher()
+        s = table.initial
+        for tok in qwen2.longest_match(json.dumps(doc).encode()):
+            assert np.array_equal(m.mask_words(), table.mask(s).view(np.uint32))
+            assert table.state_of(m.state) == s
+            nxt = table.step(s, tok)
+            if not m.advance(tok):
+                assert nxt == -1
+                break
+            s = nxt
+            assert s == table.state_of(m.state)
+        else:
+            assert table.accepting[s] and m.is_accepting()
+            assert table.step(s, qwen2.eos_token_ids[0]) == TERMINATED
+            ended += 1
+    assert ended == 3
+    rng = random.Random(11)
+    for _ in range(6):
+        _random_walk(grammar, table, rng, 80)
+
+
+def test_merge_keeps_terminated_apart_and_checks_the_partition():
+    from constrain.device_masks import _is_congruence, _merge
+
+    # classes a, b, EOS, d. 0 TERMINATED; 1 -a,d-> 2, -b-> 3; 2 and 3 alike (mask 1,
+    # -a-> 4); 4 accepting, EOS -> 0; 5 (unreachable) has no move and an empty mask, as
+    # TERMINATED has, and is kept apart from it
+    rows = np.array([[-1, -1, -1, -1], [2, 3, -1, 2], [4, -1, -1, -1], [4, -1, -1, -1], [-1, -1, 0, -1],
+                     [-1, -1, -1, -1]], dtype=np.int32)
+    mask_of = np.array([0, 3, 1, 1, 2, 0], dtype=np.int32)
+    accepting = np.array([False, False, False, False, True, False])
+    nxt, class_of, part, rep = _merge(rows, np.array([0, 1, 2, 3, 1], dtype=np.int32), mask_of, accepting)
+    assert part.tolist() == [0, 1, 2, 2, 3, 4]
+    assert rep.tolist() == [0, 1, 2, 4, 5]
+    # once 2 and 3 are one state, b and d lead alike from every state: one class
+    assert nxt.tolist() == [[-1, -1, -1], [2, 2, -1], [3, -1, -1], [-1, -1, 0], [-1, -1, -1]]
+    assert class_of.tolist() == [0, 1, 2, 1, 1]
+    # a partition that merges states which differ is refused
+    bad = np.array([0, 1, 1, 1, 2, 3], dtype=np.int64)
+    assert not _is_congruence(rows, bad, np.array([0, 1, 4, 5]), mask_of, accepting)
+    assert _is_congruence(rows, part, rep, mask_of, accepting)
