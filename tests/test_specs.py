@@ -75,7 +75,7 @@ def test_bad_specs():
     with pytest.raises(TypeError):
         constrain.compile({"type": "string"}, "not a vocabulary")
     with pytest.raises(constrain.SchemaError) as err:
-        constrain.compile({"properties": {"a": {"type": "array", "uniqueItems": True}}}, v)
+        constrain.compile({"properties": {"a": {"type": "array", "uniqueItems": True, "contains": {"type": "string"}}}}, v)
     assert "uniqueItems" in str(err.value) and "/properties/a" in str(err.value)
     with pytest.raises(constrain.UnsatisfiableError):
         constrain.compile({"type": "integer", "minimum": 3, "maximum": 2}, v)
