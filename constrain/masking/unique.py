@@ -19,7 +19,7 @@ An item is refused where it ends (``true``, ``false`` and ``null`` at their firs
 which says which), so a prefix of an item may have no completion left that is new (items
 of a string and a boolean, the same string written with both booleans before): the next
 mask is then empty and :meth:`UniqueChecker.filter` says so with a
-:class:`~constrain.errors.MatcherError`. Plain strings and numbers never get there (they
+:class:`~constrain.errors.MatcherError`. Plain strings and unbounded numbers never get there (they
 go on in infinitely many ways), nor do items of a few values (compiled into states).
 """
 
