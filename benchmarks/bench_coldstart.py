@@ -9,8 +9,12 @@ not in the table: about 0.3 s, numpy and numba's own).
 Rows:
 
 * ``constrain, empty caches``: a new cache directory (``CONSTRAIN_CACHE_DIR``, numba's
-  kernel cache inside it): numba compiles every kernel the request needs. One run each
-  (``--cold-runs``).
+  kernel cache inside it): the kernels run as Python while a background process compiles
+  them (see ``constrain._kernels``). The run then also reports the mean time of a mask
+  along a document in that mode, and when the process switched to compiled kernels. One
+  run each (``--cold-runs``).
+* ``constrain, empty caches, CONSTRAIN_KERNELS=compiled``: the same, with every kernel
+  compiled in the process before it is used (numba's own behaviour; about a minute).
 * ``constrain, kernels cached``: the same directory again (after ``constrain warmup``),
   with the DFA disk cache off: kernels load from numba's cache, the spec compiles from
   scratch. ``import constrain`` starts loading the kernels in a background thread while
@@ -58,6 +62,8 @@ SCHEMA = {
     "additionalProperties": False,
 }
 
+DOCUMENT = {"name": "Aria", "age": 31, "role": "bard", "alive": True, "skills": ["lute", "lore"]}
+
 # One process's work, engine by engine; prints a JSON line of phase times in seconds.
 CHILD = r'''
 import json, sys, time
@@ -77,8 +83,23 @@ if engine == "constrain":
     t3 = time.perf_counter()
     words = g.matcher().mask_words()
     t4 = time.perf_counter()
+    from constrain import _kernels
     from constrain.automata._jit import jit_seconds
-    extra = {"jit_s": jit_seconds(), "allowed": int(sum(bin(int(w)).count("1") for w in words))}
+    extra = {"jit_s": jit_seconds(), "allowed": int(sum(bin(int(w)).count("1") for w in words)),
+             "mode": _kernels.mode()}
+    if _kernels.mode() == "auto-python":
+        # masks of a document while the kernels run as Python, then the wait for the
+        # background compile to finish (this process switches to it)
+        m = g.matcher()
+        ids = tok.encode(sys.argv[4], add_special_tokens=False)
+        t5 = time.perf_counter()
+        for i in ids:
+            m.mask_words()
+            assert m.advance(i)
+        extra["python_mask_s"] = (time.perf_counter() - t5) / len(ids)
+        _kernels._watcher.join()
+        extra["switch_s"] = time.perf_counter() - t0
+        extra["jit_s"] = jit_seconds()
 elif engine == "llguidance":
     import numpy as np
     import llguidance, llguidance.hf, llguidance.numpy
@@ -115,7 +136,8 @@ print(json.dumps(dict(import_s=t1 - t0, vocab_s=t2 - t1, compile_s=t3 - t2, firs
 
 def run_child(engine: str, env: dict) -> dict:
     full = dict(os.environ, **_harness.THREAD_ENV, **env)
-    out = subprocess.run([sys.executable, "-c", CHILD, engine, json.dumps(SCHEMA), str(_harness.BENCH_DIR)],
+    out = subprocess.run([sys.executable, "-c", CHILD, engine, json.dumps(SCHEMA), str(_harness.BENCH_DIR),
+                          json.dumps(DOCUMENT)],
                          capture_output=True, text=True, env=full, timeout=900)
     if out.returncode != 0:
         raise RuntimeError(f"{engine} child failed:\n{out.stderr[-3000:]}")
@@ -123,7 +145,8 @@ def run_child(engine: str, env: dict) -> dict:
 
 
 def median_of(runs: list[dict]) -> dict:
-    return {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+    return {k: statistics.median(r[k] for r in runs) if isinstance(runs[0][k], (int, float)) else runs[0][k]
+            for k in runs[0]}
 
 
 def fmt_s(x: float) -> str:
@@ -151,9 +174,20 @@ def main() -> None:
             d = os.path.join(root, f"cold{i}")
             cold.append(run_child("constrain", {"CONSTRAIN_CACHE_DIR": d, "NUMBA_CACHE_DIR": "",
                                                 "CONSTRAIN_DISK_CACHE": "1"}))
-            print(f"cold run {i + 1}: {fmt_s(cold[-1]['total_s'])}", flush=True)
+            r = cold[-1]
+            print(f"cold run {i + 1}: {fmt_s(r['total_s'])} to the first mask (kernels as Python, "
+                  f"{r['python_mask_s'] * 1e3:.1f} ms a mask along a document); compiled kernels in use "
+                  f"after {fmt_s(r['switch_s'])}", flush=True)
         if cold:
             rows.append(("constrain, empty caches", median_of(cold), len(cold)))
+        compiled = []
+        for i in range(args.cold_runs):
+            d = os.path.join(root, f"compiled{i}")
+            compiled.append(run_child("constrain", {"CONSTRAIN_CACHE_DIR": d, "NUMBA_CACHE_DIR": "",
+                                                    "CONSTRAIN_DISK_CACHE": "1", "CONSTRAIN_KERNELS": "compiled"}))
+            print(f"cold run, compiled here {i + 1}: {fmt_s(compiled[-1]['total_s'])}", flush=True)
+        if compiled:
+            rows.append(("constrain, empty caches, CONSTRAIN_KERNELS=compiled", median_of(compiled), len(compiled)))
         warm_dir = os.path.join(root, "warm")
         subprocess.run([sys.executable, "-m", "constrain", "warmup", "--jobs", "1"], check=True,
                        env=dict(os.environ, CONSTRAIN_CACHE_DIR=warm_dir, NUMBA_CACHE_DIR=""),

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from typing import Sequence
 
 
@@ -28,6 +29,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                                description="Compile every kernel of the mask engine into numba's disk cache, "
                                            "so that no later process waits for the JIT.")
     warm.add_argument("--jobs", type=int, default=0, help="worker processes (default: the usable cores)")
+    warm.add_argument("--background", action="store_true",
+                      help="at low priority, quietly (how a process that found the cache empty starts it)")
 
     # The demo parses its own options.
     commands.add_parser("demo", help="the quick-start job: typed JSON from the bundled model", add_help=False)
@@ -45,7 +48,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         from ._warmup import default_jobs, warmup
 
         jobs = args.jobs or default_jobs()
+        if args.background:
+            try:
+                os.nice(10)
+            except (AttributeError, OSError):
+                pass
         seconds = warmup(jobs=jobs)
+        if args.background:
+            return
         print(f"kernels ready in {seconds:.1f} s ({jobs} worker{'s' if jobs > 1 else ''}); cache: {numba_cache_dir()}")
         return
     if args.threads:

@@ -11,7 +11,7 @@ xor-shift, so that the low bits a slot takes depend on every bit of the key.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from ._kernels import njit
 
 __all__ = [
     "SEED", "mix", "mix_pair", "hash_step", "hash_end", "hash_run",

@@ -20,7 +20,7 @@ from typing import Callable
 
 import numpy as np
 
-from . import _caches
+from . import _caches, _kernels
 from .errors import ConstrainError
 from .vocabulary import Vocabulary
 
@@ -190,7 +190,7 @@ def _in_workers(tasks: list[str], vocab_path: str, jobs: int) -> None:
     leaves its kernels to be compiled here (its error is re-raised only when every one
     failed, since then something is wrong with the setup rather than with one kernel)."""
     code = "import sys; from constrain._warmup import _worker; _worker(sys.argv[1], sys.argv[2])"
-    env = dict(os.environ, NUMBA_NUM_THREADS="1")
+    env = dict(os.environ, NUMBA_NUM_THREADS="1", CONSTRAIN_KERNELS="compiled")
     pending, running, failed = list(tasks), [], []
     while pending or running:
         while pending and len(running) < jobs:
@@ -236,6 +236,7 @@ def warmup(vocab: Vocabulary | None = None, *, jobs: int = 1) -> float:
     of what specs compile to."""
     global _warmed
     t0 = time.perf_counter()
+    _kernels.wait_compiled()  # (a background compile running: its end; else compiled from here on)
     with _warm_lock:
         if _warmed:
             return 0.0
@@ -266,15 +267,7 @@ _prefetch_thread: threading.Thread | None = None
 
 
 def _ready_marker() -> str | None:
-    """The file a complete warm-up leaves in numba's cache directory, for this version
-    of constrain and this Python; None without a cache directory."""
-    from . import __version__
-
-    root = os.environ.get("NUMBA_CACHE_DIR")
-    if not root:
-        return None
-    tag = f"{sys.implementation.cache_tag}-{sys.platform}"
-    return os.path.join(root, f"constrain-{__version__}-{tag}.ready")
+    return _kernels.ready_marker()
 
 
 def _mark_ready() -> None:
@@ -306,7 +299,7 @@ def prefetch() -> bool:
     an empty cache: that would hold numba's compiler lock for a minute. A fork waits for
     the thread first (a child must not inherit the compiler lock held)."""
     global _prefetch_thread
-    if _warmed or _prefetch_thread is not None:
+    if _warmed or _prefetch_thread is not None or _kernels.interpreting():
         return False
     if os.environ.get("CONSTRAIN_PREFETCH", "1").strip().lower() in ("0", "false", "no", "off"):
         return False

@@ -48,7 +48,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
-from numba import njit
+from ._kernels import njit
 
 from . import _caches
 from .bitmask import bits_from_ids

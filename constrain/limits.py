@@ -75,7 +75,9 @@ DEFAULT_LIMITS = Limits()
 def limit_error(what: str, field: str, value: float) -> CompileLimitError:
     """The error for ``what`` (what went past the limit) under ``Limits.<field>=value``,
     saying how to raise it."""
-    return CompileLimitError(
+    err = CompileLimitError(
         f"{what}; exceeds Limits.{field}={value:,}: raise it with "
         f"constrain.compile(..., limits=constrain.Limits({field}=...))"
     )
+    err.limit = field
+    return err

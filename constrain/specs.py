@@ -7,11 +7,11 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import _caches, _grammar_store
+from . import _caches, _grammar_store, _kernels
 from ._warmup import warmup
 from .automata._jit import clock
 from .compiler import plan
-from .errors import ConstrainError, SpecError
+from .errors import CompileLimitError, ConstrainError, SpecError
 from .grammar.ir import Grammar, RegexTerm
 from .limits import DEFAULT_LIMITS, Limits
 from .matcher import CompiledGrammar
@@ -193,6 +193,18 @@ def compile(spec: Any, vocab: Vocabulary, *, cache: bool = True, limits: Limits 
         limits = DEFAULT_LIMITS
     elif not isinstance(limits, Limits):
         raise TypeError(f"limits must be a constrain.Limits, not {type(limits).__name__}")
+    try:
+        return _compile(spec, vocab, cache, limits)
+    except CompileLimitError as e:
+        # Out of time while the kernels ran as Python (a fresh kernel cache): again with
+        # them compiled, once the background compile is done (see constrain._kernels).
+        if _kernels.mode() != "auto-python" or not getattr(e, "limit", "").endswith("_seconds"):
+            raise
+    _kernels.wait_compiled()
+    return _compile(spec, vocab, cache, limits)
+
+
+def _compile(spec: Any, vocab: Vocabulary, cache: bool, limits: Limits) -> CompiledGrammar:
     key = _spec_key(spec) if cache else None
     if key is not None:
         key = (key, vocab.fingerprint) if limits is DEFAULT_LIMITS else (key, vocab.fingerprint, limits)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit
+from ._kernels import njit
 
 __all__ = ["Trie", "TrieNodes", "build_trie", "deepest", "longer_nodes"]
 

@@ -9,6 +9,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from . import _kernels
 from .bitmask import bits_from_ids
 from .errors import VocabularyError
 from .tokenizers import hf_tokens, tekken_tokens
@@ -36,6 +37,7 @@ class Vocabulary:
         add_prefix_space: bool = False,
         name: str = "",
     ):
+        _kernels.start_background()  # (a fresh kernel cache: filled meanwhile, see constrain._kernels)
         self._tokens: list[bytes] = [bytes(t) for t in tokens]
         size = len(self._tokens)
         if size == 0:

@@ -5,6 +5,10 @@ import os
 if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+# The suite runs compiled kernels (the setup's warm-up filled their cache), its
+# subprocesses too; tests of the interpreted start choose their own mode.
+os.environ.setdefault("CONSTRAIN_KERNELS", "compiled")
+
 import pytest
 
 from constrain import Vocabulary

@@ -19,7 +19,7 @@ groups, possessive quantifiers, malformed input, and NFAs past a few thousand st
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from .._kernels import njit
 
 from .. import _caches
 from ._regex_dfa import nfa_table

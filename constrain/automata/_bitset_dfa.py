@@ -13,7 +13,7 @@ subset constructions past :data:`MAX_SUBSETS` states are left to the general ker
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from .._kernels import njit
 
 from .._hashtable import SEED, first_slot, hash_end, hash_step, next_slot
 from ._reach import reachable

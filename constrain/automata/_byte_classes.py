@@ -4,7 +4,7 @@ DFAs over byte classes as edges (CSR: ``off``, ``cls``, ``tgt``) or as byte tabl
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from .._kernels import njit
 
 from .._hashtable import SEED, hash_step
 

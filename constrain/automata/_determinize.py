@@ -10,7 +10,7 @@ operations) on every iteration.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from .._kernels import njit
 
 from .._hashtable import first_slot, hash_run, next_slot, table_of
 from ._byte_classes import rows_of

@@ -8,7 +8,7 @@ breadth first from the start, so equal languages give equal tables.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from .._kernels import njit
 
 from .._hashtable import SEED, first_slot, hash_end, hash_step, next_slot
 from ._byte_classes import rows_of

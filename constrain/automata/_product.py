@@ -4,7 +4,7 @@ in numba."""
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from .._kernels import njit
 
 from .._hashtable import key_slot, key_table
 from ._support import grow1, grow_rows, late

@@ -5,7 +5,7 @@ the kernels behind :mod:`.regex`, and the trie its big alternations of strings b
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from .._kernels import njit
 
 from .._hashtable import key_slot
 from ._bitset_dfa import MAX_NFA, bitset_table, edge_classes

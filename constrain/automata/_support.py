@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, objmode
+from numba import objmode
+
+from .._kernels import njit
 
 from . import _jit
 

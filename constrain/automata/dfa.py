@@ -201,7 +201,9 @@ def finalize(table, byte_cls: np.ndarray, accepting, start: int, deadline: float
         if time_limit is not None:
             raise limit_error(f"{what}: exceeded time_limit={time_limit}s while minimizing", "max_regex_seconds",
                               time_limit)
-        raise CompileLimitError(f"{what}: exceeded the time limit while minimizing")
+        err = CompileLimitError(f"{what}: exceeded the time limit while minimizing")
+        err.limit = "max_regex_seconds"
+        raise err
     if out.shape[0] == 0:
         return empty_dfa()
     d = ByteDFA(np.take(out, byte_cls, axis=1), out_acc)

@@ -22,7 +22,7 @@ import threading
 from typing import Sequence
 
 import numpy as np
-from numba import njit
+from .._kernels import njit
 
 from .._hashtable import first_slot, hash_run, next_slot, put
 from ..errors import CompileLimitError

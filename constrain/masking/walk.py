@@ -10,7 +10,7 @@ parser must say which lexeme may start next, and the walk resumes on that subtre
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from .._kernels import njit
 
 from .. import _caches
 from .._hashtable import key_slot, mix

@@ -116,6 +116,7 @@ class LLM:
     def __init__(self, model: Any, tokenizer: Any = None, *, max_batch_size: int = 16,
                  kv_cache_tokens: int | None = None, jump_forward: str | bool = "exact", device: Any = None,
                  max_step_tokens: int = 512, freeze_heap: bool = True, device_masks: Any = False):
+        from .. import _kernels
         from .._warmup import default_jobs, warmup
         from ..vocabulary import Vocabulary
 
@@ -137,9 +138,11 @@ class LLM:
             model_vocab_size=getattr(model.config, "vocab_size", None),
             generation_config=getattr(model, "generation_config", None),
         )
-        # numba's kernels compiled (on a fresh install, by a worker per core) or loaded
-        # now, while the caller expects a model load to take time, not in a first request
-        warmup(self.vocab, jobs=default_jobs())
+        # numba's kernels loaded now, while the caller expects a model load to take time,
+        # not in a first request; a fresh install's kernel cache fills in the background
+        # meanwhile, its masks computed by the same kernels run as Python (constrain._kernels)
+        if not _kernels.interpreting():
+            warmup(self.vocab, jobs=default_jobs())
         self._engine = Engine(model, self.vocab, max_batch_size=max_batch_size, kv_cache_tokens=kv_cache_tokens,
                               jump_forward=jump_forward, max_step_tokens=max_step_tokens, device=device,
                               device_masks=device_masks)
