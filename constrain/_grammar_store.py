@@ -28,7 +28,7 @@ from .compiler import Plan
 
 __all__ = ["key", "load", "save", "worth_storing"]
 
-_FORMAT = "constrain-plan-v2"
+_FORMAT = "constrain-plan-v3"
 _MAX_BYTES = 64 << 20  # a plan larger than this is rebuilt rather than stored
 
 _code_digest: str | None = None
@@ -64,7 +64,7 @@ def worth_storing(seconds: float) -> bool:
 
 
 def _path(k: str) -> str:
-    return os.path.join(_dfa_store.root("grammar-v1"), k[:2], f"{k}.npz")
+    return os.path.join(_dfa_store.root("grammar-v1"), k[:2], f"{k}{_dfa_store.SUFFIX}")
 
 
 def save(k: str, p: Plan, report: Any, name: str) -> None:

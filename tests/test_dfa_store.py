@@ -4,6 +4,9 @@ import os
 import subprocess
 import sys
 
+import numpy as np
+import pytest
+
 from constrain._caches import numba_cache_dir
 from constrain.automata import store
 from constrain.automata.regex import _terminal_dfa, compile_terminal
@@ -30,7 +33,7 @@ def test_second_process_reads_the_stored_dfa(tmp_path):
     ]
     keys = [r.stdout.split()[0] for r in runs]
     assert keys[0] == keys[1] == _terminal_dfa(Regex(pattern, json_string=True)).key
-    assert list(tmp_path.glob("dfa-v1/*/*.npz"))
+    assert list(tmp_path.glob("dfa-v1/*/*.arr"))
 
 
 def test_unreadable_file_is_rebuilt(tmp_path, monkeypatch):
@@ -51,7 +54,7 @@ def test_disabled(tmp_path, monkeypatch):
     monkeypatch.setenv("CONSTRAIN_DISK_CACHE", "0")
     term = Regex(r"q[0-9]{5}")
     store.save(term, _terminal_dfa(term))
-    assert not list(tmp_path.glob("dfa-v1/*/*.npz"))
+    assert not list(tmp_path.glob("dfa-v1/*/*.arr"))
     assert compile_terminal(term).accepts(b"q12345")
 
 
@@ -64,11 +67,11 @@ def test_only_dfas_slow_to_build_are_stored(tmp_path, monkeypatch):
     clear_caches()
     term = Regex(r"k[0-9]{4}z", json_string=True)
     assert compile_terminal(term).accepts(b"k1234z")
-    assert not list(tmp_path.glob("dfa-v1/*/*.npz"))
+    assert not list(tmp_path.glob("dfa-v1/*/*.arr"))
     monkeypatch.setenv("CONSTRAIN_DISK_CACHE_MIN_MS", "0")
     clear_caches()
     assert compile_terminal(term).accepts(b"k1234z")
-    assert len(list(tmp_path.glob("dfa-v1/*/*.npz"))) == 1
+    assert len(list(tmp_path.glob("dfa-v1/*/*.arr"))) == 1
     assert store.worth_storing(0.0)  # bound 0: every build is worth a file
     monkeypatch.delenv("CONSTRAIN_DISK_CACHE_MIN_MS")
     assert not store.worth_storing(0.0005) and store.worth_storing(0.002)  # default: 1 ms
@@ -86,7 +89,7 @@ def test_literals_and_short_ascii_patterns_skip_the_disk(tmp_path, monkeypatch):
     monkeypatch.setattr(store, "load", lambda term: looked.append(term))
     assert compile_terminal(Regex(r"[0-9]{4}-[0-9]{2}")).accepts(b"2024-01")
     assert compile_terminal(Lit(b'"name"')).accepts(b'"name"')
-    assert not looked and not list(tmp_path.glob("dfa-v1/*/*.npz"))
+    assert not looked and not list(tmp_path.glob("dfa-v1/*/*.arr"))
     compile_terminal(Regex(r"caf\u00e9|x{2}", ignore_case=True))
     assert len(looked) == 1
 
@@ -96,7 +99,7 @@ def _files(root, n, size):
     for i in range(n):
         d = root / f"{i % 3:02x}"
         d.mkdir(parents=True, exist_ok=True)
-        p = d / f"{i:04d}.npz"
+        p = d / f"{i:04d}.arr"
         p.write_bytes(b"x" * size)
         os.utime(p, (1_000_000 + i, 1_000_000 + i))  # file i used at time i
         paths.append(p)
@@ -108,7 +111,7 @@ def test_eviction_keeps_the_store_under_its_bound(tmp_path):
     assert store.evict(str(tmp_path), limit=30_000) == 0  # 20,000 bytes: within the bound
     os.utime(paths[0], (2_000_000, 2_000_000))  # the oldest file was just used
     freed = store.evict(str(tmp_path), limit=10_000)
-    left = sorted(p.name for p in tmp_path.glob("*/*.npz"))
+    left = sorted(p.name for p in tmp_path.glob("*/*.arr"))
     assert freed == 13_000 and len(left) == 7  # down to three quarters of the bound
     # the least recently used went first: the six newest files stay, and the one just used
     assert left == sorted([paths[0].name] + [p.name for p in paths[14:]])
@@ -133,6 +136,25 @@ def test_writes_past_the_bound_evict(tmp_path, monkeypatch):
     _files(tmp_path / "dfa-v1", 60, 1000)
     term = Regex(r"q[0-9]{2,9}z", ascii=True)
     store.save(term, _terminal_dfa(term))
-    total = sum(p.stat().st_size for p in (tmp_path / "dfa-v1").glob("*/*.npz"))
+    total = sum(p.stat().st_size for p in (tmp_path / "dfa-v1").glob("*/*.arr"))
     assert total <= 0.05 * (1 << 20)
     assert store._path(term).exists()  # the file just written is the most recently used
+
+
+def test_a_stored_file_is_checked_before_use(tmp_path):
+    arrays = {"a": np.arange(5, dtype=np.int64), "b": np.ones((2, 3), dtype=np.bool_), "c": np.zeros(0, np.int32)}
+    path = str(tmp_path / "x.arr")
+    store.write(path, arrays)
+    got = store.read(path, dict)
+    assert got.keys() == arrays.keys() and all(np.array_equal(got[k], arrays[k]) for k in arrays)
+    assert all(got[k].dtype == arrays[k].dtype and got[k].shape == arrays[k].shape for k in arrays)
+    data = bytearray(open(path, "rb").read())
+    for at in (3, 20, len(data) - 1):  # the magic, the header, the arrays: any byte changed
+        bad = bytearray(data)
+        bad[at] ^= 0x40
+        open(path, "wb").write(bad)
+        assert store.read(path, dict) is None
+    open(path, "wb").write(data[: len(data) // 2])  # torn
+    assert store.read(path, dict) is None
+    with pytest.raises(TypeError):  # objects are never stored (nor, so, unpickled)
+        store._encode({"o": np.array([object()])})

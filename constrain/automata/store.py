@@ -15,9 +15,12 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
 import os
+import struct
 import tempfile
 import threading
+import zlib
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
@@ -30,7 +33,7 @@ __all__ = ["load", "save", "enabled", "max_bytes", "evict", "pack", "unpack", "r
 
 T = TypeVar("T")
 
-_FORMAT = "constrain-dfa-v2"
+_FORMAT = "constrain-dfa-v3"
 _MAX_STATES = 65536  # larger DFAs are rebuilt rather than stored
 
 
@@ -85,15 +88,68 @@ def root(name: str) -> str:
     return got
 
 
+_MAGIC = b"CNSTARR1"
+_DTYPES = ("|b1", "|u1", "<i4", "<i8")  # what stored arrays may be (never objects: nothing is unpickled)
+SUFFIX = ".arr"
+
+
+def _encode(arrays: dict[str, np.ndarray]) -> bytes:
+    """``arrays`` as one flat file: magic, header length and CRC-32 of the rest, a JSON
+    header (name, dtype, shape, offset of each array), the arrays' bytes 8-aligned."""
+    entries, parts, off = [], [], 0
+    for name, a in arrays.items():
+        a = np.ascontiguousarray(a)
+        if a.dtype.str not in _DTYPES:
+            raise TypeError(f"cannot store an array of dtype {a.dtype}")
+        entries.append([name, a.dtype.str, list(a.shape), off])
+        raw = a.tobytes()
+        pad = -len(raw) % 8
+        parts.append(raw + b"\0" * pad)
+        off += len(raw) + pad
+    header = json.dumps(entries).encode("utf-8")
+    header += b" " * (-len(header) % 8)
+    body = header + b"".join(parts)
+    return _MAGIC + struct.pack("<II", len(header), zlib.crc32(body)) + body
+
+
+def _decode(buf: bytearray) -> dict[str, np.ndarray] | None:
+    """The arrays of :func:`_encode`'s bytes, or None for anything else (torn, altered,
+    another format)."""
+    if len(buf) < 16 or bytes(buf[:8]) != _MAGIC:
+        return None
+    n, crc = struct.unpack_from("<II", buf, 8)
+    view = memoryview(buf)[16:]
+    if n > len(view) or zlib.crc32(view) != crc:
+        return None
+    entries = json.loads(bytes(view[:n]).decode("utf-8"))
+    out = {}
+    for name, dtype, shape, off in entries:
+        if dtype not in _DTYPES or not isinstance(name, str):
+            return None
+        dt = np.dtype(dtype)
+        count = int(np.prod(shape, dtype=np.int64)) if shape else 1
+        start = n + int(off)
+        if off < 0 or start + count * dt.itemsize > len(view):
+            return None
+        out[name] = np.frombuffer(buf, dtype=dt, count=count, offset=16 + start).reshape(shape)
+    return out
+
+
 def read(path: str, parse: Callable[[Any], T | None]) -> T | None:
-    """``parse`` of the arrays of the npz file at ``path`` (never unpickled), or None:
-    absent, unreadable (a torn zip, say), or what ``parse`` rejects. A file read back is
-    marked used (its modification time), for :func:`evict`."""
-    if not os.path.exists(path):
+    """``parse`` of the arrays stored at ``path`` (a mapping of names to arrays), or None:
+    absent, unreadable, torn or altered (its CRC), or what ``parse`` rejects. A file read
+    back is marked used (its modification time), for :func:`evict`."""
+    try:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            buf = bytearray(size)
+            if f.readinto(buf) != size:
+                return None
+    except OSError:
         return None
     try:
-        with np.load(path, allow_pickle=False) as data:
-            got = parse(data)
+        arrays = _decode(buf)
+        got = None if arrays is None else parse(arrays)
     except Exception:  # noqa: BLE001 - any file that does not read back is absent
         return None
     if got is not None:
@@ -105,15 +161,16 @@ def read(path: str, parse: Callable[[Any], T | None]) -> T | None:
 
 
 def write(path: str, arrays: dict[str, np.ndarray]) -> None:
-    """Write ``arrays`` to the npz file ``path`` under a temporary name, renamed into
-    place, then keep the store within its bound (:func:`evict`). Best effort: a full or
-    read-only disk is not an error."""
+    """Write ``arrays`` to ``path`` under a temporary name, renamed into place, then keep
+    the store within its bound (:func:`evict`). Best effort: a full or read-only disk is
+    not an error."""
     tmp = None
     try:
+        data = _encode(arrays)
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=os.path.dirname(path))
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=SUFFIX, dir=os.path.dirname(path))
         with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
+            f.write(data)
         os.replace(tmp, path)
         tmp = None
         _written(path)
@@ -129,7 +186,7 @@ def write(path: str, arrays: dict[str, np.ndarray]) -> None:
 
 def _file(term: Any) -> str:
     digest = hashlib.sha256(f"{_code()}\0{term!r}".encode("utf-8")).hexdigest()
-    return os.path.join(root("dfa-v1"), digest[:2], f"{digest}.npz")
+    return os.path.join(root("dfa-v1"), digest[:2], f"{digest}{SUFFIX}")
 
 
 def _path(term: Any) -> Path:
@@ -181,7 +238,7 @@ def pack(dfas: list[ByteDFA]) -> dict[str, np.ndarray]:
 
 
 def unpack(arrays, count: int) -> list[ByteDFA] | None:
-    """The ``count`` DFAs of :func:`pack`'s arrays (a mapping, such as an open npz), or
+    """The ``count`` DFAs of :func:`pack`'s arrays (a mapping of names to arrays), or
     None when the arrays do not hold that many consistent DFAs."""
     n, k, cls, table, acc = (np.asarray(arrays[x]) for x in ("n", "k", "cls", "table", "acc"))
     acc.setflags(write=False)  # shared, as slices, by the DFAs made here
@@ -255,7 +312,7 @@ def evict(root: str, limit: int | None = None) -> int:
         except OSError:
             continue
         for e in entries:
-            if not e.name.endswith(".npz"):
+            if not e.name.endswith((SUFFIX, ".npz")):  # (.npz: an older format, evicted in turn)
                 continue
             try:
                 st = e.stat()
