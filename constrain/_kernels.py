@@ -252,3 +252,16 @@ def _watch() -> None:
             from ._warmup import prefetch
 
             prefetch()  # every kernel loads from the disk cache in a thread of its own
+
+
+def _after_fork_in_child() -> None:
+    # Only the forking thread lives on in a child: a child of a process that was waiting
+    # for the background compile waits for it with a thread of its own.
+    global _watcher
+    if _watcher is not None:
+        _watcher = None
+        start_background()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -155,3 +155,25 @@ def test_warmup_in_an_interpreting_process_compiles(tmp_path):
     code = ("import constrain; from constrain import _kernels; m = _kernels.mode(); constrain.warmup(); "
             "print(m, _kernels.mode())")
     assert _run({"CONSTRAIN_KERNELS": "python"}, code).split() == ["python", "compiled"]
+
+
+def test_a_forked_child_waits_for_the_background_compile_too(tmp_path):
+    cache = tmp_path / "numba"
+    shutil.copytree(numba_cache_dir(), cache)
+    for marker in cache.glob("constrain-*.ready"):
+        marker.unlink()
+    code = (
+        "import os, constrain\n"
+        "from constrain import _kernels\n"
+        "constrain.Vocabulary([bytes([b]) for b in range(256)])\n"  # starts the background compile
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    if _kernels._watcher is not None:\n"
+        "        _kernels._watcher.join(240)\n"
+        "    os._exit(0 if _kernels.mode() == 'compiled' else 3)\n"
+        "_, status = os.waitpid(pid, 0)\n"
+        "_kernels._watcher.join(240)\n"
+        "print(os.waitstatus_to_exitcode(status), _kernels.mode())\n"
+    )
+    env = {"CONSTRAIN_KERNELS": "auto", "NUMBA_CACHE_DIR": str(cache), "CONSTRAIN_CACHE_DIR": str(tmp_path / "c")}
+    assert _run(env, code, timeout=400).split() == ["0", "compiled"]
