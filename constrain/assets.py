@@ -87,9 +87,24 @@ def _smollm2_checkpoint() -> Path:
         _require("accelerate", "accelerate")
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        import functools
+
+        import transformers.modeling_gguf_pytorch_utils as gguf_utils
+
         gguf = smollm2_gguf_path()
-        tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        # a one-time conversion: no progress bar of transformers' on the user's screen
+        from transformers.utils import logging as hf_logging
+
+        bar, bars_on = gguf_utils.tqdm, hf_logging.is_progress_bar_enabled()
+        gguf_utils.tqdm = functools.partial(bar, disable=True)
+        hf_logging.disable_progress_bar()
+        try:
+            tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+            model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        finally:
+            gguf_utils.tqdm = bar
+            if bars_on:
+                hf_logging.enable_progress_bar()
         tok.save_pretrained(out)
         # A model loaded from GGUF refuses save_pretrained; its de-quantized weights
         # are plain tensors, so store them with the config (minus the GGUF marker).
