@@ -176,9 +176,14 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _claim(path: str) -> bool:
+def _claim(path: str) -> str:
     """Take the warm-up lock of a cache (a file naming the compiling process), freeing
-    one whose process is gone; whether this process holds it now."""
+    one whose process is gone: ``ours``, ``theirs`` (a live process holds it) or ``none``
+    (the cache cannot be written: nothing can be compiled into it)."""
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+    except OSError:
+        return "none"
     for _ in range(2):
         try:
             fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
@@ -189,18 +194,18 @@ def _claim(path: str) -> bool:
             except (OSError, ValueError):
                 pid = 0
             if pid and _alive(pid):
-                return False
+                return "theirs"
             try:
                 os.unlink(path)
             except OSError:
-                return False
+                return "none"
             continue
         except OSError:
-            return False  # a read-only cache: nothing can be compiled into it
+            return "none"
         with os.fdopen(fd, "w") as f:
             f.write(str(os.getpid()))
-        return True
-    return False
+        return "ours"
+    return "theirs"
 
 
 def _spawn(lock: str) -> subprocess.Popen | None:
@@ -238,7 +243,10 @@ def _watch() -> None:
             lock = _lock_path(marker)
             while not os.path.exists(marker):
                 if proc is None:
-                    if _claim(lock):
+                    claim = _claim(lock)
+                    if claim == "none":
+                        break  # a cache nothing can be written to: compile here instead
+                    if claim == "ours":
                         proc = _spawn(lock)
                         if proc is None:
                             break  # cannot start one: compile here instead

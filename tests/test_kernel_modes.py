@@ -177,3 +177,31 @@ def test_a_forked_child_waits_for_the_background_compile_too(tmp_path):
     )
     env = {"CONSTRAIN_KERNELS": "auto", "NUMBA_CACHE_DIR": str(cache), "CONSTRAIN_CACHE_DIR": str(tmp_path / "c")}
     assert _run(env, code, timeout=400).split() == ["0", "compiled"]
+
+
+def test_a_cache_nothing_can_be_written_to_compiles_here(tmp_path):
+    # (the lock cannot be made: no background compile, kernels compiled in this process)
+    cache = tmp_path / "numba"
+    shutil.copytree(numba_cache_dir(), cache)
+    for marker in cache.glob("constrain-*.ready"):
+        marker.unlink()
+    code = (
+        "import constrain\n"
+        "from constrain import _kernels\n"
+        "_kernels._claim = lambda path: 'none'\n"
+        "constrain.Vocabulary([bytes([b]) for b in range(256)])\n"
+        "_kernels._watcher.join(60)\n"
+        "print(_kernels.mode())\n"
+    )
+    env = {"CONSTRAIN_KERNELS": "auto", "NUMBA_CACHE_DIR": str(cache), "CONSTRAIN_CACHE_DIR": str(tmp_path / "c")}
+    assert _run(env, code).strip() == "compiled"
+    assert not (cache / "constrain-warmup.lock").exists()
+
+
+def test_claiming_the_warm_up(tmp_path):
+    lock = str(tmp_path / "sub" / "constrain-warmup.lock")
+    assert _kernels._claim(lock) == "ours"  # (its directory made)
+    assert _kernels._claim(lock) == "theirs"  # this process is alive
+    with open(lock, "w") as f:
+        f.write("999999999")  # a process that is gone
+    assert _kernels._claim(lock) == "ours"
