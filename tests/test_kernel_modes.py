@@ -205,3 +205,38 @@ def test_claiming_the_warm_up(tmp_path):
     with open(lock, "w") as f:
         f.write("999999999")  # a process that is gone
     assert _kernels._claim(lock) == "ours"
+
+
+def test_out_of_time_while_interpreted_compiles_again_compiled(tmp_path):
+    cache = tmp_path / "numba"
+    shutil.copytree(numba_cache_dir(), cache)
+    for marker in cache.glob("constrain-*.ready"):
+        marker.unlink()
+    code = (
+        "import constrain\n"
+        "from constrain import _kernels, specs\n"
+        "from constrain.limits import limit_error\n"
+        "vocab = constrain.Vocabulary([bytes([b]) for b in range(256)], eos_token_ids=[0])\n"
+        "real, modes = specs._compile, []\n"
+        "def timed(*args):\n"  # the first compile runs out of time while interpreted
+        "    modes.append(_kernels.mode())\n"
+        "    if len(modes) == 1:\n"
+        "        raise limit_error('too slow', 'max_regex_seconds', 10.0)\n"
+        "    return real(*args)\n"
+        "specs._compile = timed\n"
+        "g = constrain.compile(constrain.Regex('[a-z]+'), vocab)\n"
+        "print(*modes, g.matcher().advance(ord('a')))\n"
+    )
+    env = {"CONSTRAIN_KERNELS": "auto", "NUMBA_CACHE_DIR": str(cache), "CONSTRAIN_CACHE_DIR": str(tmp_path / "c")}
+    assert _run(env, code, timeout=400).split() == ["auto-python", "compiled", "True"]
+    # a limit that is not a time limit is the spec's own: raised at once
+    code = ("import constrain, pytest\n"
+            "from constrain import _kernels\n"
+            "_kernels._claim = lambda path: 'theirs'\n"  # (as if another process were compiling: nothing started)
+            "vocab = constrain.Vocabulary([bytes([b]) for b in range(256)], eos_token_ids=[0])\n"
+            "with pytest.raises(constrain.CompileLimitError):\n"
+            "    constrain.compile(constrain.Regex('[a-z]{1,5000}'), vocab, limits=constrain.Limits(max_regex_states=10))\n"
+            "print(_kernels.mode())\n")
+    for marker in cache.glob("constrain-*.ready"):
+        marker.unlink()
+    assert _run(env, code).strip() == "auto-python"
