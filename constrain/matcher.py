@@ -94,7 +94,7 @@ class CompiledGrammar:
         return self._unique  # type: ignore[return-value]
 
     def min_tokens(self) -> int:
-        """Tokens (EOS excluded) of the shortest document found, tokenized by longest match."""
+        """Tokens (EOS excluded) of the shortest document found, in its fewest-token spelling."""
         return self.planner.min_tokens(self.engine.initial)
 
     def __repr__(self) -> str:

@@ -144,6 +144,33 @@ class Vocabulary:
                 break
         return out
 
+    def fewest_tokens(self, data: bytes, max_span: int | None = None) -> list[int] | None:
+        """Token ids spelling all of ``data`` with as few usable tokens as possible
+        (``max_span`` bounds the token length tried; among the shortest spellings, the one
+        whose tokens come longest first), or None when no spelling exists."""
+        self.longest_match(b"")  # (the table of usable tokens by their bytes)
+        table = self._by_bytes
+        assert table is not None
+        span = self.max_token_length if max_span is None else min(max_span, self.max_token_length)
+        n = len(data)
+        # best[i]: fewest tokens spelling data[i:]; step[i]: the end of the first of them
+        best = [0] * (n + 1)
+        step = [0] * (n + 1)
+        huge = n + 1
+        for i in range(n - 1, -1, -1):
+            b, at = huge, 0
+            for j in range(min(n, i + span), i, -1):
+                if best[j] + 1 < b and data[i:j] in table:
+                    b, at = best[j] + 1, j
+            best[i], step[i] = b, at
+        if n and best[0] >= huge:
+            return None
+        out, i = [], 0
+        while i < n:
+            out.append(table[data[i:step[i]]])
+            i = step[i]
+        return out
+
     def extends_token(self, prefix: bytes) -> bool:
         """True when some usable token is longer than ``prefix`` and starts with it."""
         if self._sorted_bytes is None:

@@ -2,6 +2,7 @@
 ends, EOS exactly when accepting, rollback/fork, forced bytes, budgets."""
 
 import random
+import re
 
 import numpy as np
 import pytest
@@ -245,6 +246,42 @@ def test_budget_too_small_is_an_error(vocab):
     with pytest.raises(constrain.UnsatisfiableError):
         g.matcher(max_tokens=3)
     g.matcher(max_tokens=11)
+
+
+def test_budget_counts_the_fewest_tokens_not_the_longest_match():
+    # "abcd": longest match spells ab|c|d (3 tokens), the fewest tokens are a|bcd (2)
+    v = byte_vocab([b"ab", b"bcd"])
+    assert [v.token_bytes(t) for t in v.longest_match(b"abcd")] == [b"ab", b"c", b"d"]
+    assert [v.token_bytes(t) for t in v.fewest_tokens(b"abcd")] == [b"a", b"bcd"]
+    assert v.fewest_tokens(b"") == [] and byte_vocab().fewest_tokens("é".encode()) is not None
+    g = compile(Regex("abcd|abcdabcd"), v)
+    assert g.min_tokens() == 2
+    for budget in (3, 4, 5, 6):  # EOS included; every path the masks allow ends in time
+        for _ in range(20):
+            m = g.matcher(max_tokens=budget)
+            out = []
+            while not m.is_terminated():
+                t = random.choice(sorted(allowed(m)))
+                assert m.advance(t)
+                out.append(t)
+            assert len(out) <= budget
+            assert v.decode_bytes(out[:-1]) in (b"abcd", b"abcdabcd")
+    with pytest.raises(constrain.UnsatisfiableError):
+        g.matcher(max_tokens=2)
+    assert constrain.Vocabulary([b"a", b"<eos>"], eos_token_ids=[1]).fewest_tokens(b"ab") is None
+
+
+def test_budget_of_a_literal_the_model_spelt_in_fewer_tokens(smollm2_vocab):
+    # 24 tokens a model wrote (cut by its max_tokens); a longest-match spelling takes 25
+    v = smollm2_vocab
+    ids = [30904, 24583, 28, 16718, 283, 23, 81, 556, 430, 275, 45720, 10117, 30, 11948, 24583, 28, 16718, 283,
+           23, 81, 556, 430, 1599, 10905]
+    text = v.decode_bytes(ids).decode()
+    assert len(v.longest_match(text.encode())) == 25
+    g = compile(Regex(re.escape(text)), v)
+    assert g.min_tokens() == 24
+    m = g.matcher(max_tokens=25)
+    assert all(m.advance(i) for i in ids) and m.is_accepting()
 
 
 def test_unsatisfiable_and_bad_specs(vocab):

@@ -3,8 +3,9 @@
 For a hypothesis (parse state, lexer state) we build the shortest byte string that
 completes it (shortest suffix of each live terminal's DFA, then a Dijkstra search over
 parse states with terminals weighted by their shortest member) and count the tokens
-of a longest-match tokenization of that string: an upper bound on the tokens really
-needed, since the matcher accepts any tokenization of viable bytes. A token is allowed
+of its fewest-token spelling: an upper bound on the tokens really needed, since the
+matcher accepts any tokenization of viable bytes. (Spelt so, the rest of the string
+after its first token needs one token fewer: the plan stays the plan.) A token is allowed
 under a budget only when some hypothesis it leads to can still finish in time, so a
 generation stopped by ``max_new_tokens`` still ends in the language.
 """
@@ -200,19 +201,19 @@ class BudgetPlanner:
 
     # ------------------------------------------------------------------ token counts
 
-    def _greedy_count(self, data: bytes) -> int:
-        ids = self.vocab.longest_match(data, max_span=24)
-        if sum(len(self.vocab.token_bytes(t)) for t in ids) != len(data):
-            return _INF  # a byte no token spells: cannot promise anything
-        return len(ids)
+    def _count(self, data: bytes) -> int:
+        """Tokens of the fewest-token spelling of ``data`` (``_INF`` when no tokens spell
+        it: nothing can be promised)."""
+        ids = self.vocab.fewest_tokens(data, max_span=24)
+        return _INF if ids is None else len(ids)
 
     def hyp_plan(self, p: int, c: int) -> tuple[int, bytes | None]:
         """(tokens, bytes): the completion of hypothesis (p, c) with the fewest tokens
-        (then bytes) in a longest-match tokenization, EOS excluded; (huge, None) if none."""
+        (then bytes) in its fewest-token spelling, EOS excluded; (huge, None) if none."""
         key = (p, c)
         got = self._hyp_plans.get(key)
         if got is None:
-            n, _, _, data = min(((self._greedy_count(d), len(d), i, d) for i, d in enumerate(self._completions(p, c))),
+            n, _, _, data = min(((self._count(d), len(d), i, d) for i, d in enumerate(self._completions(p, c))),
                                 default=(_INF, 0, 0, None))
             got = self._hyp_plans[key] = (n, data)
         return got
@@ -223,7 +224,7 @@ class BudgetPlanner:
 
     def plan(self, hid: int) -> tuple[int, bytes | None]:
         """(tokens, bytes): the fewest tokens known to finish from hypothesis set ``hid``
-        (EOS excluded) and bytes whose longest-match tokenization takes that many.
+        (EOS excluded) and bytes whose fewest-token spelling takes that many.
 
         Estimates made afresh in each state can disagree: the shortest completion of the
         state after a token may tokenize into more tokens than the rest of the one
@@ -309,7 +310,7 @@ class BudgetPlanner:
         n, data = self.plan(hid)
         if data and n - 1 <= limit:
             # The plan's next token, whatever the estimate of the state it leads to.
-            head = self.vocab.longest_match(data, max_span=24)[0]
+            head = self.vocab.fewest_tokens(data, max_span=24)[0]  # (the rest then needs n - 2)
             nxt = self.engine.step(hid, head)
             if nxt >= 0:
                 set_bits(words, np.asarray([head], dtype=np.int64))
