@@ -193,12 +193,13 @@ def compile(spec: Any, vocab: Vocabulary, *, cache: bool = True, limits: Limits 
         limits = DEFAULT_LIMITS
     elif not isinstance(limits, Limits):
         raise TypeError(f"limits must be a constrain.Limits, not {type(limits).__name__}")
+    interpreted = _kernels.mode() == "auto-python"
     try:
         return _compile(spec, vocab, cache, limits)
     except CompileLimitError as e:
         # Out of time while the kernels ran as Python (a fresh kernel cache): again with
         # them compiled, once the background compile is done (see constrain._kernels).
-        if _kernels.mode() != "auto-python" or not getattr(e, "limit", "").endswith("_seconds"):
+        if not interpreted or not getattr(e, "limit", "").endswith("_seconds"):
             raise
     _kernels.wait_compiled()
     return _compile(spec, vocab, cache, limits)
