@@ -242,7 +242,7 @@ def warmup(vocab: Vocabulary | None = None, *, jobs: int = 1) -> float:
             return 0.0
         if vocab is None:
             vocab = _tiny_vocab()
-        marker = _ready_marker()
+        marker = _kernels.ready_marker()
         if jobs > 1 and not (marker and os.path.exists(marker)):  # (complete: every kernel just loads)
             with tempfile.TemporaryDirectory(prefix="constrain-warmup-") as tmp:
                 path = os.path.join(tmp, "vocab.npz")
@@ -266,12 +266,8 @@ def warmup(vocab: Vocabulary | None = None, *, jobs: int = 1) -> float:
 _prefetch_thread: threading.Thread | None = None
 
 
-def _ready_marker() -> str | None:
-    return _kernels.ready_marker()
-
-
 def _mark_ready() -> None:
-    path = _ready_marker()
+    path = _kernels.ready_marker()
     if path is None:
         return
     try:
@@ -303,7 +299,7 @@ def prefetch() -> bool:
         return False
     if os.environ.get("CONSTRAIN_PREFETCH", "1").strip().lower() in ("0", "false", "no", "off"):
         return False
-    marker = _ready_marker()
+    marker = _kernels.ready_marker()
     if marker is None or not os.path.exists(marker):
         return False
     _prefetch_thread = threading.Thread(target=_prefetch, name="constrain-prefetch", daemon=True)

@@ -85,16 +85,14 @@ def _smollm2_checkpoint() -> Path:
     def build(out: Path) -> None:
         _require("gguf", "gguf")
         _require("accelerate", "accelerate")
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
         import functools
 
         import transformers.modeling_gguf_pytorch_utils as gguf_utils
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers.utils import logging as hf_logging
 
         gguf = smollm2_gguf_path()
         # a one-time conversion: no progress bar of transformers' on the user's screen
-        from transformers.utils import logging as hf_logging
-
         bar, bars_on = gguf_utils.tqdm, hf_logging.is_progress_bar_enabled()
         gguf_utils.tqdm = functools.partial(bar, disable=True)
         hf_logging.disable_progress_bar()

@@ -121,15 +121,19 @@ class Vocabulary:
     def decode_bytes(self, token_ids: Iterable[int]) -> bytes:
         return b"".join(self._tokens[i] for i in token_ids)
 
-    def longest_match(self, data: bytes, max_span: int | None = None) -> list[int]:
-        """Token ids spelling a prefix of ``data`` by longest match over usable tokens
-        (``max_span`` bounds the token length tried); stops at a byte no token spells."""
+    def _usable_by_bytes(self) -> dict[bytes, int]:
+        """The usable tokens by their bytes (the first id of equal spellings), made once."""
         if self._by_bytes is None:
             by_bytes: dict[bytes, int] = {}
             for t in self.trie_ids.tolist():
                 by_bytes.setdefault(self._tokens[t], t)
             self._by_bytes = by_bytes
-        table = self._by_bytes
+        return self._by_bytes
+
+    def longest_match(self, data: bytes, max_span: int | None = None) -> list[int]:
+        """Token ids spelling a prefix of ``data`` by longest match over usable tokens
+        (``max_span`` bounds the token length tried); stops at a byte no token spells."""
+        table = self._usable_by_bytes()
         span = self.max_token_length if max_span is None else min(max_span, self.max_token_length)
         out: list[int] = []
         i, n = 0, len(data)
@@ -148,9 +152,7 @@ class Vocabulary:
         """Token ids spelling all of ``data`` with as few usable tokens as possible
         (``max_span`` bounds the token length tried; among the shortest spellings, the one
         whose tokens come longest first), or None when no spelling exists."""
-        self.longest_match(b"")  # (the table of usable tokens by their bytes)
-        table = self._by_bytes
-        assert table is not None
+        table = self._usable_by_bytes()
         span = self.max_token_length if max_span is None else min(max_span, self.max_token_length)
         n = len(data)
         # best[i]: fewest tokens spelling data[i:]; step[i]: the end of the first of them

@@ -124,13 +124,24 @@ def test_the_kernel_files_are_listed():
     assert not any(re.search(r"^from numba import .*njit", p.read_text(), re.M) for p in root.rglob("*.py"))
 
 
-def test_a_cold_cache_starts_interpreted_and_switches_when_compiled(tmp_path, compiled_digest):
-    # A kernel cache without the marker of a complete warm-up (a copy of this process's,
-    # whose kernels the background warm-up then loads rather than compiles: seconds).
-    cache = tmp_path / "numba"
-    shutil.copytree(numba_cache_dir(), cache)
+def _drop_markers(cache: Path) -> None:
     for marker in cache.glob("constrain-*.ready"):
         marker.unlink()
+
+
+def _cold_cache(tmp_path) -> tuple[dict, Path]:
+    """The environment of a process in ``auto`` mode whose kernel cache lacks the marker
+    of a complete warm-up (a copy of this process's cache, whose kernels a background
+    warm-up then loads rather than compiles: seconds), and that cache."""
+    cache = tmp_path / "numba"
+    shutil.copytree(numba_cache_dir(), cache)
+    _drop_markers(cache)
+    env = {"CONSTRAIN_KERNELS": "auto", "NUMBA_CACHE_DIR": str(cache), "CONSTRAIN_CACHE_DIR": str(tmp_path / "c")}
+    return env, cache
+
+
+def test_a_cold_cache_starts_interpreted_and_switches_when_compiled(tmp_path, compiled_digest):
+    env, _ = _cold_cache(tmp_path)
     code = "from constrain import _kernels\nfirst = _kernels.mode()\n" + SCRIPT.replace(
         "print(_kernels.mode(), digest.hexdigest())", "") + (
         "import os, time\n"
@@ -142,7 +153,6 @@ def test_a_cold_cache_starts_interpreted_and_switches_when_compiled(tmp_path, co
         "ok = all(m.advance(i) for i in tok.encode(cases[0][1], add_special_tokens=False)) and m.is_accepting()\n"
         "print(first, started, _kernels.mode(), os.path.exists(_kernels.ready_marker()), ok, digest.hexdigest())\n"
     )
-    env = {"CONSTRAIN_KERNELS": "auto", "NUMBA_CACHE_DIR": str(cache), "CONSTRAIN_CACHE_DIR": str(tmp_path / "c")}
     first, started, mode, marked, ok, digest = _run(env, code, "plain", timeout=400).split()
     assert (first, started, mode, marked, ok) == ("auto-python", "True", "compiled", "True", "True")
     assert digest == compiled_digest
@@ -158,10 +168,7 @@ def test_warmup_in_an_interpreting_process_compiles(tmp_path):
 
 
 def test_a_forked_child_waits_for_the_background_compile_too(tmp_path):
-    cache = tmp_path / "numba"
-    shutil.copytree(numba_cache_dir(), cache)
-    for marker in cache.glob("constrain-*.ready"):
-        marker.unlink()
+    env, _ = _cold_cache(tmp_path)
     code = (
         "import os, constrain\n"
         "from constrain import _kernels\n"
@@ -175,16 +182,12 @@ def test_a_forked_child_waits_for_the_background_compile_too(tmp_path):
         "_kernels._watcher.join(240)\n"
         "print(os.waitstatus_to_exitcode(status), _kernels.mode())\n"
     )
-    env = {"CONSTRAIN_KERNELS": "auto", "NUMBA_CACHE_DIR": str(cache), "CONSTRAIN_CACHE_DIR": str(tmp_path / "c")}
     assert _run(env, code, timeout=400).split() == ["0", "compiled"]
 
 
 def test_a_cache_nothing_can_be_written_to_compiles_here(tmp_path):
     # (the lock cannot be made: no background compile, kernels compiled in this process)
-    cache = tmp_path / "numba"
-    shutil.copytree(numba_cache_dir(), cache)
-    for marker in cache.glob("constrain-*.ready"):
-        marker.unlink()
+    env, cache = _cold_cache(tmp_path)
     code = (
         "import constrain\n"
         "from constrain import _kernels\n"
@@ -193,7 +196,6 @@ def test_a_cache_nothing_can_be_written_to_compiles_here(tmp_path):
         "_kernels._watcher.join(60)\n"
         "print(_kernels.mode())\n"
     )
-    env = {"CONSTRAIN_KERNELS": "auto", "NUMBA_CACHE_DIR": str(cache), "CONSTRAIN_CACHE_DIR": str(tmp_path / "c")}
     assert _run(env, code).strip() == "compiled"
     assert not (cache / "constrain-warmup.lock").exists()
 
@@ -208,10 +210,7 @@ def test_claiming_the_warm_up(tmp_path):
 
 
 def test_out_of_time_while_interpreted_compiles_again_compiled(tmp_path):
-    cache = tmp_path / "numba"
-    shutil.copytree(numba_cache_dir(), cache)
-    for marker in cache.glob("constrain-*.ready"):
-        marker.unlink()
+    env, cache = _cold_cache(tmp_path)
     code = (
         "import constrain\n"
         "from constrain import _kernels, specs\n"
@@ -227,7 +226,6 @@ def test_out_of_time_while_interpreted_compiles_again_compiled(tmp_path):
         "g = constrain.compile(constrain.Regex('[a-z]+'), vocab)\n"
         "print(*modes, g.matcher().advance(ord('a')))\n"
     )
-    env = {"CONSTRAIN_KERNELS": "auto", "NUMBA_CACHE_DIR": str(cache), "CONSTRAIN_CACHE_DIR": str(tmp_path / "c")}
     assert _run(env, code, timeout=400).split() == ["auto-python", "compiled", "True"]
     # a limit that is not a time limit is the spec's own: raised at once
     code = ("import constrain, pytest\n"
@@ -237,6 +235,5 @@ def test_out_of_time_while_interpreted_compiles_again_compiled(tmp_path):
             "with pytest.raises(constrain.CompileLimitError):\n"
             "    constrain.compile(constrain.Regex('[a-z]{1,5000}'), vocab, limits=constrain.Limits(max_regex_states=10))\n"
             "print(_kernels.mode())\n")
-    for marker in cache.glob("constrain-*.ready"):
-        marker.unlink()
+    _drop_markers(cache)
     assert _run(env, code).strip() == "auto-python"
