@@ -396,3 +396,14 @@ def test_compile_time_budget():
               "$ref": "#/definitions/pp"}
     with pytest.raises(CompileLimitError):
         json_schema_to_grammar(schema, max_seconds=1.0)
+
+
+def test_pattern_dollar_is_the_end_of_the_input():
+    # ECMA-262's "$" (no m flag) matches at the end only, not before a final newline as
+    # Python's does (jsonschema, on re, would take "a\n" for "^a$")
+    g, _ = json_schema_to_grammar({"enum": ["a\n", "a", "b"], "pattern": "^a$"})
+    assert accepts(g, '"a"') and not accepts(g, json.dumps("a\n")) and not accepts(g, '"b"')
+    g, _ = json_schema_to_grammar({"type": "object", "properties": {"k\n": {"type": "integer"}},
+                                   "patternProperties": {"^k$": {"type": "string"}}})
+    assert accepts(g, '{"k": "s"}') and not accepts(g, '{"k": 1}')
+    assert accepts(g, json.dumps({"k\n": 1})) and not accepts(g, json.dumps({"k\n": "s"}))

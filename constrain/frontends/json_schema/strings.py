@@ -111,9 +111,10 @@ def _ecma_to_python(p: str) -> str:
     """``p`` in Python's syntax. ECMA-262 and Python agree on the syntax schemas use in
     practice (``\\uXXXX`` included; ``\\d \\w \\s`` get ECMA's ASCII meaning from
     re.ASCII / Regex(ascii=True)); Unicode property escapes (``\\p{L}``, ``\\P{sc=Grek}``),
-    which Python lacks, become classes of their code points. Raises ValueError naming an
-    unknown property."""
-    if "\\p{" not in p and "\\P{" not in p:
+    which Python lacks, become classes of their code points; ``$`` outside a class is the
+    end of the input (``\\Z``: Python's ``$`` also matches before a final newline). Raises
+    ValueError naming an unknown property."""
+    if "\\p{" not in p and "\\P{" not in p and "$" not in p:
         return p
     out: list[str] = []
     i, n = 0, len(p)
@@ -139,6 +140,10 @@ def _ecma_to_python(p: str) -> str:
             out.append(p[i : i + 2])
             members = True
             i += 2
+            continue
+        if c == "$" and opening < 0:
+            out.append("\\Z")
+            i += 1
             continue
         if c == "[" and opening < 0:
             j = i + 2 if p.startswith("^", i + 1) else i + 1
