@@ -10,7 +10,7 @@ from .bitmask import copy_rows
 from .compiler import Plan, assemble, build
 from .masking.budget import BudgetPlanner
 from .masking.unique import START as _TRACK_START
-from .masking.unique import UniqueChecker
+from .masking.unique import UniqueChecker, budget_slack, fresh_completion
 from .errors import MatcherError, UnsatisfiableError
 from .grammar.ir import Grammar
 from .limits import DEFAULT_LIMITS, Limits
@@ -112,7 +112,7 @@ class Matcher:
     are O(1) per token.
     """
 
-    __slots__ = ("_grammar", "_engine", "_stack", "max_tokens", "_unique", "_tracks")
+    __slots__ = ("_grammar", "_engine", "_stack", "max_tokens", "_unique", "_tracks", "_commits")
 
     def __init__(self, grammar: CompiledGrammar, max_tokens: int | None = None):
         self._grammar = grammar
@@ -123,17 +123,28 @@ class Matcher:
         # masking.unique), beside the grammar state
         self._unique = grammar.unique_checker
         self._tracks: list | None = None if self._unique is None else [_TRACK_START]
+        # Under a budget with uniqueItems checked here: per position, a completion checked
+        # to repeat no item and to fit the tokens left, with its spelling (None: not made
+        # yet). See masking.unique, "token budgets".
+        self._commits: list | None = None
         if max_tokens is not None and self._unique is not None:
-            raise MatcherError(
-                "max_tokens cannot be combined with a uniqueItems array checked while matching: the shortest "
-                "completion the budget keeps open may repeat an item; match without a token budget"
-            )
+            if not self._unique.keeps_budgets:
+                raise MatcherError(
+                    "max_tokens cannot be combined with a uniqueItems array checked while matching unless its "
+                    "items are strings of any content and at most one is required: the shortest completion the "
+                    "budget keeps open may repeat an item; match without a token budget"
+                )
+            self._commits = [None]
         if max_tokens is not None:
             need = grammar.planner.min_tokens(grammar.engine.initial) + 1
             if need > max_tokens:
                 raise UnsatisfiableError(
                     f"the shortest document of this spec needs {need} tokens (EOS included); "
                     f"the budget is {max_tokens}"
+                )
+            if self._commits is not None and self._commit(max_tokens - 1) is None:
+                raise UnsatisfiableError(
+                    f"no document of this spec with unique items was found within the budget of {max_tokens} tokens"
                 )
 
     @property
@@ -177,6 +188,8 @@ class Matcher:
             if track is None:
                 return False
             self._tracks.append(track)
+        if self._commits is not None:
+            self._commits.append(_carried(self._commits[-1], int(token_id), self._grammar.vocab))
         self._stack.append(nxt)
         return True
 
@@ -220,6 +233,8 @@ class Matcher:
             if track is None:
                 return False
             self._tracks.append(track)
+        if self._commits is not None:
+            self._commits.append(None)
         self._stack.append(nxt)
         return True
 
@@ -231,11 +246,15 @@ class Matcher:
             del self._stack[-num_tokens:]
             if self._tracks is not None:
                 del self._tracks[-num_tokens:]
+            if self._commits is not None:
+                del self._commits[-num_tokens:]
 
     def reset(self) -> None:
         del self._stack[1:]
         if self._tracks is not None:
             del self._tracks[1:]
+        if self._commits is not None:
+            del self._commits[1:]
 
     def fork(self) -> "Matcher":
         """An independent copy at the same position."""
@@ -246,6 +265,7 @@ class Matcher:
         m.max_tokens = self.max_tokens
         m._unique = self._unique
         m._tracks = None if self._tracks is None else list(self._tracks)
+        m._commits = None if self._commits is None else list(self._commits)
         return m
 
     def mask_words(self) -> np.ndarray:
@@ -261,11 +281,51 @@ class Matcher:
                 if left == 1 and self._engine.accepting(s):
                     return planner.mask(s, -1)  # EOS only
                 return np.zeros(self._grammar.vocab.bitmask_words, dtype=np.uint32)
+            if self._commits is not None:
+                return self._unique_budget_mask(s, left, limit)
             if planner.max_cost_after(s) > limit:
                 return planner.mask(s, limit)
         if self._tracks is not None:
             return self._unique.filter(s, self._tracks[-1], self._engine.mask(s))  # type: ignore[union-attr]
         return self._engine.mask(s)
+
+    def _unique_budget_mask(self, s: int, left: int, limit: int) -> np.ndarray:
+        """The mask under a budget with uniqueItems checked here: the tokens after which
+        the planner's completion fits :func:`budget_slack` tokens early, and the first
+        token of this position's commit; less the tokens that end a repeated item."""
+        track = self._tracks[-1]  # type: ignore[index]
+        unique = self._unique
+        planner = self._grammar.planner
+        slack = budget_slack(unique.used_count(track))  # type: ignore[union-attr]
+        if planner.max_cost_after(s) + slack <= limit:
+            words = self._engine.mask(s)
+        else:
+            if limit >= slack:
+                words = planner.mask(s, limit - slack).copy()
+            else:
+                words = planner.mask(s, -1).copy()  # EOS when complete, else nothing
+            data, ids = self._commit(left - 1)  # type: ignore[misc]
+            if ids:
+                words[ids[0] >> 5] |= np.uint32(1 << (ids[0] & 31))
+            words.setflags(write=False)
+        return unique.filter(s, track, words)  # type: ignore[union-attr]
+
+    def _commit(self, cap: int) -> tuple[bytes, list[int]] | None:
+        """This position's commit: a completion that repeats no item, in at most ``cap``
+        tokens (made on first use). Raises MatcherError should none be found where the
+        budget promised one."""
+        got = self._commits[-1]  # type: ignore[index]
+        if got is None:
+            s = self._stack[-1]
+            got = fresh_completion(self._unique, s, self._tracks[-1], self._grammar.planner.plan(s)[1], cap)  # type: ignore[arg-type, index]
+            if got is None:
+                if len(self._stack) == 1:
+                    return None
+                raise MatcherError(
+                    f"uniqueItems under a token budget: no completion with new items fits the {cap} tokens left"
+                )
+            self._commits[-1] = got  # type: ignore[index]
+        return got
 
     def mask_if_ready(self) -> np.ndarray | None:
         """:meth:`mask_words` when it is already memoized (a dictionary lookup), else None:
@@ -330,6 +390,13 @@ class Matcher:
             if vocab.extends_token(vocab.token_bytes(ids[-1])):
                 ids.pop()  # a longer token may merge across the boundary
         return ids
+
+
+def _carried(commit: tuple[bytes, list[int]] | None, token_id: int, vocab: Vocabulary):
+    """The commit after ``token_id``: the rest of ``commit`` when the token is its first."""
+    if commit is None or not commit[1] or commit[1][0] != token_id:
+        return None
+    return commit[0][len(vocab.token_bytes(token_id)):], commit[1][1:]
 
 
 def _bit(words: np.ndarray, token_id: int) -> bool:

@@ -47,6 +47,9 @@ CHATS = [
     [{"role": "user", "content": "List three fruits."}],
 ]
 FORMATS = [Pet, POINT, DATE, LIST_GRAMMAR]
+# items compared by the matcher under the budget (see masking.unique)
+TAGS = {"type": "object", "properties": {"tags": {"type": "array", "items": {"type": "string"}, "uniqueItems": True}},
+        "required": ["tags"], "additionalProperties": False}
 
 
 @pytest.fixture(scope="module")
@@ -266,8 +269,8 @@ def test_random_weight_model_never_leaves_the_language(smol, arch, jump):
     with torch.no_grad():
         model.lm_head.weight.normal_(0, 2.0)
     model.eval()
-    specs = [Pet, POINT, DATE, LIST_GRAMMAR]
-    budgets = [48, 30, 12, 20]
+    specs = [Pet, POINT, DATE, LIST_GRAMMAR, TAGS]
+    budgets = [48, 30, 12, 20, 24]
     with LLM(model, tok, max_batch_size=4, jump_forward=jump) as llm:
         for spec, budget in zip(specs, budgets):
             got = llm.generate(["a", "b c", "d e f", "g"], spec, max_new_tokens=budget, temperature=1.5, seed=budget)

@@ -37,10 +37,11 @@ from .._caches import LRU, cache
 from ..errors import MatcherError
 from ..vocabulary import Vocabulary
 
-__all__ = ["UniqueChecker", "Track", "MARK", "START", "feed", "unescape"]
+__all__ = ["UniqueChecker", "Track", "MARK", "START", "feed", "unescape", "budget_slack", "fresh_completion"]
 
 MARK = "\0u"  # the prefix of marked symbol names (the JSON Schema front door's UNIQUE_MARK)
 _BRACKET = MARK + "LBRACK"  # a marked bracket, then (JSON) the strings its items are drawn from, if known
+PLAIN = ":string"  # ... or this: its items are strings of any content (the front door's PLAIN_STRINGS)
 
 # A track: (frames, mode, text, at). frames: one entry per open container, None for an
 # object, (checked, used, start, domain) for an array (checked: whether its items are
@@ -317,9 +318,12 @@ class UniqueChecker:
         self.domains: list[Domain] = []
         self._domain_of: dict[int, int] = {}
         self._unions: dict[frozenset, int] = {}
+        self._plain: set[int] = set()  # marked brackets whose items are strings of any content
         for t in sorted(marks):
             rest = terminal_names[t][len(_BRACKET):] if terminal_names[t].startswith(_BRACKET) else ""
-            if rest:
+            if rest == PLAIN:
+                self._plain.add(t)
+            elif rest:
                 values = json.loads(rest)
                 self._domain_of[t] = len(self.domains)
                 self.domains.append(_domain(values))
@@ -331,6 +335,32 @@ class UniqueChecker:
     def of(cls, engine, terminal_names: list[str]) -> "UniqueChecker | None":
         marks = frozenset(t for t, name in enumerate(terminal_names) if name.startswith(MARK))
         return cls(engine, terminal_names, marks) if marks else None
+
+    @property
+    def keeps_budgets(self) -> bool:
+        """Whether a token budget can be kept (see :class:`UniqueBudget`): every marked
+        array's items are strings of any content, at most one of them required."""
+        return len(self._plain) == len(self.marks)
+
+    @staticmethod
+    def used_count(track: Track) -> int:
+        """Items already written in the checked arrays open in ``track``."""
+        return sum(len(f[1]) for f in track[0] if f is not None and f[0])
+
+    def first_repeat(self, hid: int, track: Track, data: bytes) -> int | None:
+        """The length of the shortest prefix of ``data`` that :meth:`feed` refuses (its
+        last byte ends a repeated item), or None when it takes all of ``data``. (A
+        refusal is where a byte ends an item: a longer prefix is refused too.)"""
+        if self.feed(hid, track, data) is not None:
+            return None
+        lo, hi = 0, len(data)  # feed takes data[:lo], refuses data[:hi]
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if self.feed(hid, track, data[:mid]) is None:
+                hi = mid
+            else:
+                lo = mid
+        return hi
 
     @property
     def index(self) -> _TokenIndex:
@@ -455,3 +485,93 @@ _ALL = np.zeros(0, dtype=np.int64)  # every allowed token a candidate
 
 def _allowed(words: np.ndarray, ids: np.ndarray) -> np.ndarray:
     return ((words[ids >> 5] >> (ids & 31).astype(np.uint32)) & 1).astype(bool)
+
+
+# ---------------------------------------------------------------------- token budgets
+#
+# Under a token budget the planner keeps a way to finish the document in the tokens left
+# (see masking.budget), but the shortest way may repeat an item: the planner's completion
+# of an item just begun is its shortest string, which may have been written before. For
+# arrays of plain strings there is always a way out at a small, bounded price: insert
+# ``w`` before the closing quote of the repeated item, for ``w`` among the strings of
+# ``m`` printable bytes; distinct ``w`` make distinct items, so among ``n + 1`` of them one
+# is new when ``n`` items were written, and ``93**m >= n + 1`` suffices. Spelt with ``w``
+# as single bytes, that costs at most ``m + 2`` tokens more than the planner's
+# completion (``m`` for ``w``, up to 2 where the insertion splits a token of the
+# completion's spelling). So the matcher keeps, under a budget, the tokens after which
+# the planner's completion fits ``budget_slack`` tokens early, plus the first token of a
+# completion it has checked (the *commit*, which then carries on): the mask is never
+# empty, and every token it allows can still finish with new items in time.
+
+# bytes tried as insertions, most natural first (no quote, no backslash: no escapes)
+_FILLERS = bytes(b for b in b"abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_-. " +
+                 bytes(range(0x21, 0x7F)) if b not in (_QUOTE, _BSLASH))
+_FILLERS = bytes(dict.fromkeys(_FILLERS))
+# A token may end several items at once (``"a","b","``): the slack counts that many more.
+_ITEMS_PER_TOKEN = 32
+
+
+def budget_slack(used: int) -> int:
+    """Tokens a budget keeps in reserve so that, with ``used`` items written, a repeated
+    item can still be made new (see above)."""
+    need = used + _ITEMS_PER_TOKEN + 1
+    m = 1
+    while len(_FILLERS) ** m < need:
+        m += 1
+    return m + 2
+
+
+def _insertions(limit: int):
+    """Strings of 1, then 2, ... filler bytes, at most ``limit`` of them."""
+    count = 0
+    m = 1
+    while True:
+        for combo in _product(_FILLERS, m):
+            yield combo
+            count += 1
+            if count >= limit:
+                return
+        m += 1
+
+
+def _product(alphabet: bytes, m: int):
+    if m == 1:
+        for b in alphabet:
+            yield bytes((b,))
+        return
+    for head in _product(alphabet, m - 1):
+        for b in alphabet:
+            yield head + bytes((b,))
+
+
+def fresh_completion(checker: UniqueChecker, hid: int, track: Track, data: bytes | None,
+                     cap: int) -> tuple[bytes, list[int]] | None:
+    """A completion of the text at (``hid``, ``track``) that repeats no item, spelt in
+    at most ``cap`` tokens: ``data`` (a completion of the grammar) when it repeats
+    nothing, else ``data`` with bytes inserted before the quote that ends the repeated
+    item. (bytes, their fewest-token spelling), or None when none is found."""
+    if data is None:
+        return None
+    engine, vocab = checker.engine, checker.vocab
+
+    def spelt(text: bytes) -> list[int] | None:
+        ids = vocab.fewest_tokens(text, max_span=24)
+        return ids if ids is not None and len(ids) <= cap else None
+
+    k = checker.first_repeat(hid, track, data)
+    if k is None:
+        ids = spelt(data)
+        return None if ids is None else (data, ids)
+    at = k - 1  # the byte that ended the repeated item: its closing quote
+    if data[at] != _QUOTE:
+        return None
+    tries = 4 * (checker.used_count(track) + _ITEMS_PER_TOKEN) + 64
+    for w in _insertions(tries):
+        cand = data[:at] + w + data[at:]
+        end = engine.step_bytes(hid, cand)
+        if end < 0 or not engine.accepting(end) or checker.first_repeat(hid, track, cand) is not None:
+            continue
+        ids = spelt(cand)
+        if ids is not None:
+            return cand, ids
+    return None

@@ -20,6 +20,8 @@ MAX_CONTAINS = 4  # contains constraints on one array (an item chooses a subset 
 # compares starts with this mark; no front door can spell a name that starts with NUL.
 # See :mod:`constrain.masking.unique`.
 UNIQUE_MARK = "\0u"
+# The suffix of a marked bracket's name whose items are strings of any content.
+PLAIN_STRINGS = ":string"
 
 
 class ArrayBuilder:
@@ -99,8 +101,25 @@ class ArrayBuilder:
                 # the item values travel in the bracket's name (plans cached on disk keep names)
                 name = self.T_LBRACK_UNIQUE + json.dumps(domain, separators=(",", ":"))
                 lbrack = self.b.terminal(self.b.terminals[self.T_LBRACK], name)
+            elif k == 0 and lo <= 1 and self._plain_string(rest):
+                # items of any string: a token budget can be kept (see masking.unique)
+                lbrack = self.b.terminal(self.b.terminals[self.T_LBRACK], self.T_LBRACK_UNIQUE + PLAIN_STRINGS)
         alts.append((lbrack, item(0), first, self.T_RBRACK))
         return alts
+
+    def _plain_string(self, sym: str | None) -> bool:
+        """Whether ``sym`` derives exactly the JSON strings (a rule of one alternative of
+        one symbol, followed down to a terminal)."""
+        for _ in range(16):
+            if sym is None:
+                return False
+            if sym in self.b.terminals:
+                return self.b.terminals[sym] == self.STRING_TERM
+            alts = self.b.rules.get(sym)
+            if alts is None or len(alts) != 1 or len(alts[0]) != 1:
+                return False
+            sym = alts[0][0]
+        return False
 
     # ------------------------------------------------------------------ counted arrays
     def _build_counted(self, f: Flat, hint: str, lo: int, hi: int | None) -> list[tuple[str, ...]]:
