@@ -131,7 +131,7 @@ class Matcher:
             if not self._unique.keeps_budgets:
                 raise MatcherError(
                     "max_tokens cannot be combined with a uniqueItems array checked while matching unless its "
-                    "items are strings of any content and at most one is required: the shortest completion the "
+                    "items are strings of any content (a minLength aside) and at most one is required: the shortest completion the "
                     "budget keeps open may repeat an item; match without a token budget"
                 )
             self._commits = [None]

@@ -25,6 +25,9 @@ PLAIN = [
         "rows": {"type": "array", "items": {"type": "array", "items": {"type": "string"}, "uniqueItems": True}},
         "ids": {"type": "array", "items": {"type": "string"}, "uniqueItems": True}},
      "required": ["rows", "ids"], "additionalProperties": False},
+    {"type": "array", "items": {"type": "string", "minLength": 2}, "uniqueItems": True, "minItems": 1},
+    {"type": "object", "properties": {"tags": {"type": "array", "items": {"$ref": "#/$defs/tag"}, "uniqueItems": True}},
+     "required": ["tags"], "$defs": {"tag": {"type": "string", "minLength": 1}}},
 ]
 
 
@@ -140,6 +143,7 @@ def test_too_small_a_budget_is_unsatisfiable():
 def test_other_items_still_refuse_a_budget_clearly():
     for schema in ({"type": "array", "items": {"type": "integer"}, "uniqueItems": True},
                    {"type": "array", "items": {"type": "string", "maxLength": 3}, "uniqueItems": True},
+                   {"type": "array", "items": {"type": "string", "pattern": "^[a-z]+$"}, "uniqueItems": True},
                    {"type": "array", "items": {"type": "string"}, "uniqueItems": True, "minItems": 2}):
         g = constrain.compile(constrain.JsonSchema(schema), BYTES)
         with pytest.raises(constrain.MatcherError, match="uniqueItems"):

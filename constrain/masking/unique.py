@@ -338,8 +338,9 @@ class UniqueChecker:
 
     @property
     def keeps_budgets(self) -> bool:
-        """Whether a token budget can be kept (see :class:`UniqueBudget`): every marked
-        array's items are strings of any content, at most one of them required."""
+        """Whether a token budget can be kept (see "token budgets" below): every marked
+        array's items are strings of any content (a ``minLength`` aside), at most one of
+        them required."""
         return len(self._plain) == len(self.marks)
 
     @staticmethod
@@ -492,16 +493,18 @@ def _allowed(words: np.ndarray, ids: np.ndarray) -> np.ndarray:
 # Under a token budget the planner keeps a way to finish the document in the tokens left
 # (see masking.budget), but the shortest way may repeat an item: the planner's completion
 # of an item just begun is its shortest string, which may have been written before. For
-# arrays of plain strings there is always a way out at a small, bounded price: insert
-# ``w`` before the closing quote of the repeated item, for ``w`` among the strings of
-# ``m`` printable bytes; distinct ``w`` make distinct items, so among ``n + 1`` of them one
-# is new when ``n`` items were written, and ``93**m >= n + 1`` suffices. Spelt with ``w``
-# as single bytes, that costs at most ``m + 2`` tokens more than the planner's
-# completion (``m`` for ``w``, up to 2 where the insertion splits a token of the
-# completion's spelling). So the matcher keeps, under a budget, the tokens after which
-# the planner's completion fits ``budget_slack`` tokens early, plus the first token of a
-# completion it has checked (the *commit*, which then carries on): the mask is never
-# empty, and every token it allows can still finish with new items in time.
+# arrays of strings of any content (or of any content and a least length) there is always
+# a way out at a small, bounded price: insert ``w`` into the repeated item, for ``w``
+# among the strings of ``m`` printable bytes (such strings take any bytes anywhere in
+# their content); distinct ``w`` at one place make distinct items, so among ``n + 1`` of
+# them one is new when ``n`` items were written, and ``93**m >= n + 1`` suffices. Spelt
+# with ``w`` as single bytes, that costs at most ``m`` tokens more than the planner's
+# completion where ``w`` goes in at a boundary of its spelling inside the item, and
+# ``m + 2`` where it must split a token (an item's opening and closing quotes in one
+# token). So the matcher keeps, under a budget, the tokens after which the planner's
+# completion fits ``budget_slack`` tokens early, plus the first token of a completion it
+# has checked (the *commit*, which then carries on): the mask is never empty, and every
+# token it allows can still finish with new items in time.
 
 # bytes tried as insertions, most natural first (no quote, no backslash: no escapes)
 _FILLERS = bytes(b for b in b"abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_-. " +
@@ -565,13 +568,38 @@ def fresh_completion(checker: UniqueChecker, hid: int, track: Track, data: bytes
     at = k - 1  # the byte that ended the repeated item: its closing quote
     if data[at] != _QUOTE:
         return None
+    # Where to insert: the token boundaries of the completion's spelling inside the item
+    # (nothing split: at most m tokens more), nearest the quote first, then the quote.
+    ids = vocab.fewest_tokens(data, max_span=24) or []
+    bounds, off = [], 0
+    for t in ids:
+        bounds.append(off)
+        off += len(vocab.token_bytes(t))
+    opening = _opening_quote(data, at)
+    points = [p for p in reversed(bounds) if opening < p < at] + [at]
     tries = 4 * (checker.used_count(track) + _ITEMS_PER_TOKEN) + 64
-    for w in _insertions(tries):
-        cand = data[:at] + w + data[at:]
-        end = engine.step_bytes(hid, cand)
-        if end < 0 or not engine.accepting(end) or checker.first_repeat(hid, track, cand) is not None:
-            continue
-        ids = spelt(cand)
-        if ids is not None:
-            return cand, ids
+    for p in points:
+        for w in _insertions(tries):
+            cand = data[:p] + w + data[p:]
+            end = engine.step_bytes(hid, cand)
+            if end < 0 or not engine.accepting(end) or checker.first_repeat(hid, track, cand) is not None:
+                continue
+            got = spelt(cand)
+            if got is not None:
+                return cand, got
     return None
+
+
+def _opening_quote(data: bytes, at: int) -> int:
+    """The offset of the quote that opens the string closed at ``at`` (-1 when it opened
+    before ``data``)."""
+    i = at - 1
+    while i >= 0:
+        if data[i] == _QUOTE:
+            j = i
+            while j > 0 and data[j - 1] == _BSLASH:
+                j -= 1
+            if (i - j) % 2 == 0:  # not escaped
+                return i
+        i -= 1
+    return -1

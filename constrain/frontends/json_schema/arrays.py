@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 from .flat import Flat
+from ...grammar.ir import Concat, Lit, RegexTerm
 from ...limits import limit_error
 from .values import value_key
 
@@ -102,19 +104,25 @@ class ArrayBuilder:
                 name = self.T_LBRACK_UNIQUE + json.dumps(domain, separators=(",", ":"))
                 lbrack = self.b.terminal(self.b.terminals[self.T_LBRACK], name)
             elif k == 0 and lo <= 1 and self._plain_string(rest):
-                # items of any string: a token budget can be kept (see masking.unique)
+                # items of any string (of a least length): a token budget can be kept (see masking.unique)
                 lbrack = self.b.terminal(self.b.terminals[self.T_LBRACK], self.T_LBRACK_UNIQUE + PLAIN_STRINGS)
         alts.append((lbrack, item(0), first, self.T_RBRACK))
         return alts
 
     def _plain_string(self, sym: str | None) -> bool:
-        """Whether ``sym`` derives exactly the JSON strings (a rule of one alternative of
-        one symbol, followed down to a terminal)."""
+        """Whether ``sym`` derives the JSON strings of any content, or of any content at
+        least ``minLength`` characters long (a rule of one alternative of one symbol,
+        followed down to a terminal)."""
         for _ in range(16):
             if sym is None:
                 return False
             if sym in self.b.terminals:
-                return self.b.terminals[sym] == self.STRING_TERM
+                term = self.b.terminals[sym]
+                if term == self.STRING_TERM:
+                    return True
+                return (isinstance(term, Concat) and len(term.parts) == 3 and term.parts[0] == term.parts[2] == Lit('"')
+                        and isinstance(term.parts[1], RegexTerm) and term.parts[1].json_string
+                        and re.fullmatch(r"\[\\s\\S\]\{\d+,\}", term.parts[1].source) is not None)
             alts = self.b.rules.get(sym)
             if alts is None or len(alts) != 1 or len(alts[0]) != 1:
                 return False
