@@ -36,6 +36,9 @@ __all__ = ["Lexer"]
 # lexeme start first needs them.
 EAGER_BLOCK_ROWS = 16_384
 LAZY_BLOCK_MAX_ROWS = 1_024
+# Lexers whose terminals' DFAs have at least this many states in all reserve their rows
+# up front (see Lexer.__init__).
+RESERVE_FROM_ROWS = 4_096
 
 
 class Lexer:
@@ -127,6 +130,12 @@ class Lexer:
                 eager = []
         rows = sum(sizes[t] for t in eager)
         self._cap = rows + 64 + max(rows, total - rows) // 4  # headroom for product states
+        if total >= RESERVE_FROM_ROWS:
+            # A large lexer gets room for all the states it is likely to make, as address
+            # space only: a row's pages are touched when its state is made (see _grow),
+            # the rest take no memory. Growing later copies every row in use (60 MB and
+            # 20-140 ms at 45,000 rows), in the middle of a mask.
+            self._cap = max(self._cap, min(self.max_states, 4 * total + 65_536))
         self.trans = np.empty((self._cap, 256), dtype=np.int32)
         self.accept = np.empty(self._cap, dtype=np.bool_)
         self.follow = np.empty((self._cap, 256), dtype=np.bool_)
