@@ -93,8 +93,12 @@ class Lexer:
         # made with the first product of two or more members.
         self._products: tuple | None = None
         # Members of product states; None for the states of single-terminal blocks,
-        # whose member is read off ``_block_term`` (no Python object per such state).
-        self._members: list[tuple[tuple[int, int], ...] | None] = []
+        # whose member is read off ``_block_term`` (no Python object per such state); for
+        # a state a product closure reached, the index in ``_closures`` of the arrays its
+        # members are read from when first asked for: (first state id, offsets, terminals,
+        # DFA states).
+        self._members: list[tuple[tuple[int, int], ...] | int | None] = []
+        self._closures: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = []
         self.completed: list[tuple[int, ...]] = []  # terminals whose lexeme may end here
         # accept[s]: some lexeme may end in state s and be followed by more bytes;
         # follow[s, b]: ... by a lexeme starting with byte b.
@@ -140,6 +144,18 @@ class Lexer:
         self.accept = np.empty(self._cap, dtype=np.bool_)
         self.follow = np.empty((self._cap, 256), dtype=np.bool_)
         self._block_term = np.empty(self._cap, dtype=np.int32)
+        # The live transitions of lone-block rows, sparse (for the product closure, which
+        # would otherwise read 256 bytes of every member of every subset): per row the
+        # range [lo, hi) of (byte, target) pairs; set for the blocks of the terminals a
+        # product has met (``_sparse_terms``).
+        self._sp_lo = np.empty(self._cap, dtype=np.int64)
+        self._sp_hi = np.empty(self._cap, dtype=np.int64)
+        self._done = np.empty(self._cap, dtype=np.bool_)  # lone rows: whether the lexeme may end there
+        self._follow_rows: np.ndarray | None = None  # _follow_bytes as one array, made when needed
+        self._sp_b = np.empty(0, dtype=np.int32)
+        self._sp_d = np.empty(0, dtype=np.int32)
+        self._sp_n = 0
+        self._sparse_terms: set[int] = set()
         for t in eager:
             self._single_block(t)
 
@@ -252,6 +268,38 @@ class Lexer:
         block_term = np.empty(self._cap, dtype=np.int32)
         block_term[:used] = self._block_term[:used]
         self.trans, self.accept, self.follow, self._block_term = trans, accept, follow, block_term
+        sp_lo = np.empty(self._cap, dtype=np.int64)
+        sp_lo[:used] = self._sp_lo[:used]
+        sp_hi = np.empty(self._cap, dtype=np.int64)
+        sp_hi[:used] = self._sp_hi[:used]
+        done = np.empty(self._cap, dtype=np.bool_)
+        done[:used] = self._done[:used]
+        self._sp_lo, self._sp_hi, self._done = sp_lo, sp_hi, done
+
+    def _sparse(self, t: int) -> None:
+        """The sparse rows of terminal ``t``'s lone block (see ``_sp_lo``)."""
+        if t in self._sparse_terms:
+            return
+        base = self._single_base[t]
+        n = self.dfas[t].n_states
+        block = self.trans[base:base + n]
+        r, b = np.nonzero(block >= 0)  # row by row, bytes in order
+        d = block[r, b]
+        k = len(r)
+        if self._sp_n + k > len(self._sp_b):
+            size = max(2 * len(self._sp_b), self._sp_n + k, 1024)
+            sp_b = np.empty(size, dtype=np.int32)
+            sp_b[:self._sp_n] = self._sp_b[:self._sp_n]
+            sp_d = np.empty(size, dtype=np.int32)
+            sp_d[:self._sp_n] = self._sp_d[:self._sp_n]
+            self._sp_b, self._sp_d = sp_b, sp_d
+        self._sp_b[self._sp_n:self._sp_n + k] = b
+        self._sp_d[self._sp_n:self._sp_n + k] = d
+        ends = self._sp_n + np.cumsum(np.bincount(r, minlength=n))
+        self._sp_hi[base:base + n] = ends
+        self._sp_lo[base:base + n] = ends - np.bincount(r, minlength=n)
+        self._sp_n += k
+        self._sparse_terms.add(t)
 
     def _single_block(self, t: int) -> int:
         """Ids of the states where only terminal ``t`` is alive: one block per terminal,
@@ -271,6 +319,7 @@ class Lexer:
             self.trans, self.follow, self.accept, self._block_term, dfa.transitions, acc, self._follow_bytes[t], base,
             t, self.longest_match,
         )
+        self._done[base:base + n] = acc
         one = (t,)
         completed = [one if a else () for a in acc.tolist()]
         self._members.extend([None] * n)
@@ -293,6 +342,11 @@ class Lexer:
         if got is None:
             t = int(self._block_term[sid])
             got = ((t, sid - self._single_base[t]),)
+        elif type(got) is int:  # a state a product closure reached: made now
+            first, bounds, terms, states = self._closures[got]
+            a, z = bounds[sid - first], bounds[sid - first + 1]
+            got = tuple(zip(terms[a:z].tolist(), states[a:z].tolist()))
+            self._members[sid] = got
         return got
 
     def _ensure_names(self) -> None:
@@ -399,6 +453,9 @@ class Lexer:
         # reach that do not exist yet (a subset construction over the lone blocks' rows,
         # stopping at products made before) and writes every row.
         lone = sorted(self._single_block(t) + k for t, k in members)
+        if len(lone) > 1:
+            for t, _ in members:
+                self._sparse(t)
         first = len(self._members)
         if len(lone) == 1:
             # one member: its row is its lone state's, every step lands in that block
@@ -411,7 +468,8 @@ class Lexer:
                     np.full(64, -1, dtype=np.int64), 0,
                 )
             ok, off, dat, rows, self._products = _product_closure(
-                self.trans, np.array(lone, dtype=np.int32), self._products, first, self.max_states
+                self.trans, np.array(lone, dtype=np.int32), self._products, first, self.max_states,
+                self._sp_lo, self._sp_hi, self._sp_b, self._sp_d,
             )
             n = len(off) - 1 if ok else -1
         if n < 0 or first + n > self.max_states:
@@ -431,39 +489,89 @@ class Lexer:
         if n > 1:
             # (only lexeme starts are looked up by their members: the states the closure
             # reached are kept by the numba table of products)
-            base = self._single_base
-            flat = dat.tolist()
-            terms = self._block_term[dat].tolist()
-            bounds = off.tolist()
-            for j in range(1, n):
-                a, z = bounds[j], bounds[j + 1]
-                self._new_state(tuple(sorted([(t, i - base[t]) for t, i in zip(terms[a:z], flat[a:z])])), False)
+            self._new_states(first, off, dat, n)
         if self.longest_match:
-            for sid in range(first, end):
-                self.follow[sid] &= self.trans[sid] < 0
-                self.accept[sid] = bool(self.follow[sid].any())
+            rows = self.follow[first:end]
+            rows &= self.trans[first:end] < 0
+            self.accept[first:end] = rows.any(axis=1)
         return first
+
+    def _new_states(self, first: int, off: np.ndarray, dat: np.ndarray, n: int) -> None:
+        """:meth:`_new_state` for subsets 1 .. n - 1 of a product closure (sorted lone
+        members ``dat[off[j]:off[j + 1]]``, ids ``first + j``), with array operations:
+        a closure can reach thousands of them in one mask."""
+        lone = dat[off[1]:off[n]]
+        sizes = np.diff(off[1:n + 1])
+        seg = np.repeat(np.arange(1, n), sizes)
+        terms = self._block_term[lone]
+        bases = np.zeros(len(self.dfas), dtype=np.int64)
+        for t, b in self._single_base.items():
+            bases[t] = b
+        states = lone - bases[terms]
+        order = np.lexsort((states, terms, seg))  # each subset's members by terminal
+        terms, states, lone, seg = terms[order], states[order], lone[order], seg[order]
+        done = self._done[lone]
+        k = n - 1
+        # members are made into tuples when asked for (see members())
+        self._members.extend([len(self._closures)] * k)
+        self._closures.append((first + 1, off[1:n + 1] - off[1], terms, states))
+        self._exclude.extend([b""] * k)
+        self.canon.extend([()] * k)  # named once its row is known
+        completed: list[tuple[int, ...]] = [()] * k
+        self.is_start.extend([False] * k)
+        at = np.flatnonzero(done)
+        if len(at):
+            # one member per terminal, sorted: the terminals completed come sorted
+            which_list = (seg[at] - 1).tolist()
+            for j, t in zip(which_list, terms[at].tolist()):
+                completed[j] += (t,)
+        self.completed.extend(completed)
+        if len(at):
+            if self._follow_rows is None:
+                self._follow_rows = np.array(self._follow_bytes, dtype=np.bool_).reshape(len(self._follow_bytes), 256)
+            which = seg[at]
+            starts = np.flatnonzero(np.concatenate(([True], which[1:] != which[:-1])))
+            fb = np.logical_or.reduceat(self._follow_rows[terms[at]], starts, axis=0)
+            sids = first + which[starts]
+            self.follow[sids] = fb
+            self.accept[sids] = fb.any(axis=1)
 
 
 @njit(cache=True, nogil=True)
-def _expand_subset(trans, i, n, off, dat, rows, table, scratch, p_off, p_dat, p_sid, p_table, first, cap):
+def _expand_subset(i, n, off, dat, rows, table, scratch, p_off, p_dat, p_sid, p_table, first, cap,
+                   sp_lo, sp_hi, sp_b, sp_d, count, fill, bucket):
     """Row of subset ``i`` of :func:`_product_closure`, adding the subsets it reaches that
-    are new (the arrays have room for them). Returns the new count, or -1 past ``cap``."""
+    are new (the arrays have room for them). Returns the new count, or -1 past ``cap``.
+
+    The members' live transitions are read sparse and put in buckets by byte (in member
+    order, so each bucket is sorted: a member's target stays in its block)."""
     a = off[i]
     z = off[i + 1]
+    count[:] = 0
+    for x in range(a, z):
+        m = dat[x]
+        for e in range(sp_lo[m], sp_hi[m]):
+            count[sp_b[e]] += 1
+    fill[0] = 0
     for b in range(256):
-        k = 0
-        for x in range(a, z):
-            nx = trans[dat[x], b]
-            if nx >= 0:
-                scratch[k] = nx
-                k += 1
+        fill[b + 1] = fill[b] + count[b]
+    for x in range(a, z):
+        m = dat[x]
+        for e in range(sp_lo[m], sp_hi[m]):
+            b = sp_b[e]
+            bucket[fill[b]] = sp_d[e]
+            fill[b] += 1
+    for b in range(256):
+        k = count[b]
         if k == 0:
             rows[i, b] = -1
             continue
+        lo = fill[b] - k
         if k == 1:
-            rows[i, b] = scratch[0]
+            rows[i, b] = bucket[lo]
             continue
+        for q in range(k):
+            scratch[q] = bucket[lo + q]
         h = hash_run(scratch, 0, k, 0)
         found = _find_members(p_off, p_dat, p_table, h, scratch, k)
         if found >= 0:
@@ -485,7 +593,7 @@ def _expand_subset(trans, i, n, off, dat, rows, table, scratch, p_off, p_dat, p_
 
 
 @njit(cache=True, nogil=True)
-def _product_closure(trans, root, products, first, cap):
+def _product_closure(trans, root, products, first, cap, sp_lo, sp_hi, sp_b, sp_d):
     """Subset construction over lone-block rows of ``trans`` from the sorted lone states
     ``root``. ``products`` (off, dat, sid, table, n): the product states made so far
     (their sorted lone members), found by hash. Returns (ok, offsets, members, rows,
@@ -493,7 +601,8 @@ def _product_closure(trans, root, products, first, cap):
     1``, ..., their rows written in lexer ids, and ``products`` with the new subsets
     added. Subsets have at most one state per block, so members stay sorted. The root
     is a lexeme start, kept apart from an equal subset reached later. ``ok`` is False
-    (and ``products`` unchanged) past ``cap`` lexer states."""
+    (and ``products`` unchanged) past ``cap`` lexer states. ``sp_*``: the members' live
+    transitions, sparse (see ``Lexer._sp_lo``)."""
     p_off, p_dat, p_sid, p_table, p_n = products
     m = root.shape[0]
     off = np.empty(17, dtype=np.int64)
@@ -505,6 +614,9 @@ def _product_closure(trans, root, products, first, cap):
     n = 1
     table = np.full(64, -1, dtype=np.int64)  # the new subsets (not the root)
     scratch = np.empty(m, dtype=np.int32)
+    count = np.empty(256, dtype=np.int64)
+    fill = np.empty(257, dtype=np.int64)
+    bucket = np.empty(256 * m, dtype=np.int32)
     i = 0
     while i < n:
         # Room for the at most 256 new subsets (of at most m members: one per block) that
@@ -529,7 +641,8 @@ def _product_closure(trans, root, products, first, cap):
             table = np.full(size, -1, dtype=np.int64)
             for q in range(1, n):
                 _place(off, dat, table, q)
-        n = _expand_subset(trans, i, n, off, dat, rows, table, scratch, p_off, p_dat, p_sid, p_table, first, cap)
+        n = _expand_subset(i, n, off, dat, rows, table, scratch, p_off, p_dat, p_sid, p_table, first, cap,
+                           sp_lo, sp_hi, sp_b, sp_d, count, fill, bucket)
         if n < 0:
             return False, off[:1], dat[:0], rows[:0], products
         i += 1
