@@ -146,16 +146,13 @@ class Lexer:
         self._block_term = np.empty(self._cap, dtype=np.int32)
         # The live transitions of lone-block rows, sparse (for the product closure, which
         # would otherwise read 256 bytes of every member of every subset): per row the
-        # range [lo, hi) of (byte, target) pairs; set for the blocks of the terminals a
-        # product has met (``_sparse_terms``).
+        # range [lo, hi) of (byte, target) pairs in ``_sparse``, written by the closure
+        # when it first meets the row (lo = -1 until then).
         self._sp_lo = np.empty(self._cap, dtype=np.int64)
         self._sp_hi = np.empty(self._cap, dtype=np.int64)
+        self._sparse = (np.empty(1024, dtype=np.int32), np.empty(1024, dtype=np.int32), 0)  # bytes, targets, used
         self._done = np.empty(self._cap, dtype=np.bool_)  # lone rows: whether the lexeme may end there
         self._follow_rows: np.ndarray | None = None  # _follow_bytes as one array, made when needed
-        self._sp_b = np.empty(0, dtype=np.int32)
-        self._sp_d = np.empty(0, dtype=np.int32)
-        self._sp_n = 0
-        self._sparse_terms: set[int] = set()
         for t in eager:
             self._single_block(t)
 
@@ -276,31 +273,6 @@ class Lexer:
         done[:used] = self._done[:used]
         self._sp_lo, self._sp_hi, self._done = sp_lo, sp_hi, done
 
-    def _sparse(self, t: int) -> None:
-        """The sparse rows of terminal ``t``'s lone block (see ``_sp_lo``)."""
-        if t in self._sparse_terms:
-            return
-        base = self._single_base[t]
-        n = self.dfas[t].n_states
-        block = self.trans[base:base + n]
-        r, b = np.nonzero(block >= 0)  # row by row, bytes in order
-        d = block[r, b]
-        k = len(r)
-        if self._sp_n + k > len(self._sp_b):
-            size = max(2 * len(self._sp_b), self._sp_n + k, 1024)
-            sp_b = np.empty(size, dtype=np.int32)
-            sp_b[:self._sp_n] = self._sp_b[:self._sp_n]
-            sp_d = np.empty(size, dtype=np.int32)
-            sp_d[:self._sp_n] = self._sp_d[:self._sp_n]
-            self._sp_b, self._sp_d = sp_b, sp_d
-        self._sp_b[self._sp_n:self._sp_n + k] = b
-        self._sp_d[self._sp_n:self._sp_n + k] = d
-        ends = self._sp_n + np.cumsum(np.bincount(r, minlength=n))
-        self._sp_hi[base:base + n] = ends
-        self._sp_lo[base:base + n] = ends - np.bincount(r, minlength=n)
-        self._sp_n += k
-        self._sparse_terms.add(t)
-
     def _single_block(self, t: int) -> int:
         """Ids of the states where only terminal ``t`` is alive: one block per terminal,
         its rows a shifted copy of the DFA's (most lexer states are of this kind)."""
@@ -320,6 +292,7 @@ class Lexer:
             t, self.longest_match,
         )
         self._done[base:base + n] = acc
+        self._sp_lo[base:base + n] = -1
         one = (t,)
         completed = [one if a else () for a in acc.tolist()]
         self._members.extend([None] * n)
@@ -453,9 +426,6 @@ class Lexer:
         # reach that do not exist yet (a subset construction over the lone blocks' rows,
         # stopping at products made before) and writes every row.
         lone = sorted(self._single_block(t) + k for t, k in members)
-        if len(lone) > 1:
-            for t, _ in members:
-                self._sparse(t)
         first = len(self._members)
         if len(lone) == 1:
             # one member: its row is its lone state's, every step lands in that block
@@ -467,9 +437,9 @@ class Lexer:
                     np.zeros(17, dtype=np.int64), np.empty(64, dtype=np.int32), np.empty(16, dtype=np.int32),
                     np.full(64, -1, dtype=np.int64), 0,
                 )
-            ok, off, dat, rows, self._products = _product_closure(
+            ok, off, dat, rows, self._products, self._sparse = _product_closure(
                 self.trans, np.array(lone, dtype=np.int32), self._products, first, self.max_states,
-                self._sp_lo, self._sp_hi, self._sp_b, self._sp_d,
+                self._sp_lo, self._sp_hi, self._sparse,
             )
             n = len(off) - 1 if ok else -1
         if n < 0 or first + n > self.max_states:
@@ -538,18 +508,31 @@ class Lexer:
 
 
 @njit(cache=True, nogil=True)
-def _expand_subset(i, n, off, dat, rows, table, scratch, p_off, p_dat, p_sid, p_table, first, cap,
-                   sp_lo, sp_hi, sp_b, sp_d, count, fill, bucket):
+def _expand_subset(trans, i, n, off, dat, rows, table, scratch, p_off, p_dat, p_sid, p_table, first, cap,
+                   sp_lo, sp_hi, sp_b, sp_d, sp_n, count, fill, bucket):
     """Row of subset ``i`` of :func:`_product_closure`, adding the subsets it reaches that
     are new (the arrays have room for them). Returns the new count, or -1 past ``cap``.
 
-    The members' live transitions are read sparse and put in buckets by byte (in member
-    order, so each bucket is sorted: a member's target stays in its block)."""
+    The members' live transitions are read sparse (written to ``sp_*`` the first time a
+    member is met; ``sp_n[0]``: entries used, room left for 256 per member) and put in
+    buckets by byte, in member order, so each bucket is sorted (a member's target stays
+    in its block)."""
     a = off[i]
     z = off[i + 1]
     count[:] = 0
     for x in range(a, z):
         m = dat[x]
+        if sp_lo[m] < 0:
+            e = sp_n[0]
+            sp_lo[m] = e
+            for b in range(256):
+                nx = trans[m, b]
+                if nx >= 0:
+                    sp_b[e] = b
+                    sp_d[e] = nx
+                    e += 1
+            sp_hi[m] = e
+            sp_n[0] = e
         for e in range(sp_lo[m], sp_hi[m]):
             count[sp_b[e]] += 1
     fill[0] = 0
@@ -593,7 +576,7 @@ def _expand_subset(i, n, off, dat, rows, table, scratch, p_off, p_dat, p_sid, p_
 
 
 @njit(cache=True, nogil=True)
-def _product_closure(trans, root, products, first, cap, sp_lo, sp_hi, sp_b, sp_d):
+def _product_closure(trans, root, products, first, cap, sp_lo, sp_hi, sparse):
     """Subset construction over lone-block rows of ``trans`` from the sorted lone states
     ``root``. ``products`` (off, dat, sid, table, n): the product states made so far
     (their sorted lone members), found by hash. Returns (ok, offsets, members, rows,
@@ -601,8 +584,9 @@ def _product_closure(trans, root, products, first, cap, sp_lo, sp_hi, sp_b, sp_d
     1``, ..., their rows written in lexer ids, and ``products`` with the new subsets
     added. Subsets have at most one state per block, so members stay sorted. The root
     is a lexeme start, kept apart from an equal subset reached later. ``ok`` is False
-    (and ``products`` unchanged) past ``cap`` lexer states. ``sp_*``: the members' live
-    transitions, sparse (see ``Lexer._sp_lo``)."""
+    (and ``products`` unchanged) past ``cap`` lexer states. ``sp_lo``, ``sp_hi``,
+    ``sparse`` (bytes, targets, used): the members' live transitions (see
+    ``Lexer._sp_lo``), returned grown."""
     p_off, p_dat, p_sid, p_table, p_n = products
     m = root.shape[0]
     off = np.empty(17, dtype=np.int64)
@@ -617,6 +601,9 @@ def _product_closure(trans, root, products, first, cap, sp_lo, sp_hi, sp_b, sp_d
     count = np.empty(256, dtype=np.int64)
     fill = np.empty(257, dtype=np.int64)
     bucket = np.empty(256 * m, dtype=np.int32)
+    sp_b, sp_d, used = sparse
+    sp_n = np.zeros(1, dtype=np.int64)
+    sp_n[0] = used
     i = 0
     while i < n:
         # Room for the at most 256 new subsets (of at most m members: one per block) that
@@ -641,10 +628,18 @@ def _product_closure(trans, root, products, first, cap, sp_lo, sp_hi, sp_b, sp_d
             table = np.full(size, -1, dtype=np.int64)
             for q in range(1, n):
                 _place(off, dat, table, q)
-        n = _expand_subset(i, n, off, dat, rows, table, scratch, p_off, p_dat, p_sid, p_table, first, cap,
-                           sp_lo, sp_hi, sp_b, sp_d, count, fill, bucket)
+        if sp_b.shape[0] < sp_n[0] + 256 * (off[i + 1] - off[i]):
+            size = 2 * (sp_n[0] + 256 * (off[i + 1] - off[i]))
+            sp_b2 = np.empty(size, dtype=np.int32)
+            sp_b2[: sp_n[0]] = sp_b[: sp_n[0]]
+            sp_b = sp_b2
+            sp_d2 = np.empty(size, dtype=np.int32)
+            sp_d2[: sp_n[0]] = sp_d[: sp_n[0]]
+            sp_d = sp_d2
+        n = _expand_subset(trans, i, n, off, dat, rows, table, scratch, p_off, p_dat, p_sid, p_table, first, cap,
+                           sp_lo, sp_hi, sp_b, sp_d, sp_n, count, fill, bucket)
         if n < 0:
-            return False, off[:1], dat[:0], rows[:0], products
+            return False, off[:1], dat[:0], rows[:0], products, (sp_b, sp_d, sp_n[0])
         i += 1
     # Success: the new subsets join the products.
     if n > 1:
@@ -669,7 +664,7 @@ def _product_closure(trans, root, products, first, cap, sp_lo, sp_hi, sp_b, sp_d
             p_sid[p_n] = first + j
             p_table = _put_members(p_off, p_dat, p_table, 0, p_n)
             p_n += 1
-    return True, off[: n + 1], dat[: off[n]], rows[:n], (p_off, p_dat, p_sid, p_table, p_n)
+    return True, off[: n + 1], dat[: off[n]], rows[:n], (p_off, p_dat, p_sid, p_table, p_n), (sp_b, sp_d, sp_n[0])
 
 
 @njit(cache=True, nogil=True)
