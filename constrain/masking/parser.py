@@ -210,7 +210,9 @@ class EarleyParser:
                     got.append(it)
             elif s < 0 and it >> 32 == acc:
                 accepting = True
-        self._by_terminal.append(by_terminal)
+        # (tuples, not lists, once built: the cyclic GC stops tracking tuples and dicts
+        # of plain ints, and a parser keeps thousands of these)
+        self._by_terminal.append({k: tuple(v) for k, v in by_terminal.items()})
         self._waiting.append(None)
         self._accepting.append(accepting)
         if not by_terminal:
@@ -239,6 +241,7 @@ class EarleyParser:
                     waiting[s] = [it]
                 else:
                     got.append(it)
+        waiting = {k: tuple(v) for k, v in waiting.items()}
         self._waiting[state] = waiting
         return waiting
 
@@ -263,7 +266,8 @@ class EarleyParser:
             elif s >= 0:
                 waiting.setdefault(s, []).append(it)
         got = len(self._groups)
-        self._groups.append((frozenset(items), by_terminal, waiting))
+        self._groups.append((frozenset(items), {k: tuple(v) for k, v in by_terminal.items()},
+                             {k: tuple(v) for k, v in waiting.items()}))
         self._group_nts.append(nts)
         self._group_allowed.append(tuple(sorted(by_terminal)))
         self._group_index[nts] = got
