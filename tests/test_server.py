@@ -92,6 +92,22 @@ def test_json_schema_strict(client):
     assert set(value) <= {"name", "age"}
 
 
+def test_unique_items_under_every_budget(client):
+    # uniqueItems over strings is checked while matching; the server always sets a budget
+    schema = {"type": "object", "properties": {"tags": {"type": "array", "items": {"type": "string"},
+                                                        "uniqueItems": True}},
+              "required": ["tags"], "additionalProperties": False}
+    fmt = {"type": "json_schema", "json_schema": {"name": "tags", "schema": schema}}
+    ask = [{"role": "user", "content": "Give three tags for a post about baking bread, as JSON."}]
+    for budget in (9, 12, 16, 40):
+        r = client.chat.completions.create(model="m", messages=ask, max_tokens=budget, temperature=1.0, seed=3,
+                                           response_format=fmt)
+        assert r.choices[0].finish_reason == "stop" and r.usage.completion_tokens <= budget
+        value = json.loads(r.choices[0].message.content)
+        jsonschema.validate(value, schema)
+        assert len(set(value["tags"])) == len(value["tags"])
+
+
 def test_json_object(client):
     r = client.chat.completions.create(model="m", messages=ASK, max_tokens=24, temperature=0,
                                        response_format={"type": "json_object"})
