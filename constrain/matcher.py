@@ -304,7 +304,7 @@ class Matcher:
                 words = planner.mask(s, limit - slack).copy()
             else:
                 words = planner.mask(s, -1).copy()  # EOS when complete, else nothing
-            data, ids = self._commit(left - 1)  # type: ignore[misc]
+            _, ids = self._commit(left - 1)  # type: ignore[misc]
             if ids:
                 words[ids[0] >> 5] |= np.uint32(1 << (ids[0] & 31))
             words.setflags(write=False)

@@ -256,22 +256,15 @@ class Lexer:
             return
         used = len(self._members)
         self._cap = max(need, self._cap + self._cap // 2)
-        trans = np.empty((self._cap, 256), dtype=np.int32)
-        trans[:used] = self.trans[:used]
-        accept = np.empty(self._cap, dtype=np.bool_)
-        accept[:used] = self.accept[:used]
-        follow = np.empty((self._cap, 256), dtype=np.bool_)
-        follow[:used] = self.follow[:used]
-        block_term = np.empty(self._cap, dtype=np.int32)
-        block_term[:used] = self._block_term[:used]
-        self.trans, self.accept, self.follow, self._block_term = trans, accept, follow, block_term
-        sp_lo = np.empty(self._cap, dtype=np.int64)
-        sp_lo[:used] = self._sp_lo[:used]
-        sp_hi = np.empty(self._cap, dtype=np.int64)
-        sp_hi[:used] = self._sp_hi[:used]
-        done = np.empty(self._cap, dtype=np.bool_)
-        done[:used] = self._done[:used]
-        self._sp_lo, self._sp_hi, self._done = sp_lo, sp_hi, done
+
+        def grown(a: np.ndarray) -> np.ndarray:
+            out = np.empty((self._cap,) + a.shape[1:], dtype=a.dtype)
+            out[:used] = a[:used]
+            return out
+
+        self.trans, self.accept, self.follow, self._block_term = (
+            grown(self.trans), grown(self.accept), grown(self.follow), grown(self._block_term))
+        self._sp_lo, self._sp_hi, self._done = grown(self._sp_lo), grown(self._sp_hi), grown(self._done)
 
     def _single_block(self, t: int) -> int:
         """Ids of the states where only terminal ``t`` is alive: one block per terminal,

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import threading
+from itertools import product
 from bisect import bisect_left
 from decimal import Decimal
 from typing import Any, Callable, Sequence
@@ -529,30 +530,21 @@ def _insertions(limit: int):
     count = 0
     m = 1
     while True:
-        for combo in _product(_FILLERS, m):
-            yield combo
+        for combo in product(_FILLERS, repeat=m):
+            yield bytes(combo)
             count += 1
             if count >= limit:
                 return
         m += 1
 
 
-def _product(alphabet: bytes, m: int):
-    if m == 1:
-        for b in alphabet:
-            yield bytes((b,))
-        return
-    for head in _product(alphabet, m - 1):
-        for b in alphabet:
-            yield head + bytes((b,))
-
-
 def fresh_completion(checker: UniqueChecker, hid: int, track: Track, data: bytes | None,
                      cap: int) -> tuple[bytes, list[int]] | None:
     """A completion of the text at (``hid``, ``track``) that repeats no item, spelt in
     at most ``cap`` tokens: ``data`` (a completion of the grammar) when it repeats
-    nothing, else ``data`` with bytes inserted before the quote that ends the repeated
-    item. (bytes, their fewest-token spelling), or None when none is found."""
+    nothing, else ``data`` with bytes inserted into the repeated item (at a boundary of
+    its spelling inside the item, else before its closing quote). (bytes, their
+    fewest-token spelling), or None when none is found."""
     if data is None:
         return None
     engine, vocab = checker.engine, checker.vocab
