@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from typing import Any
 
 from .flat import Flat
-from ...grammar.ir import Concat, Lit, RegexTerm
+from .strings import any_content_at_least
 from ...limits import limit_error
 from .values import value_key
 
@@ -118,11 +117,7 @@ class ArrayBuilder:
                 return False
             if sym in self.b.terminals:
                 term = self.b.terminals[sym]
-                if term == self.STRING_TERM:
-                    return True
-                return (isinstance(term, Concat) and len(term.parts) == 3 and term.parts[0] == term.parts[2] == Lit('"')
-                        and isinstance(term.parts[1], RegexTerm) and term.parts[1].json_string
-                        and re.fullmatch(r"\[\\s\\S\]\{\d+,\}", term.parts[1].source) is not None)
+                return term == self.STRING_TERM or any_content_at_least(term)
             alts = self.b.rules.get(sym)
             if alts is None or len(alts) != 1 or len(alts[0]) != 1:
                 return False

@@ -14,6 +14,19 @@ from .flat import Flat
 from .formats import CONTENT_BASE64, format_terminals
 
 
+# string contents of a length between two bounds (the upper one may be empty)
+_LENGTH = r"[\s\S]{%d,%s}"
+_AT_LEAST = re.compile(re.escape(_LENGTH).replace("%d", r"\d+").replace("%s", ""))
+
+
+def any_content_at_least(term: Terminal) -> bool:
+    """Whether ``term`` is the terminal of JSON strings of any content and at least some
+    length (what a schema of only ``type: string`` and ``minLength`` compiles to)."""
+    return (isinstance(term, Concat) and len(term.parts) == 3 and term.parts[0] == term.parts[2] == Lit('"')
+            and isinstance(term.parts[1], Regex) and term.parts[1].json_string
+            and _AT_LEAST.fullmatch(term.parts[1].source) is not None)
+
+
 class StringBuilder:
     """The string terminal of a flattened schema."""
 
@@ -32,7 +45,7 @@ class StringBuilder:
                 self.report.add(fptr, "format", "enforced", fmt)
         if f.min_len or f.max_len is not None:
             hi = "" if f.max_len is None else str(f.max_len)
-            contents.append(Regex(r"[\s\S]{%d,%s}" % (f.min_len, hi), json_string=True))
+            contents.append(Regex(_LENGTH % (f.min_len, hi), json_string=True))
         return contents
 
     def string_terminal(self, f: Flat, not_strings: list[str], not_cons: list[tuple[dict, str]] = ()) -> str | None:
