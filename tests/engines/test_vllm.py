@@ -22,6 +22,7 @@ from vllm import SamplingParams  # noqa: E402
 from vllm.exceptions import VLLMValidationError  # noqa: E402
 from vllm.sampling_params import StructuredOutputsParams  # noqa: E402
 
+import constrain  # noqa: E402
 from constrain import assets  # noqa: E402
 from constrain.integrations import vllm as cv  # noqa: E402
 
@@ -138,7 +139,7 @@ def _mixed_requests(llm):
     three schemas, a regex, Lark, GBNF, greedy and seeded sampling, long and short budgets."""
     reqs = []
     for i in range(18):
-        budget = 20 if i % 3 == 2 else 64  # every third request is cut short
+        budget = 20 if i % 3 == 2 else 64  # shorter budgets for some rows
         sampling = {"temperature": 0} if i % 2 == 0 else {"temperature": 0.8, "seed": i}
         schema = SCHEMAS[i % 3]
         kind = i % 6
@@ -156,19 +157,27 @@ def _mixed_requests(llm):
             reqs.append(("Is the sky blue?", _backend(grammar=GBNF, max_tokens=budget, **sampling), "gbnf", GBNF))
         else:
             reqs.append(("Tell me a short story.", SamplingParams(max_tokens=budget, **sampling), "free", None))
+    # Two rows whose budget is exactly the fewest tokens a Book document takes: whatever
+    # the model prefers, the budget binds, so these end at max_tokens, complete.
+    book = SCHEMAS[1]
+    tight = constrain.compile(constrain.JsonSchema(book), constrain.Vocabulary.from_tokenizer(llm.get_tokenizer()))
+    least = tight.min_tokens()
+    reqs.append(("Describe a book as JSON.", _processor({"json_schema": book}, max_tokens=least, temperature=0),
+                 "json", book))
+    reqs.append(("Give one book as JSON.", _backend(json=book, max_tokens=least, temperature=0.8, seed=3),
+                 "json", book))
     return [(_chat(llm, p), sp, k, s) for p, sp, k, s in reqs]
 
 
 def test_mixed_batch_every_constrained_output_is_valid(llm):
     reqs = _mixed_requests(llm)
     out = llm.generate([r[0] for r in reqs], [r[1] for r in reqs], use_tqdm=False)
-    cut = 0
     for (_, params, kind, spec), o in zip(reqs, out):
-        text = o.outputs[0].text
-        _check(kind, spec, text)
-        if kind != "free" and o.outputs[0].finish_reason == "length":
-            cut += 1
-    assert cut >= 1  # some documents ended at max_tokens, and are complete all the same
+        assert len(o.outputs[0].token_ids) <= params.max_tokens
+        _check(kind, spec, o.outputs[0].text)
+    for o in out[-2:]:  # the rows with the tightest budget: ended at max_tokens, complete all the same
+        assert o.outputs[0].finish_reason == "length"
+        assert len(o.outputs[0].token_ids) == reqs[-1][1].max_tokens
 
 
 @pytest.mark.parametrize("route", ["processor", "backend"])
