@@ -10,7 +10,7 @@ from .bitmask import copy_rows
 from .compiler import Plan, assemble, build
 from .masking.budget import BudgetPlanner
 from .masking.unique import START as _TRACK_START
-from .masking.unique import UniqueChecker, budget_slack, fresh_completion
+from .masking.unique import UniqueChecker, fresh_completion
 from .errors import MatcherError, UnsatisfiableError
 from .grammar.ir import Grammar
 from .limits import DEFAULT_LIMITS, Limits
@@ -128,12 +128,6 @@ class Matcher:
         # yet). See masking.unique, "token budgets".
         self._commits: list | None = None
         if max_tokens is not None and self._unique is not None:
-            if not self._unique.keeps_budgets:
-                raise MatcherError(
-                    "max_tokens cannot be combined with a uniqueItems array checked while matching unless its "
-                    "items are strings of any content (a minLength aside) and at most one is required: the shortest completion the "
-                    "budget keeps open may repeat an item; match without a token budget"
-                )
             self._commits = [None]
         if max_tokens is not None:
             need = grammar.planner.min_tokens(grammar.engine.initial) + 1
@@ -292,15 +286,18 @@ class Matcher:
     def _unique_budget_mask(self, s: int, left: int, limit: int) -> np.ndarray:
         """The mask under a budget with uniqueItems checked here: the tokens after which
         the planner's completion fits :func:`budget_slack` tokens early, and the first
-        token of this position's commit; less the tokens that end a repeated item."""
+        token of this position's commit; less the tokens that end a repeated item.
+        Where some checked array's items are not strings of any content, the reserve is
+        not known to be enough: once it binds, only the commit (and EOS, when the text
+        is complete) is allowed."""
         track = self._tracks[-1]  # type: ignore[index]
         unique = self._unique
         planner = self._grammar.planner
-        slack = budget_slack(unique.used_count(track))  # type: ignore[union-attr]
+        slack = unique.reserve(track)  # type: ignore[union-attr]
         if planner.max_cost_after(s) + slack <= limit:
             words = self._engine.mask(s)
         else:
-            if limit >= slack:
+            if limit >= slack and unique.keeps_budgets:  # type: ignore[union-attr]
                 words = planner.mask(s, limit - slack).copy()
             else:
                 words = planner.mask(s, -1).copy()  # EOS when complete, else nothing
@@ -317,7 +314,8 @@ class Matcher:
         got = self._commits[-1]  # type: ignore[index]
         if got is None:
             s = self._stack[-1]
-            got = fresh_completion(self._unique, s, self._tracks[-1], self._grammar.planner.plan(s)[1], cap)  # type: ignore[arg-type, index]
+            planner = self._grammar.planner
+            got = fresh_completion(self._unique, s, self._tracks[-1], planner.plan(s)[1], cap, planner)  # type: ignore[arg-type, index]
             if got is None:
                 if len(self._stack) == 1:
                     return None

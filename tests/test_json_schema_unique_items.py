@@ -167,12 +167,30 @@ def test_random_decoding_outputs_are_valid(qwen2):
                 assert validator.is_valid(json.loads(out.decode())), out
 
 
-def test_budget_is_refused_clearly():
-    # items with a length: a budget is not kept (strings of any content are: see
-    # test_unique_items_budget.py)
+def test_budget_is_kept_with_several_items_required():
+    # two to four distinct non-empty strings (the grammar's shortest document repeats its
+    # item): every budget from the first that fits a document with unique items ends in
+    # one (more kinds of items: test_unique_items_budget.py)
     g = constrain.compile(constrain.JsonSchema(SCHEMAS[1]), BYTES)
-    with pytest.raises(constrain.MatcherError, match="uniqueItems"):
-        g.matcher(max_tokens=64)
+    eos = BYTES.eos_token_ids[0]
+    kept = 0
+    for budget in range(g.min_tokens() + 1, g.min_tokens() + 30):
+        try:
+            m = g.matcher(max_tokens=budget)
+        except constrain.UnsatisfiableError:
+            assert not kept  # refused only below the first budget kept
+            continue
+        kept += 1
+        out = bytearray()
+        while not m.is_terminated():
+            ids = m.allowed_token_ids()
+            t = eos if eos in ids else int(ids[len(ids) // 2])
+            assert m.advance(t)
+            if t != eos:
+                out += BYTES.token_bytes(t)
+        items = json.loads(out)
+        assert 2 <= len(items) == len(set(items)) <= 4 and all(items) and m.num_tokens <= budget, (budget, out)
+    assert kept >= 20
 
 
 def test_ambiguous_arrays_still_decline():

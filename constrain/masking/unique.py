@@ -19,8 +19,11 @@ An item is refused where it ends (``true``, ``false`` and ``null`` at their firs
 which says which), so a prefix of an item may have no completion left that is new (items
 of a string and a boolean, the same string written with both booleans before): the next
 mask is then empty and :meth:`UniqueChecker.filter` says so with a
-:class:`~constrain.errors.MatcherError`. Plain strings and unbounded numbers never get there (they
-go on in infinitely many ways), nor do items of a few values (compiled into states).
+:class:`~constrain.errors.MatcherError`. Plain strings never get there (they go on in
+infinitely many ways), nor do items of a few values (compiled into states). A number
+item can: its digits may fix its value while the grammar lets it go on forever (``0``
+then ``.0`` then ``0``... for integers), so it is refused as soon as every way to end it
+within a few more bytes repeats an item (:meth:`UniqueChecker._stuck_number`).
 """
 
 from __future__ import annotations
@@ -29,7 +32,6 @@ import json
 import threading
 from itertools import product
 from bisect import bisect_left
-from decimal import Decimal
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -71,6 +73,10 @@ _INDEX = cache("masking.unique_token_index", 8,
                "per vocabulary: the tokens that may end an array item, by kind, for the uniqueItems check",
                spec_free=True)
 
+_NUMBER_LEAD = frozenset(b"-0123456789")
+_NUMBER_BYTES = frozenset(b"-+.0123456789eE")
+_ITEM_END = frozenset(b",] \t\n\r")
+_STUCK_DEPTH, _STUCK_WIDTH = 4, 256  # the search for a new value of a number item begun
 _OBJ_TAG, _ARR_TAG, _BOOL_TAG = object(), object(), object()
 _NULL = ("null",)
 _LITERALS = {0x74: (_BOOL_TAG, True), 0x66: (_BOOL_TAG, False), 0x6E: _NULL}  # t f n
@@ -78,7 +84,37 @@ _LITERALS = {0x74: (_BOOL_TAG, True), 0x66: (_BOOL_TAG, False), 0x6E: _NULL}  # 
 
 def canonical(text: bytes) -> Any:
     """A hashable value of the JSON text of one item, equal for JSON-equal texts."""
-    return _canon(json.loads(text.decode("utf-8", "surrogatepass"), parse_float=Decimal, parse_int=Decimal))
+    return _canon(json.loads(text.decode("utf-8", "surrogatepass"), parse_float=_number, parse_int=_number))
+
+
+_NUM_TAG = object()
+
+
+def _number(text: str) -> tuple:
+    """The value of a JSON number as (tag, sign, significant digits, exponent), exact
+    for any length of digits or exponent (``1`` = ``1.0`` = ``10e-1``, ``-0`` = ``0``)."""
+    neg = text.startswith("-")
+    mant, _, exp = text.lstrip("-").lower().partition("e")
+    whole, _, frac = mant.partition(".")
+    digits = (whole + frac).lstrip("0")
+    if not digits:
+        return _NUM_TAG, 0, "", 0
+    sig = digits.rstrip("0")
+    return _NUM_TAG, -1 if neg else 1, sig, _int(exp) - len(frac) + len(digits) - len(sig)
+
+
+def _int(text: str) -> int:
+    """``int(text)`` for a signed decimal integer of any length ('' is 0); Python's own
+    refuses more than a few thousand digits."""
+    if not text:
+        return 0
+    sign = -1 if text[0] == "-" else 1
+    text = text.lstrip("+-")
+    value = 0
+    for i in range(0, len(text), 1000):
+        chunk = text[i:i + 1000]
+        value = value * 10 ** len(chunk) + int(chunk)
+    return sign * value
 
 
 def _canon(v: Any) -> Any:
@@ -92,7 +128,7 @@ def _canon(v: Any) -> Any:
         return _BOOL_TAG, v
     if v is None:
         return _NULL
-    return v  # a Decimal: equal numbers are equal whatever their spelling
+    return v  # a number (see _number): equal numbers are equal whatever their spelling
 
 
 def feed(track: Track, data: bytes, marked: Callable[[int], int], domains: Sequence[Domain] = ()) -> Track | None:
@@ -290,6 +326,7 @@ class _TokenIndex:
             "begin_end": live & has_lead & (after(ender, lead) | literal),
             "brackets": live & (count(bracket) > 0),
             "open_end": live & after(ender, first(data == 0x5B)),
+            "numeric": live & has_lead & np.isin(data[np.minimum(lead, len(data) - 1)], list(_NUMBER_BYTES)),
         }
         by_head: dict[bytes, list[int]] = {}
         for t in np.flatnonzero(simple).tolist():
@@ -329,6 +366,8 @@ class UniqueChecker:
                 self._domain_of[t] = len(self.domains)
                 self.domains.append(_domain(values))
         self._masks = LRU(1024)
+        self._stuck = LRU(1024)
+        self._costs: dict[int, int] = {}  # per domain: tokens of its longest value, and a comma
         self._lock = threading.Lock()
         self._index: _TokenIndex | None = None
 
@@ -339,10 +378,35 @@ class UniqueChecker:
 
     @property
     def keeps_budgets(self) -> bool:
-        """Whether a token budget can be kept (see "token budgets" below): every marked
-        array's items are strings of any content (a ``minLength`` aside), at most one of
-        them required."""
+        """Whether a token budget is kept with a proven reserve (see "token budgets"
+        below): every marked array's items are strings of any content (a ``minLength``
+        aside), at most one of them required."""
         return len(self._plain) == len(self.marks)
+
+    def reserve(self, track: Track) -> int:
+        """Tokens a budget keeps in reserve at ``track`` so that a repeated item can still
+        be made new: :func:`budget_slack` where every checked array holds strings of any
+        content (a proven bound, see "token budgets" below); where an open array's items
+        are drawn from known strings, also the tokens of the longest of them (another
+        value may be that long); elsewhere a few tokens more (the search of
+        :func:`_rewritten`, which has no bound to promise)."""
+        slack = budget_slack(self.used_count(track))
+        if self.keeps_budgets:
+            return slack
+        extra = _GENERAL_RESERVE
+        for f in track[0]:
+            if f is not None and f[0] and f[3] >= 0:
+                extra = max(extra, self._domain_cost(f[3]))
+        return slack + extra
+
+    def _domain_cost(self, i: int) -> int:
+        got = self._costs.get(i)
+        if got is None:
+            spell = self.vocab.fewest_tokens
+            got = 1 + max((len(spell(json.dumps(v).encode("utf-8", "surrogatepass"), max_span=24) or ())
+                           for v in self.domains[i][1]), default=0)
+            self._costs[i] = got
+        return got
 
     @staticmethod
     def used_count(track: Track) -> int:
@@ -405,8 +469,66 @@ class UniqueChecker:
         return got
 
     def feed(self, hid: int, track: Track, data: bytes) -> Track | None:
-        """:func:`feed` from the matcher state (``hid``, ``track``)."""
-        return feed(track, data, lambda i: self.marked_after(hid, data[:i + 1]), self.domains)
+        """:func:`feed` from the matcher state (``hid``, ``track``); also None where
+        ``data`` leaves a number item that can only end equal to an earlier item (see
+        :meth:`_stuck_number`)."""
+        got = feed(track, data, lambda i: self.marked_after(hid, data[:i + 1]), self.domains)
+        if got is not None and got[1] == _OUT and self._stuck_number(hid, got, data):
+            return None
+        return got
+
+    def _stuck_number(self, hid: int, track: Track, data: bytes) -> bool:
+        """Whether ``track`` (after ``data`` from ``hid``) ends inside a number item of a
+        checked array whose every way to end, in the grammar, is an earlier item: ``0``
+        when ``0`` was written, under a grammar whose integers may go on only as
+        ``0.0...``; a bounded range's largest value; ``0e`` under any exponent. Without
+        this, such a prefix would be a trap: the masks never empty, no item can end.
+
+        Looked at only where the value the item has so far (its digits, a trailing
+        point, exponent mark or sign aside) was written before, or it is a lone sign;
+        then a search of up to :data:`_STUCK_DEPTH` more number bytes for an end with a
+        new value."""
+        frames, _, text, at = track
+        top = frames[-1] if frames else None
+        if top is None or not top[0] or top[2] < 0:
+            return False
+        item = text[top[2] - (at - len(text)):]
+        if not item or item[0] not in _NUMBER_LEAD:
+            return False
+        natural = item.rstrip(b".eE+-")
+        if natural and natural != b"-" and canonical(natural) not in top[1]:
+            return False
+        engine = self.engine
+        h = engine.step_bytes(hid, data)
+        if h < 0:
+            return False  # the grammar refuses the text anyway
+        key = (h, item, top[1])
+        got = self._stuck.get(key)
+        if got is None:
+            got = self._search_stuck(h, item, top[1])
+            with self._lock:
+                self._stuck.put(key, got)
+        return got
+
+    def _search_stuck(self, h: int, item: bytes, used: frozenset) -> bool:
+        engine = self.engine
+        level = [(item, h)]
+        for depth in range(_STUCK_DEPTH + 1):
+            nxt = []
+            for text, hx in level:
+                viable = engine.viable_bytes(hx)
+                if any(b in _ITEM_END for b in viable) and canonical(text) not in used:
+                    return False
+                if depth < _STUCK_DEPTH:
+                    for b in viable:
+                        if b in _NUMBER_BYTES:
+                            h2 = engine.step_bytes(hx, bytes((b,)))
+                            if h2 >= 0:
+                                nxt.append((text + bytes((b,)), h2))
+            level = nxt[:_STUCK_WIDTH]
+            if not level:
+                break
+        return True
 
     # ------------------------------------------------------------------ masks
     def filter(self, hid: int, track: Track, words: np.ndarray) -> np.ndarray:
@@ -453,7 +575,10 @@ class UniqueChecker:
                 return np.concatenate([idx.quoted, *idx.by_head.values()]), False
             return idx.quote_nest, False  # the string is inside an item: a bracket must follow
         if top is not None and top[0]:
-            return (idx.enders if top[2] >= 0 else np.concatenate([idx.begin_end, idx.brackets])), False
+            got = idx.enders if top[2] >= 0 else np.concatenate([idx.begin_end, idx.brackets])
+            if any(type(u) is tuple and u[0] is _NUM_TAG for u in top[1]):
+                got = np.concatenate([got, idx.numeric])  # a number may get stuck (see _stuck_number)
+            return got, False
         return np.concatenate([idx.brackets, idx.open_end]), False
 
     def _duplicates(self, hid: int, track: Track, words: np.ndarray) -> list[int]:
@@ -506,11 +631,21 @@ def _allowed(words: np.ndarray, ids: np.ndarray) -> np.ndarray:
 # completion fits ``budget_slack`` tokens early, plus the first token of a completion it
 # has checked (the *commit*, which then carries on): the mask is never empty, and every
 # token it allows can still finish with new items in time.
+#
+# Items of other kinds have no such bound (the value after a repeated enum value may be
+# much longer; an object's repeated members may be booleans). There the reserve is larger
+# (UniqueChecker.reserve) and, once it binds, the matcher allows only the commit (and EOS
+# on a complete text), found by rewriting repeated items one after another (_rewritten):
+# the mask never lets a repeat through, and raises MatcherError should the search, which
+# is bounded, find nothing that fits.
 
 # bytes tried as insertions, most natural first (no quote, no backslash: no escapes)
 _FILLERS = bytes(b for b in b"abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_-. " +
                  bytes(range(0x21, 0x7F)) if b not in (_QUOTE, _BSLASH))
 _FILLERS = bytes(dict.fromkeys(_FILLERS))
+# Reserve beyond budget_slack where a checked array's items are not plain strings (see
+# UniqueChecker.reserve).
+_GENERAL_RESERVE = 3
 # A token may end several items at once (``"a","b","``): the slack counts that many more.
 _ITEMS_PER_TOKEN = 32
 
@@ -539,12 +674,15 @@ def _insertions(limit: int):
 
 
 def fresh_completion(checker: UniqueChecker, hid: int, track: Track, data: bytes | None,
-                     cap: int) -> tuple[bytes, list[int]] | None:
+                     cap: int, planner=None) -> tuple[bytes, list[int]] | None:
     """A completion of the text at (``hid``, ``track``) that repeats no item, spelt in
     at most ``cap`` tokens: ``data`` (a completion of the grammar) when it repeats
-    nothing, else ``data`` with bytes inserted into the repeated item (at a boundary of
-    its spelling inside the item, else before its closing quote). (bytes, their
-    fewest-token spelling), or None when none is found."""
+    nothing, else ``data`` with bytes inserted into the repeated string item (at a
+    boundary of its spelling inside the item, else before its closing quote), else (with
+    ``planner``, for items of any kind) ``data`` changed inside the repeated item: cut
+    short, a few bytes the grammar takes there, then the planner's completion of that
+    (see :func:`_rewritten`). (bytes, their fewest-token spelling), or None when none is
+    found."""
     if data is None:
         return None
     engine, vocab = checker.engine, checker.vocab
@@ -557,9 +695,20 @@ def fresh_completion(checker: UniqueChecker, hid: int, track: Track, data: bytes
     if k is None:
         ids = spelt(data)
         return None if ids is None else (data, ids)
-    at = k - 1  # the byte that ended the repeated item: its closing quote
+    at = k - 1  # the byte that ended the repeated item: its closing quote, for a string
     if data[at] != _QUOTE:
-        return None
+        return None if planner is None else _rewritten(checker, planner, hid, track, data, k, spelt)
+    got = _inserted(checker, hid, track, data, at, spelt)
+    if got is None and planner is not None:
+        got = _rewritten(checker, planner, hid, track, data, k, spelt)
+    return got
+
+
+def _inserted(checker: UniqueChecker, hid: int, track: Track, data: bytes, at: int,
+              spelt: Callable[[bytes], list[int] | None]) -> tuple[bytes, list[int]] | None:
+    """``data`` with filler bytes inserted into the repeated string item whose closing
+    quote is ``data[at]``, repeating nothing, spelt in time; None when none is."""
+    engine, vocab = checker.engine, checker.vocab
     # Where to insert: the token boundaries of the completion's spelling inside the item
     # (nothing split: at most m tokens more), nearest the quote first, then the quote.
     ids = vocab.fewest_tokens(data, max_span=24) or []
@@ -579,6 +728,93 @@ def fresh_completion(checker: UniqueChecker, hid: int, track: Track, data: bytes
             got = spelt(cand)
             if got is not None:
                 return cand, got
+    return None
+
+
+# Bytes tried first where an item is rewritten: fillers, then the JSON punctuation an
+# item of any kind may need.
+_REWRITE_ORDER = _FILLERS + bytes(b for b in b'"{}[],:' if b not in _FILLERS)
+_REWRITE_POINTS = 48  # offsets tried, nearest the repeat first
+_REWRITE_EFFORT = 4000  # candidate completions checked, at most, per call
+_REWRITE_ROUNDS = 64  # repeated items rewritten, at most, per call
+
+
+def _rewritten(checker: UniqueChecker, planner, hid: int, track: Track, data: bytes, k: int,
+               spelt: Callable[[bytes], list[int] | None]) -> tuple[bytes, list[int]] | None:
+    """A completion repeating no item, made from ``data`` (whose first ``k`` bytes end a
+    repeated item) by rewriting one repeated item after another: for offsets ``p``
+    before its end, nearest first, and strings ``w`` of 1, 2, ... bytes the grammar
+    takes after ``data[:p]``, ``data[:p] + w`` then the planner's completion of that,
+    kept when more items are written before the first repeat than before. So a number
+    takes another digit, a string of an enum another value, an object another member
+    value, and the shortest items of an array that needs several differ. A bounded
+    search: None when nothing is found in it."""
+    effort = [_REWRITE_EFFORT]
+    for _ in range(_REWRITE_ROUNDS):
+        data = _rewrite_one(checker, planner, hid, track, data, k, effort, spelt)  # type: ignore[assignment]
+        if data is None:
+            return None
+        k = checker.first_repeat(hid, track, data)  # type: ignore[assignment]
+        if k is None:
+            ids = spelt(data)
+            return None if ids is None else (data, ids)
+    return None
+
+
+def _items_before(checker: UniqueChecker, hid: int, track: Track, data: bytes, k: int | None) -> int:
+    """Items written, in the checked arrays open there, before ``data[:k]`` is refused
+    (``k`` None: all of ``data`` is taken)."""
+    if k is None:
+        return 1 << 30
+    got = checker.feed(hid, track, data[:k - 1])
+    return -1 if got is None else checker.used_count(got)
+
+
+def _rewrite_one(checker: UniqueChecker, planner, hid: int, track: Track, data: bytes, k: int,
+                 effort: list[int], spelt: Callable[[bytes], list[int] | None]) -> bytes | None:
+    """:func:`_rewritten`'s step: a completion from ``data`` with more items before its
+    first repeat that ``spelt`` takes (fits the tokens left), or None."""
+    engine = checker.engine
+    before = _items_before(checker, hid, track, data, k)
+    per_point = 4 * (checker.used_count(track) + _ITEMS_PER_TOKEN) + 64
+    for p in range(k - 1, max(-1, k - 1 - _REWRITE_POINTS), -1):
+        h = engine.step_bytes(hid, data[:p])
+        if h < 0:
+            continue
+        # breadth first over the bytes the grammar takes, in _REWRITE_ORDER
+        level: list[tuple[bytes, int]] = [(b"", h)]
+        tried = 0
+        while level and tried < per_point:
+            nxt: list[tuple[bytes, int]] = []
+            for w, hw in level:
+                viable = set(engine.viable_bytes(hw))
+                for b in _REWRITE_ORDER:
+                    if b not in viable:
+                        continue
+                    h2 = engine.step_bytes(hw, bytes((b,)))
+                    if h2 < 0:
+                        continue
+                    w2 = w + bytes((b,))
+                    nxt.append((w2, h2))
+                    tried += 1
+                    effort[0] -= 1
+                    if effort[0] < 0:
+                        return None
+                    rest = planner.plan(h2)[1]
+                    if rest is None:
+                        continue
+                    cand = data[:p] + w2 + rest
+                    end = engine.step_bytes(hid, cand)
+                    if end < 0 or not engine.accepting(end):
+                        continue
+                    if (_items_before(checker, hid, track, cand, checker.first_repeat(hid, track, cand)) > before
+                            and spelt(cand) is not None):
+                        return cand
+                    if tried >= per_point:
+                        break
+                if tried >= per_point:
+                    break
+            level = nxt
     return None
 
 
