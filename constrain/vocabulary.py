@@ -130,6 +130,10 @@ class Vocabulary:
             self._by_bytes = by_bytes
         return self._by_bytes
 
+    def token_of(self, data: bytes) -> int | None:
+        """The usable token spelt exactly ``data`` (the first id of equal spellings), or None."""
+        return self._usable_by_bytes().get(data)
+
     def longest_match(self, data: bytes, max_span: int | None = None) -> list[int]:
         """Token ids spelling a prefix of ``data`` by longest match over usable tokens
         (``max_span`` bounds the token length tried); stops at a byte no token spells."""

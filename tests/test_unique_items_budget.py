@@ -337,3 +337,30 @@ def test_numbers_compare_exactly_at_any_size():
         assert m.advance(b)
     assert not m.advance(ord("]"))
     assert m.advance(ord("1")) and m.advance(ord("]"))
+
+
+@pytest.mark.parametrize("items, written, prefix, stuck, free", [
+    ({"type": "string", "pattern": "^#[0-9a-f]{6}$"}, b'"#ff0000"', b'"#ff000', b"0", b"1"),
+    ({"type": "string", "maxLength": 2}, b'"ab"', b'"a', b"b", b"c"),
+    ({"type": "string", "format": "date"}, b'"2024-01-02"', b'"2024-01-0', b"2", b"3"),
+])
+def test_a_string_item_that_can_only_repeat_is_refused_where_it_would_begin_to(items, written, prefix, stuck, free):
+    # the grammar lets the item end only as the earlier one: the byte that would leave it
+    # so is refused (before, the next mask was empty and raised MatcherError)
+    g = constrain.compile(constrain.JsonSchema({"type": "array", "items": items, "uniqueItems": True}), BYTES)
+    m = g.matcher()
+    for b in b"[" + written + b"," + prefix:
+        assert m.advance(b)
+    allowed = _allowed_bytes(m)
+    assert stuck not in allowed and free in allowed
+    assert not m.advance(stuck[0])
+
+
+def test_strings_that_can_still_end_new_are_not_refused():
+    # plain strings: the text of an earlier item may be written, then go on
+    g = constrain.compile(constrain.JsonSchema(PLAIN[0]), BYTES)
+    m = g.matcher()
+    for b in b'["ab","ab':
+        assert m.advance(b)
+    allowed = _allowed_bytes(m)
+    assert b'"' not in allowed and b"c" in allowed

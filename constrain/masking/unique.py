@@ -473,9 +473,65 @@ class UniqueChecker:
         ``data`` leaves a number item that can only end equal to an earlier item (see
         :meth:`_stuck_number`)."""
         got = feed(track, data, lambda i: self.marked_after(hid, data[:i + 1]), self.domains)
-        if got is not None and got[1] == _OUT and self._stuck_number(hid, got, data):
-            return None
+        if got is not None:
+            if got[1] == _OUT:
+                if self._stuck_number(hid, got, data):
+                    return None
+            elif got[1] == _STR and self._stuck_string(hid, got, data):
+                return None
         return got
+
+    def _stuck_string(self, hid: int, track: Track, data: bytes) -> bool:
+        """Whether ``track`` (after ``data`` from ``hid``) ends inside a string item of a
+        checked array that the grammar lets end only as earlier items (a ``pattern`` of
+        fixed length, a ``maxLength``: ``"#ff000`` when only ``"#ff0000"`` can follow and
+        was written). Exact: looked at only where the text of the item so far begins an
+        earlier item, and a search follows only the bytes that keep it so (any other
+        byte the grammar takes makes a new item)."""
+        frames, _, text, at = track
+        top = frames[-1] if frames else None
+        if top is None or not top[0] or top[2] < 0 or top[3] >= 0:
+            return False  # (strings from a known set: feed looks at them)
+        raw = text[top[2] - (at - len(text)) + 1:]
+        if _BSLASH in raw:
+            return False  # escapes: not looked at (a trap stays possible, none is made)
+        earlier = [u8 for u8 in self._used_strings(top[1]) if u8.startswith(raw)]
+        if not earlier:
+            return False
+        h = self.engine.step_bytes(hid, data)
+        if h < 0:
+            return False
+        key = (h, raw, top[1])
+        got = self._stuck.get(key)
+        if got is None:
+            got = self._search_stuck_string(h, raw, earlier)
+            with self._lock:
+                self._stuck.put(key, got)
+        return got
+
+    def _used_strings(self, used: frozenset) -> list[bytes]:
+        return [u.encode("utf-8", "surrogatepass") for u in used if isinstance(u, str)]
+
+    def _search_stuck_string(self, h: int, raw: bytes, earlier: list[bytes]) -> bool:
+        engine = self.engine
+        written = set(earlier)
+        todo = [(raw, h)]
+        while todo:
+            q, hq = todo.pop()
+            for b in engine.viable_bytes(hq):
+                if b == _QUOTE:
+                    if q not in written:
+                        return False  # the item may end here, new
+                    continue
+                if b == _BSLASH:
+                    return False  # an escape: not followed (counted as a way out)
+                q2 = q + bytes((b,))
+                if not any(u.startswith(q2) for u in earlier):
+                    return False  # a string no earlier item begins with
+                h2 = engine.step_bytes(hq, bytes((b,)))
+                if h2 >= 0:
+                    todo.append((q2, h2))
+        return True
 
     def _stuck_number(self, hid: int, track: Track, data: bytes) -> bool:
         """Whether ``track`` (after ``data`` from ``hid``) ends inside a number item of a
@@ -589,6 +645,8 @@ class UniqueChecker:
             top = frames[-1]
             head = unescape(text[top[2] - (at - len(text)) + 1:])
             n = len(head)  # type: ignore[arg-type]
+            token_of = self.vocab.token_of
+            inside: list[int] = []
             for u in top[1]:
                 if isinstance(u, str):
                     u8 = u.encode("utf-8", "surrogatepass")
@@ -596,6 +654,15 @@ class UniqueChecker:
                         ids = self.index.by_head.get(u8[n:])
                         if ids is not None:
                             out.extend(int(t) for t in ids[_allowed(words, ids)])
+                        # tokens that go on inside this earlier item: they may leave a
+                        # string that can only end as one (see _stuck_string)
+                        rest = u8[n:]
+                        for j in range(1, min(len(rest), _STUCK_SPAN) + 1):
+                            t = token_of(rest[:j])
+                            if t is not None and _bit(words, t):
+                                inside.append(t)
+            if inside:
+                cands = np.concatenate([cands, np.asarray(inside, dtype=np.int64)])
         if cands is _ALL:
             cands = np.flatnonzero(np.unpackbits(words.view(np.uint8), bitorder="little")[: self.vocab.size])
         elif len(cands):
@@ -608,6 +675,11 @@ class UniqueChecker:
 
 
 _ALL = np.zeros(0, dtype=np.int64)  # every allowed token a candidate
+_STUCK_SPAN = 32  # the longest token looked up inside an earlier item
+
+
+def _bit(words: np.ndarray, t: int) -> bool:
+    return bool((int(words[t >> 5]) >> (t & 31)) & 1)
 
 
 def _allowed(words: np.ndarray, ids: np.ndarray) -> np.ndarray:
