@@ -50,13 +50,15 @@ PLAIN = ":string"  # ... or this: its items are strings of any content (the fron
 # object, (checked, used, start, domain) for an array (checked: whether its items are
 # compared; used: the canonical values of its items so far; start: where its current item
 # began, -1 between items, _AFTER_COMMA after a comma; domain: the index of the strings its
-# items are drawn from, -1 when not known). mode: outside strings, in a string, just after a backslash in one.
+# items are drawn from, PLAIN_CHECKED for strings of any content, -1 when not known).
+# mode: outside strings, in a string, just after a backslash in one.
 # at: the offset of the next byte in the whole text; text: the bytes from the start of
 # the earliest item still being written of a checked array up to ``at`` (empty when none).
 Track = tuple
 _OUT, _STR, _STR_ESC = range(3)
 _AFTER_COMMA = -2
 UNCHECKED, CHECKED = -2, -1  # what marked() says of an array that is not, or is, compared
+PLAIN_CHECKED = -3  # ... compared, its items strings of any content (a minLength aside)
 Domain = tuple  # (UTF-8 bytes of the values, sorted; the values in the same order)
 
 
@@ -77,6 +79,7 @@ _NUMBER_LEAD = frozenset(b"-0123456789")
 _NUMBER_BYTES = frozenset(b"-+.0123456789eE")
 _ITEM_END = frozenset(b",] \t\n\r")
 _STUCK_DEPTH, _STUCK_WIDTH = 4, 256  # the search for a new value of a number item begun
+_DIGITS_FIRST = [0 if 0x30 <= b <= 0x39 else 1 for b in range(256)]
 _OBJ_TAG, _ARR_TAG, _BOOL_TAG = object(), object(), object()
 _NULL = ("null",)
 _LITERALS = {0x74: (_BOOL_TAG, True), 0x66: (_BOOL_TAG, False), 0x6E: _NULL}  # t f n
@@ -135,8 +138,8 @@ def feed(track: Track, data: bytes, marked: Callable[[int], int], domains: Seque
     """The track after ``data``, or None where ``data`` ends an item equal to an earlier
     one of its array, or begins one that no unused value of its array's domain completes.
     ``marked(i)``: for the array opening at byte ``i`` of ``data`` (asked once per array),
-    :data:`UNCHECKED`, :data:`CHECKED`, or the index in ``domains`` of the strings its
-    items are drawn from."""
+    :data:`UNCHECKED`, :data:`CHECKED`, :data:`PLAIN_CHECKED`, or the index in
+    ``domains`` of the strings its items are drawn from."""
     frames, mode, text, at = track
     base = at - len(text)  # the offset of text[0] in the whole text
     buf = text + data if text else data
@@ -184,7 +187,7 @@ def feed(track: Track, data: bytes, marked: Callable[[int], int], domains: Seque
             mode = _STR
         elif b == 0x5B:  # [
             how = marked(i)
-            stack.append((how != UNCHECKED, frozenset(), -1, how if how >= 0 else -1))
+            stack.append((how != UNCHECKED, frozenset(), -1, how if how >= 0 or how == PLAIN_CHECKED else -1))
         elif b == 0x7B:  # {
             stack.append(None)
     top = stack[-1] if stack else None
@@ -326,7 +329,8 @@ class _TokenIndex:
             "begin_end": live & has_lead & (after(ender, lead) | literal),
             "brackets": live & (count(bracket) > 0),
             "open_end": live & after(ender, first(data == 0x5B)),
-            "numeric": live & has_lead & np.isin(data[np.minimum(lead, len(data) - 1)], list(_NUMBER_BYTES)),
+            # tokens of number bytes (and separators) only: they begin or go on with a number item
+            "numeric": live & has_lead & (count(~np.isin(data, list(_NUMBER_BYTES | _DELIM))) == 0),
         }
         by_head: dict[bytes, list[int]] = {}
         for t in np.flatnonzero(simple).tolist():
@@ -367,6 +371,7 @@ class UniqueChecker:
                 self.domains.append(_domain(values))
         self._masks = LRU(1024)
         self._stuck = LRU(1024)
+        self._encoded = LRU(256)
         self._costs: dict[int, int] = {}  # per domain: tokens of its longest value, and a comma
         self._lock = threading.Lock()
         self._index: _TokenIndex | None = None
@@ -438,8 +443,9 @@ class UniqueChecker:
     def marked_after(self, hid: int, data: bytes) -> int:
         """What, from hypothesis set ``hid``, the bracket that is the last byte of ``data``
         opens: :data:`UNCHECKED` unless it may end a lexeme of a marked terminal that the
-        parse takes there; then the index of its items' domain when every such terminal
-        names one (their union where several do), else :data:`CHECKED`."""
+        parse takes there; then :data:`PLAIN_CHECKED` when every such terminal is of
+        strings of any content, the index of its items' domain when every one names one
+        (their union where several do), else :data:`CHECKED`."""
         engine = self.engine
         h = engine.step_bytes(hid, data)
         if h < 0:
@@ -455,6 +461,8 @@ class UniqueChecker:
                     found.add(t)
         if not found:
             return UNCHECKED
+        if found <= self._plain:
+            return PLAIN_CHECKED
         if not all(t in self._domain_of for t in found):
             return CHECKED
         ids = frozenset(self._domain_of[t] for t in found)
@@ -490,12 +498,12 @@ class UniqueChecker:
         byte the grammar takes makes a new item)."""
         frames, _, text, at = track
         top = frames[-1] if frames else None
-        if top is None or not top[0] or top[2] < 0 or top[3] >= 0:
-            return False  # (strings from a known set: feed looks at them)
+        if top is None or not top[0] or top[2] < 0 or top[3] >= 0 or top[3] == PLAIN_CHECKED:
+            return False  # (strings from a known set: feed looks at them; strings of any content go on)
         raw = text[top[2] - (at - len(text)) + 1:]
         if _BSLASH in raw:
             return False  # escapes: not looked at (a trap stays possible, none is made)
-        earlier = [u8 for u8 in self._used_strings(top[1]) if u8.startswith(raw)]
+        earlier = _beginning(self._used_strings(top[1]), raw)
         if not earlier:
             return False
         h = self.engine.step_bytes(hid, data)
@@ -510,7 +518,13 @@ class UniqueChecker:
         return got
 
     def _used_strings(self, used: frozenset) -> list[bytes]:
-        return [u.encode("utf-8", "surrogatepass") for u in used if isinstance(u, str)]
+        """The UTF-8 bytes of the strings in ``used``, sorted (memoized per set)."""
+        got = self._encoded.get(used)
+        if got is None:
+            got = sorted(u.encode("utf-8", "surrogatepass") for u in used if isinstance(u, str))
+            with self._lock:
+                self._encoded.put(used, got)
+        return got
 
     def _search_stuck_string(self, h: int, raw: bytes, earlier: list[bytes]) -> bool:
         engine = self.engine
@@ -552,7 +566,7 @@ class UniqueChecker:
         if not item or item[0] not in _NUMBER_LEAD:
             return False
         natural = item.rstrip(b".eE+-")
-        if natural and natural != b"-" and canonical(natural) not in top[1]:
+        if natural and natural != b"-" and _number(natural.decode("ascii")) not in top[1]:
             return False
         engine = self.engine
         h = engine.step_bytes(hid, data)
@@ -567,20 +581,27 @@ class UniqueChecker:
         return got
 
     def _search_stuck(self, h: int, item: bytes, used: frozenset) -> bool:
+        """Breadth first over up to _STUCK_DEPTH more number bytes (digits first, each
+        looked at as it is made): False at the first text that may end with a new value."""
         engine = self.engine
-        level = [(item, h)]
-        for depth in range(_STUCK_DEPTH + 1):
+        viable = engine.viable_bytes(h)
+        if any(b in _ITEM_END for b in viable) and _number(item.decode("ascii")) not in used:
+            return False
+        level = [(item, h, viable)]
+        for _ in range(_STUCK_DEPTH):
             nxt = []
-            for text, hx in level:
-                viable = engine.viable_bytes(hx)
-                if any(b in _ITEM_END for b in viable) and canonical(text) not in used:
-                    return False
-                if depth < _STUCK_DEPTH:
-                    for b in viable:
-                        if b in _NUMBER_BYTES:
-                            h2 = engine.step_bytes(hx, bytes((b,)))
-                            if h2 >= 0:
-                                nxt.append((text + bytes((b,)), h2))
+            for text, hx, vx in level:
+                for b in sorted(vx, key=_DIGITS_FIRST.__getitem__):
+                    if b not in _NUMBER_BYTES:
+                        continue
+                    h2 = engine.step_bytes(hx, bytes((b,)))
+                    if h2 < 0:
+                        continue
+                    t2 = text + bytes((b,))
+                    v2 = engine.viable_bytes(h2)
+                    if any(c in _ITEM_END for c in v2) and _number(t2.decode("ascii")) not in used:
+                        return False
+                    nxt.append((t2, h2, v2))
             level = nxt[:_STUCK_WIDTH]
             if not level:
                 break
@@ -647,20 +668,17 @@ class UniqueChecker:
             n = len(head)  # type: ignore[arg-type]
             token_of = self.vocab.token_of
             inside: list[int] = []
-            for u in top[1]:
-                if isinstance(u, str):
-                    u8 = u.encode("utf-8", "surrogatepass")
-                    if u8.startswith(head):
-                        ids = self.index.by_head.get(u8[n:])
-                        if ids is not None:
-                            out.extend(int(t) for t in ids[_allowed(words, ids)])
-                        # tokens that go on inside this earlier item: they may leave a
-                        # string that can only end as one (see _stuck_string)
-                        rest = u8[n:]
-                        for j in range(1, min(len(rest), _STUCK_SPAN) + 1):
-                            t = token_of(rest[:j])
-                            if t is not None and _bit(words, t):
-                                inside.append(t)
+            for u8 in _beginning(self._used_strings(top[1]), head):  # type: ignore[arg-type]
+                ids = self.index.by_head.get(u8[n:])
+                if ids is not None:
+                    out.extend(int(t) for t in ids[_allowed(words, ids)])
+                # tokens that go on inside this earlier item: they may leave a string
+                # that can only end as one (see _stuck_string)
+                rest = u8[n:]
+                for j in range(1, min(len(rest), _STUCK_SPAN) + 1):
+                    t = token_of(rest[:j])
+                    if t is not None and _bit(words, t):
+                        inside.append(t)
             if inside:
                 cands = np.concatenate([cands, np.asarray(inside, dtype=np.int64)])
         if cands is _ALL:
@@ -676,6 +694,15 @@ class UniqueChecker:
 
 _ALL = np.zeros(0, dtype=np.int64)  # every allowed token a candidate
 _STUCK_SPAN = 32  # the longest token looked up inside an earlier item
+
+
+def _beginning(encoded: list[bytes], head: bytes) -> list[bytes]:
+    """The entries of the sorted ``encoded`` that begin with ``head``."""
+    i = bisect_left(encoded, head)
+    j = i
+    while j < len(encoded) and encoded[j].startswith(head):
+        j += 1
+    return encoded[i:j]
 
 
 def _bit(words: np.ndarray, t: int) -> bool:

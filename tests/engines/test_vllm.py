@@ -99,24 +99,29 @@ def _backend(**kw) -> SamplingParams:
 
 def test_greedy_equals_unconstrained_where_the_grammar_allows_it(llm):
     prompts = [_chat(llm, q) for q in ("Name a fruit.", "What is 2+2?", "Say hello in French.", "Count to five.")]
-    plain = llm.generate(prompts, SamplingParams(max_tokens=24, temperature=0), use_tqdm=False)
+    plain = llm.generate(prompts, SamplingParams(max_tokens=24, temperature=0, logprobs=3), use_tqdm=False)
     texts = [o.outputs[0].text for o in plain]
     ids = [list(o.outputs[0].token_ids) for o in plain]
+    tops = [o.outputs[0].logprobs for o in plain]
     # a grammar of exactly that text, and one of any text
     literal = [_processor({"regex": re.escape(t)}, max_tokens=24, temperature=0) for t in texts]
     anything = [_processor({"regex": r"[\s\S]*"}, max_tokens=24, temperature=0) for _ in texts]
     backend = [_backend(regex=re.escape(t), max_tokens=24, temperature=0) for t in texts]
-    # Where greedy decoding repeats itself on this machine (vLLM's CPU kernels need not:
-    # batches through other code paths may round differently), the constrained runs
-    # must pick the very same tokens; everywhere, a grammar of exactly a text (within a
-    # budget that text fits) must write that text.
-    again = llm.generate(prompts, SamplingParams(max_tokens=24, temperature=0), use_tqdm=False)
-    stable = [list(o.outputs[0].token_ids) == i for o, i in zip(again, ids)]
+    # vLLM's CPU kernels need not repeat greedy decoding exactly (a batch through other
+    # code paths may round differently in bf16): where a constrained run first leaves the
+    # unconstrained tokens, the token it took must be one the unconstrained run nearly
+    # tied with; a token the mask wrongly took away shows as a departure to a clear loser.
+    # Everywhere, a grammar of exactly a text (within a budget that text fits) must write
+    # that text.
     for params in (literal, anything, backend):
         out = llm.generate(prompts, params, use_tqdm=False)
-        for o, i, t, same in zip(out, ids, texts, stable):
-            if same:
-                assert list(o.outputs[0].token_ids) == i
+        for o, i, t, top in zip(out, ids, texts, tops):
+            got = list(o.outputs[0].token_ids)
+            k = next((j for j, (a, b) in enumerate(zip(got, i)) if a != b), None)
+            if k is not None:
+                ranked = top[k]
+                assert got[k] in ranked, (k, got, i)
+                assert ranked[i[k]].logprob - ranked[got[k]].logprob < 0.5, (k, got, i, ranked)
             if params is not anything:
                 assert o.outputs[0].text == t
 
