@@ -356,6 +356,48 @@ def test_shared_walks_respect_what_follows_a_terminal(monkeypatch):
         assert allowed == {t for t in multi if t.endswith(follower.encode())}
 
 
+def test_walks_are_shared_without_keying_large_dfas(monkeypatch):
+    # Grammars that share a small terminal share its walks; a terminal of many DFA states
+    # (a string of at most 4,096 characters: about 80,000) is not hashed to name it, and
+    # its walks are not shared. The masks are those of an unshared compile all the same.
+    from constrain.masking import masks
+
+    monkeypatch.setattr(masks, "_SHARE_MIN_NS", 0)  # share every walk, however quick
+    v = byte_vocab([b'"ab', b'b"', b'"}', b'12'])
+    small = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}
+    large = {"type": "object", "properties": {"n": {"type": "integer"}, "s": {"type": "string", "maxLength": 4096}},
+             "required": ["n", "s"], "additionalProperties": False}
+    doc = b'{"n": 12, "s": "abb"}'
+
+    def walk(schema, share):
+        monkeypatch.setattr(masks, "_SHARE_MIN_NS", 0 if share else 1 << 62)
+        masks._SHARED_WALKS.clear()
+        g = constrain.compile(schema, v, cache=False)
+        m = g.matcher()
+        out = []
+        for b in doc:
+            out.append(m.mask_words().tobytes())
+            if not m.advance(b):
+                break
+        return g, out
+
+    _, want = walk(large, share=False)
+    masks._SHARED_WALKS.clear()
+    monkeypatch.setattr(masks, "_SHARE_MIN_NS", 0)
+    constrain.compile(small, v, cache=False).matcher().mask_words()  # shares its root walk
+    assert len(masks._SHARED_WALKS) > 0
+    g = constrain.compile(large, v, cache=False)
+    m = g.matcher()
+    got = []
+    for b in doc:
+        got.append(m.mask_words().tobytes())
+        assert m.advance(b)
+    assert got == want[:len(got)]
+    lexer = g.engine.lexer
+    big = [t for t, d in enumerate(lexer.dfas) if d.n_states > 50_000]
+    assert big and all(lexer.dfas[t]._key is None for t in big)  # never hashed
+
+
 def test_equal_masks_are_kept_once_and_bounded():
     v = byte_vocab([b'"a', b'", "', b'": "', b'"}'])
     schema = {"type": "object", "properties": {k: {"type": "string"} for k in "abcdef"}}

@@ -65,20 +65,22 @@ class Lexer:
         # names), a DFA most of whose states t's states are equivalent to (any string),
         # with t's following bytes. No lexeme ever uses one; a walk of t is patched from
         # the reference's walk, which every grammar shares (see MaskEngine._alike_walk).
-        # A terminal's name: its DFA's content key and the bytes that may follow its
-        # lexemes. Names are made when first asked for (see _ensure_names): a grammar
-        # whose walks are all quick never needs them.
-        self._term_names: list | None = None
+        # A terminal's name: its DFA's size and content key and the bytes that may follow
+        # its lexemes. Names are made when first asked for (_term_name): a grammar whose
+        # walks are all quick never needs them, and a DFA of many states (a string of a
+        # large maxLength: tens of thousands) is keyed only where a terminal of its size
+        # and following bytes must be told apart from it.
+        self._term_names: list = [None] * len(self.dfas)
         self._reference_of: dict[int, int] = {}
         self._reference_pairs: dict[int, tuple] = {}
         if references:
-            self._term_names = [(d.key, f.tobytes()) for d, f in zip(self.dfas, self._follow_bytes)]
-            named = {k: t for t, k in enumerate(self._term_names)}
             for t, ref in references.items():
-                key = (ref.key, self._term_names[t][1])
-                h = named.get(key)
+                follow = self._follow_bytes[t].tobytes()
+                key = (ref.n_states, ref.key, follow)
+                h = next((u for u in range(len(self.dfas)) if self.dfas[u].n_states == ref.n_states
+                          and self._follow_bytes[u].tobytes() == follow and self._term_name(u) == key), None)
                 if h is None:  # one reference block per DFA and following bytes
-                    h = named[key] = len(self.dfas)
+                    h = len(self.dfas)
                     self.dfas.append(ref)
                     self._follow_bytes.append(self._follow_bytes[t].copy())
                     self._term_names.append(key)
@@ -316,18 +318,35 @@ class Lexer:
         return got
 
     def _ensure_names(self) -> None:
-        """Name the terminals; product states are named when first asked for (a state by
+        """Index the terminals by size and following bytes (their names are made when
+        first asked for); product states are named when first asked for (a state by
         :meth:`name`, all of them before :meth:`find` looks one up)."""
         if self._named:
             return
         with self._lock:
             if self._named:
                 return
-            if self._term_names is None:
-                self._term_names = [(d.key, f.tobytes()) for d, f in zip(self.dfas, self._follow_bytes)]
-            for t, k in enumerate(self._term_names):
-                self._name_terms.setdefault(k, []).append(t)
+            for t, d in enumerate(self.dfas):
+                self._name_terms.setdefault((d.n_states, self._follow_bytes[t].tobytes()), []).append(t)
             self._named = True
+
+    def _term_name(self, t: int) -> tuple:
+        got = self._term_names[t]
+        if got is None:
+            d = self.dfas[t]
+            got = self._term_names[t] = (d.n_states, d.key, self._follow_bytes[t].tobytes())
+        return got
+
+    def nameable(self, sid: int) -> bool:
+        """Whether :meth:`name` of ``sid`` is cheap: no member's DFA is large and not yet
+        keyed (hashing a DFA of tens of thousands of states costs tens of milliseconds,
+        more than the walk a name lets grammars share)."""
+        if self._members[sid] is None:
+            return self._cheap(int(self._block_term[sid]))
+        return all(self._cheap(t) for t, _ in self.members(sid))
+
+    def _cheap(self, t: int) -> bool:
+        return self._term_names[t] is not None or self.dfas[t].n_states < _NAME_EAGER_STATES
 
     def name(self, sid: int) -> tuple:
         """``sid``'s grammar-independent name: its members' terminals and DFA states,
@@ -342,7 +361,7 @@ class Lexer:
             got = self.canon[sid]
         if got is None:  # a single-terminal state
             ((t, k),) = self.members(sid)
-            got = (((self._term_names[t], k),), False, b"", self.follow[sid].tobytes())
+            got = (((self._term_name(t), k),), False, b"", self.follow[sid].tobytes())
         return got
 
     def find(self, name: tuple) -> int:
@@ -364,7 +383,11 @@ class Lexer:
         if len(members) != 1 or is_start or exclude:
             return -1
         ((key, k),) = members
-        terms = self._name_terms.get(key, ())
+        n, _, fb = key
+        alike = self._name_terms.get((n, fb), ())
+        if not all(self._cheap(t) for t in alike):
+            return -1  # (not worth keying a large DFA for)
+        terms = [t for t in alike if self._term_name(t) == key]
         if len(terms) != 1 or terms[0] not in self._single_base:
             return -1
         sid = self._single_base[terms[0]] + k
@@ -398,9 +421,13 @@ class Lexer:
             "max_lexer_states", self.max_states)
 
     def _name(self, sid: int) -> None:
-        keys = self._term_names
+        members = self.members(sid)
+        if not all(self._cheap(t) for t, _ in members):
+            # a member's DFA is large and not keyed: a name no other state shares
+            self.canon[sid] = (((_UNSHARED, sid),), False, b"", b"")
+            return
         name = (
-            tuple(sorted((keys[t], s) for t, s in self.members(sid))),
+            tuple(sorted((self._term_name(t), s) for t, s in members)),
             self.is_start[sid],
             self._exclude[sid],
             self.follow[sid].tobytes(),
@@ -498,6 +525,12 @@ class Lexer:
             sids = first + which[starts]
             self.follow[sids] = fb
             self.accept[sids] = fb.any(axis=1)
+
+
+# A terminal whose DFA has this many states or more is keyed only where needed (see
+# Lexer._term_name); a name holding this is never shared.
+_NAME_EAGER_STATES = 4096
+_UNSHARED = object()
 
 
 @njit(cache=True, nogil=True)

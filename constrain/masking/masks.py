@@ -825,11 +825,14 @@ def _mean(old: int | None, new: int) -> int:
 
 def _share_root_walk(engine: MaskEngine, c: int, got) -> None:
     mask, (ev_lo, ev_hi, ev_depth, ev_state) = got
-    name = engine.lexer.name
+    lexer = engine.lexer
+    name = lexer.name
     # a walk through a name-like terminal has an event at most nodes, in a few states
     seen = np.zeros(engine.lexer.n_states, dtype=np.bool_)
     seen[ev_state] = True
     states = np.flatnonzero(seen)
+    if not lexer.nameable(c) or not all(lexer.nameable(s) for s in states.tolist()):
+        return
     index = np.zeros(len(seen), dtype=np.int32)
     index[states] = np.arange(len(states), dtype=np.int32)
     which = index[ev_state]
@@ -839,6 +842,8 @@ def _share_root_walk(engine: MaskEngine, c: int, got) -> None:
 
 def _shared_root_walk(engine: MaskEngine, c: int):
     lexer = engine.lexer
+    if not lexer.nameable(c):
+        return None
     hit = _SHARED_WALKS.get((engine.vocab.fingerprint, lexer.name(c)))
     if hit is None:
         return None
