@@ -845,11 +845,16 @@ def _fill_block(trans, follow, accept, block_term, dfa_trans, acc, follow_bytes,
     for k in range(n):
         s = base + k
         block_term[s] = term
-        any_follow = False
         for b in range(256):
             nxt = dfa_trans[k, b]
             trans[s, b] = nxt + base if nxt >= 0 else -1
-            f = acc[k] and follow_bytes[b] and not (longest_match and nxt >= 0)
+        if not acc[k]:  # most states: nothing follows inside a lexeme
+            follow[s, :] = False
+            accept[s] = False
+            continue
+        any_follow = False
+        for b in range(256):
+            f = follow_bytes[b] and not (longest_match and dfa_trans[k, b] >= 0)
             follow[s, b] = f
             any_follow = any_follow or f
         accept[s] = any_follow
