@@ -74,16 +74,22 @@ class Lexer:
         self._reference_of: dict[int, int] = {}
         self._reference_pairs: dict[int, tuple] = {}
         if references:
+            sizes = {ref.n_states for ref in references.values()}
+            alike: dict[tuple, list[int]] = {}  # terminals of those sizes, by size and following bytes
+            for u, d in enumerate(self.dfas):
+                if d.n_states in sizes:
+                    alike.setdefault((d.n_states, self._follow_bytes[u].tobytes()), []).append(u)
             for t, ref in references.items():
                 follow = self._follow_bytes[t].tobytes()
                 key = (ref.n_states, ref.key, follow)
-                h = next((u for u in range(len(self.dfas)) if self.dfas[u].n_states == ref.n_states
-                          and self._follow_bytes[u].tobytes() == follow and self._term_name(u) == key), None)
+                same = alike.setdefault((ref.n_states, follow), [])
+                h = next((u for u in same if self._term_name(u) == key), None)
                 if h is None:  # one reference block per DFA and following bytes
                     h = len(self.dfas)
                     self.dfas.append(ref)
                     self._follow_bytes.append(self._follow_bytes[t].copy())
                     self._term_names.append(key)
+                    same.append(h)
                 if h != t:
                     self._reference_of[t] = h
         self.ignore = frozenset(ignore)
