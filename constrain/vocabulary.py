@@ -124,10 +124,10 @@ class Vocabulary:
     def _usable_by_bytes(self) -> dict[bytes, int]:
         """The usable tokens by their bytes (the first id of equal spellings), made once."""
         if self._by_bytes is None:
-            by_bytes: dict[bytes, int] = {}
-            for t in self.trie_ids.tolist():
-                by_bytes.setdefault(self._tokens[t], t)
-            self._by_bytes = by_bytes
+            ids = self.trie_ids.tolist()
+            tokens = self._tokens
+            # later entries overwrite earlier ones: reversed, the first id of each spelling stays
+            self._by_bytes = dict(zip([tokens[t] for t in reversed(ids)], reversed(ids)))
         return self._by_bytes
 
     def token_of(self, data: bytes) -> int | None:

@@ -369,12 +369,14 @@ class UniqueChecker:
                 values = json.loads(rest)
                 self._domain_of[t] = len(self.domains)
                 self.domains.append(_domain(values))
+        # the per-vocabulary tables the check reads, made now rather than in a mask
+        self._index: _TokenIndex | None = token_index(self.vocab)
+        self.vocab.token_of(b"")
         self._masks = LRU(1024)
         self._stuck = LRU(1024)
         self._encoded = LRU(256)
         self._costs: dict[int, int] = {}  # per domain: tokens of its longest value, and a comma
         self._lock = threading.Lock()
-        self._index: _TokenIndex | None = None
 
     @classmethod
     def of(cls, engine, terminal_names: list[str]) -> "UniqueChecker | None":
