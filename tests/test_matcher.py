@@ -398,6 +398,37 @@ def test_walks_are_shared_without_keying_large_dfas(monkeypatch):
     assert big and all(lexer.dfas[t]._key is None for t in big)  # never hashed
 
 
+def test_lookups_by_name_give_up_past_many_unnamed_product_states(monkeypatch):
+    # Naming thousands of product states for one lookup costs more than the walk it may
+    # spare: past the cap, find() answers "none" and leaves them unnamed; masks unchanged.
+    from constrain.masking import lexer as lexer_mod, masks
+
+    v = byte_vocab([b'"ab', b'"a', b'b"', b'": ', b'", "'])
+    schema = {"type": "object", "properties": {k: {"type": "string"} for k in ("ab", "abc", "abd", "b")},
+              "additionalProperties": {"type": "integer"}}
+    doc = b'{"ab": "y", "abd": "x", "zz": 1}'
+
+    def walk(cap):
+        monkeypatch.setattr(masks, "_SHARE_MIN_NS", 0)
+        monkeypatch.setattr(lexer_mod, "_FIND_NAMES_MAX", cap)
+        masks._SHARED_WALKS.clear()
+        g = constrain.compile(schema, v, cache=False)
+        out = []
+        for _ in range(2):  # the second walk finds the first one's shared walks, or gives up
+            m = g.matcher()
+            for b in doc:
+                out.append(m.mask_words().tobytes())
+                assert m.advance(b)
+        return g.engine.lexer, out
+
+    named, want = walk(1 << 30)
+    capped, got = walk(0)
+    assert got == want
+    products = [sid for sid in range(capped.n_states) if capped._members[sid] is not None]
+    assert products and capped.find(named.name(products[0])) == -1
+    assert any(capped.canon[sid] == () for sid in products)
+
+
 def test_equal_masks_are_kept_once_and_bounded():
     v = byte_vocab([b'"a', b'", "', b'": "', b'"}'])
     schema = {"type": "object", "properties": {k: {"type": "string"} for k in "abcdef"}}

@@ -120,7 +120,8 @@ class Lexer:
         self.canon_index: dict[tuple, int] = {}
         self._name_terms: dict = {}
         self._named = False  # the terminals' names are made (product states: when asked for)
-        self._named_upto = 0  # every product state below it is named
+        self._named_upto = 0  # every product state below it is named, or in _unnamed
+        self._unnamed: list[int] = []
         self._single_base: dict[int, int] = {}
         self._starts: dict[tuple[tuple[int, ...], bytes], tuple[int, ...]] = {}
         self._narrow_flags: list[bool | None] = [None] * len(self.dfas)  # None: not known yet
@@ -374,14 +375,24 @@ class Lexer:
         """The state here with that name, or -1 (none, or more than one)."""
         if not self._named:
             self._ensure_names()
-        if self._named_upto < len(self.canon):
+        if self._named_upto < len(self.canon) or self._unnamed:
             # every product state made so far gets its name first (they are named when
-            # first asked for, and any of them may be the one asked for here)
+            # first asked for, and any of them may be the one asked for here); past
+            # _FIND_NAMES_MAX of them (a closure of thousands of states, each of dozens of
+            # members: tens of milliseconds) no name is looked up here any more, and
+            # walks from here are made afresh
             with self._lock:
+                unnamed = self._unnamed
                 for sid in range(self._named_upto, len(self.canon)):
                     if self.canon[sid] == ():
-                        self._name(sid)
+                        unnamed.append(sid)
                 self._named_upto = len(self.canon)
+                if len(unnamed) > _FIND_NAMES_MAX:
+                    return -1
+                for sid in unnamed:
+                    if self.canon[sid] == ():
+                        self._name(sid)
+                unnamed.clear()
         got = self.canon_index.get(name)
         if got is not None:
             return got
@@ -536,6 +547,7 @@ class Lexer:
 # A terminal whose DFA has this many states or more is keyed only where needed (see
 # Lexer._term_name); a name holding this is never shared.
 _NAME_EAGER_STATES = 4096
+_FIND_NAMES_MAX = 512  # product states named at once, at most, for a lookup by name
 _UNSHARED = object()
 
 
