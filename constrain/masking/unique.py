@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 import threading
+from functools import lru_cache
 from itertools import product
 from bisect import bisect_left
 from typing import Any, Callable, Sequence
@@ -104,6 +105,12 @@ def _number(text: str) -> tuple:
         return _NUM_TAG, 0, "", 0
     sig = digits.rstrip("0")
     return _NUM_TAG, -1 if neg else 1, sig, _int(exp) - len(frac) + len(digits) - len(sig)
+
+
+@lru_cache(maxsize=4096)
+def _number_of(text: bytes) -> tuple:
+    """:func:`_number` of ASCII bytes, memoized (the check asks again for each token)."""
+    return _number(text.decode("ascii"))
 
 
 def _int(text: str) -> int:
@@ -568,7 +575,7 @@ class UniqueChecker:
         if not item or item[0] not in _NUMBER_LEAD:
             return False
         natural = item.rstrip(b".eE+-")
-        if natural and natural != b"-" and _number(natural.decode("ascii")) not in top[1]:
+        if natural and natural != b"-" and _number_of(natural) not in top[1]:
             return False
         engine = self.engine
         h = engine.step_bytes(hid, data)
@@ -675,7 +682,9 @@ class UniqueChecker:
                 if ids is not None:
                     out.extend(int(t) for t in ids[_allowed(words, ids)])
                 # tokens that go on inside this earlier item: they may leave a string
-                # that can only end as one (see _stuck_string)
+                # that can only end as one (see _stuck_string; never strings of any content)
+                if top[3] == PLAIN_CHECKED:
+                    continue
                 rest = u8[n:]
                 for j in range(1, min(len(rest), _STUCK_SPAN) + 1):
                     t = token_of(rest[:j])
