@@ -71,18 +71,16 @@ class Lexer:
         # large maxLength: tens of thousands) is keyed only where a terminal of its size
         # and following bytes must be told apart from it.
         self._term_names: list = [None] * len(self.dfas)
+        self._name_terms: dict = {}  # terminals by DFA size and following bytes
+        self._named = False  # _name_terms made (product states are named when asked for)
         self._reference_of: dict[int, int] = {}
         self._reference_pairs: dict[int, tuple] = {}
         if references:
-            sizes = {ref.n_states for ref in references.values()}
-            alike: dict[tuple, list[int]] = {}  # terminals of those sizes, by size and following bytes
-            for u, d in enumerate(self.dfas):
-                if d.n_states in sizes:
-                    alike.setdefault((d.n_states, self._follow_bytes[u].tobytes()), []).append(u)
+            self._index_terms()
             for t, ref in references.items():
                 follow = self._follow_bytes[t].tobytes()
                 key = (ref.n_states, ref.key, follow)
-                same = alike.setdefault((ref.n_states, follow), [])
+                same = self._name_terms.setdefault((ref.n_states, follow), [])
                 h = next((u for u in same if self._term_name(u) == key), None)
                 if h is None:  # one reference block per DFA and following bytes
                     h = len(self.dfas)
@@ -118,8 +116,6 @@ class Lexer:
         # so whole-vocabulary walks are shared across grammars.
         self.canon: list[tuple | None] = []  # product states (() until named); see name()
         self.canon_index: dict[tuple, int] = {}
-        self._name_terms: dict = {}
-        self._named = False  # the terminals' names are made (product states: when asked for)
         self._named_upto = 0  # every product state below it is named, or in _unnamed
         self._unnamed: list[int] = []
         self._single_base: dict[int, int] = {}
@@ -331,11 +327,13 @@ class Lexer:
         if self._named:
             return
         with self._lock:
-            if self._named:
-                return
-            for t, d in enumerate(self.dfas):
-                self._name_terms.setdefault((d.n_states, self._follow_bytes[t].tobytes()), []).append(t)
-            self._named = True
+            if not self._named:
+                self._index_terms()
+
+    def _index_terms(self) -> None:
+        for t, d in enumerate(self.dfas):
+            self._name_terms.setdefault((d.n_states, self._follow_bytes[t].tobytes()), []).append(t)
+        self._named = True
 
     def _term_name(self, t: int) -> tuple:
         got = self._term_names[t]
@@ -438,13 +436,12 @@ class Lexer:
             "max_lexer_states", self.max_states)
 
     def _name(self, sid: int) -> None:
-        members = self.members(sid)
-        if not all(self._cheap(t) for t, _ in members):
+        if not self.nameable(sid):
             # a member's DFA is large and not keyed: a name no other state shares
             self.canon[sid] = (((_UNSHARED, sid),), False, b"", b"")
             return
         name = (
-            tuple(sorted((self._term_name(t), s) for t, s in members)),
+            tuple(sorted((self._term_name(t), s) for t, s in self.members(sid))),
             self.is_start[sid],
             self._exclude[sid],
             self.follow[sid].tobytes(),

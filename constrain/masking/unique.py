@@ -80,7 +80,7 @@ _NUMBER_LEAD = frozenset(b"-0123456789")
 _NUMBER_BYTES = frozenset(b"-+.0123456789eE")
 _ITEM_END = frozenset(b",] \t\n\r")
 _STUCK_DEPTH, _STUCK_WIDTH = 4, 256  # the search for a new value of a number item begun
-_DIGITS_FIRST = [0 if 0x30 <= b <= 0x39 else 1 for b in range(256)]
+_STUCK_ORDER = b"0123456789+-.Ee"  # the number bytes, digits first
 _OBJ_TAG, _ARR_TAG, _BOOL_TAG = object(), object(), object()
 _NULL = ("null",)
 _LITERALS = {0x74: (_BOOL_TAG, True), 0x66: (_BOOL_TAG, False), 0x6E: _NULL}  # t f n
@@ -377,7 +377,7 @@ class UniqueChecker:
                 self._domain_of[t] = len(self.domains)
                 self.domains.append(_domain(values))
         # the per-vocabulary tables the check reads, made now rather than in a mask
-        self._index: _TokenIndex | None = token_index(self.vocab)
+        self._index: _TokenIndex = token_index(self.vocab)
         self.vocab.token_of(b"")
         self._masks = LRU(1024)
         self._stuck = LRU(1024)
@@ -444,8 +444,6 @@ class UniqueChecker:
 
     @property
     def index(self) -> _TokenIndex:
-        if self._index is None:
-            self._index = token_index(self.vocab)
         return self._index
 
     # ------------------------------------------------------------------ the parse
@@ -593,22 +591,17 @@ class UniqueChecker:
         """Breadth first over up to _STUCK_DEPTH more number bytes (digits first, each
         looked at as it is made): False at the first text that may end with a new value."""
         engine = self.engine
-        viable = engine.viable_bytes(h)
-        if any(b in _ITEM_END for b in viable) and _number(item.decode("ascii")) not in used:
+        viable = set(engine.viable_bytes(h))
+        if not viable.isdisjoint(_ITEM_END) and _number_of(item) not in used:
             return False
         level = [(item, h, viable)]
         for _ in range(_STUCK_DEPTH):
             nxt = []
             for text, hx, vx in level:
-                for b in sorted(vx, key=_DIGITS_FIRST.__getitem__):
-                    if b not in _NUMBER_BYTES:
-                        continue
-                    h2 = engine.step_bytes(hx, bytes((b,)))
-                    if h2 < 0:
-                        continue
+                for b, h2 in _one_byte_more(engine, hx, vx, _STUCK_ORDER):
                     t2 = text + bytes((b,))
-                    v2 = engine.viable_bytes(h2)
-                    if any(c in _ITEM_END for c in v2) and _number(t2.decode("ascii")) not in used:
+                    v2 = set(engine.viable_bytes(h2))
+                    if not v2.isdisjoint(_ITEM_END) and _number_of(t2) not in used:
                         return False
                     nxt.append((t2, h2, v2))
             level = nxt[:_STUCK_WIDTH]
@@ -688,8 +681,8 @@ class UniqueChecker:
                 rest = u8[n:]
                 for j in range(1, min(len(rest), _STUCK_SPAN) + 1):
                     t = token_of(rest[:j])
-                    if t is not None and _bit(words, t):
-                        inside.append(t)
+                    if t is not None:
+                        inside.append(t)  # (filtered by the mask with the other candidates)
             if inside:
                 cands = np.concatenate([cands, np.asarray(inside, dtype=np.int64)])
         if cands is _ALL:
@@ -715,9 +708,6 @@ def _beginning(encoded: list[bytes], head: bytes) -> list[bytes]:
         j += 1
     return encoded[i:j]
 
-
-def _bit(words: np.ndarray, t: int) -> bool:
-    return bool((int(words[t >> 5]) >> (t & 31)) & 1)
 
 
 def _allowed(words: np.ndarray, ids: np.ndarray) -> np.ndarray:
@@ -784,18 +774,18 @@ def _insertions(limit: int):
 
 
 def fresh_completion(checker: UniqueChecker, hid: int, track: Track, data: bytes | None,
-                     cap: int, planner=None) -> tuple[bytes, list[int]] | None:
+                     cap: int, planner) -> tuple[bytes, list[int]] | None:
     """A completion of the text at (``hid``, ``track``) that repeats no item, spelt in
     at most ``cap`` tokens: ``data`` (a completion of the grammar) when it repeats
     nothing, else ``data`` with bytes inserted into the repeated string item (at a
-    boundary of its spelling inside the item, else before its closing quote), else (with
-    ``planner``, for items of any kind) ``data`` changed inside the repeated item: cut
-    short, a few bytes the grammar takes there, then the planner's completion of that
-    (see :func:`_rewritten`). (bytes, their fewest-token spelling), or None when none is
+    boundary of its spelling inside the item, else before its closing quote), else, for
+    items of any kind, ``data`` changed inside the repeated item: cut short, a few bytes
+    the grammar takes there, then ``planner``'s completion of that (see
+    :func:`_rewritten`). (bytes, their fewest-token spelling), or None when none is
     found."""
     if data is None:
         return None
-    engine, vocab = checker.engine, checker.vocab
+    vocab = checker.vocab
 
     def spelt(text: bytes) -> list[int] | None:
         ids = vocab.fewest_tokens(text, max_span=24)
@@ -805,13 +795,11 @@ def fresh_completion(checker: UniqueChecker, hid: int, track: Track, data: bytes
     if k is None:
         ids = spelt(data)
         return None if ids is None else (data, ids)
-    at = k - 1  # the byte that ended the repeated item: its closing quote, for a string
-    if data[at] != _QUOTE:
-        return None if planner is None else _rewritten(checker, planner, hid, track, data, k, spelt)
-    got = _inserted(checker, hid, track, data, at, spelt)
-    if got is None and planner is not None:
-        got = _rewritten(checker, planner, hid, track, data, k, spelt)
-    return got
+    if data[k - 1] == _QUOTE:  # the byte that ended the repeated item closes a string
+        got = _inserted(checker, hid, track, data, k - 1, spelt)
+        if got is not None:
+            return got
+    return _rewritten(checker, planner, hid, track, data, k, spelt)
 
 
 def _inserted(checker: UniqueChecker, hid: int, track: Track, data: bytes, at: int,
@@ -871,6 +859,16 @@ def _rewritten(checker: UniqueChecker, planner, hid: int, track: Track, data: by
     return None
 
 
+def _one_byte_more(engine, h: int, viable: set[int], order: bytes):
+    """(byte, state after it) for each byte of ``order``, in that order, that the
+    grammar takes after hypothesis set ``h`` (``viable``: its viable bytes)."""
+    for b in order:
+        if b in viable:
+            h2 = engine.step_bytes(h, bytes((b,)))
+            if h2 >= 0:
+                yield b, h2
+
+
 def _items_before(checker: UniqueChecker, hid: int, track: Track, data: bytes, k: int | None) -> int:
     """Items written, in the checked arrays open there, before ``data[:k]`` is refused
     (``k`` None: all of ``data`` is taken)."""
@@ -897,13 +895,7 @@ def _rewrite_one(checker: UniqueChecker, planner, hid: int, track: Track, data: 
         while level and tried < per_point:
             nxt: list[tuple[bytes, int]] = []
             for w, hw in level:
-                viable = set(engine.viable_bytes(hw))
-                for b in _REWRITE_ORDER:
-                    if b not in viable:
-                        continue
-                    h2 = engine.step_bytes(hw, bytes((b,)))
-                    if h2 < 0:
-                        continue
+                for b, h2 in _one_byte_more(engine, hw, set(engine.viable_bytes(hw)), _REWRITE_ORDER):
                     w2 = w + bytes((b,))
                     nxt.append((w2, h2))
                     tried += 1
