@@ -20,6 +20,10 @@ __all__ = ["CompiledGrammar", "Matcher"]
 
 _TERMINATED = -2
 _REFUSED = -1  # as MaskEngine.step refuses
+# Under a budget with uniqueItems arrays of items other than plain strings: within this
+# many tokens of where the reserve binds, the tokens that begin an item again are checked
+# to leave a way to make it new that fits (UniqueChecker.fresh_only).
+_NEAR_BUDGET = 16
 
 
 class CompiledGrammar:
@@ -294,8 +298,13 @@ class Matcher:
         unique = self._unique
         planner = self._grammar.planner
         slack = unique.reserve(track)  # type: ignore[union-attr]
-        if planner.max_cost_after(s) + slack <= limit:
+        cost = planner.max_cost_after(s)
+        if cost + slack <= limit:
             words = self._engine.mask(s)
+            if not unique.keeps_budgets and limit < cost + slack + _NEAR_BUDGET:  # type: ignore[union-attr]
+                # near the end of the budget, a token that begins an item again may leave
+                # only long ways to make it new: those found to have none that fits go
+                words = unique.fresh_only(s, track, words, left - 2, planner)  # type: ignore[union-attr]
         else:
             if limit >= slack and unique.keeps_budgets:  # type: ignore[union-attr]
                 words = planner.mask(s, limit - slack).copy()

@@ -16,19 +16,21 @@ array is checked: tokens may be refused that some branch allowed, none is allowe
 branch does.
 
 An item is refused where it ends (``true``, ``false`` and ``null`` at their first letter,
-which says which), so a prefix of an item may have no completion left that is new (items
-of a string and a boolean, the same string written with both booleans before): the next
-mask is then empty and :meth:`UniqueChecker.filter` says so with a
-:class:`~constrain.errors.MatcherError`. Plain strings never get there (they go on in
-infinitely many ways), nor do items of a few values (compiled into states). A number
-item can: its digits may fix its value while the grammar lets it go on forever (``0``
-then ``.0`` then ``0``... for integers), so it is refused as soon as every way to end it
-within a few more bytes repeats an item (:meth:`UniqueChecker._stuck_number`).
+which says which), so a prefix of an item may have no completion left that is new: a
+number item whose digits fix its value while the grammar lets it go on forever (``0``
+then ``.0`` then ``0``... for integers), a string of a fixed-length ``pattern``, an object
+``{"id":0`` or ``{"k":"x"`` when only ``}`` may follow and that item was written. Such
+a prefix is refused where it is made (:meth:`UniqueChecker._stuck_number`,
+:meth:`UniqueChecker._stuck_string`, :meth:`UniqueChecker._stuck_item`, each a bounded
+search), and so is a comma after which no new item can be written. Where a search cannot
+tell, the prefix is let through; should the masks then run empty,
+:meth:`UniqueChecker.filter` says so with a :class:`~constrain.errors.MatcherError`.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import threading
 from functools import lru_cache
 from itertools import product
@@ -125,6 +127,12 @@ def _int(text: str) -> int:
         chunk = text[i:i + 1000]
         value = value * 10 ** len(chunk) + int(chunk)
     return sign * value
+
+
+class _Written(tuple):
+    """The canonical value of an object or array item, equal to it (and hashing alike),
+    that also keeps the text it was first written as (see UniqueChecker._stuck_item)."""
+    text: bytes
 
 
 def _canon(v: Any) -> Any:
@@ -232,9 +240,13 @@ def _end(stack: list, frame: tuple, text: bytes, base: int, end: int) -> bool:
     False when it equals an earlier item of a checked array, else True (the frame updated)."""
     checked, used, start, domain = frame
     if checked:
-        value = canonical(text[start - base:end - base])
+        raw = text[start - base:end - base]
+        value = canonical(raw)
         if value in used:
             return False
+        if type(value) is tuple and (value[0] is _OBJ_TAG or value[0] is _ARR_TAG):
+            value = _Written(value)
+            value.text = raw
         used = used | {value}
     stack[-1] = (checked, used, -1, domain)
     return True
@@ -494,6 +506,8 @@ class UniqueChecker:
                     return None
             elif got[1] == _STR and self._stuck_string(hid, got, data):
                 return None
+            if self._stuck_item(hid, got, data):
+                return None
         return got
 
     def _stuck_string(self, hid: int, track: Track, data: bytes) -> bool:
@@ -609,6 +623,185 @@ class UniqueChecker:
                 break
         return True
 
+    # An object or array item can be a trap too: ``{"id":0`` when ``{"id":0}`` was
+    # written, and the grammar lets the integer go on only as ``0.0...``; ``{"a":"x"``
+    # when only ``}`` may follow. Such a prefix is refused where it is made, like a stuck
+    # number: where the item so far may still become an earlier item (its text, with
+    # whitespace dropped and numbers spelt canonically, begins an earlier item's), a
+    # search follows the bytes that keep it so; any other byte the grammar takes, or an
+    # end of the item that is new, is a way out. Objects written with their members in
+    # another order than before, and strings with escapes, are not followed (a trap
+    # stays possible there, none is made); a number may go on only _STUCK_DEPTH bytes.
+    def _container_item(self, track: Track) -> tuple[int, bytes, list[bytes]] | None:
+        """(the frame index, the text so far, the earlier items' normal texts) of the
+        outermost item of a checked array being written (or due, after a comma), where
+        it is an object or an array and some earlier item of that array was one; else
+        None."""
+        frames, _, text, at = track
+        for k, f in enumerate(frames):
+            if f is not None and f[0] and (f[2] >= 0 or f[2] == _AFTER_COMMA):
+                # (after a comma: an item must follow, and may have nowhere new to go)
+                item = text[f[2] - (at - len(text)):] if f[2] >= 0 else b""
+                if item and item[0] != 0x7B and item[0] != 0x5B:
+                    return None
+                written = self._written(f[1])
+                return (k, item, written) if written else None
+        return None
+
+    def _written(self, used: frozenset) -> list[bytes]:
+        """The normal texts (see :func:`_normal`) of the object and array items in
+        ``used``, sorted (memoized per set)."""
+        key = ("written", used)
+        got = self._encoded.get(key)
+        if got is None:
+            got = sorted(_normal(u.text)[0] for u in used if type(u) is _Written)
+            with self._lock:
+                self._encoded.put(key, got)
+        return got
+
+    def _stuck_item(self, hid: int, track: Track, data: bytes) -> bool:
+        """Whether ``track`` (after ``data`` from ``hid``) ends inside an object or array
+        item of a checked array that can only end as an earlier item (see above)."""
+        found = self._container_item(track)
+        if found is None:
+            return False
+        k, item, written = found
+        out, state = _normal(item)
+        if not _consistent(out, state[1], written):
+            return False
+        h = self.engine.step_bytes(hid, data)
+        if h < 0:
+            return False  # the grammar refuses the text anyway
+        key = (h, track[0], out, state)
+        got = self._stuck.get(key)
+        if got is None:
+            got = self._search_stuck_item(h, track, k, out, state, written)
+            with self._lock:
+                self._stuck.put(key, got)
+        return got
+
+    def _search_stuck_item(self, h: int, track: Track, k: int, out: bytes, state: tuple,
+                           written: list[bytes]) -> bool:
+        """Depth first over the bytes that keep the item a possible earlier one: False at
+        the first way out (a byte after which it cannot be, an end that is new), True
+        when there is none. Bounded: False (no trap assumed) past _ITEM_EFFORT steps."""
+        engine = self.engine
+        todo = [(h, track, out, state, 0)]
+        seen = set()
+        effort = _ITEM_EFFORT
+        while todo:
+            hx, tx, ox, sx, digits = todo.pop()
+            for b in engine.viable_bytes(hx):
+                if sx[0] == _OUT and b in _WS:
+                    continue  # whitespace changes no value (the same bytes follow it)
+                if sx[0] != _OUT and b == _BSLASH:
+                    return False  # an escape: not followed (counted as a way out)
+                effort -= 1
+                if effort < 0:
+                    return False
+                one = bytes((b,))
+                t2 = feed(tx, one, lambda i: self.marked_after(hx, one), self.domains)
+                if t2 is None:
+                    continue  # ends an earlier item (this one, or one inside it)
+                if t2[0][k][2] < 0:
+                    return False  # the item ends, new
+                h2 = engine.step_bytes(hx, one)
+                if h2 < 0:
+                    continue
+                o2, s2 = _normal(one, sx)
+                o2 = ox + o2
+                if not _consistent(o2, s2[1], written):
+                    return False  # no longer the beginning of an earlier item: ends new
+                d2 = digits + 1 if s2[1] else 0
+                # a number being written counts by its value (0.0 and 0.00 alike), so a
+                # number that cannot change its value is not followed in every spelling
+                at = (h2, o2, s2[0], _spelt(s2[1]) if s2[1] else b"")
+                if d2 > _STUCK_DEPTH or at in seen:
+                    continue
+                seen.add(at)
+                todo.append((h2, t2, o2, s2, d2))
+        return True
+
+    def _item_candidates(self, track: Track) -> np.ndarray | None:
+        """Tokens that may leave the object or array item being written unable to end
+        but as an earlier item (see :meth:`_stuck_item`): those after which the item may
+        still become an earlier one, by :func:`_consistent` (whitespace between tokens
+        taken anywhere, any number bytes where a number is due, the number then equal
+        to the earlier item's); None where the item so far can no longer be one."""
+        found = self._container_item(track)
+        if found is None:
+            for f in track[0]:
+                if f is not None and f[0] and f[2] == -1 and self._written(f[1]):
+                    return self.index.enders  # between items: a comma may leave nothing new to write
+            return None
+        _, item, written = found
+        out, state = _normal(item)
+        if not _consistent(out, state[1], written):
+            return None
+        vocab = self.vocab
+        got: list[int] = []
+        n, run = len(out), state[1]
+        todo = [(b"", frozenset((e, n, run) for e in _beginning(written, out)
+                                 if not run or (len(e) > n and e[n] in _NUMBER_LEAD)))]
+        while todo:
+            head, at = todo.pop()
+            tried: set[int] = set()
+            for e, i, r in at:
+                tried.update(_next_bytes(e, i, r))
+            for b in tried:
+                where = frozenset(x for e, i, r in at for x in _along(e, i, r, b))
+                if not where:
+                    continue
+                h2 = head + bytes((b,))
+                t = vocab.token_of(h2)
+                if t is not None:
+                    got.append(t)
+                if len(h2) < _STUCK_SPAN and vocab.extends_token(h2):
+                    todo.append((h2, where))
+        return np.asarray(got, dtype=np.int64)
+
+    def fresh_only(self, hid: int, track: Track, words: np.ndarray, cap: int, planner) -> np.ndarray:
+        """``words`` less the tokens after which the item being written (or begun) can
+        no longer be made new in ``cap`` tokens: looked at are the tokens that may go on
+        as an earlier item (:meth:`_candidates`, :meth:`_item_candidates`) whose
+        planner's completion repeats one; a token stays where :func:`fresh_completion`
+        finds a completion that fits."""
+        key = ("fresh", hid, track, cap)
+        got = self._masks.get(key)
+        if got is not None and got[0] is words:
+            return got[1]
+        cands, _ = self._candidates(track)
+        more = self._item_candidates(track)
+        parts = [] if cands is _ALL else [cands]
+        if more is not None:
+            parts.append(more)
+        removed = []
+        if parts:
+            ids = np.concatenate(parts)
+            ids = np.unique(ids[_allowed(words, ids)]) if len(ids) else ids
+            engine, tb = self.engine, self.vocab.token_bytes
+            for t in ids.tolist():
+                h2 = engine.step(hid, t)
+                if h2 < 0:
+                    continue
+                tr2 = self.feed(hid, track, tb(t))
+                if tr2 is None:
+                    continue  # (the filter takes it out)
+                rest = planner.plan(h2)[1]
+                if rest is None or self.first_repeat(h2, tr2, rest) is None:
+                    continue
+                if fresh_completion(self, h2, tr2, rest, cap, planner) is None:
+                    removed.append(t)
+        out = words
+        if removed:
+            out = words.copy()
+            for t in removed:
+                out[t >> 5] &= ~np.uint32(1 << (t & 31))
+            out.setflags(write=False)
+        with self._lock:
+            self._masks.put(key, (words, out))
+        return out
+
     # ------------------------------------------------------------------ masks
     def filter(self, hid: int, track: Track, words: np.ndarray) -> np.ndarray:
         """``words`` (the grammar's mask at ``hid``) less the tokens that end an item equal
@@ -685,6 +878,10 @@ class UniqueChecker:
                         inside.append(t)  # (filtered by the mask with the other candidates)
             if inside:
                 cands = np.concatenate([cands, np.asarray(inside, dtype=np.int64)])
+        if cands is not _ALL:
+            more = self._item_candidates(track)
+            if more is not None:
+                cands = np.concatenate([cands, more])
         if cands is _ALL:
             cands = np.flatnonzero(np.unpackbits(words.view(np.uint8), bitorder="little")[: self.vocab.size])
         elif len(cands):
@@ -708,6 +905,131 @@ def _beginning(encoded: list[bytes], head: bytes) -> list[bytes]:
         j += 1
     return encoded[i:j]
 
+
+
+_NUMBER_TEXT = re.compile(rb"-?[0-9]+(?:\.[0-9]*)?(?:[eE][+-]?[0-9]*)?|-")
+_ITEM_EFFORT = 4096  # bytes tried, at most, by one search of _search_stuck_item
+
+
+def _normal(data: bytes, state: tuple = (_OUT, b"")) -> tuple[bytes, tuple]:
+    """``data``, the JSON text of an item or part of one, with what JSON equality
+    ignores taken out: whitespace between tokens dropped, each number that has ended
+    spelt canonically. ``state``: (mode, the number being written) before ``data``;
+    returns (the bytes out, the state after): a number still being written is in the
+    state, not out."""
+    mode, run = state
+    out = bytearray()
+    for b in data:
+        if mode == _STR:
+            out.append(b)
+            if b == _BSLASH:
+                mode = _STR_ESC
+            elif b == _QUOTE:
+                mode = _OUT
+            continue
+        if mode == _STR_ESC:
+            out.append(b)
+            mode = _STR
+            continue
+        if run:
+            if b in _NUMBER_BYTES:
+                run += bytes((b,))
+                continue
+            out += _spelt(run)
+            run = b""
+        if b in _NUMBER_LEAD:
+            run = bytes((b,))
+        elif b not in _WS:
+            out.append(b)
+            if b == _QUOTE:
+                mode = _STR
+    return bytes(out), (mode, run)
+
+
+def _spelt(number: bytes) -> bytes:
+    """One spelling of each number value (``1``, ``1.0`` and ``10e-1`` alike); bytes
+    that are no number (``1e+-``, met looking ahead) spell as themselves."""
+    if _NUMBER_TEXT.fullmatch(number) is None:
+        return number
+    _, sign, sig, exp = _number_of(number)
+    if not sig:
+        return b"0"
+    return (b"-" if sign < 0 else b"") + sig.encode() + b"e" + str(exp).encode()
+
+
+def _consistent(out: bytes, run: bytes, written: list[bytes]) -> bool:
+    """Whether the item whose normal text so far is ``out`` then the number ``run``
+    being written may still become one of ``written`` (normal texts, sorted): ``out``
+    begins one, and where a number is being written, a number follows there."""
+    if not run:
+        i = bisect_left(written, out)
+        return i < len(written) and written[i].startswith(out)
+    n = len(out)
+    return any(len(e) > n and e[n] in _NUMBER_LEAD for e in _beginning(written, out))
+
+
+def _next_bytes(e: bytes, i: int, run: bytes):
+    """The bytes that may keep an item whose normal text so far is ``e[:i]`` then the
+    number ``run`` being written the beginning of ``e`` (a superset: see _along)."""
+    if run:
+        j = _number_end(e, i)
+        yield from _NUMBER_BYTES
+        yield from _WS
+        if j < len(e):
+            yield e[j]
+        return
+    if _outside(e)[i]:
+        yield from _WS
+        if i < len(e) and e[i] in _NUMBER_LEAD:
+            yield from _NUMBER_LEAD
+    if i < len(e):
+        yield e[i]
+
+
+def _along(e: bytes, i: int, run: bytes, b: int) -> list[tuple[bytes, int, bytes]]:
+    """The ways (``e``, offset, number being written) that the byte ``b`` keeps the item
+    at (``e``, ``i``, ``run``) the beginning of ``e``, as :func:`_consistent` sees it."""
+    if run:
+        if b in _NUMBER_BYTES:
+            return [(e, i, run + bytes((b,)))]
+        j = _number_end(e, i)
+        if e[i:j] != _spelt(run):
+            return []  # the number ended, not the earlier item's
+        i = j
+    if not _outside(e)[i]:
+        return [(e, i + 1, b"")] if i < len(e) and e[i] == b else []
+    if b in _WS:
+        return [(e, i, b"")]
+    if i < len(e):
+        if b in _NUMBER_LEAD and e[i] in _NUMBER_LEAD:
+            return [(e, i, bytes((b,)))]
+        if e[i] == b:
+            return [(e, i + 1, b"")]
+    return []
+
+
+def _number_end(e: bytes, i: int) -> int:
+    while i < len(e) and e[i] in _NUMBER_BYTES:
+        i += 1
+    return i
+
+
+@lru_cache(maxsize=4096)
+def _outside(text: bytes) -> bytes:
+    """Per offset of the normal text ``text`` (and its end): 1 where the next byte is
+    outside a string (whitespace may come there), else 0."""
+    out = bytearray(len(text) + 1)
+    mode = _OUT
+    for i, b in enumerate(text):
+        out[i] = mode == _OUT
+        if mode == _STR:
+            mode = _STR_ESC if b == _BSLASH else _OUT if b == _QUOTE else _STR
+        elif mode == _STR_ESC:
+            mode = _STR
+        elif b == _QUOTE:
+            mode = _STR
+    out[len(text)] = mode == _OUT
+    return bytes(out)
 
 
 def _allowed(words: np.ndarray, ids: np.ndarray) -> np.ndarray:
