@@ -134,6 +134,31 @@ class _Written(tuple):
     that also keeps the text it was first written as (see UniqueChecker._stuck_item)."""
     text: bytes
 
+    def normal(self) -> bytes:
+        """:func:`_normal` of the text (made once)."""
+        got = self.__dict__.get("_normal")
+        if got is None:
+            got = self.__dict__["_normal"] = _normal_text(self.text)
+        return got
+
+
+@lru_cache(maxsize=256)
+def _normal_text(text: bytes) -> bytes:
+    """:func:`_normal` of the whole text of an item, by one regular-expression pass."""
+    return _NORMAL_PARTS.sub(_normal_part, text)
+
+
+# strings (kept as written), numbers (spelt canonically), whitespace (dropped)
+_NORMAL_PARTS = re.compile(rb'("(?:[^"\\]|\\.)*")|(-?[0-9][0-9.eE+-]*)|[ \t\n\r]+', re.S)
+
+
+def _normal_part(m: re.Match) -> bytes:
+    if m.group(1) is not None:
+        return m.group(1)
+    if m.group(2) is not None:
+        return _spelt(m.group(2))
+    return b""
+
 
 def _canon(v: Any) -> Any:
     if isinstance(v, str):
@@ -391,9 +416,11 @@ class UniqueChecker:
         # the per-vocabulary tables the check reads, made now rather than in a mask
         self._index: _TokenIndex = token_index(self.vocab)
         self.vocab.token_of(b"")
+        self.vocab.extends_token(b"")
         self._masks = LRU(1024)
         self._stuck = LRU(1024)
         self._encoded = LRU(256)
+        self._normals = LRU(64)
         self._costs: dict[int, int] = {}  # per domain: tokens of its longest value, and a comma
         self._lock = threading.Lock()
 
@@ -640,8 +667,15 @@ class UniqueChecker:
         frames, _, text, at = track
         for k, f in enumerate(frames):
             if f is not None and f[0] and (f[2] >= 0 or f[2] == _AFTER_COMMA):
-                # (after a comma: an item must follow, and may have nowhere new to go)
-                item = text[f[2] - (at - len(text)):] if f[2] >= 0 else b""
+                if f[2] == _AFTER_COMMA:
+                    # an item must follow, and may have nowhere new to go: that takes
+                    # few items of few values, so long items are not looked at (their
+                    # texts would be made afresh for each token that ends one)
+                    if any(type(u) is _Written and len(u.text) > _SHORT_ITEM for u in f[1]):
+                        return None
+                    item = b""
+                else:
+                    item = text[f[2] - (at - len(text)):]
                 if item and item[0] != 0x7B and item[0] != 0x5B:
                     return None
                 written = self._written(f[1])
@@ -654,7 +688,7 @@ class UniqueChecker:
         key = ("written", used)
         got = self._encoded.get(key)
         if got is None:
-            got = sorted(_normal(u.text)[0] for u in used if type(u) is _Written)
+            got = sorted(u.normal() for u in used if type(u) is _Written)
             with self._lock:
                 self._encoded.put(key, got)
         return got
@@ -666,7 +700,7 @@ class UniqueChecker:
         if found is None:
             return False
         k, item, written = found
-        out, state = _normal(item)
+        out, state = self._normal_after(item, len(data))
         if not _consistent(out, state[1], written):
             return False
         h = self.engine.step_bytes(hid, data)
@@ -679,6 +713,20 @@ class UniqueChecker:
             with self._lock:
                 self._stuck.put(key, got)
         return got
+
+    def _normal_after(self, item: bytes, n: int) -> tuple[bytes, tuple]:
+        """:func:`_normal` of ``item``, whose last ``n`` bytes were just fed: the rest is
+        the same for every token tried at one place, so its part is memoized."""
+        if len(item) <= n + 16:
+            return _normal(item)
+        head = item[:-n]
+        got = self._normals.get(head)
+        if got is None:
+            got = _normal(head)
+            with self._lock:
+                self._normals.put(head, got)
+        out, state = _normal(item[-n:], got[1])
+        return got[0] + out, state
 
     def _search_stuck_item(self, h: int, track: Track, k: int, out: bytes, state: tuple,
                            written: list[bytes]) -> bool:
@@ -722,7 +770,7 @@ class UniqueChecker:
                 todo.append((h2, t2, o2, s2, d2))
         return True
 
-    def _item_candidates(self, track: Track) -> np.ndarray | None:
+    def _item_candidates(self, hid: int, track: Track) -> np.ndarray | None:
         """Tokens that may leave the object or array item being written unable to end
         but as an earlier item (see :meth:`_stuck_item`): those after which the item may
         still become an earlier one, by :func:`_consistent` (whitespace between tokens
@@ -738,13 +786,13 @@ class UniqueChecker:
         out, state = _normal(item)
         if not _consistent(out, state[1], written):
             return None
-        vocab = self.vocab
+        vocab, engine = self.vocab, self.engine
         got: list[int] = []
         n, run = len(out), state[1]
-        todo = [(b"", frozenset((e, n, run) for e in _beginning(written, out)
-                                 if not run or (len(e) > n and e[n] in _NUMBER_LEAD)))]
+        todo = [(b"", hid, frozenset((e, n, run) for e in _beginning(written, out)
+                                      if not run or (len(e) > n and e[n] in _NUMBER_LEAD)))]
         while todo:
-            head, at = todo.pop()
+            head, h, at = todo.pop()
             tried: set[int] = set()
             for e, i, r in at:
                 tried.update(_next_bytes(e, i, r))
@@ -754,10 +802,16 @@ class UniqueChecker:
                     continue
                 h2 = head + bytes((b,))
                 t = vocab.token_of(h2)
+                longer = len(h2) < _STUCK_SPAN and vocab.extends_token(h2)
+                if t is None and not longer:
+                    continue
+                hb = engine.step_bytes(h, h2[-1:])
+                if hb < 0:
+                    continue  # the grammar refuses these bytes here
                 if t is not None:
                     got.append(t)
-                if len(h2) < _STUCK_SPAN and vocab.extends_token(h2):
-                    todo.append((h2, where))
+                if longer:
+                    todo.append((h2, hb, where))
         return np.asarray(got, dtype=np.int64)
 
     def fresh_only(self, hid: int, track: Track, words: np.ndarray, cap: int, planner) -> np.ndarray:
@@ -771,7 +825,7 @@ class UniqueChecker:
         if got is not None and got[0] is words:
             return got[1]
         cands, _ = self._candidates(track)
-        more = self._item_candidates(track)
+        more = self._item_candidates(hid, track)
         parts = [] if cands is _ALL else [cands]
         if more is not None:
             parts.append(more)
@@ -879,7 +933,7 @@ class UniqueChecker:
             if inside:
                 cands = np.concatenate([cands, np.asarray(inside, dtype=np.int64)])
         if cands is not _ALL:
-            more = self._item_candidates(track)
+            more = self._item_candidates(hid, track)
             if more is not None:
                 cands = np.concatenate([cands, more])
         if cands is _ALL:
@@ -908,7 +962,8 @@ def _beginning(encoded: list[bytes], head: bytes) -> list[bytes]:
 
 
 _NUMBER_TEXT = re.compile(rb"-?[0-9]+(?:\.[0-9]*)?(?:[eE][+-]?[0-9]*)?|-")
-_ITEM_EFFORT = 4096  # bytes tried, at most, by one search of _search_stuck_item
+_ITEM_EFFORT = 4096
+_SHORT_ITEM = 128  # the longest earlier items (bytes) a comma is checked against  # bytes tried, at most, by one search of _search_stuck_item
 
 
 def _normal(data: bytes, state: tuple = (_OUT, b"")) -> tuple[bytes, tuple]:
