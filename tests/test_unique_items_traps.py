@@ -9,6 +9,7 @@ import json
 import jsonschema
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 import constrain
 from conftest import byte_vocab, real_vocab
@@ -131,3 +132,46 @@ def test_a_prefix_that_may_end_new_is_not_refused(text, free):
     for b in text:
         assert m.advance(BYTES.token_of(bytes((b,)))), text
     assert m.advance(BYTES.token_of(free))
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-10**6, 10**6) | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=6),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3),
+    max_leaves=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=json_values, indent=st.sampled_from([None, 1, 2]), ascii_only=st.booleans())
+def test_normal_texts_agree_and_ignore_layout(value, indent, ascii_only):
+    # the one-pass normal text of a whole item is the byte-by-byte one, and whitespace
+    # and number spelling (1, 1.0, 1e0) do not change it
+    from constrain.masking.unique import _normal, _normal_text
+    value = [value]  # an array item
+    compact = json.dumps(value, separators=(",", ":"), ensure_ascii=ascii_only).encode()
+    spaced = json.dumps(value, indent=indent, ensure_ascii=ascii_only).encode()
+    assert _normal_text(compact) == _normal(compact)[0]
+    assert _normal_text(spaced) == _normal_text(compact)
+    as_floats = json.dumps(_floats(value), separators=(",", ":"), ensure_ascii=ascii_only).encode()
+    assert _normal_text(as_floats) == _normal_text(compact)  # 1 and 1.0 alike
+
+
+def _floats(v):
+    """``v`` with its integers as floats (equal in JSON), where a float holds them exactly."""
+    if isinstance(v, bool) or v is None or isinstance(v, str):
+        return v
+    if isinstance(v, int):
+        return float(v)
+    if isinstance(v, list):
+        return [_floats(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _floats(x) for k, x in v.items()}
+    return v
+
+
+def test_numbers_normalize_by_value():
+    from constrain.masking.unique import _normal_text
+    assert _normal_text(b'{"a": 1}') == _normal_text(b'{"a":1.0}') == _normal_text(b'{"a":10e-1}')
+    assert _normal_text(b'[0]') == _normal_text(b'[-0.0e5]')
+    assert _normal_text(b'{"a": 1}') != _normal_text(b'{"a":2}')
+    assert _normal_text(b'["1 2"]') != _normal_text(b'["12"]')  # strings keep their spaces
