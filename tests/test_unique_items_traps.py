@@ -175,3 +175,58 @@ def test_numbers_normalize_by_value():
     assert _normal_text(b'[0]') == _normal_text(b'[-0.0e5]')
     assert _normal_text(b'{"a": 1}') != _normal_text(b'{"a":2}')
     assert _normal_text(b'["1 2"]') != _normal_text(b'["12"]')  # strings keep their spaces
+
+
+def test_many_earlier_items():
+    # past 64 earlier items that the one being written may still become, no trap is
+    # looked for (the walks would follow each); masks and advances still agree
+    g = constrain.compile(constrain.JsonSchema(SCHEMAS[1]), BYTES)
+    m = g.matcher()
+    text = "[" + ",".join('{"id":%d}' % i for i in range(70)) + ","
+    for b in text.encode():
+        assert m.advance(BYTES.token_of(bytes((b,))))
+    rng = np.random.default_rng(0)
+    favour = _favour(BYTES)
+    favour[[BYTES.token_of(b"}"), BYTES.token_of(b"]")]] += 4.0  # ... and finishes soon
+    out = _walk_from(m, BYTES, rng, favour, 200)
+    assert out is not None
+    value = json.loads(text.encode() + out)
+    assert jsonschema.Draft202012Validator(SCHEMAS[1]).is_valid(value)
+
+
+def _walk_from(m, vocab, rng, favour, steps: int) -> bytes | None:
+    eos = list(vocab.eos_token_ids)
+    out = bytearray()
+    for _ in range(steps):
+        ids = m.allowed_token_ids()
+        assert len(ids)
+        ends = np.isin(ids, eos)
+        if ends.any():
+            return bytes(out)
+        t = int(ids[np.argmax(rng.normal(size=len(ids)) + favour[ids])])
+        assert m.advance(t)
+        out += vocab.token_bytes(t)
+    return None
+
+
+@pytest.mark.parametrize("schema", [SCHEMAS[1], SCHEMAS[4], SCHEMAS[6], SCHEMAS[7]])
+def test_masks_and_advances_agree_on_every_token(schema):
+    # a token the mask allows advances, and one it refuses does not, at every step of
+    # walks that keep repeating items (the trap checks are asked of the same tokens)
+    g = constrain.compile(constrain.JsonSchema(schema), BYTES)
+    rng = np.random.default_rng(5)
+    favour = _favour(BYTES)
+    eos = set(BYTES.eos_token_ids)
+    for _ in range(3):
+        m = g.matcher()
+        for _ in range(40):
+            words = m.mask_words()
+            allowed = [t for t in range(BYTES.size) if (words[t >> 5] >> (t & 31)) & 1 and t not in eos]
+            for t in range(BYTES.size):
+                if t in eos or BYTES.is_special(t):
+                    continue
+                assert m.fork().advance(t) == (t in allowed), (t, BYTES.token_bytes(t))
+            if not allowed:
+                break
+            ids = np.asarray(allowed)
+            m.advance(int(ids[np.argmax(rng.normal(size=len(ids)) + favour[ids])]))

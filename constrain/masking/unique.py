@@ -415,6 +415,7 @@ class UniqueChecker:
                 self.domains.append(_domain(values))
         # the per-vocabulary tables the check reads, made now rather than in a mask
         self._index: _TokenIndex = token_index(self.vocab)
+        self._bracket_set = frozenset(self._index.brackets.tolist())
         self.vocab.token_of(b"")
         self.vocab.extends_token(b"")
         self._masks = LRU(1024)
@@ -533,8 +534,39 @@ class UniqueChecker:
                     return None
             elif got[1] == _STR and self._stuck_string(hid, got, data):
                 return None
-            if self._stuck_item(hid, got, data):
+            if self._traps(hid, track, got, data):
                 return None
+        return got
+
+    def _traps(self, hid: int, track: Track, got: Track, data: bytes) -> bool:
+        """Whether the token ``data`` (from ``hid``, ``track``; ``got`` after it) is one of
+        :meth:`_item_candidates` there and leaves an item that can only repeat (see
+        :meth:`_stuck_item`). Asked of the candidates only, so that the mask (which tries
+        them) and an advance agree on every token."""
+        if self._container_item(got) is None:
+            return False
+        t = self.vocab.token_of(data)
+        if t is None:
+            return False
+        if t not in self._walked(hid, track)[1] and not (t in self._bracket_set and self._holds_written(track)):
+            return False
+        return self._stuck_item(hid, got, data)
+
+    def _holds_written(self, track: Track) -> bool:
+        """Whether a checked array open in ``track`` holds object or array items: then a
+        token with a bracket may end one and, with a comma, call for another that has
+        nowhere new to go (such tokens are among the mask's candidates)."""
+        return any(f is not None and f[0] and self._written(f[1]) for f in track[0])
+
+    def _walked(self, hid: int, track: Track) -> tuple[np.ndarray | None, frozenset]:
+        """:meth:`_item_candidates` at (``hid``, ``track``), and as a set (memoized)."""
+        key = ("walk", hid, track)
+        got = self._masks.get(key)
+        if got is None:
+            ids = self._item_candidates(hid, track)
+            got = (ids, frozenset(() if ids is None else ids.tolist()))
+            with self._lock:
+                self._masks.put(key, got)
         return got
 
     def _stuck_string(self, hid: int, track: Track, data: bytes) -> bool:
@@ -701,7 +733,7 @@ class UniqueChecker:
             return False
         k, item, written = found
         out, state = self._normal_after(item, len(data))
-        if not _consistent(out, state[1], written):
+        if not _consistent(out, state, written):
             return False
         h = self.engine.step_bytes(hid, data)
         if h < 0:
@@ -758,7 +790,7 @@ class UniqueChecker:
                     continue
                 o2, s2 = _normal(one, sx)
                 o2 = ox + o2
-                if not _consistent(o2, s2[1], written):
+                if not _consistent(o2, s2, written):
                     return False  # no longer the beginning of an earlier item: ends new
                 d2 = digits + 1 if s2[1] else 0
                 # a number being written counts by its value (0.0 and 0.00 alike), so a
@@ -784,19 +816,22 @@ class UniqueChecker:
             return None
         _, item, written = found
         out, state = _normal(item)
-        if not _consistent(out, state[1], written):
+        if not _consistent(out, state, written):
             return None
         vocab, engine = self.vocab, self.engine
         got: list[int] = []
         n, run = len(out), state[1]
         todo = [(b"", hid, frozenset((e, n, run) for e in _beginning(written, out)
                                       if not run or (len(e) > n and e[n] in _NUMBER_LEAD)))]
-        while todo:
+        effort = _WALK_EFFORT
+        while todo and effort > 0:
             head, h, at = todo.pop()
             tried: set[int] = set()
+            effort -= len(at)
             for e, i, r in at:
                 tried.update(_next_bytes(e, i, r))
             for b in tried:
+                effort -= len(at)
                 where = frozenset(x for e, i, r in at for x in _along(e, i, r, b))
                 if not where:
                     continue
@@ -825,7 +860,7 @@ class UniqueChecker:
         if got is not None and got[0] is words:
             return got[1]
         cands, _ = self._candidates(track)
-        more = self._item_candidates(hid, track)
+        more = self._walked(hid, track)[0]
         parts = [] if cands is _ALL else [cands]
         if more is not None:
             parts.append(more)
@@ -933,9 +968,11 @@ class UniqueChecker:
             if inside:
                 cands = np.concatenate([cands, np.asarray(inside, dtype=np.int64)])
         if cands is not _ALL:
-            more = self._item_candidates(hid, track)
+            more = self._walked(hid, track)[0]
             if more is not None:
                 cands = np.concatenate([cands, more])
+            if self._holds_written(track):
+                cands = np.concatenate([cands, self.index.brackets])
         if cands is _ALL:
             cands = np.flatnonzero(np.unpackbits(words.view(np.uint8), bitorder="little")[: self.vocab.size])
         elif len(cands):
@@ -962,8 +999,9 @@ def _beginning(encoded: list[bytes], head: bytes) -> list[bytes]:
 
 
 _NUMBER_TEXT = re.compile(rb"-?[0-9]+(?:\.[0-9]*)?(?:[eE][+-]?[0-9]*)?|-")
-_ITEM_EFFORT = 4096
-_SHORT_ITEM = 128  # the longest earlier items (bytes) a comma is checked against  # bytes tried, at most, by one search of _search_stuck_item
+_ITEM_EFFORT = 4096  # bytes tried, at most, by one search of _search_stuck_item
+_SHORT_ITEM = 128  # the longest earlier items (bytes) a comma is checked against
+_WALK_EFFORT = 20_000  # steps of one walk of _item_candidates, at most (past them, traps may go unseen)
 
 
 def _normal(data: bytes, state: tuple = (_OUT, b"")) -> tuple[bytes, tuple]:
@@ -1012,15 +1050,18 @@ def _spelt(number: bytes) -> bytes:
     return (b"-" if sign < 0 else b"") + sig.encode() + b"e" + str(exp).encode()
 
 
-def _consistent(out: bytes, run: bytes, written: list[bytes]) -> bool:
-    """Whether the item whose normal text so far is ``out`` then the number ``run``
-    being written may still become one of ``written`` (normal texts, sorted): ``out``
-    begins one, and where a number is being written, a number follows there."""
-    if not run:
-        i = bisect_left(written, out)
-        return i < len(written) and written[i].startswith(out)
+def _consistent(out: bytes, state: tuple, written: list[bytes]) -> bool:
+    """Whether the item whose normal text so far is ``out``, ``state`` after it (see
+    :func:`_normal`), may still become one of ``written`` (normal texts, sorted): ``out``
+    begins one, and where a number is being written, a number follows there; where
+    ``out`` ends with a number (or ``true``...) that ended, it ends there too."""
     n = len(out)
-    return any(len(e) > n and e[n] in _NUMBER_LEAD for e in _beginning(written, out))
+    if state[1]:
+        return any(len(e) > n and e[n] in _NUMBER_LEAD for e in _beginning(written, out))
+    if state[0] == _OUT and n and out[-1] in _NUMBER_BYTES:
+        return any(len(e) == n or e[n] not in _NUMBER_BYTES for e in _beginning(written, out))
+    i = bisect_left(written, out)
+    return i < len(written) and written[i].startswith(out)
 
 
 def _next_bytes(e: bytes, i: int, run: bytes):
