@@ -241,6 +241,11 @@ def _byte_classes(dfas: Sequence[ByteDFA]) -> tuple[np.ndarray, np.ndarray]:
     return np.sort(first), rank[joint]
 
 
+def joint_class_bytes(*dfas: ByteDFA) -> np.ndarray:
+    """One byte (int64) of each class of bytes that none of ``dfas`` tells apart."""
+    return _byte_classes(dfas)[0]
+
+
 def _raise_status(status: int, what: str, max_states: int, time_limit: float) -> None:
     if status == 1:
         raise limit_error(f"{what}: more than {max_states} DFA states (max_states={max_states})",
