@@ -375,6 +375,9 @@ class _TokenIndex:
             "open_end": live & after(ender, first(data == 0x5B)),
             # tokens of number bytes (and separators) only: they begin or go on with a number item
             "numeric": live & has_lead & (count(~np.isin(data, list(_NUMBER_BYTES | _DELIM))) == 0),
+            # tokens with a comma; and with a comma after a closing bracket (an item ends, another is due)
+            "commas": live & (count(data == 0x2C) > 0),
+            "close_commas": live & after(data == 0x2C, first(np.isin(data, list(b"]}")))),
         }
         by_head: dict[bytes, list[int]] = {}
         for t in np.flatnonzero(simple).tolist():
@@ -415,13 +418,16 @@ class UniqueChecker:
                 self.domains.append(_domain(values))
         # the per-vocabulary tables the check reads, made now rather than in a mask
         self._index: _TokenIndex = token_index(self.vocab)
-        self._bracket_set = frozenset(self._index.brackets.tolist())
+        self._comma_set = frozenset(self._index.commas.tolist())
+        self._close_comma_set = frozenset(self._index.close_commas.tolist())
         self.vocab.token_of(b"")
         self.vocab.extends_token(b"")
         self._masks = LRU(1024)
         self._stuck = LRU(1024)
         self._encoded = LRU(256)
         self._normals = LRU(64)
+        self._walks = LRU(1024)  # per (hid, track): the tokens a trap is looked for after
+        self._fresh = LRU(256)  # per (hid, track, tokens left): fresh_only's masks
         self._costs: dict[int, int] = {}  # per domain: tokens of its longest value, and a comma
         self._lock = threading.Lock()
 
@@ -548,25 +554,32 @@ class UniqueChecker:
         t = self.vocab.token_of(data)
         if t is None:
             return False
-        if t not in self._walked(hid, track)[1] and not (t in self._bracket_set and self._holds_written(track)):
+        if t not in self._walked(hid, track)[1] and not (t in self._close_comma_set and self._comma_due(track)):
             return False
         return self._stuck_item(hid, got, data)
 
-    def _holds_written(self, track: Track) -> bool:
-        """Whether a checked array open in ``track`` holds object or array items: then a
-        token with a bracket may end one and, with a comma, call for another that has
-        nowhere new to go (such tokens are among the mask's candidates)."""
-        return any(f is not None and f[0] and self._written(f[1]) for f in track[0])
+    def _comma_due(self, track: Track) -> bool:
+        """Whether the outermost checked array open in ``track`` has an item being
+        written and short object or array items before it: then a token may end the
+        item and, with a comma, call for another that has nowhere new to go (tokens with
+        a comma after a bracket are among the mask's candidates there)."""
+        for f in track[0]:
+            if f is not None and f[0]:
+                return f[2] >= 0 and bool(self._written(f[1])) and _short(f[1])
+        return False
 
     def _walked(self, hid: int, track: Track) -> tuple[np.ndarray | None, frozenset]:
         """:meth:`_item_candidates` at (``hid``, ``track``), and as a set (memoized)."""
-        key = ("walk", hid, track)
-        got = self._masks.get(key)
+        key = (hid, track)
+        got = self._walks.get(key)
         if got is None:
             ids = self._item_candidates(hid, track)
-            got = (ids, frozenset(() if ids is None else ids.tolist()))
+            if ids is self.index.commas:
+                got = (ids, self._comma_set)
+            else:
+                got = (ids, frozenset(() if ids is None else ids.tolist()))
             with self._lock:
-                self._masks.put(key, got)
+                self._walks.put(key, got)
         return got
 
     def _stuck_string(self, hid: int, track: Track, data: bytes) -> bool:
@@ -703,7 +716,7 @@ class UniqueChecker:
                     # an item must follow, and may have nowhere new to go: that takes
                     # few items of few values, so long items are not looked at (their
                     # texts would be made afresh for each token that ends one)
-                    if any(type(u) is _Written and len(u.text) > _SHORT_ITEM for u in f[1]):
+                    if not _short(f[1]):
                         return None
                     item = b""
                 else:
@@ -811,8 +824,10 @@ class UniqueChecker:
         found = self._container_item(track)
         if found is None:
             for f in track[0]:
-                if f is not None and f[0] and f[2] == -1 and self._written(f[1]):
-                    return self.index.enders  # between items: a comma may leave nothing new to write
+                if f is not None and f[0]:
+                    if f[2] == -1 and self._written(f[1]) and _short(f[1]):
+                        return self.index.commas  # between items: a comma may leave nothing new to write
+                    break
             return None
         _, item, written = found
         out, state = _normal(item)
@@ -855,8 +870,8 @@ class UniqueChecker:
         as an earlier item (:meth:`_candidates`, :meth:`_item_candidates`) whose
         planner's completion repeats one; a token stays where :func:`fresh_completion`
         finds a completion that fits."""
-        key = ("fresh", hid, track, cap)
-        got = self._masks.get(key)
+        key = (hid, track, cap)
+        got = self._fresh.get(key)
         if got is not None and got[0] is words:
             return got[1]
         cands, _ = self._candidates(track)
@@ -888,7 +903,7 @@ class UniqueChecker:
                 out[t >> 5] &= ~np.uint32(1 << (t & 31))
             out.setflags(write=False)
         with self._lock:
-            self._masks.put(key, (words, out))
+            self._fresh.put(key, (words, out))
         return out
 
     # ------------------------------------------------------------------ masks
@@ -971,8 +986,8 @@ class UniqueChecker:
             more = self._walked(hid, track)[0]
             if more is not None:
                 cands = np.concatenate([cands, more])
-            if self._holds_written(track):
-                cands = np.concatenate([cands, self.index.brackets])
+            if self._comma_due(track):
+                cands = np.concatenate([cands, self.index.close_commas])
         if cands is _ALL:
             cands = np.flatnonzero(np.unpackbits(words.view(np.uint8), bitorder="little")[: self.vocab.size])
         elif len(cands):
@@ -1062,6 +1077,11 @@ def _consistent(out: bytes, state: tuple, written: list[bytes]) -> bool:
         return any(len(e) == n or e[n] not in _NUMBER_BYTES for e in _beginning(written, out))
     i = bisect_left(written, out)
     return i < len(written) and written[i].startswith(out)
+
+
+def _short(used: frozenset) -> bool:
+    """Whether every object or array item in ``used`` is at most _SHORT_ITEM bytes."""
+    return all(len(u.text) <= _SHORT_ITEM for u in used if type(u) is _Written)
 
 
 def _next_bytes(e: bytes, i: int, run: bytes):
