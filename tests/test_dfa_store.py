@@ -158,3 +158,19 @@ def test_a_stored_file_is_checked_before_use(tmp_path):
     assert store.read(path, dict) is None
     with pytest.raises(TypeError):  # objects are never stored (nor, so, unpickled)
         store._encode({"o": np.array([object()])})
+
+
+def test_unpacked_dfas_carry_their_byte_classes():
+    # a DFA read back is C-ordered, keeps the byte classes its table was cut to (a
+    # partition the table respects, so no pass over it is made again), and its key
+    dfas = [compile_terminal(Regex(p)) for p in ("[a-z]{0,40}", r"\d+(\.\d+)?", "(foo|bar)*baz",
+                                                    r'[^"\\]{2,9}', "x", "[\u00e9-\u0fff]+")]
+    back = store.unpack(store.pack(dfas), len(dfas))
+    assert back is not None
+    for d, b in zip(dfas, back):
+        assert np.array_equal(b.transitions, d.transitions) and b.transitions.flags.c_contiguous
+        assert b._cls.dtype == np.int64
+        for c in np.unique(b._cls):  # bytes of one class have one column
+            cols = b.transitions[:, b._cls == c]
+            assert (cols == cols[:, :1]).all()
+        assert b.key == d.key

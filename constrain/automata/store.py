@@ -260,7 +260,14 @@ def unpack(arrays, count: int) -> list[ByteDFA] | None:
     for i in range(count):
         ni, ki = int(n[i]), int(k[i])
         small = table[t_off : t_off + ni * ki].reshape(ni, ki)
-        out.append(ByteDFA.of_kernel(small[:, cls[i]], acc[a_off : a_off + ni]))  # (a gather: a new C array)
+        # (np.take makes a new C-ordered array; indexing small[:, cls[i]] would give an
+        # F-ordered one, which every kernel reading rows would stride through, under
+        # numba code of its own)
+        d = ByteDFA.of_kernel(np.take(small, cls[i], axis=1), acc[a_off : a_off + ni])
+        # the byte classes the table was cut to: a partition it respects, as a pass over
+        # the table would find again
+        d._cls = cls[i].astype(np.int64)
+        out.append(d)
         t_off += ni * ki
         a_off += ni
     return out
