@@ -57,10 +57,15 @@ def test_limit_clock_stops_while_numba_compiles():
     paused, wall, limit = jit_seconds() - paused0, time.perf_counter() - t0, clock() - c0
     assert paused > 0.01  # compiling took some time, all of it inside numba's compiler lock
     assert abs((wall - limit) - paused) < 1e-3
-    paused1, c1, t1 = jit_seconds(), clock(), time.perf_counter()
+    # read so that the wall interval encloses the limit clock's (read the other way round,
+    # a pause between the two first reads made the wall interval the shorter one)
+    paused1, t1 = jit_seconds(), time.perf_counter()
+    c1 = clock()
     fresh(np.arange(10))  # compiled now: nothing is left out
+    c2 = clock()
+    t2 = time.perf_counter()
     assert jit_seconds() == paused1
-    assert clock() - c1 <= time.perf_counter() - t1 + 1e-6
+    assert c2 - c1 <= t2 - t1 + 1e-6
 
 
 def test_a_tight_time_limit_counts_no_jit(tmp_path):
