@@ -549,34 +549,36 @@ class UniqueChecker:
         :meth:`_item_candidates` there and leaves an item that can only repeat (see
         :meth:`_stuck_item`). Asked of the candidates only, so that the mask (which tries
         them) and an advance agree on every token."""
-        if self._container_item(got) is None:
+        found = self._container_item(got)
+        if found is None:
             return False
         t = self.vocab.token_of(data)
         if t is None:
             return False
         if t not in self._walked(hid, track)[1] and not (t in self._close_comma_set and self._comma_due(track)):
             return False
-        return self._stuck_item(hid, got, data)
+        return self._stuck_item(hid, got, data, found)
 
     def _comma_due(self, track: Track) -> bool:
         """Whether the outermost checked array open in ``track`` has an item being
         written and short object or array items before it: then a token may end the
         item and, with a comma, call for another that has nowhere new to go (tokens with
         a comma after a bracket are among the mask's candidates there)."""
-        for f in track[0]:
-            if f is not None and f[0]:
-                return f[2] >= 0 and bool(self._written(f[1])) and _short(f[1])
-        return False
+        f = _outermost(track)[1]
+        return f is not None and f[2] >= 0 and bool(self._written(f[1])) and _short(f[1])
 
     def _walked(self, hid: int, track: Track) -> tuple[np.ndarray | None, frozenset]:
-        """:meth:`_item_candidates` at (``hid``, ``track``), and as a set (memoized)."""
+        """The tokens a trap is looked for after, at (``hid``, ``track``), and as a set
+        (memoized): between items of short objects or arrays, those with a comma; else
+        :meth:`_item_candidates`."""
         key = (hid, track)
         got = self._walks.get(key)
         if got is None:
-            ids = self._item_candidates(hid, track)
-            if ids is self.index.commas:
-                got = (ids, self._comma_set)
+            f = _outermost(track)[1]
+            if f is not None and f[2] == -1 and self._written(f[1]) and _short(f[1]):
+                got = (self.index.commas, self._comma_set)  # between items: a comma may leave nothing new to write
             else:
+                ids = self._item_candidates(hid, track)
                 got = (ids, frozenset(() if ids is None else ids.tolist()))
             with self._lock:
                 self._walks.put(key, got)
@@ -709,23 +711,23 @@ class UniqueChecker:
         outermost item of a checked array being written (or due, after a comma), where
         it is an object or an array and some earlier item of that array was one; else
         None."""
-        frames, _, text, at = track
-        for k, f in enumerate(frames):
-            if f is not None and f[0] and (f[2] >= 0 or f[2] == _AFTER_COMMA):
-                if f[2] == _AFTER_COMMA:
-                    # an item must follow, and may have nowhere new to go: that takes
-                    # few items of few values, so long items are not looked at (their
-                    # texts would be made afresh for each token that ends one)
-                    if not _short(f[1]):
-                        return None
-                    item = b""
-                else:
-                    item = text[f[2] - (at - len(text)):]
-                if item and item[0] != 0x7B and item[0] != 0x5B:
-                    return None
-                written = self._written(f[1])
-                return (k, item, written) if written else None
-        return None
+        k, f = _outermost(track)
+        if f is None or f[2] == -1:
+            return None  # (between items nothing deeper is open)
+        if f[2] == _AFTER_COMMA:
+            # an item must follow, and may have nowhere new to go: that takes few items
+            # of few values, so long items are not looked at (their texts would be made
+            # afresh for each token that ends one)
+            if not _short(f[1]):
+                return None
+            item = b""
+        else:
+            text, at = track[2], track[3]
+            item = text[f[2] - (at - len(text)):]
+            if item[0] != 0x7B and item[0] != 0x5B:
+                return None
+        written = self._written(f[1])
+        return (k, item, written) if written else None
 
     def _written(self, used: frozenset) -> list[bytes]:
         """The normal texts (see :func:`_normal`) of the object and array items in
@@ -738,12 +740,10 @@ class UniqueChecker:
                 self._encoded.put(key, got)
         return got
 
-    def _stuck_item(self, hid: int, track: Track, data: bytes) -> bool:
+    def _stuck_item(self, hid: int, track: Track, data: bytes, found: tuple) -> bool:
         """Whether ``track`` (after ``data`` from ``hid``) ends inside an object or array
-        item of a checked array that can only end as an earlier item (see above)."""
-        found = self._container_item(track)
-        if found is None:
-            return False
+        item of a checked array that can only end as an earlier item (see above);
+        ``found``: :meth:`_container_item` of ``track``."""
         k, item, written = found
         out, state = self._normal_after(item, len(data))
         if not _consistent(out, state, written):
@@ -823,11 +823,6 @@ class UniqueChecker:
         to the earlier item's); None where the item so far can no longer be one."""
         found = self._container_item(track)
         if found is None:
-            for f in track[0]:
-                if f is not None and f[0]:
-                    if f[2] == -1 and self._written(f[1]) and _short(f[1]):
-                        return self.index.commas  # between items: a comma may leave nothing new to write
-                    break
             return None
         _, item, written = found
         out, state = _normal(item)
@@ -896,12 +891,7 @@ class UniqueChecker:
                     continue
                 if fresh_completion(self, h2, tr2, rest, cap, planner) is None:
                     removed.append(t)
-        out = words
-        if removed:
-            out = words.copy()
-            for t in removed:
-                out[t >> 5] &= ~np.uint32(1 << (t & 31))
-            out.setflags(write=False)
+        out = _without(words, removed) if removed else words
         with self._lock:
             self._fresh.put(key, (words, out))
         return out
@@ -918,10 +908,7 @@ class UniqueChecker:
             return got[1]
         removed = self._duplicates(hid, track, words)
         if removed:
-            out = words.copy()
-            for t in removed:
-                out[t >> 5] &= ~np.uint32(1 << (t & 31))
-            out.setflags(write=False)
+            out = _without(words, removed)
             if not out.any():
                 raise MatcherError(
                     "uniqueItems: every continuation of the item being written repeats an earlier item of its "
@@ -1079,6 +1066,15 @@ def _consistent(out: bytes, state: tuple, written: list[bytes]) -> bool:
     return i < len(written) and written[i].startswith(out)
 
 
+def _outermost(track: Track) -> tuple[int, tuple | None]:
+    """(index, frame) of the outermost checked array open in ``track``; (-1, None) when
+    none is."""
+    for k, f in enumerate(track[0]):
+        if f is not None and f[0]:
+            return k, f
+    return -1, None
+
+
 def _short(used: frozenset) -> bool:
     """Whether every object or array item in ``used`` is at most _SHORT_ITEM bytes."""
     return all(len(u.text) <= _SHORT_ITEM for u in used if type(u) is _Written)
@@ -1146,6 +1142,15 @@ def _outside(text: bytes) -> bytes:
             mode = _STR
     out[len(text)] = mode == _OUT
     return bytes(out)
+
+
+def _without(words: np.ndarray, ids: list[int]) -> np.ndarray:
+    """A read-only copy of the bitmask ``words`` with the bits of tokens ``ids`` cleared."""
+    out = words.copy()
+    for t in ids:
+        out[t >> 5] &= ~np.uint32(1 << (t & 31))
+    out.setflags(write=False)
+    return out
 
 
 def _allowed(words: np.ndarray, ids: np.ndarray) -> np.ndarray:
