@@ -213,6 +213,8 @@ def main(argv: list[str] | None = None) -> int:
                     if tbm:
                         r["tbm_us"] = {f"p{q:g}": round(_harness.percentile(tbm, q) / 1e3, 2) for q in (50, 99)}
                         r["tbm_us"]["max"] = round(tbm[-1] / 1e3, 2)
+                        r["tbm_us"]["sum"] = round(sum(tbm) / 1e3, 1)
+                        r["tbm_us"]["n"] = len(tbm)
                     if adv:
                         r["advance_us_p50"] = round(_harness.percentile(adv, 50) / 1e3, 2)
                     for key in ("ttfm_ns", "compile_ns"):

@@ -16,11 +16,22 @@ from .values import is_integral, json_type, value_key
 class Validator:
     """Checks JSON values against flattened schemas."""
 
+    def _value_keys(self, values: list[Any]) -> frozenset[str]:
+        """The keys of ``values`` (an enum's list), made once per list: filtering an
+        enum of n values checks each against the list, n times. Lists of flattened
+        schemas are replaced, never changed in place; the memo holds the list, so its
+        id is not reused while the entry lives."""
+        memo = self.__dict__.setdefault("_value_key_sets", {})
+        got = memo.get(id(values))
+        if got is None or got[0] is not values:
+            got = memo[id(values)] = (values, frozenset(value_key(x) for x in values))
+        return got[1]
+
     def valid(self, v: Any, f: Flat) -> bool:
         """Whether JSON value ``v`` satisfies the flattened constraints ``f`` (for enum values)."""
         if f.false:
             return False
-        if f.enum is not None and value_key(v) not in {value_key(x) for x in f.enum}:
+        if f.enum is not None and value_key(v) not in self._value_keys(f.enum):
             return False
         t = json_type(v)
         if f.types is not None:
@@ -28,7 +39,7 @@ class Validator:
                 return False
         for ptr, kw, note in f.unsupported:
             self.unsupported(ptr, kw, note)
-        if f.not_values and value_key(v) in {value_key(x) for x in f.not_values}:
+        if f.not_values and value_key(v) in self._value_keys(f.not_values):
             return False
         if t == "string" and f.not_strings:
             for cons, cptr in f.not_strings:

@@ -14,6 +14,9 @@ def canon(value: Any) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
+_dumps_str = json.JSONEncoder(ensure_ascii=False).encode  # canon() of a string, without its setup
+
+
 def ordered(value: Any) -> str:
     """A key for a schema or value that keeps its objects' key order: two schemas that
     list the same properties in different orders compile to different rules."""
@@ -22,6 +25,8 @@ def ordered(value: Any) -> str:
 
 def value_key(value: Any) -> str:
     """Key under which JSON Schema equality holds (1 == 1.0, True != 1)."""
+    if isinstance(value, str):
+        return _dumps_str(value)
     def norm(v: Any) -> Any:
         if isinstance(v, bool) or v is None or isinstance(v, str):
             return v
