@@ -372,6 +372,7 @@ def test_walks_are_shared_without_keying_large_dfas(monkeypatch):
     def walk(schema, share):
         monkeypatch.setattr(masks, "_SHARE_MIN_NS", 0 if share else 1 << 62)
         masks._SHARED_WALKS.clear()
+        masks._SYNTAX_WALKS.clear()
         g = constrain.compile(schema, v, cache=False)
         m = g.matcher()
         out = []
@@ -383,9 +384,10 @@ def test_walks_are_shared_without_keying_large_dfas(monkeypatch):
 
     _, want = walk(large, share=False)
     masks._SHARED_WALKS.clear()
+    masks._SYNTAX_WALKS.clear()
     monkeypatch.setattr(masks, "_SHARE_MIN_NS", 0)
     constrain.compile(small, v, cache=False).matcher().mask_words()  # shares its root walk
-    assert len(masks._SHARED_WALKS) > 0
+    assert len(masks._SHARED_WALKS) + len(masks._SYNTAX_WALKS) > 0
     g = constrain.compile(large, v, cache=False)
     m = g.matcher()
     got = []
@@ -412,6 +414,7 @@ def test_lookups_by_name_give_up_past_many_unnamed_product_states(monkeypatch):
         monkeypatch.setattr(masks, "_SHARE_MIN_NS", 0)
         monkeypatch.setattr(lexer_mod, "_FIND_NAMES_MAX", cap)
         masks._SHARED_WALKS.clear()
+        masks._SYNTAX_WALKS.clear()
         g = constrain.compile(schema, v, cache=False)
         out = []
         for _ in range(2):  # the second walk finds the first one's shared walks, or gives up
@@ -522,3 +525,62 @@ def test_small_regex_needs_no_names_or_keys(monkeypatch):
     g.matcher().mask_words()
     assert not g.lexer._named and g.lexer.dfas[0]._key is None
     assert len(g.lexer.dfas[0].key) == 64  # made on demand
+
+
+def test_walks_of_syntax_states_outlive_clear_caches(monkeypatch):
+    # A lexer state made only of syntax terminals (a JSON string's body, with the bytes
+    # that may follow it) walks the vocabulary the same way for any spec: its walk is
+    # kept when the caches of specs are cleared, and found again by the next grammar;
+    # a state of a spec's own terminal (a pattern) is not kept. Masks are unchanged.
+    from constrain import _caches
+    from constrain._caches import Cache
+    from constrain.masking import masks
+
+    assert _caches.registry()["masking.syntax_walks"].spec_free  # what clear_caches keeps
+    assert not _caches.registry()["masking.shared_walks"].spec_free
+    monkeypatch.setattr(masks, "_SHARE_MIN_NS", 0)  # share every walk, however quick
+    monkeypatch.setattr(masks, "_SYNTAX_WALKS", Cache("test.syntax_walks", 64, "unregistered", spec_free=True))
+    v = byte_vocab([b'"ab', b'b"', b'"}', b'12', b'", "'])
+    schema = {"type": "object", "properties": {"s": {"type": "string"}, "p": {"type": "string", "pattern": "^[ab]+$"}},
+              "required": ["s", "p"], "additionalProperties": False}
+    doc = b'{"s": "b12a", "p": "abba"}'
+    walks = []
+    real_walk = masks.walk_mask
+
+    def counted(*args):
+        walks.append(args[6])
+        return real_walk(*args)
+
+    monkeypatch.setattr(masks, "walk_mask", counted)
+
+    def run():
+        constrain.clear_caches()
+        g = constrain.compile(schema, v, cache=False)
+        m = g.matcher()
+        out = []
+        for b in doc:
+            out.append(m.mask_words().tobytes())
+            assert m.advance(b)
+        return g, out
+
+    first, want = run()
+    kept = list(masks._SYNTAX_WALKS.data)
+    assert kept and all(masks._of_syntax(name) for _, name in kept)
+    lexer = first.engine.lexer
+    # the pattern's string (it takes "ab", not "b12a") is no syntax terminal; the plain one is
+    kinds = {lexer.dfas[lexer.lone_terminal(c)].accepts(b'"b12a"'): masks._of_syntax(lexer.name(c))
+             for c in set(walks) if lexer.lone_terminal(c) >= 0 and lexer.dfas[lexer.lone_terminal(c)].accepts(b'"ab"')}
+    assert kinds == {True: True, False: False}
+    n_first = len(walks)
+    walks.clear()
+    constrain.clear_caches()
+    assert not masks._SHARED_WALKS and list(masks._SYNTAX_WALKS.data) == kept  # the spec's walks gone
+    second, got = run()
+    assert got == want
+    assert 0 < len(walks) < n_first  # the pattern's states walked again, the string body not
+    assert not any(masks._of_syntax(second.engine.lexer.name(c)) for c in walks if second.engine.lexer.nameable(c))
+    # and the same masks as a compile that shares nothing
+    monkeypatch.setattr(masks, "_SHARE_MIN_NS", 1 << 62)
+    masks._SYNTAX_WALKS.clear()
+    _, alone = run()
+    assert alone == want

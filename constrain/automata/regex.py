@@ -594,6 +594,9 @@ _SYNTAX = _caches.cache(
     "(JSON punctuation, strings, numbers); the same for every spec", spec_free=True)
 _SYNTAX_TERMS: set = set()
 _SYNTAX_MAX = 256
+# Content keys (ByteDFA.key) of the DFAs of those terminals built in this process: a
+# lexer state made of such DFAs alone depends on no spec (see is_syntax_key).
+_SYNTAX_KEYS: set = set()
 
 
 def syntax_terminals(*terms) -> None:
@@ -602,6 +605,12 @@ def syntax_terminals(*terms) -> None:
     for term in terms:
         if len(_SYNTAX_TERMS) < _SYNTAX_MAX:
             _SYNTAX_TERMS.add(term)
+
+
+def is_syntax_key(key: str) -> bool:
+    """Whether ``key`` (a :attr:`ByteDFA.key`) is that of a syntax terminal's DFA (see
+    :func:`syntax_terminals`) built in this process."""
+    return key in _SYNTAX_KEYS
 
 
 def _lit_dfa(text, ignore_case: bool, limits: Limits) -> ByteDFA:
@@ -779,4 +788,6 @@ def compile_terminal(term, limits: Limits = DEFAULT_LIMITS) -> ByteDFA:
     else:
         dfa = _terminal_dfa(term, limits)
     memo.put(key, dfa)
+    if memo is _SYNTAX and len(_SYNTAX_KEYS) < 2 * _SYNTAX_MAX:
+        _SYNTAX_KEYS.add(dfa.key)
     return dfa

@@ -27,6 +27,7 @@ import numpy as np
 from .. import _caches
 from .._caches import LRU
 from ..errors import CompileLimitError, ConstrainError
+from ..automata.regex import is_syntax_key
 from ..limits import DEFAULT_LIMITS, limit_error
 from ..vocabulary import Vocabulary
 from .lexer import Lexer
@@ -627,7 +628,7 @@ class MaskEngine:
                 cache.put(key, got)
                 return got
         self._count_work()
-        if root and not self.keep_walk_states and _SHARED_WALKS:
+        if root and not self.keep_walk_states and (_SHARED_WALKS or (_SYNTAX_WALKS and _of_syntax_dfas(self.lexer, c))):
             shared = _shared_root_walk(self, c)
             if shared is not None:
                 cache.put(key, shared)
@@ -814,6 +815,15 @@ _SHARED_WALKS = _caches.cache(
     "masking.shared_walks", 1024,
     "whole-vocabulary walks by (vocabulary, lexer state name), shared between grammars; "
     "each a dense mask of ceil(V/32) words (19 KB for a 151k vocabulary) and its events")
+# The same for lexer states made only of syntax terminals (a JSON string's body, say,
+# with the bytes that may follow it): their walks depend on the vocabulary and on no spec
+# (llguidance and XGrammar likewise work out such token sets once per tokenizer), so
+# clearing the caches of specs keeps them, as it keeps those terminals' DFAs.
+_SYNTAX_WALKS = _caches.cache(
+    "masking.syntax_walks", 64,
+    "whole-vocabulary walks of lexer states whose members are all syntax terminals (JSON "
+    "strings, numbers, punctuation) by (vocabulary, state name): a few per whitespace "
+    "policy and following bytes, 19 KB each for a 151k vocabulary", spec_free=True)
 # Walks quicker than this are not shared: naming, storing and finding one costs about
 # as much as walking again.
 _SHARE_MIN_NS = 20_000
@@ -837,16 +847,37 @@ def _share_root_walk(engine: MaskEngine, c: int, got) -> None:
     index[states] = np.arange(len(states), dtype=np.int32)
     which = index[ev_state]
     names = tuple(name(s) for s in states.tolist())
-    _SHARED_WALKS.put((engine.vocab.fingerprint, name(c)), (mask, ev_lo, ev_hi, ev_depth, names, which))
+    own = name(c)
+    cache = _SYNTAX_WALKS if all(_of_syntax(n) for n in names + (own,)) else _SHARED_WALKS
+    cache.put((engine.vocab.fingerprint, own), (mask, ev_lo, ev_hi, ev_depth, names, which))
+
+
+def _of_syntax_dfas(lexer: Lexer, c: int) -> bool:
+    """Whether every member of lexer state ``c`` is a syntax terminal's DFA, as far as
+    is known without hashing one (a syntax DFA is keyed when it is built)."""
+    t = lexer.lone_terminal(c)
+    for u in (t,) if t >= 0 else {u for u, _ in lexer.members(c)}:
+        key = lexer.dfas[u]._key
+        if key is None or not is_syntax_key(key):
+            return False
+    return True
+
+
+def _of_syntax(name: tuple) -> bool:
+    """Whether a lexer state name has syntax terminals alone among its members."""
+    return all(type(term) is tuple and is_syntax_key(term[1]) for term, _ in name[0])
 
 
 def _shared_root_walk(engine: MaskEngine, c: int):
     lexer = engine.lexer
     if not lexer.nameable(c):
         return None
-    hit = _SHARED_WALKS.get((engine.vocab.fingerprint, lexer.name(c)))
+    key = (engine.vocab.fingerprint, lexer.name(c))
+    hit = _SHARED_WALKS.get(key)
     if hit is None:
-        return None
+        hit = _SYNTAX_WALKS.get(key)
+        if hit is None:
+            return None
     mask, ev_lo, ev_hi, ev_depth, names, which = hit
     if lexer.find(lexer.name(c)) != c:
         return None
