@@ -514,7 +514,10 @@ class Lexer:
         for t, b in self._single_base.items():
             bases[t] = b
         states = lone - bases[terms]
-        order = np.lexsort((states, terms, seg))  # each subset's members by terminal
+        # each subset's members by terminal: one stable sort by (subset, terminal); a
+        # subset's members come sorted by lone state, so by DFA state within a terminal
+        # (a lexsort of the three keys took most of this method's time)
+        order = np.argsort(seg * len(self.dfas) + terms, kind="stable")
         terms, states, lone, seg = terms[order], states[order], lone[order], seg[order]
         done = self._done[lone]
         k = n - 1
