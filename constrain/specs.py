@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import _caches, _grammar_store, _kernels
+from . import _caches, _grammar_store, _kernels, _mask_store
 from ._warmup import warmup
 from .automata._jit import clock
 from .compiler import plan
@@ -214,7 +214,12 @@ def _compile(spec: Any, vocab: Vocabulary, cache: bool, limits: Limits) -> Compi
             return got
     disk_key = _grammar_store.key(key[0], limits) if key is not None else None
     compiled = _from_disk(disk_key, spec, vocab, limits) if disk_key is not None else None
-    if compiled is None:
+    if compiled is not None:
+        # A spec an earlier process compiled (and found worth a plan file) comes again:
+        # its masks are filed on disk too, for the next process (filing them for every
+        # spec would slow every first compile's masks, most of them never asked again).
+        _mask_store.attach(compiled.engine, disk_key, vocab.fingerprint)
+    else:
         t0 = clock()
         grammar, report, name = to_grammar(spec, limits)
         p = plan(grammar, limits)

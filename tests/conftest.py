@@ -8,6 +8,10 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 # The suite runs compiled kernels (the setup's warm-up filled their cache), its
 # subprocesses too; tests of the interpreted start choose their own mode.
 os.environ.setdefault("CONSTRAIN_KERNELS", "compiled")
+# Masks filed on disk by one run would serve the next run's masks without a walk (see
+# constrain._mask_store): tests of the mask machinery see it walk; tests/test_mask_store.py
+# turns the mask files on for itself.
+os.environ.setdefault("CONSTRAIN_DISK_CACHE_MASKS", "0")
 
 import pytest
 

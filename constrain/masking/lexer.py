@@ -19,6 +19,7 @@ terminals in one product: which lexeme ends depends on all of them.
 from __future__ import annotations
 
 import threading
+from hashlib import blake2b
 from typing import Sequence
 
 import numpy as np
@@ -120,6 +121,7 @@ class Lexer:
         self._named_upto = 0  # every product state below it is named, or in _unnamed
         self._unnamed: list[int] = []
         self._single_base: dict[int, int] = {}
+        self._state_keys: dict[int, bytes] = {}  # see state_key
         self._starts: dict[tuple[tuple[int, ...], bytes], tuple[int, ...]] = {}
         self._narrow_flags: list[bool | None] = [None] * len(self.dfas)  # None: not known yet
         self._ignore_excl: dict[tuple[int, int], bytes] = {}
@@ -320,6 +322,20 @@ class Lexer:
             a, z = bounds[sid - first], bounds[sid - first + 1]
             got = tuple(zip(terms[a:z].tolist(), states[a:z].tolist()))
             self._members[sid] = got
+        return got
+
+    def state_key(self, sid: int) -> bytes:
+        """A key of lexer state ``sid`` that does not depend on the order states were made
+        in: its members (terminal id, DFA state), whether it is a lexeme start and the
+        bytes excluded there, which fix its row, its following bytes and the terminals it
+        completes; 16 bytes, hashed. -1 (nothing more may be read) has a key too."""
+        if sid < 0:
+            return _NO_STATE_KEY
+        got = self._state_keys.get(sid)
+        if got is None:
+            got = self._state_keys[sid] = blake2b(repr((
+                tuple(sorted(self.members(sid))), bool(self.is_start[sid]), self._exclude[sid])).encode(),
+                digest_size=16).digest()
         return got
 
     def _ensure_names(self) -> None:
@@ -551,6 +567,7 @@ class Lexer:
 _NAME_EAGER_STATES = 4096
 _FIND_NAMES_MAX = 512  # product states named at once, at most, for a lookup by name
 _UNSHARED = object()
+_NO_STATE_KEY = b"\xff" * 16  # Lexer.state_key of -1
 
 
 @njit(cache=True, nogil=True)

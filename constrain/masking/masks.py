@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import threading
 import weakref
+from hashlib import blake2b
 from itertools import accumulate
 from time import perf_counter_ns
 
@@ -112,6 +113,7 @@ class MaskEngine:
         self._patch_ns: dict[int, int] = {}
         self._patch_skips: dict[int, tuple[int, int]] = {}
         self._accepting: dict[int, bool] = {}
+        self._store = None  # masks on disk (constrain._mask_store.MaskStore), see attach_store
         self._eos = vocab.eos_ids_array
         self._trie = vocab.trie
         self._n_sorted = len(vocab.trie_ids)
@@ -309,11 +311,37 @@ class MaskEngine:
             with self._lock:
                 got = self._masks.get(hid)
                 if got is None:
-                    got = self._shared_mask(self._compute_mask(hid))
+                    store = self._store
+                    if store is None:
+                        got = self._shared_mask(self._compute_mask(hid))
+                    else:
+                        key = self.hyp_key(hid)
+                        got = store.get(key)
+                        if got is None:
+                            t0 = perf_counter_ns()
+                            got = self._shared_mask(self._compute_mask(hid))
+                            if perf_counter_ns() - t0 >= _FILE_MIN_NS:
+                                store.add(key, got)
+                        else:
+                            got = self._shared_mask(got)
                     self._masks.put(hid, got)
                     while len(self._mask_store) > self.max_distinct_masks and self._masks.data:
                         self._masks.data.popitem(last=False)
         return got
+
+    def attach_store(self, store) -> None:
+        """Serve masks from ``store`` (a :class:`constrain._mask_store.MaskStore`: the masks
+        an earlier process computed for this grammar and vocabulary) and file the masks
+        computed here in it."""
+        self._store = store
+
+    def hyp_key(self, hid: int) -> bytes:
+        """A 16-byte key of hypothesis set ``hid`` that does not depend on the order states
+        were made in (see :meth:`EarleyParser.state_key`, :meth:`Lexer.state_key`): the
+        same grammar and vocabulary in another process give its mask the same key."""
+        state_key, lexer_key = self.parser.state_key, self.lexer.state_key
+        parts = sorted([state_key(p) + lexer_key(c) for p, c in self._hyps[hid]])  # (16 bytes each)
+        return blake2b(b"".join(parts), digest_size=16).digest()
 
     def cached_mask(self, hid: int) -> np.ndarray | None:
         """The memoized mask of ``hid``, or None (never computes one)."""
@@ -824,6 +852,9 @@ _SYNTAX_WALKS = _caches.cache(
     "whole-vocabulary walks of lexer states whose members are all syntax terminals (JSON "
     "strings, numbers, punctuation) by (vocabulary, state name): a few per whitespace "
     "policy and following bytes, 19 KB each for a 151k vocabulary", spec_free=True)
+# Masks quicker than this to compute are not filed on disk (finding one there costs
+# about 20 us, writing it a share of a background save).
+_FILE_MIN_NS = 50_000
 # Walks quicker than this are not shared: naming, storing and finding one costs about
 # as much as walking again.
 _SHARE_MIN_NS = 20_000

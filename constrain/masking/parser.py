@@ -14,6 +14,7 @@ keyed on it (token masks included) is computed once.
 from __future__ import annotations
 
 import threading
+from hashlib import blake2b
 from typing import Sequence
 
 from .. import _caches
@@ -26,6 +27,7 @@ __all__ = ["EarleyParser", "DEAD"]
 
 DEAD = -1
 _BIG = 1 << 32  # item = dotted_rule * _BIG + (origin + 1); origin -1 means HERE
+_HERE = bytes(16)  # the origin of an item that started in its own set, in state_key
 
 
 class EarleyParser:
@@ -105,6 +107,7 @@ class EarleyParser:
         self._allowed: list[tuple[int, ...]] = []
         self._accepting: list[bool] = []
         self._predictions: dict[int, tuple[frozenset[int], frozenset[int]]] = {}
+        self._state_keys: dict[int, bytes] = {}  # see state_key
         self.initial = self._intern(*self._closure({0 * _BIG + 0}))
 
     # ------------------------------------------------------------------ public
@@ -182,6 +185,32 @@ class EarleyParser:
     def alternatives(self, nt: int) -> Sequence[int]:
         """The dotted rules that start each alternative of nonterminal ``nt``."""
         return self._first_dr[nt]
+
+    def state_key(self, state: int) -> bytes:
+        """A 16-byte key of ``state`` that does not depend on the order states were made
+        in: a hash of its kernel items, each item's origin by that set's own key (origins
+        are sets made earlier). A parser of the same reduced rules, in any process, gives
+        equal keys to states with equal kernels all the way down, so equal futures."""
+        keys = self._state_keys
+        got = keys.get(state)
+        if got is not None:
+            return got
+        stack = [state]
+        while stack:
+            s = stack[-1]
+            if s in keys:
+                stack.pop()
+                continue
+            items = self._sets[s]
+            missing = [(it & 0xFFFFFFFF) - 1 for it in items if it & 0xFFFFFFFF and (it & 0xFFFFFFFF) - 1 not in keys]
+            if missing:
+                stack.extend(missing)
+                continue
+            stack.pop()
+            parts = sorted((it >> 32).to_bytes(4, "little") + (keys[(it & 0xFFFFFFFF) - 1] if it & 0xFFFFFFFF else _HERE)
+                           for it in items)
+            keys[s] = blake2b(b"".join(parts), digest_size=16).digest()
+        return keys[state]
 
     @staticmethod
     def item_parts(item: int) -> tuple[int, int]:
