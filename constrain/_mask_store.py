@@ -181,6 +181,19 @@ def _queue(store: MaskStore) -> None:
         _waiting_cv.notify()
 
 
+def _after_fork() -> None:
+    # a forked child has no writer thread, and the parent's may have held the lock
+    global _waiting_cv, _writer
+    _waiting_cv = threading.Condition()
+    _writer = None
+    for store in _waiting:
+        store._saving = False
+    _waiting.clear()
+
+
+os.register_at_fork(after_in_child=_after_fork)
+
+
 def _write_loop() -> None:
     while True:
         with _waiting_cv:

@@ -848,10 +848,11 @@ _SHARED_WALKS = _caches.cache(
 # (llguidance and XGrammar likewise work out such token sets once per tokenizer), so
 # clearing the caches of specs keeps them, as it keeps those terminals' DFAs.
 _SYNTAX_WALKS = _caches.cache(
-    "masking.syntax_walks", 64,
+    "masking.syntax_walks", 256,
     "whole-vocabulary walks of lexer states whose members are all syntax terminals (JSON "
     "strings, numbers, punctuation) by (vocabulary, state name): a few per whitespace "
-    "policy and following bytes, 19 KB each for a 151k vocabulary", spec_free=True)
+    "policy, following bytes and mix of syntax terminals; 19 KB each for a 151k vocabulary "
+    "(5 MB at most)", spec_free=True)
 # Masks quicker than this to compute are not filed on disk (finding one there costs
 # about 20 us, writing it a share of a background save).
 _FILE_MIN_NS = 50_000
