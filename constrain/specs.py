@@ -261,8 +261,10 @@ def clear_caches() -> None:
     """Drop every in-process cache of what specs compile to: compiled grammars, terminal
     DFAs and the whole-vocabulary walks shared between grammars. Grammars already
     compiled keep their own memoized masks. The next compile of any spec is a compile
-    from scratch (the on-disk DFA and plan caches aside, ``CONSTRAIN_DISK_CACHE=0`` turns them off;
-    and what depends on no spec, such as the parsers of one-rule grammars, stays)."""
+    from scratch (the on-disk DFA, plan and mask caches aside, ``CONSTRAIN_DISK_CACHE=0``
+    turns them off; and what depends on no spec stays: the parsers of one-rule grammars,
+    the DFAs of the JSON front end's own terminals and the walks of lexer states made of
+    those alone)."""
     _caches.clear()
 
 
