@@ -201,14 +201,13 @@ class EarleyParser:
             if s in keys:
                 stack.pop()
                 continue
-            items = self._sets[s]
-            missing = [(it & 0xFFFFFFFF) - 1 for it in items if it & 0xFFFFFFFF and (it & 0xFFFFFFFF) - 1 not in keys]
+            items = [(it >> 32, (it & 0xFFFFFFFF) - 1) for it in self._sets[s]]  # (dotted rule, origin or -1)
+            missing = [o for _, o in items if o >= 0 and o not in keys]
             if missing:
                 stack.extend(missing)
                 continue
             stack.pop()
-            parts = sorted((it >> 32).to_bytes(4, "little") + (keys[(it & 0xFFFFFFFF) - 1] if it & 0xFFFFFFFF else _HERE)
-                           for it in items)
+            parts = sorted(dr.to_bytes(4, "little") + (keys[o] if o >= 0 else _HERE) for dr, o in items)
             keys[s] = blake2b(b"".join(parts), digest_size=16).digest()
         return keys[state]
 
