@@ -142,6 +142,12 @@ def _run_all(vocab: Vocabulary) -> None:
             load()
         for kind, text in _WARM_SPECS:
             _run_spec(kind, text, vocab)
+        # (the lookup of a product state by its members, which shared walks ask for
+        # where the specs above may not)
+        from .masking.lexer import _find_product
+
+        _find_product(np.zeros(2, dtype=np.int64), np.zeros(1, dtype=np.int32), np.zeros(1, dtype=np.int32),
+                      np.full(4, -1, dtype=np.int64), np.zeros(1, dtype=np.int32))
         a = np.zeros(vocab.bitmask_words, dtype=np.uint32)
         b = a.copy()
         b.setflags(write=False)

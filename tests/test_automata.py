@@ -574,3 +574,31 @@ def test_bounded_json_string_past_the_state_limit_keeps_the_limit_error():
     term = Concat((Lit('"'), Regex(r"[\s\S]{0,100000}", json_string=True), Lit('"')))
     with pytest.raises(CompileLimitError):
         compile_terminal(term)
+
+
+def test_literal_sets_build_the_dfa_of_their_union():
+    # an enum's values compile as one trie, minimized: the DFA a union of their literal
+    # DFAs gives, bytes of every kind (a quote, NUL, 0xff), prefixes of each other, ""
+    from constrain.automata.dfa import literals_dfa
+
+    rng = random.Random(7)
+    alphabet = b'ab"\x00\xff'
+    for _ in range(200):
+        words = sorted({bytes(rng.choice(alphabet) for _ in range(rng.randint(0, 5)))
+                        for _ in range(rng.randint(1, 30))})
+        got = literals_dfa(words)
+        check_invariants(got)
+        assert got == (union(*map(literal_dfa, words)) if len(words) > 1 else literal_dfa(words[0]))
+        for _ in range(20):
+            w = bytes(rng.choice(alphabet) for _ in range(rng.randint(0, 6)))
+            assert got.accepts(w) == (w in words)
+    every_byte = [bytes([b]) for b in range(256)]  # no byte left over for a class of its own
+    assert literals_dfa(every_byte) == union(*map(literal_dfa, every_byte))
+    # through the terminal compiler: literals beside another part, a case-blind literal
+    term = Union_((Lit('"AB"'), Lit('"AF"'), Regex("[0-9]+"), Lit(b'"x\xff"'), Lit("ok", ignore_case=True)))
+    d = compile_terminal(term)
+    for w, ok in ((b'"AB"', True), (b'"AF"', True), (b"12", True), (b'"x\xff"', True), (b"OK", True),
+                  (b'"AX"', False), (b"", False), (b'"A', False)):
+        assert d.accepts(w) == ok, w
+    with pytest.raises(CompileLimitError):
+        literals_dfa([b"%03d" % i for i in range(1000)], max_states=3)  # 4 states: 3 digits, then the end

@@ -400,36 +400,46 @@ def test_walks_are_shared_without_keying_large_dfas(monkeypatch):
     assert big and all(lexer.dfas[t]._key is None for t in big)  # never hashed
 
 
-def test_lookups_by_name_give_up_past_many_unnamed_product_states(monkeypatch):
-    # Naming thousands of product states for one lookup costs more than the walk it may
-    # spare: past the cap, find() answers "none" and leaves them unnamed; masks unchanged.
-    from constrain.masking import lexer as lexer_mod, masks
+def test_lookups_by_name_find_product_states_without_naming_others(monkeypatch):
+    # A shared walk is looked up by state names: find() reaches a product state through
+    # its members (no other state is named for it), and walks shared that way give the
+    # masks of walks made afresh.
+    from constrain.masking import masks
 
     v = byte_vocab([b'"ab', b'"a', b'b"', b'": ', b'", "'])
     schema = {"type": "object", "properties": {k: {"type": "string"} for k in ("ab", "abc", "abd", "b")},
               "additionalProperties": {"type": "integer"}}
     doc = b'{"ab": "y", "abd": "x", "zz": 1}'
 
-    def walk(cap):
-        monkeypatch.setattr(masks, "_SHARE_MIN_NS", 0)
-        monkeypatch.setattr(lexer_mod, "_FIND_NAMES_MAX", cap)
+    def walk(share):
+        monkeypatch.setattr(masks, "_SHARE_MIN_NS", 0 if share else 1 << 62)
         masks._SHARED_WALKS.clear()
         masks._SYNTAX_WALKS.clear()
         g = constrain.compile(schema, v, cache=False)
         out = []
-        for _ in range(2):  # the second walk finds the first one's shared walks, or gives up
+        for _ in range(2):  # the second walk finds the first one's shared walks
             m = g.matcher()
             for b in doc:
                 out.append(m.mask_words().tobytes())
                 assert m.advance(b)
         return g.engine.lexer, out
 
-    named, want = walk(1 << 30)
-    capped, got = walk(0)
+    _, want = walk(False)
+    named, got = walk(True)
     assert got == want
-    products = [sid for sid in range(capped.n_states) if capped._members[sid] is not None]
-    assert products and capped.find(named.name(products[0])) == -1
-    assert any(capped.canon[sid] == () for sid in products)
+    products = [sid for sid in range(named.n_states)
+                if named._members[sid] is not None and not named.is_start[sid]]
+    assert products
+    for sid in products:
+        assert named.find(named.name(sid)) == sid
+    starts = [sid for sid in range(named.n_states) if named.is_start[sid]]
+    assert starts and all(named.find(named.name(sid)) == sid for sid in starts)
+    # in another lexer of the grammar (fewer states made): the state of that name, or none
+    fresh = constrain.compile(schema, v, cache=False).engine.lexer
+    found = [fresh.find(named.name(sid)) for sid in products]
+    assert all(fresh.canon[sid] in ((), None) for sid in range(fresh.n_states))  # nothing named
+    assert any(f >= 0 for f in found)
+    assert all(fresh.name(f) == named.name(sid) for f, sid in zip(found, products) if f >= 0)
 
 
 def test_equal_masks_are_kept_once_and_bounded():
@@ -504,7 +514,7 @@ def test_lexer_names_made_late_equal_names_made_early():
             key = (lexer.members(sid), lexer.is_start[sid], lexer._exclude[sid])
             out[key] = lexer.name(sid)
             if lexer.canon[sid] is not None:  # a product state: found by its name
-                assert lexer.canon_index[lexer.name(sid)] in (sid, -1)
+                assert lexer.find(lexer.name(sid)) in (sid, -1)
         return out
 
     a, b = names(late.lexer), names(early.lexer)

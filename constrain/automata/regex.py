@@ -27,7 +27,7 @@ from ._byte_classes import edge_ranges
 from ._jit import clock
 from ._regex_dfa import nfa_table, regex_dfa, trie
 from ._json_strings import JSON_STRING_REGEX, json_string_except, json_string_of_length
-from .dfa import ByteDFA, concat, difference, empty_dfa, intersect, literal_dfa, union
+from .dfa import ByteDFA, concat, difference, empty_dfa, intersect, literal_dfa, literals_dfa, union
 from .parse import parse
 
 __all__ = ["compile_regex", "compile_terminal", "escape", "syntax_terminals", "RegexError", "CompileLimitError"]
@@ -641,12 +641,20 @@ def _union_dfa(parts: tuple, limits: Limits) -> ByteDFA:
     by one and compiled as one alternation (one NFA instead of a DFA each and a wide union)."""
     groups: dict = {}
     rest: list = []
+    words: list[bytes] = []
     for p in parts:
         if isinstance(p, RegexTerminal) and not p.search:
             groups.setdefault((p.ascii, p.ignore_case, p.json_string), []).append(p)
+        elif isinstance(p, Lit) and not p.ignore_case:
+            words.append(p.text.encode("utf-8") if isinstance(p.text, str) else bytes(p.text))
         else:
             rest.append(p)
     dfas = [compile_terminal(p, limits) for p in rest]
+    if len(words) == 1:
+        dfas.append(literal_dfa(words[0]))
+    elif words:
+        # (an enum's values: one trie, not a DFA each and a union of them)
+        dfas.append(literals_dfa(words, **_regex_limits(limits)))
     for (asc, icase, js), regs in groups.items():
         if len(regs) == 1:
             dfas.append(compile_terminal(regs[0], limits))

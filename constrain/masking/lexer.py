@@ -117,9 +117,7 @@ class Lexer:
         # that may follow. Equal names walk the vocabulary the same way in any grammar,
         # so whole-vocabulary walks are shared across grammars.
         self.canon: list[tuple | None] = []  # product states (() until named); see name()
-        self.canon_index: dict[tuple, int] = {}
-        self._named_upto = 0  # every product state below it is named, or in _unnamed
-        self._unnamed: list[int] = []
+        self._terms_by_name: dict = {}  # see _term_of_name
         self._single_base: dict[int, int] = {}
         self._state_keys: dict[int, bytes] = {}  # see state_key
         self._starts: dict[tuple[tuple[int, ...], bytes], tuple[int, ...]] = {}
@@ -339,9 +337,8 @@ class Lexer:
         return got
 
     def _ensure_names(self) -> None:
-        """Index the terminals by size and following bytes (their names are made when
-        first asked for); product states are named when first asked for (a state by
-        :meth:`name`, all of them before :meth:`find` looks one up)."""
+        """Index the terminals by size and following bytes (their names, and product
+        states' names, are made when first asked for)."""
         if self._named:
             return
         with self._lock:
@@ -388,43 +385,58 @@ class Lexer:
         return got
 
     def find(self, name: tuple) -> int:
-        """The state here with that name, or -1 (none, or more than one)."""
+        """The state here with that name, or -1 (none, or a member's terminal that no
+        terminal here, or more than one, has the name of).
+
+        Looked up by its members, not among the names made so far: the members' terminals
+        by their names, then a lone state by its block, a lexeme start by its key, any
+        other product state in the table of products (no state is named to find one)."""
         if not self._named:
             self._ensure_names()
-        if self._named_upto < len(self.canon) or self._unnamed:
-            # every product state made so far gets its name first (they are named when
-            # first asked for, and any of them may be the one asked for here); past
-            # _FIND_NAMES_MAX of them (a closure of thousands of states, each of dozens of
-            # members: tens of milliseconds) no name is looked up here any more, and
-            # walks from here are made afresh
-            with self._lock:
-                unnamed = self._unnamed
-                for sid in range(self._named_upto, len(self.canon)):
-                    if self.canon[sid] == ():
-                        unnamed.append(sid)
-                self._named_upto = len(self.canon)
-                if len(unnamed) > _FIND_NAMES_MAX:
-                    return -1
-                for sid in unnamed:
-                    if self.canon[sid] == ():
-                        self._name(sid)
-                unnamed.clear()
-        got = self.canon_index.get(name)
-        if got is not None:
-            return got
         members, is_start, exclude, follow = name
-        if len(members) != 1 or is_start or exclude:
+        local = []
+        for key, k in members:
+            t = self._term_of_name(key)
+            if t < 0:
+                return -1
+            local.append((t, k))
+        if is_start:
+            sid = self._keys.get((frozenset(local), True, exclude), -1)
+        elif exclude:
             return -1
-        ((key, k),) = members
-        n, _, fb = key
-        alike = self._name_terms.get((n, fb), ())
-        if not all(self._cheap(t) for t in alike):
-            return -1  # (not worth keying a large DFA for)
-        terms = [t for t in alike if self._term_name(t) == key]
-        if len(terms) != 1 or terms[0] not in self._single_base:
+        elif len(local) == 1:
+            base = self._single_base.get(local[0][0])
+            sid = -1 if base is None else base + local[0][1]
+        else:
+            lone = []
+            for t, k in local:
+                base = self._single_base.get(t)
+                if base is None:
+                    return -1  # a block not made: no product of it either
+                lone.append(base + k)
+            if self._products is None:
+                return -1
+            p_off, p_dat, p_sid, p_table, _ = self._products
+            sid = int(_find_product(p_off, p_dat, p_sid, p_table, np.array(sorted(lone), dtype=np.int32)))
+        if sid < 0 or self.follow[sid].tobytes() != follow:
             return -1
-        sid = self._single_base[terms[0]] + k
-        return sid if self.follow[sid].tobytes() == follow else -1
+        return sid
+
+    def _term_of_name(self, key) -> int:
+        """The terminal here whose name (:meth:`_term_name`) is ``key``, or -1 (none, more
+        than one, or one that would need a large DFA keyed to tell)."""
+        got = self._terms_by_name.get(key)
+        if got is None:
+            got = -1
+            if type(key) is tuple:
+                n, _, fb = key
+                alike = self._name_terms.get((n, fb), ())
+                if all(self._cheap(t) for t in alike):  # (not worth keying a large DFA for)
+                    terms = [t for t in alike if self._term_name(t) == key]
+                    if len(terms) == 1:
+                        got = terms[0]
+            self._terms_by_name[key] = got
+        return got
 
     def _new_state(self, ordered: tuple, is_start: bool, exclude: bytes = b"") -> int:
         """Book-keeping of a new product state (``ordered``: its members, sorted); its
@@ -465,9 +477,6 @@ class Lexer:
             self.follow[sid].tobytes(),
         )
         self.canon[sid] = name
-        # Two states with one name (terminals with equal DFAs) are told apart by their
-        # local terminal ids only: such names are not used for sharing.
-        self.canon_index[name] = sid if name not in self.canon_index else -1
 
     def _build(self, members: frozenset, is_start: bool, exclude: bytes = b"") -> int:
         key = (members, is_start, exclude)
@@ -565,7 +574,6 @@ class Lexer:
 # A terminal whose DFA has this many states or more is keyed only where needed (see
 # Lexer._term_name); a name holding this is never shared.
 _NAME_EAGER_STATES = 4096
-_FIND_NAMES_MAX = 512  # product states named at once, at most, for a lookup by name
 _UNSHARED = object()
 _NO_STATE_KEY = b"\xff" * 16  # Lexer.state_key of -1
 
@@ -728,6 +736,13 @@ def _product_closure(trans, root, products, first, cap, sp_lo, sp_hi, sparse):
             p_table = _put_members(p_off, p_dat, p_table, 0, p_n)
             p_n += 1
     return True, off[: n + 1], dat[: off[n]], rows[:n], (p_off, p_dat, p_sid, p_table, p_n), (sp_b, sp_d, sp_n[0])
+
+
+@njit(cache=True, nogil=True)
+def _find_product(p_off, p_dat, p_sid, p_table, lone):
+    """The product state (not a lexeme start) whose sorted lone members are ``lone``, or -1."""
+    j = _find_members(p_off, p_dat, p_table, hash_run(lone, 0, lone.shape[0], 0), lone, lone.shape[0])
+    return p_sid[j] if j >= 0 else -1
 
 
 @njit(cache=True, nogil=True)
