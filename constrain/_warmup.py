@@ -144,10 +144,17 @@ def _run_all(vocab: Vocabulary) -> None:
             _run_spec(kind, text, vocab)
         # (the lookup of a product state by its members, which shared walks ask for
         # where the specs above may not)
-        from .masking.lexer import _find_product
+        from .automata.dfa import literal_dfa
+        from .masking.lexer import _fill_rows, _find_product
 
         _find_product(np.zeros(2, dtype=np.int64), np.zeros(1, dtype=np.int32), np.zeros(1, dtype=np.int32),
                       np.full(4, -1, dtype=np.int64), np.zeros(1, dtype=np.int32))
+        # (and the rows of a large block written in part, which the specs above are too small for)
+        d = literal_dfa(b"a")
+        depth = np.full(2, -1, dtype=np.int32)
+        depth[0] = 0
+        _fill_rows(np.empty((2, 256), dtype=np.int32), np.empty((2, 256), dtype=np.bool_), np.empty(2, dtype=np.bool_),
+                   d.transitions, d.accepting, np.ones(256, dtype=np.bool_), 0, False, depth, 0, 10)
         a = np.zeros(vocab.bitmask_words, dtype=np.uint32)
         b = a.copy()
         b.setflags(write=False)

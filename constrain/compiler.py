@@ -101,6 +101,7 @@ def assemble(p: Plan, vocab: Vocabulary, limits: Limits = DEFAULT_LIMITS) -> Run
     lexer = Lexer(
         p.dfas, p.ignore, follow_bytes=list(p.follow), longest_match=p.longest_match,
         separate_literals=p.separate_literals, references=p.references, max_states=limits.max_lexer_states,
+        horizon=vocab.max_token_length + 1,
     )
     engine = MaskEngine(parser, lexer, vocab, max_walks_per_mask=limits.max_walks_per_mask)
     if not (p.one_rule and all(len(alt) == 1 for alt in alts)):

@@ -282,6 +282,7 @@ class _Builder:
         self.out = out
         self.engine = grammar.engine
         self.lexer = self.engine.lexer
+        self.lexer.materialize()  # (byte-level states go anywhere in a block, not a token at a time)
         self.vocab = grammar.vocab
         self.limits = limits
         self.deadline = t0 + limits.max_seconds

@@ -134,3 +134,52 @@ def test_regex_masks_unchanged_by_one_rule_path():
     allowed = {vocab.token_bytes(t) for t in m.allowed_token_ids().tolist() if t not in vocab.eos_token_ids}
     assert {b"0", b"1", b"2"} <= allowed
     assert b"3" not in allowed
+
+
+@pytest.mark.parametrize("case", ["object", "product"])
+def test_large_bounded_strings_are_written_as_far_as_tokens_read(monkeypatch, case):
+    # A string of a large maxLength has tens of thousands of lexer rows; they are written
+    # a token's reach ahead of the states in use. Every mask, step and acceptance is that
+    # of the lexer written whole, along a document that fills the string (multi-byte
+    # characters, escapes), by tokens and by one long step, and where the string starts
+    # inside a product of terminals (which writes its block whole).
+    import json
+
+    from conftest import real_vocab
+    from constrain.masking import lexer as lexer_mod
+
+    vocab = real_vocab("qwen2")
+    tok_ids = vocab.longest_match
+    if case == "object":
+        schema = {"type": "object", "properties": {"s": {"type": "string", "maxLength": 3000},
+                                                   "n": {"type": "integer"}}, "required": ["s"]}
+        value = ("héllo \"wörld\"\n 日本 \\ " * 160)[:3000]
+        doc, over = (json.dumps({"s": v, "n": 5}, ensure_ascii=False).encode() for v in (value, value + "x"))
+    else:
+        schema = {"type": ["string", "integer"], "maxLength": 3000}
+        value = "ab日\t" * 750
+        doc, over = (json.dumps(v, ensure_ascii=False).encode() for v in (value, value + "x"))
+    runs = {}
+    for windowed in (True, False):
+        monkeypatch.setattr(lexer_mod, "WINDOW_FROM_ROWS", 4096 if windowed else 1 << 40)
+        g = constrain.compile(schema, vocab, cache=False)
+        lexer = g.engine.lexer
+        big = [t for t, d in enumerate(lexer.dfas) if d.n_states >= 4096]
+        assert big
+        if windowed and case == "object":
+            (t,) = big
+            assert lexer._windows[t][0] < lexer.dfas[t].n_states // 4  # written in part
+        m = g.matcher()
+        masks = [m.mask_words().tobytes()]
+        for i in tok_ids(doc):
+            assert m.advance(i)
+            masks.append(m.mask_words().tobytes())
+        masks.append(m.is_accepting())
+        m = g.matcher()
+        assert m.advance_bytes(doc[:-1])  # past several horizons in one step
+        masks += [m.mask_words().tobytes(), m.advance_bytes(doc[-1:]), m.is_accepting()]
+        m = g.matcher()
+        masks.append(m.advance_bytes(over) and m.is_accepting())
+        runs[windowed] = masks
+    assert runs[True] == runs[False]
+    assert runs[True][-3:] == [True, True, False]  # the document fits; one character more does not

@@ -40,6 +40,7 @@ def _plain(engine, c):
 
 def _lone_blocks(engine):
     lexer = engine.lexer
+    lexer.materialize()  # (every state walked from, not only those documents reach)
     for t, dfa in enumerate(lexer.dfas):
         if dfa.n_states >= 16:
             yield t, lexer._single_block(t), dfa

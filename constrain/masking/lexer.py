@@ -41,6 +41,9 @@ LAZY_BLOCK_MAX_ROWS = 1_024
 # Lexers whose terminals' DFAs have at least this many states in all reserve their rows
 # up front (see Lexer.__init__).
 RESERVE_FROM_ROWS = 4_096
+# A terminal's block of at least this many rows is written in part where the lexer has a
+# horizon (see Lexer.ensure).
+WINDOW_FROM_ROWS = 4_096
 
 
 class Lexer:
@@ -54,8 +57,14 @@ class Lexer:
         separate_literals: bool = False,
         references: dict | None = None,
         max_states: int = DEFAULT_LIMITS.max_lexer_states,
+        horizon: int | None = None,
     ):
         self.dfas = list(dfas)
+        # With a horizon (the longest token of the vocabulary, plus one): a large
+        # terminal's block is written only as far as a token can read from the states in
+        # use (see _windowed), the rest as hypotheses come near it (ensure).
+        self.horizon = horizon
+        self._windows: dict[int, list] = {}  # terminal -> [rows written, BFS depth of each DFA state]
         self.longest_match = longest_match
         self.separate_literals = separate_literals
         # follow_bytes[t][b]: a lexeme may start with byte b right after a lexeme of t.
@@ -287,10 +296,22 @@ class Lexer:
         self._grow(base + n)
         self._single_base[t] = base
         acc = dfa.accepting
-        _fill_block(
-            self.trans, self.follow, self.accept, self._block_term, dfa.transitions, acc, self._follow_bytes[t], base,
-            t, self.longest_match,
-        )
+        if self._windowed(t):
+            # Rows written as far as tokens from the start can read; the other rows are
+            # written before a hypothesis in this block can reach them (ensure).
+            depth = np.full(n, -1, dtype=np.int32)
+            depth[0] = 0
+            self._block_term[base:base + n] = t
+            window = self._windows[t] = [0, depth]
+            window[0] = _fill_rows(
+                self.trans, self.follow, self.accept, dfa.transitions, acc, self._follow_bytes[t], base,
+                self.longest_match, depth, 0, self.horizon,
+            )
+        else:
+            _fill_block(
+                self.trans, self.follow, self.accept, self._block_term, dfa.transitions, acc, self._follow_bytes[t],
+                base, t, self.longest_match,
+            )
         self._done[base:base + n] = acc
         self._sp_lo[base:base + n] = -1
         one = (t,)
@@ -301,6 +322,57 @@ class Lexer:
         self.is_start.extend([False] * n)
         self.canon.extend([None] * n)
         return base
+
+    def _windowed(self, t: int) -> bool:
+        """Whether terminal ``t``'s block is written in part (see :meth:`ensure`): a large
+        DFA (a string of a large ``maxLength``: tens of thousands of rows, tens of MB and
+        of milliseconds to write, where a token reads a hundred rows past where it
+        starts), with a horizon, and no reference terminal on either side (a walk patched
+        from a reference reads states of both anywhere)."""
+        return (self.horizon is not None and self.dfas[t].n_states >= WINDOW_FROM_ROWS
+                and t not in self._reference_of and t not in self._reference_of.values())
+
+    def ensure(self, states) -> None:
+        """Write the rows that walks and steps from ``states`` (lexer states a hypothesis
+        holds) may read: of a partly written block, every state within ``horizon`` bytes
+        of them. States are numbered breadth-first in their DFA, so those rows are a prefix
+        of the block. Cheap where nothing is missing."""
+        windows = self._windows
+        if not windows:
+            return
+        for c in states:
+            if c < 0 or self._members[c] is not None:
+                continue  # (a product state: its blocks are whole, see _build)
+            t = int(self._block_term[c])
+            window = windows.get(t)
+            if window is None:
+                continue
+            base = self._single_base[t]
+            rows, depth = window
+            d = int(depth[c - base])
+            if d < 0:  # (a state past the rows written: never handed out, but if so, all of them)
+                self._write_window(t, 1 << 30)
+            elif rows < len(depth) and depth[rows] <= d + self.horizon:
+                self._write_window(t, d + self.horizon)
+
+    def _write_window(self, t: int, max_depth: int) -> None:
+        with self._lock:
+            window = self._windows.get(t)
+            if window is None:
+                return
+            dfa = self.dfas[t]
+            window[0] = _fill_rows(
+                self.trans, self.follow, self.accept, dfa.transitions, dfa.accepting, self._follow_bytes[t],
+                self._single_base[t], self.longest_match, window[1], window[0], max_depth,
+            )
+            if window[0] == len(window[1]):
+                del self._windows[t]
+
+    def materialize(self) -> None:
+        """Write every row of the blocks written in part: for code that reads the table
+        beyond the states hypotheses hold (a table of all states, a test)."""
+        for t in list(self._windows):
+            self._write_window(t, 1 << 30)
 
     def lone_terminal(self, sid: int) -> int:
         """The terminal of a single-terminal state (its DFA state is ``sid - single_base(t)``), else -1."""
@@ -487,6 +559,11 @@ class Lexer:
         # reach that do not exist yet (a subset construction over the lone blocks' rows,
         # stopping at products made before) and writes every row.
         lone = sorted(self._single_block(t) + k for t, k in members)
+        if len(lone) > 1 and self._windows:
+            # (the closure of a product reads its members' rows as far as it goes)
+            for t, _ in members:
+                if t in self._windows:
+                    self._write_window(t, 1 << 30)
         first = len(self._members)
         if len(lone) == 1:
             # one member: its row is its lone state's, every step lands in that block
@@ -895,6 +972,42 @@ def _is_narrow(trans):
                     ready[top] = v
                     top += 1
     return 1 if seen == n else 0
+
+
+@njit(cache=True, nogil=True)
+def _fill_rows(trans, follow, accept, dfa_trans, acc, follow_bytes, base, longest_match, depth, lo, max_depth):
+    """Rows ``base + lo ..`` of one terminal's block (as :func:`_fill_block` writes them),
+    in order, up to the first DFA state deeper than ``max_depth`` bytes from the start;
+    returns the rows written then. ``depth``: per DFA state its distance from the start,
+    -1 where not known yet; the DFA's states are numbered breadth-first, so a state's
+    depth is known (from an earlier state) when its row comes."""
+    n = dfa_trans.shape[0]
+    k = lo
+    while k < n:
+        d = depth[k]
+        if d > max_depth:
+            break
+        s = base + k
+        for b in range(256):
+            nxt = dfa_trans[k, b]
+            if nxt >= 0:
+                trans[s, b] = nxt + base
+                if depth[nxt] < 0:
+                    depth[nxt] = d + 1
+            else:
+                trans[s, b] = -1
+        if not acc[k]:
+            follow[s, :] = False
+            accept[s] = False
+        else:
+            any_follow = False
+            for b in range(256):
+                f = follow_bytes[b] and not (longest_match and dfa_trans[k, b] >= 0)
+                follow[s, b] = f
+                any_follow = any_follow or f
+            accept[s] = any_follow
+        k += 1
+    return k
 
 
 @njit(cache=True, nogil=True)

@@ -226,6 +226,33 @@ class MaskEngine:
 
     def step_bytes(self, hid: int, data: bytes) -> int:
         frontier = set(self._hyps[hid])
+        lexer = self.lexer
+        if lexer._windows:
+            # Blocks written in part (Lexer.ensure): a step reads rows as far as its bytes
+            # go from where it starts, so a long one goes a horizon at a time.
+            step = lexer.horizon
+            for i in range(0, len(data), step):
+                frontier = self._after_bytes(frontier, data[i:i + step])
+                if frontier is None:
+                    return -1
+                lexer.ensure([c for _, c in frontier])
+        else:
+            frontier = self._after_bytes(frontier, data)
+            if frontier is None:
+                return -1
+        if not self._merge or len(frontier) < 2:
+            return self.intern(frontier)
+        merged = self._merged(frontier)
+        hid = self.intern(merged)
+        if merged != frontier:
+            # The hypotheses before the merge, each of a language inside the merged one:
+            # the token budget reads their plans (see BudgetPlanner.plan).
+            parts = self._parts.setdefault(hid, set())
+            parts.update(frontier - merged)
+        return hid
+
+    def _after_bytes(self, frontier: set[Hyp], data: bytes) -> set[Hyp] | None:
+        """The hypotheses after ``data`` from those of ``frontier``, or None where none is left."""
         trans = self.lexer.trans
         for b in data:
             nxt: set[Hyp] = set()
@@ -242,18 +269,9 @@ class MaskEngine:
                         if c3 >= 0:
                             nxt.add((p2, c3))
             if not nxt:
-                return -1
+                return None
             frontier = nxt
-        if not self._merge or len(frontier) < 2:
-            return self.intern(frontier)
-        merged = self._merged(frontier)
-        hid = self.intern(merged)
-        if merged != frontier:
-            # The hypotheses before the merge, each of a language inside the merged one:
-            # the token budget reads their plans (see BudgetPlanner.plan).
-            parts = self._parts.setdefault(hid, set())
-            parts.update(frontier - merged)
-        return hid
+        return frontier
 
     def parts(self, hid: int) -> frozenset[Hyp] | set[Hyp]:
         """Hypotheses that some step merged into those of ``hid`` (empty if none): the
