@@ -154,7 +154,7 @@ def _run_all(vocab: Vocabulary) -> None:
         depth = np.full(2, -1, dtype=np.int32)
         depth[0] = 0
         _fill_rows(np.empty((2, 256), dtype=np.int32), np.empty((2, 256), dtype=np.bool_), np.empty(2, dtype=np.bool_),
-                   d.transitions, d.accepting, np.ones(256, dtype=np.bool_), 0, False, depth, 0, 10)
+                   *d.class_table(), d.accepting, np.ones(256, dtype=np.bool_), 0, False, depth, 0, 10)
         a = np.zeros(vocab.bitmask_words, dtype=np.uint32)
         b = a.copy()
         b.setflags(write=False)

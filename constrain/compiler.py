@@ -156,7 +156,8 @@ def follow_bytes(grammar: Grammar, reduced: Rules, dfas: dict[str, ByteDFA], use
     def first(t: str) -> np.ndarray:
         got = firsts.get(t)
         if got is None:
-            got = firsts[t] = dfas[t].transitions[dfas[t].start] >= 0
+            tab, cls = dfas[t].class_table()
+            got = firsts[t] = tab[dfas[t].start][cls] >= 0
         return got
 
     ignore_first = np.zeros(256, dtype=np.bool_)

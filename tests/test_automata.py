@@ -602,3 +602,32 @@ def test_literal_sets_build_the_dfa_of_their_union():
         assert d.accepts(w) == ok, w
     with pytest.raises(CompileLimitError):
         literals_dfa([b"%03d" % i for i in range(1000)], max_states=3)  # 4 states: 3 digits, then the end
+
+
+def test_dfas_over_byte_classes_make_their_table_when_asked():
+    # A bounded string's DFA is kept over its byte classes (a dozen columns, not 256); its
+    # table, its store round trip and the lexer rows read from it are those of the same
+    # DFA kept whole.
+    from constrain.automata import store
+    from constrain.masking.lexer import Lexer
+
+    term = Concat((Lit('"'), Regex(r"[\s\S]{0,300}", json_string=True), Lit('"')))
+    d = regex_mod._terminal_dfa(term)
+    assert d._t is None
+    tab, cls = d.class_table()
+    assert tab.shape == (d.n_states, int(cls.max()) + 1) < (d.n_states, 256)
+    assert d.accepts(b'"' + "é".encode() * 300 + b'"') and d._t is not None  # made when read
+    whole = ByteDFA(d.transitions, d.accepting)
+    assert np.array_equal(whole.transitions, np.take(tab, cls, axis=1)) and whole == d
+    for dfa in (d, whole):
+        table, classes = dfa.compact()
+        assert np.array_equal(np.take(table, classes, axis=1), whole.transitions)
+    (back,) = store.unpack(store.pack([regex_mod._terminal_dfa(term)]), 1)
+    assert back._t is None and back == whole
+    rows = []
+    for dfa in (back, whole):
+        lexer = Lexer([dfa], [], follow_bytes=[np.ones(256, dtype=np.bool_)])
+        n = lexer.n_states
+        rows.append((lexer.trans[:n].copy(), lexer.accept[:n].copy(), lexer.follow[:n].copy(),
+                     lexer._narrow([0])))
+    assert all(np.array_equal(a, b) for a, b in zip(rows[0][:3], rows[1][:3])) and rows[0][3] == rows[1][3]

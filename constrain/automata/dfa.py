@@ -38,9 +38,14 @@ __all__ = [
 
 
 class ByteDFA:
-    """An immutable DFA over bytes: ``transitions[state, byte]`` is the next state or -1."""
+    """An immutable DFA over bytes: ``transitions[state, byte]`` is the next state or -1.
 
-    __slots__ = ("transitions", "accepting", "_key", "_cls")
+    A DFA may be made from its table over classes of bytes it does not tell apart
+    (:meth:`of_classes`: a string of a large ``maxLength`` has tens of thousands of
+    states and a dozen classes); its 256-column table is then made when first asked for,
+    and :meth:`class_table` serves what reads rows without it."""
+
+    __slots__ = ("_t", "accepting", "_key", "_cls", "_classes")
 
     start: int = 0
 
@@ -51,10 +56,11 @@ class ByteDFA:
         a = np.ascontiguousarray(accepting, dtype=np.bool_)
         t.setflags(write=False)
         a.setflags(write=False)
-        self.transitions = t
+        self._t = t
         self.accepting = a
         self._key: str | None = None
         self._cls: np.ndarray | None = None  # a partition of the bytes the DFA respects
+        self._classes: np.ndarray | None = None  # the table over the classes of _cls
 
     @classmethod
     def of_kernel(cls, table: np.ndarray, accepting: np.ndarray) -> "ByteDFA":
@@ -63,11 +69,58 @@ class ByteDFA:
         d = cls.__new__(cls)
         table.setflags(write=False)
         accepting.setflags(write=False)
-        d.transitions = table
+        d._t = table
         d.accepting = accepting
         d._key = None
         d._cls = None
+        d._classes = None
         return d
+
+    @classmethod
+    def of_classes(cls, table: np.ndarray, byte_cls: np.ndarray, accepting: np.ndarray) -> "ByteDFA":
+        """The DFA of a canonical table over byte classes: int32 [n, k], column ``c`` the
+        bytes ``b`` with ``byte_cls[b] == c`` (every class has a byte), and bool [n]; the
+        arrays are owned by no one else (made read-only here, not copied)."""
+        d = cls.__new__(cls)
+        table = np.ascontiguousarray(table, dtype=np.int32)
+        byte_cls = np.ascontiguousarray(byte_cls, dtype=np.int64)
+        for a in (table, byte_cls, accepting):
+            a.setflags(write=False)
+        d._t = None
+        d._classes = table
+        d._cls = byte_cls
+        d.accepting = accepting
+        d._key = None
+        return d
+
+    @property
+    def transitions(self) -> np.ndarray:
+        """int32 [n, 256], read-only."""
+        t = self._t
+        if t is None:
+            # (np.take makes a C-ordered array; fancy indexing would give an F-ordered one)
+            t = np.take(self._classes, self._cls, axis=1)
+            t.setflags(write=False)
+            self._t = t
+        return t
+
+    def compact(self) -> tuple[np.ndarray, np.ndarray]:
+        """(int32 [n, k] table over byte classes the DFA respects, int64 [256] class of each
+        byte, classes numbered 0 .. k-1): the table a DFA made from classes was made from,
+        else the distinct columns of the 256-column one."""
+        if self._t is None:
+            return self._classes, self._cls
+        cls = self._byte_partition()
+        ids, reps, inverse = np.unique(cls, return_index=True, return_inverse=True)
+        return np.take(self._t, reps, axis=1), inverse.reshape(-1).astype(np.int64)
+
+    def class_table(self) -> tuple[np.ndarray, np.ndarray]:
+        """(int32 [n, k] table over byte classes, int64 [256] class of each byte): row ``s``
+        of :attr:`transitions` is ``table[s][classes]``. Read-only; the arrays of a DFA made
+        from them, else the identity classes over the 256-column table (no copy)."""
+        if self._t is None:
+            return self._classes, self._cls
+        return self._t, _IDENTITY
 
     def _byte_partition(self) -> np.ndarray:
         cls = getattr(self, "_cls", None)  # absent on instances restored without it
@@ -99,7 +152,7 @@ class ByteDFA:
 
     @property
     def n_states(self) -> int:
-        return int(self.transitions.shape[0])
+        return int((self._t if self._t is not None else self._classes).shape[0])
 
     @property
     def key(self) -> str:
@@ -128,7 +181,7 @@ class ByteDFA:
 
     def is_empty(self) -> bool:
         """True iff the language is empty (trimmed DFAs: the start state accepts nothing)."""
-        return self.n_states == 1 and not self.accepting[0] and bool((self.transitions[0] < 0).all())
+        return self.n_states == 1 and not self.accepting[0] and bool((self.class_table()[0][0] < 0).all())
 
     def accepts_empty(self) -> bool:
         """True iff the empty string is in the language."""
@@ -142,6 +195,10 @@ class ByteDFA:
 
     def __repr__(self) -> str:
         return f"ByteDFA(n_states={self.n_states}, key={self.key[:12]})"
+
+
+_IDENTITY = np.arange(256, dtype=np.int64)  # every byte a class of its own (see ByteDFA.class_table)
+_IDENTITY.setflags(write=False)
 
 
 def _dfa_key(n_states: int, accepting: np.ndarray, cls: np.ndarray, tab: np.ndarray) -> str:
@@ -260,9 +317,9 @@ def renumbered(table: np.ndarray, byte_cls: np.ndarray, accepting: np.ndarray, s
     np.minimum.at(first, byte_cls, np.arange(256, dtype=np.int64))
     col_order = np.argsort(first, kind="stable").astype(np.int64)
     out, out_acc = renumber(rows, np.ascontiguousarray(accepting, dtype=np.bool_), int(start), col_order)
-    d = ByteDFA(np.take(out, byte_cls, axis=1), out_acc)
-    d._cls = byte_cls
-    return d
+    # (its 256-column table is made if something asks for it: a lexer reads the rows
+    # over classes, as far as tokens go)
+    return ByteDFA.of_classes(out, byte_cls, out_acc)
 
 
 def _byte_classes(dfas: Sequence[ByteDFA]) -> tuple[np.ndarray, np.ndarray]:

@@ -237,13 +237,11 @@ def pack(dfas: list[ByteDFA]) -> dict[str, np.ndarray]:
     ``acc`` (accepting flags, flat). A tenth to a hundredth of the dense tables."""
     ns, ks, classes, tables, accs = [], [], [], [], []
     for d in dfas:
-        t = d.transitions
-        cls = d._byte_partition()  # class ids in order of first byte (a numba kernel, memoized)
-        reps = np.unique(cls, return_index=True)[1]
-        ns.append(t.shape[0])
-        ks.append(reps.shape[0])
+        table, cls = d.compact()  # (no 256-column table made for a DFA made without one)
+        ns.append(table.shape[0])
+        ks.append(table.shape[1])
         classes.append(cls.astype(np.uint8))
-        tables.append(np.take(t, reps, axis=1).reshape(-1))
+        tables.append(table.reshape(-1))
         accs.append(d.accepting)
     return {
         "n": np.asarray(ns, dtype=np.int64), "k": np.asarray(ks, dtype=np.int64),
@@ -276,14 +274,9 @@ def unpack(arrays, count: int) -> list[ByteDFA] | None:
     for i in range(count):
         ni, ki = int(n[i]), int(k[i])
         small = table[t_off : t_off + ni * ki].reshape(ni, ki)
-        # (np.take makes a new C-ordered array; indexing small[:, cls[i]] would give an
-        # F-ordered one, which every kernel reading rows would stride through, under
-        # numba code of its own)
-        d = ByteDFA.of_kernel(np.take(small, cls[i], axis=1), acc[a_off : a_off + ni])
-        # the byte classes the table was cut to: a partition it respects, as a pass over
-        # the table would find again
-        d._cls = cls[i].astype(np.int64)
-        out.append(d)
+        # over the byte classes the table was cut to (a partition it respects, as a pass
+        # over the table would find again); its 256-column table is made if asked for
+        out.append(ByteDFA.of_classes(small, cls[i].astype(np.int64), acc[a_off : a_off + ni]))
         t_off += ni * ki
         a_off += ni
     return out

@@ -232,7 +232,7 @@ class Lexer:
         for t in terms:
             f = flags[t]
             if f is None:
-                f = flags[t] = bool(_is_narrow(self.dfas[t].transitions))
+                f = flags[t] = bool(_is_narrow(*self.dfas[t].class_table()))
             out.append(f)
         return out
 
@@ -289,7 +289,7 @@ class Lexer:
         if base is not None:
             return base
         dfa = self.dfas[t]
-        n = dfa.transitions.shape[0]
+        n = dfa.n_states
         base = len(self._members)
         if base + n > self.max_states:
             raise self._limit_error()
@@ -304,13 +304,13 @@ class Lexer:
             self._block_term[base:base + n] = t
             window = self._windows[t] = [0, depth]
             window[0] = _fill_rows(
-                self.trans, self.follow, self.accept, dfa.transitions, acc, self._follow_bytes[t], base,
+                self.trans, self.follow, self.accept, *dfa.class_table(), acc, self._follow_bytes[t], base,
                 self.longest_match, depth, 0, self.horizon,
             )
         else:
             _fill_block(
-                self.trans, self.follow, self.accept, self._block_term, dfa.transitions, acc, self._follow_bytes[t],
-                base, t, self.longest_match,
+                self.trans, self.follow, self.accept, self._block_term, *dfa.class_table(), acc,
+                self._follow_bytes[t], base, t, self.longest_match,
             )
         self._done[base:base + n] = acc
         self._sp_lo[base:base + n] = -1
@@ -362,7 +362,7 @@ class Lexer:
                 return
             dfa = self.dfas[t]
             window[0] = _fill_rows(
-                self.trans, self.follow, self.accept, dfa.transitions, dfa.accepting, self._follow_bytes[t],
+                self.trans, self.follow, self.accept, *dfa.class_table(), dfa.accepting, self._follow_bytes[t],
                 self._single_base[t], self.longest_match, window[1], window[0], max_depth,
             )
             if window[0] == len(window[1]):
@@ -940,14 +940,15 @@ def _class_columns(a, b) -> tuple[np.ndarray, np.ndarray]:
 
 
 @njit(cache=True, nogil=True)
-def _is_narrow(trans):
-    """No cycle (a finite language) and at most four transitions per state on average."""
+def _is_narrow(trans, cls):
+    """No cycle (a finite language) and at most four transitions per state on average
+    (the table over byte classes ``cls``, see ByteDFA.class_table)."""
     n = trans.shape[0]
     indeg = np.zeros(n, dtype=np.int64)
     edges = 0
     for u in range(n):
         for b in range(256):
-            v = trans[u, b]
+            v = trans[u, cls[b]]
             if v >= 0:
                 indeg[v] += 1
                 edges += 1
@@ -965,7 +966,7 @@ def _is_narrow(trans):
         u = ready[top]
         seen += 1
         for b in range(256):
-            v = trans[u, b]
+            v = trans[u, cls[b]]
             if v >= 0:
                 indeg[v] -= 1
                 if indeg[v] == 0:
@@ -975,7 +976,8 @@ def _is_narrow(trans):
 
 
 @njit(cache=True, nogil=True)
-def _fill_rows(trans, follow, accept, dfa_trans, acc, follow_bytes, base, longest_match, depth, lo, max_depth):
+def _fill_rows(trans, follow, accept, dfa_trans, dfa_cls, acc, follow_bytes, base, longest_match, depth, lo,
+               max_depth):
     """Rows ``base + lo ..`` of one terminal's block (as :func:`_fill_block` writes them),
     in order, up to the first DFA state deeper than ``max_depth`` bytes from the start;
     returns the rows written then. ``depth``: per DFA state its distance from the start,
@@ -989,7 +991,7 @@ def _fill_rows(trans, follow, accept, dfa_trans, acc, follow_bytes, base, longes
             break
         s = base + k
         for b in range(256):
-            nxt = dfa_trans[k, b]
+            nxt = dfa_trans[k, dfa_cls[b]]
             if nxt >= 0:
                 trans[s, b] = nxt + base
                 if depth[nxt] < 0:
@@ -1002,7 +1004,7 @@ def _fill_rows(trans, follow, accept, dfa_trans, acc, follow_bytes, base, longes
         else:
             any_follow = False
             for b in range(256):
-                f = follow_bytes[b] and not (longest_match and dfa_trans[k, b] >= 0)
+                f = follow_bytes[b] and not (longest_match and dfa_trans[k, dfa_cls[b]] >= 0)
                 follow[s, b] = f
                 any_follow = any_follow or f
             accept[s] = any_follow
@@ -1011,16 +1013,17 @@ def _fill_rows(trans, follow, accept, dfa_trans, acc, follow_bytes, base, longes
 
 
 @njit(cache=True, nogil=True)
-def _fill_block(trans, follow, accept, block_term, dfa_trans, acc, follow_bytes, base, term, longest_match):
-    """Rows ``base ..`` of the lexer tables for one terminal's DFA: its transitions shifted
-    by ``base``; at accepting states the bytes that may start the next lexeme (with
-    longest match, only those the DFA cannot take itself); the terminal of each."""
+def _fill_block(trans, follow, accept, block_term, dfa_trans, dfa_cls, acc, follow_bytes, base, term, longest_match):
+    """Rows ``base ..`` of the lexer tables for one terminal's DFA (its table over byte
+    classes ``dfa_cls``, see ByteDFA.class_table): its transitions shifted by ``base``; at
+    accepting states the bytes that may start the next lexeme (with longest match, only
+    those the DFA cannot take itself); the terminal of each."""
     n = dfa_trans.shape[0]
     for k in range(n):
         s = base + k
         block_term[s] = term
         for b in range(256):
-            nxt = dfa_trans[k, b]
+            nxt = dfa_trans[k, dfa_cls[b]]
             trans[s, b] = nxt + base if nxt >= 0 else -1
         if not acc[k]:  # most states: nothing follows inside a lexeme
             follow[s, :] = False
@@ -1028,7 +1031,7 @@ def _fill_block(trans, follow, accept, block_term, dfa_trans, acc, follow_bytes,
             continue
         any_follow = False
         for b in range(256):
-            f = follow_bytes[b] and not (longest_match and dfa_trans[k, b] >= 0)
+            f = follow_bytes[b] and not (longest_match and dfa_trans[k, dfa_cls[b]] >= 0)
             follow[s, b] = f
             any_follow = any_follow or f
         accept[s] = any_follow

@@ -104,7 +104,7 @@ class MaskEngine:
         self._co_vals = np.zeros(1, dtype=np.int64)
         self._co_count = 0
         self._recent: dict[tuple[int, int, int, int], list[int]] = {}
-        self._class_bytes: dict[int, np.ndarray] = {}
+        self._class_bytes: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # see _alike_walk
         # Per lone terminal: the time of its last whole-vocabulary walk and of its last
         # patch (a failed one counted with the walk that follows). A patch visits two
         # states' trie paths where they differ: among the states of a bounded counter
@@ -740,10 +740,16 @@ class MaskEngine:
             if hit is None:
                 continue
             if reps is None:
-                reps = self._class_bytes.get(t)
-                if reps is None:
-                    reps = self._class_bytes[t] = dfa.class_bytes()
-            d = alike_depth(dfa.transitions, dfa.accepting, reps, k, r, full, _ALIKE_MAX_PAIRS)
+                got = self._class_bytes.get(t)
+                if got is None:
+                    # the DFA's rows over byte classes where it has them (a bounded string's
+                    # 256-column table is not made for this), else one byte per class
+                    tab, cls = dfa.class_table()
+                    dense = tab.shape[1] == 256 and bool((cls == np.arange(256)).all())
+                    reps = dfa.class_bytes() if dense else np.arange(tab.shape[1], dtype=np.int64)
+                    got = self._class_bytes[t] = (tab, reps)
+                tab, reps = got
+            d = alike_depth(tab, dfa.accepting, reps, k, r, full, _ALIKE_MAX_PAIRS)
             if d >= full:
                 found = hit
                 break
