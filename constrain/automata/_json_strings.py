@@ -160,10 +160,15 @@ def json_string_of_length(char: ByteDFA, m: int, n: int) -> ByteDFA | None:
     one = np.where(one >= 0, local[np.maximum(one, 0)], -1)  # [k, classes], targets in the layer
     # state 0 before the opening quote; layer i at 1 + i*k; the accepting state last
     size = 1 + n * k + 2
-    table = np.full((size, one.shape[1]), -1, dtype=np.int32)
-    layers = 1 + np.arange(n, dtype=np.int64)[:, None, None] * k
+    table = np.empty((size, one.shape[1]), dtype=np.int32)
+    table[0] = -1
+    table[1 + n * k:] = -1
     if n:
-        table[1:1 + n * k] = np.where(one[None] >= 0, layers + one[None], -1).reshape(n * k, one.shape[1])
+        # written in place, in int32 (temporaries of the layers' size cost more than the
+        # arithmetic: page faults)
+        body = table[1:1 + n * k].reshape(n, k, one.shape[1])
+        np.add((1 + np.arange(n, dtype=np.int32) * np.int32(k))[:, None, None], one.astype(np.int32)[None], out=body)
+        body[:, one < 0] = -1
     quote = byte_cls[_QUOTE]
     table[0, quote] = 1
     table[1 + np.arange(m, n + 1) * k, quote] = size - 1

@@ -716,8 +716,12 @@ def _quoted_length(term: Concat, limits: Limits) -> ByteDFA | None:
         return None
     m, n = int(got.group(1)), int(got.group(2))
     char = compile_terminal(RegexTerminal("[\\s\\S]", ascii=body.ascii, json_string=True), limits)
-    if (n + 1) * char.n_states > limits.max_regex_states:
-        return None  # the general path says which limit
+    if n * (char.n_states - 1) + 3 > limits.max_regex_states and json_string_of_length(char, 0, 0) is not None:
+        # (its minimal DFA has that many states: the general path would say so after
+        # building most of them, hundreds of milliseconds)
+        raise limit_error(f"a JSON string of at most {n} characters: more than {limits.max_regex_states} DFA "
+                          f"states (max_states={limits.max_regex_states})", "max_regex_states",
+                          limits.max_regex_states)
     return json_string_of_length(char, m, n)
 
 
