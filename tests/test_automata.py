@@ -11,6 +11,8 @@ import time
 import numpy as np
 import pytest
 
+import constrain
+
 from constrain.automata import charset as cs
 from constrain.automata import regex as regex_mod
 from constrain.automata.dfa import ByteDFA, concat, difference, empty_dfa, intersect, literal_dfa, union
@@ -572,8 +574,15 @@ def test_bounded_json_string_equals_the_general_concatenation(lo, hi):
 
 def test_bounded_json_string_past_the_state_limit_keeps_the_limit_error():
     term = Concat((Lit('"'), Regex(r"[\s\S]{0,100000}", json_string=True), Lit('"')))
-    with pytest.raises(CompileLimitError):
+    with pytest.raises(CompileLimitError, match="at most 100000 characters.*max_regex_states"):
         compile_terminal(term)
+    # just past the limit (20 states a character here): the limit error, with the same DFA
+    # one character shorter just inside it
+    ok = Concat((Lit('"'), Regex(r"[\s\S]{0,3}", json_string=True), Lit('"')))
+    assert compile_terminal(ok, constrain.Limits(max_regex_states=63)).n_states == 63
+    with pytest.raises(CompileLimitError, match="max_regex_states"):
+        compile_terminal(Concat((Lit('"'), Regex(r"[\s\S]{0,4}", json_string=True), Lit('"'))),
+                         constrain.Limits(max_regex_states=63))
 
 
 def test_literal_sets_build_the_dfa_of_their_union():
