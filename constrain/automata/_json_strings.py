@@ -10,7 +10,8 @@ and real schemas have a hundred such objects. Here the same minimal DFA comes fr
 table: the string DFA's states, plus, per trie node of the names, the states inside one
 encoding of the next character (raw, a short escape, ``\\u00XX``), whose bytes leave the
 trie into the string DFA's own states wherever they spell a character no name continues
-with.
+with. Nodes of equal futures (names that end alike) share their states, so the table is
+minimal as built and is only numbered.
 
 **A string of ``m`` to ``n`` characters** (``minLength``/``maxLength``): ``n`` + 1 layers
 of the states inside one character's encoding, each character leading to the next layer.
@@ -24,7 +25,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .dfa import ByteDFA, finalize, renumbered
+from .dfa import ByteDFA, renumbered
 
 __all__ = ["JSON_STRING_REGEX", "json_string_except", "json_string_of_length"]
 
@@ -81,45 +82,77 @@ def json_string_except(string: ByteDFA, names: Sequence[str]) -> ByteDFA | None:
             node = nxt
         final[node] = True
 
-    # states: the string DFA's, then per trie node T (between characters) and, for a node
-    # with children, E (after a backslash), U1..U3 (after \u, \u0, \u00), U4[h] (after \u00h)
+    # Trie nodes with equal futures share states (the minimal DFA has one for each): a
+    # node by whether a name ends there and its children's classes, the states inside an
+    # escape after it by its children alone, the last hex digit's state by the children
+    # that one high nibble leads to. Children are made after their parents.
+    n_nodes = len(children)
+    node_cls = [0] * n_nodes
+    kids_ids: dict[tuple, int] = {}
+    node_ids: dict[tuple, int] = {}
+    node_kids: list[tuple] = []  # per node class: its children (character, class), sorted
+    node_final: list[bool] = []
+    for node in range(n_nodes - 1, -1, -1):
+        kids = tuple(sorted((ch, node_cls[child]) for ch, child in children[node].items()))
+        key = (final[node], kids)
+        got = node_ids.get(key)
+        if got is None:
+            got = node_ids[key] = len(node_kids)
+            node_kids.append(kids)
+            node_final.append(final[node])
+        node_cls[node] = got
+        kids_ids.setdefault(kids, len(kids_ids))
+
+    # states: the string DFA's, then per node class T (between characters), per set of
+    # children E (after a backslash), U1..U3 (after \u, \u0, \u00), and U4 (after \u00h)
+    # per set of children below one high nibble h
     n_string = t.shape[0]
     row_of: list[int] = []  # the string state each new state starts as a copy of
     node_state = []
-    for kids in children:
+    for _ in node_kids:
         node_state.append(n_string + len(row_of))
         row_of.append(body)
+    escape_state: dict[tuple, int] = {}
+    for kids in kids_ids:
         if kids:
+            escape_state[kids] = n_string + len(row_of)
             row_of.extend((esc, u[0], u[1], u[2]))
     rows: list[int] = [0]  # the changed transitions: (state, byte) -> target
     cols: list[int] = [_QUOTE]
-    targets: list[int] = [node_state[0]]
-    for node, kids in enumerate(children):
-        s = node_state[node]
-        if final[node]:
+    targets: list[int] = [node_state[node_cls[0]]]
+    u4_of: dict[tuple, int] = {}
+    for c, kids in enumerate(node_kids):
+        s = node_state[c]
+        if node_final[c]:
             rows.append(s), cols.append(_QUOTE), targets.append(-1)  # exactly a name
         if not kids:
             continue
-        e, u1, u2, u3 = s + 1, s + 2, s + 3, s + 4
-        rows += (s, e, u1, u2)
-        cols += (_BACKSLASH, _U, _ZERO, _ZERO)
-        targets += (e, u1, u2, u3)
-        u4_of: dict[int, int] = {}
-        for ch, child in kids.items():
-            target = node_state[child]
+        e = escape_state[kids]
+        rows.append(s), cols.append(_BACKSLASH), targets.append(e)
+        for ch, child in kids:
             if _raw(ch):
-                rows.append(s), cols.append(ch), targets.append(target)
+                rows.append(s), cols.append(ch), targets.append(node_state[child])
+    for kids, e in escape_state.items():
+        u1, u2, u3 = e + 1, e + 2, e + 3
+        rows += (e, u1, u2)
+        cols += (_U, _ZERO, _ZERO)
+        targets += (u1, u2, u3)
+        by_high: dict[int, list[tuple[int, int]]] = {}
+        for ch, child in kids:
             letter = _LETTER.get(ch)
             if letter is not None:
-                rows.append(e), cols.append(letter), targets.append(target)
-            h = ch >> 4
-            u4 = u4_of.get(h)
+                rows.append(e), cols.append(letter), targets.append(node_state[child])
+            by_high.setdefault(ch >> 4, []).append((ch & 0xF, child))
+        for h, low in by_high.items():
+            key = (int(t[u[2], 0x30 + h]), tuple(low))
+            u4 = u4_of.get(key)
             if u4 is None:
-                u4 = u4_of[h] = n_string + len(row_of)
-                row_of.append(int(t[u[2], 0x30 + h]))
-                rows.append(u3), cols.append(0x30 + h), targets.append(u4)
-            for digit in _DIGITS[ch & 0xF]:
-                rows.append(u4), cols.append(digit), targets.append(target)
+                u4 = u4_of[key] = n_string + len(row_of)
+                row_of.append(key[0])
+                for lo, child in low:
+                    for digit in _DIGITS[lo]:
+                        rows.append(u4), cols.append(digit), targets.append(node_state[child])
+            rows.append(u3), cols.append(0x30 + h), targets.append(u4)
 
     # over byte classes: the string DFA's, with every byte changed above a class of its own
     part = string._byte_partition()
@@ -133,7 +166,7 @@ def json_string_except(string: ByteDFA, names: Sequence[str]) -> ByteDFA | None:
     table[np.array(rows, dtype=np.int64), byte_cls[np.array(cols, dtype=np.int64)]] = targets
     accepting = np.zeros(table.shape[0], dtype=np.bool_)
     accepting[:n_string] = string.accepting
-    return finalize(table, byte_cls, accepting, 0)
+    return renumbered(table, byte_cls, accepting)  # (minimal as built: numbered, not minimized)
 
 
 def json_string_of_length(char: ByteDFA, m: int, n: int) -> ByteDFA | None:
