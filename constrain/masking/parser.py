@@ -56,15 +56,12 @@ class EarleyParser:
         self.n_terminals = len(terminal_index)
 
         # Symbols: nonterminals are 0..n_nt-1, terminals are n_nt + t.
-        def sym(name: str) -> int:
-            if name in self.nt_index:
-                return self.nt_index[name]
-            return n_nt + terminal_index[name]
-
+        sym = {name: n_nt + t for name, t in terminal_index.items()}
+        sym.update(self.nt_index)
         rules: list[tuple[int, tuple[int, ...]]] = [(self.nt_index[start_aug], (self.nt_index[grammar.start],))]
         for name in nts:
-            for alt in reduced[name]:
-                rules.append((self.nt_index[name], tuple(sym(s) for s in alt)))
+            head = self.nt_index[name]
+            rules.extend((head, tuple([sym[s] for s in alt])) for alt in reduced[name])
         self.n_nt = n_nt
         # Dotted rules laid out flat: dr = first[r] + dot.
         next_sym: list[int] = []  # -1 at the end of a rule
@@ -72,15 +69,16 @@ class EarleyParser:
         first_dr_of: list[list[int]] = [[] for _ in range(n_nt)]
         for head, rhs in rules:
             first_dr_of[head].append(len(next_sym))
-            for k in range(len(rhs) + 1):
-                next_sym.append(rhs[k] if k < len(rhs) else -1)
-                lhs.append(head)
+            next_sym.extend(rhs)
+            next_sym.append(-1)
+            lhs.extend([head] * (len(rhs) + 1))
         self._next_sym = next_sym
         self._lhs = lhs
         self._first_dr = first_dr_of
         self._accept_dr = 1  # S' -> S .
         nullable = [False] * n_nt
-        for head in nullable_heads(rules):
+        # (an alternative with a terminal is never empty: lexemes are not)
+        for head in nullable_heads([r for r in rules if max(r[1], default=-1) < n_nt]):
             nullable[head] = True
         self._nullable = nullable
 
