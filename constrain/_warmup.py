@@ -145,7 +145,7 @@ def _run_all(vocab: Vocabulary) -> None:
         # (the lookup of a product state by its members, which shared walks ask for
         # where the specs above may not)
         from .automata.dfa import literal_dfa
-        from .masking.lexer import _fill_rows, _find_product
+        from .masking.lexer import _fill_rows, _find_product, _longest_paths
 
         _find_product(np.zeros(2, dtype=np.int64), np.zeros(1, dtype=np.int32), np.zeros(1, dtype=np.int32),
                       np.full(4, -1, dtype=np.int64), np.zeros(1, dtype=np.int32))
@@ -155,6 +155,7 @@ def _run_all(vocab: Vocabulary) -> None:
         depth[0] = 0
         _fill_rows(np.empty((2, 256), dtype=np.int32), np.empty((2, 256), dtype=np.bool_), np.empty(2, dtype=np.bool_),
                    *d.class_table(), d.accepting, np.ones(256, dtype=np.bool_), 0, False, depth, 0, 10)
+        _longest_paths(*d.class_table())
         a = np.zeros(vocab.bitmask_words, dtype=np.uint32)
         b = a.copy()
         b.setflags(write=False)

@@ -65,6 +65,7 @@ class Lexer:
         # use (see _windowed), the rest as hypotheses come near it (ensure).
         self.horizon = horizon
         self._windows: dict[int, list] = {}  # terminal -> [rows written, BFS depth of each DFA state]
+        self._longest_paths: dict[int, np.ndarray] = {}  # see _longest
         self.longest_match = longest_match
         self.separate_literals = separate_literals
         # follow_bytes[t][b]: a lexeme may start with byte b right after a lexeme of t.
@@ -342,7 +343,7 @@ class Lexer:
             return
         for c in states:
             if c < 0 or self._members[c] is not None:
-                continue  # (a product state: its blocks are whole, see _build)
+                continue  # (a product state: its blocks are written past where it can go, see _build)
             t = int(self._block_term[c])
             window = windows.get(t)
             if window is None:
@@ -367,6 +368,19 @@ class Lexer:
             )
             if window[0] == len(window[1]):
                 del self._windows[t]
+
+    def _first_bytes(self, t: int, k: int) -> np.ndarray:
+        """The bytes terminal ``t``'s DFA takes from its state ``k`` (bool [256])."""
+        tab, cls = self.dfas[t].class_table()
+        return tab[k][cls] >= 0
+
+    def _longest(self, t: int, k: int) -> int:
+        """The most bytes a lexeme of terminal ``t`` may still take from its DFA state
+        ``k``; -1 where there is no bound (a cycle)."""
+        got = self._longest_paths.get(t)
+        if got is None:
+            got = self._longest_paths[t] = _longest_paths(*self.dfas[t].class_table())
+        return int(got[k])
 
     def materialize(self) -> None:
         """Write every row of the blocks written in part: for code that reads the table
@@ -560,10 +574,23 @@ class Lexer:
         # stopping at products made before) and writes every row.
         lone = sorted(self._single_block(t) + k for t, k in members)
         if len(lone) > 1 and self._windows:
-            # (the closure of a product reads its members' rows as far as it goes)
-            for t, _ in members:
-                if t in self._windows:
-                    self._write_window(t, 1 << 30)
+            # The closure of a product reads a member's rows while it and another member
+            # are alive: not past the first byte where no other member starts with a byte
+            # it takes, else as far as the shorter of their longest lexemes goes. Walks
+            # from those states read a token further: that far into a partly written block.
+            for t, k in members:
+                window = self._windows.get(t)
+                if window is None:
+                    continue
+                first = self._first_bytes(t, k)
+                own = self._longest(t, k)
+                reach = 0
+                for t2, k2 in members:
+                    if t2 != t and (first & self._first_bytes(t2, k2)).any():
+                        reach = max(reach, min(own if own >= 0 else _UNBOUNDED,
+                                               self._longest(t2, k2) if self._longest(t2, k2) >= 0 else _UNBOUNDED))
+                d = int(window[1][k])
+                self._write_window(t, 1 << 30 if reach == _UNBOUNDED or d < 0 else d + reach + self.horizon)
         first = len(self._members)
         if len(lone) == 1:
             # one member: its row is its lone state's, every step lands in that block
@@ -652,6 +679,7 @@ class Lexer:
 # Lexer._term_name); a name holding this is never shared.
 _NAME_EAGER_STATES = 4096
 _UNSHARED = object()
+_UNBOUNDED = 1 << 62  # a lexeme of no bounded length (see Lexer._longest)
 _NO_STATE_KEY = b"\xff" * 16  # Lexer.state_key of -1
 
 
@@ -973,6 +1001,53 @@ def _is_narrow(trans, cls):
                     ready[top] = v
                     top += 1
     return 1 if seen == n else 0
+
+
+@njit(cache=True, nogil=True)
+def _longest_paths(trans, cls):
+    """Per state of a trimmed DFA (its table over byte classes ``cls``): the longest
+    string it may still read, -1 where that has no bound (a cycle is reachable)."""
+    n = trans.shape[0]
+    k = trans.shape[1]
+    used = np.zeros(k, dtype=np.bool_)
+    for b in range(256):
+        used[cls[b]] = True
+    out = np.full(n, -2, dtype=np.int64)  # -2 not done, -3 on the stack
+    stack = np.empty(2 * n + 2, dtype=np.int64)
+    for root in range(n):
+        if out[root] != -2:
+            continue
+        top = 0
+        stack[0] = root
+        out[root] = -3
+        while top >= 0:
+            s = stack[top]
+            ready = True
+            best = 0
+            for c in range(k):
+                if not used[c]:
+                    continue
+                x = trans[s, c]
+                if x < 0:
+                    continue
+                if out[x] == -3 or out[x] == -1:
+                    best = -1
+                    break
+                if out[x] == -2:
+                    out[x] = -3
+                    top += 1
+                    stack[top] = x
+                    ready = False
+                    break
+                if best >= 0 and out[x] + 1 > best:
+                    best = out[x] + 1
+            if best == -1:
+                out[s] = -1
+                top -= 1
+            elif ready:
+                out[s] = best
+                top -= 1
+    return out
 
 
 @njit(cache=True, nogil=True)
