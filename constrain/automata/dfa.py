@@ -42,8 +42,9 @@ class ByteDFA:
 
     A DFA may be made from its table over classes of bytes it does not tell apart
     (:meth:`of_classes`: a string of a large ``maxLength`` has tens of thousands of
-    states and a dozen classes); its 256-column table is then made when first asked for,
-    and :meth:`class_table` serves what reads rows without it."""
+    states and 44 classes, 14 MB instead of 82 at maxLength 4,000); its 256-column table
+    is then made when first asked for, and :meth:`class_table` serves what reads rows
+    without it."""
 
     __slots__ = ("_t", "accepting", "_key", "_cls", "_classes")
 
