@@ -156,8 +156,7 @@ def follow_bytes(grammar: Grammar, reduced: Rules, dfas: dict[str, ByteDFA], use
     def first(t: str) -> np.ndarray:
         got = firsts.get(t)
         if got is None:
-            tab, cls = dfas[t].class_table()
-            got = firsts[t] = tab[dfas[t].start][cls] >= 0
+            got = firsts[t] = dfas[t].row(dfas[t].start) >= 0
         return got
 
     ignore_first = np.zeros(256, dtype=np.bool_)

@@ -25,7 +25,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .dfa import ByteDFA, renumbered
+from .dfa import ByteDFA, renumbered, word_trie
 
 __all__ = ["JSON_STRING_REGEX", "json_string_except", "json_string_of_length"]
 
@@ -68,19 +68,7 @@ def json_string_except(string: ByteDFA, names: Sequence[str]) -> ByteDFA | None:
             return None
 
     # the trie of the names, one node per decoded prefix
-    children: list[dict[int, int]] = [{}]
-    final = [False]
-    for name in names:
-        node = 0
-        for ch in name.encode("ascii"):
-            nxt = children[node].get(ch)
-            if nxt is None:
-                nxt = len(children)
-                children.append({})
-                final.append(False)
-                children[node][ch] = nxt
-            node = nxt
-        final[node] = True
+    children, final = word_trie(name.encode("ascii") for name in names)
 
     # Trie nodes with equal futures share states (the minimal DFA has one for each): a
     # node by whether a name ends there and its children's classes, the states inside an
@@ -88,7 +76,6 @@ def json_string_except(string: ByteDFA, names: Sequence[str]) -> ByteDFA | None:
     # that one high nibble leads to. Children are made after their parents.
     n_nodes = len(children)
     node_cls = [0] * n_nodes
-    kids_ids: dict[tuple, int] = {}
     node_ids: dict[tuple, int] = {}
     node_kids: list[tuple] = []  # per node class: its children (character, class), sorted
     node_final: list[bool] = []
@@ -101,7 +88,6 @@ def json_string_except(string: ByteDFA, names: Sequence[str]) -> ByteDFA | None:
             node_kids.append(kids)
             node_final.append(final[node])
         node_cls[node] = got
-        kids_ids.setdefault(kids, len(kids_ids))
 
     # states: the string DFA's, then per node class T (between characters), per set of
     # children E (after a backslash), U1..U3 (after \u, \u0, \u00), and U4 (after \u00h)
@@ -113,7 +99,7 @@ def json_string_except(string: ByteDFA, names: Sequence[str]) -> ByteDFA | None:
         node_state.append(n_string + len(row_of))
         row_of.append(body)
     escape_state: dict[tuple, int] = {}
-    for kids in kids_ids:
+    for kids in dict.fromkeys(node_kids):
         if kids:
             escape_state[kids] = n_string + len(row_of)
             row_of.extend((esc, u[0], u[1], u[2]))

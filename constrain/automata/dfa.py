@@ -33,6 +33,8 @@ __all__ = [
     "intersect",
     "difference",
     "literal_dfa",
+    "literals_dfa",
+    "word_trie",
     "empty_dfa",
 ]
 
@@ -53,28 +55,27 @@ class ByteDFA:
     def __init__(self, transitions: np.ndarray, accepting: np.ndarray):
         # Internal constructor: callers hand over an already canonical table.
         # Use ByteDFA.from_table to canonicalize an arbitrary one.
-        t = np.ascontiguousarray(transitions, dtype=np.int32)
-        a = np.ascontiguousarray(accepting, dtype=np.bool_)
-        t.setflags(write=False)
-        a.setflags(write=False)
-        self._t = t
-        self.accepting = a
-        self._key: str | None = None
-        self._cls: np.ndarray | None = None  # a partition of the bytes the DFA respects
-        self._classes: np.ndarray | None = None  # the table over the classes of _cls
+        self._set(np.ascontiguousarray(transitions, dtype=np.int32), None, None,
+                  np.ascontiguousarray(accepting, dtype=np.bool_))
+
+    def _set(self, table, classes, byte_cls, accepting) -> None:
+        """Every slot: the 256-column table or None, the table over byte classes and the
+        class of each byte (or None), the accepting flags; the arrays made read-only."""
+        for a in (table, classes, byte_cls, accepting):
+            if a is not None:
+                a.setflags(write=False)
+        self._t = table
+        self._classes = classes  # the table over the classes of _cls
+        self._cls = byte_cls  # a partition of the bytes the DFA respects
+        self.accepting = accepting
+        self._key = None
 
     @classmethod
     def of_kernel(cls, table: np.ndarray, accepting: np.ndarray) -> "ByteDFA":
         """The DFA of a canonical table a kernel made: int32 [n, 256] and bool [n],
         contiguous and owned by no one else (made read-only here, not copied)."""
         d = cls.__new__(cls)
-        table.setflags(write=False)
-        accepting.setflags(write=False)
-        d._t = table
-        d.accepting = accepting
-        d._key = None
-        d._cls = None
-        d._classes = None
+        d._set(table, None, None, accepting)
         return d
 
     @classmethod
@@ -83,15 +84,8 @@ class ByteDFA:
         bytes ``b`` with ``byte_cls[b] == c`` (every class has a byte), and bool [n]; the
         arrays are owned by no one else (made read-only here, not copied)."""
         d = cls.__new__(cls)
-        table = np.ascontiguousarray(table, dtype=np.int32)
-        byte_cls = np.ascontiguousarray(byte_cls, dtype=np.int64)
-        for a in (table, byte_cls, accepting):
-            a.setflags(write=False)
-        d._t = None
-        d._classes = table
-        d._cls = byte_cls
-        d.accepting = accepting
-        d._key = None
+        d._set(None, np.ascontiguousarray(table, dtype=np.int32), np.ascontiguousarray(byte_cls, dtype=np.int64),
+               accepting)
         return d
 
     @property
@@ -111,9 +105,14 @@ class ByteDFA:
         else the distinct columns of the 256-column one."""
         if self._t is None:
             return self._classes, self._cls
-        cls = self._byte_partition()
-        ids, reps, inverse = np.unique(cls, return_index=True, return_inverse=True)
+        _, reps, inverse = np.unique(self._byte_partition(), return_index=True, return_inverse=True)
         return np.take(self._t, reps, axis=1), inverse.reshape(-1).astype(np.int64)
+
+    def row(self, s: int) -> np.ndarray:
+        """The 256 targets of state ``s`` (without making the 256-column table)."""
+        if self._t is not None:
+            return self._t[s]
+        return self._classes[s][self._cls]
 
     def class_table(self) -> tuple[np.ndarray, np.ndarray]:
         """(int32 [n, k] table over byte classes, int64 [256] class of each byte): row ``s``
@@ -182,7 +181,7 @@ class ByteDFA:
 
     def is_empty(self) -> bool:
         """True iff the language is empty (trimmed DFAs: the start state accepts nothing)."""
-        return self.n_states == 1 and not self.accepting[0] and bool((self.class_table()[0][0] < 0).all())
+        return self.n_states == 1 and not self.accepting[0] and bool((self.row(0) < 0).all())
 
     def accepts_empty(self) -> bool:
         """True iff the empty string is in the language."""
@@ -229,11 +228,9 @@ def literal_dfa(data: bytes) -> ByteDFA:
     return ByteDFA(t, acc)
 
 
-def literals_dfa(words: Sequence[bytes], *, max_states: int = DEFAULT_LIMITS.max_regex_states,
-                 time_limit: float = DEFAULT_LIMITS.max_regex_seconds) -> ByteDFA:
-    """The minimal DFA accepting exactly ``words``: their trie, minimized (an ``enum`` of
-    hundreds of strings; a union of as many literal DFAs costs milliseconds in byte
-    classes and subset bookkeeping alone)."""
+def word_trie(words) -> tuple[list[dict[int, int]], list[bool]]:
+    """The trie of byte strings ``words``: per node (the root 0, a child always after its
+    parent) its children by byte, and whether a word ends there."""
     children: list[dict[int, int]] = [{}]
     final = [False]
     for w in words:
@@ -247,6 +244,15 @@ def literals_dfa(words: Sequence[bytes], *, max_states: int = DEFAULT_LIMITS.max
                 final.append(False)
             node = nxt
         final[node] = True
+    return children, final
+
+
+def literals_dfa(words: Sequence[bytes], *, max_states: int = DEFAULT_LIMITS.max_regex_states,
+                 time_limit: float = DEFAULT_LIMITS.max_regex_seconds) -> ByteDFA:
+    """The minimal DFA accepting exactly ``words``: their trie, minimized (an ``enum`` of
+    hundreds of strings; a union of as many literal DFAs costs milliseconds in byte
+    classes and subset bookkeeping alone)."""
+    children, final = word_trie(words)
     used = sorted({b for kids in children for b in kids})
     spare = int(len(used) < 256)  # class 0: the bytes no word has, if any
     byte_cls = np.zeros(256, dtype=np.int64)

@@ -252,7 +252,7 @@ class Lexer:
         if excl is None:
             dfa = self.dfas[term]
             sub = [s for t, s in self.members(state) if t == term]
-            excl = bytes(np.nonzero(dfa.transitions[sub[0]] >= 0)[0].tolist()) if sub else b""
+            excl = bytes(np.nonzero(dfa.row(sub[0]) >= 0)[0].tolist()) if sub else b""
             self._ignore_excl[key] = excl
         return self.start(allowed, excl)
 
@@ -369,18 +369,13 @@ class Lexer:
             if window[0] == len(window[1]):
                 del self._windows[t]
 
-    def _first_bytes(self, t: int, k: int) -> np.ndarray:
-        """The bytes terminal ``t``'s DFA takes from its state ``k`` (bool [256])."""
-        tab, cls = self.dfas[t].class_table()
-        return tab[k][cls] >= 0
-
     def _longest(self, t: int, k: int) -> int:
         """The most bytes a lexeme of terminal ``t`` may still take from its DFA state
-        ``k``; -1 where there is no bound (a cycle)."""
+        ``k``; ``_UNBOUNDED`` where there is no bound (a cycle)."""
         got = self._longest_paths.get(t)
         if got is None:
             got = self._longest_paths[t] = _longest_paths(*self.dfas[t].class_table())
-        return int(got[k])
+        return int(got[k]) if got[k] >= 0 else _UNBOUNDED
 
     def materialize(self) -> None:
         """Write every row of the blocks written in part: for code that reads the table
@@ -582,13 +577,11 @@ class Lexer:
                 window = self._windows.get(t)
                 if window is None:
                     continue
-                first = self._first_bytes(t, k)
-                own = self._longest(t, k)
+                first = self.dfas[t].row(k) >= 0
                 reach = 0
                 for t2, k2 in members:
-                    if t2 != t and (first & self._first_bytes(t2, k2)).any():
-                        reach = max(reach, min(own if own >= 0 else _UNBOUNDED,
-                                               self._longest(t2, k2) if self._longest(t2, k2) >= 0 else _UNBOUNDED))
+                    if t2 != t and (first & (self.dfas[t2].row(k2) >= 0)).any():
+                        reach = max(reach, min(self._longest(t, k), self._longest(t2, k2)))
                 d = int(window[1][k])
                 self._write_window(t, 1 << 30 if reach == _UNBOUNDED or d < 0 else d + reach + self.horizon)
         first = len(self._members)
@@ -1053,9 +1046,11 @@ def _longest_paths(trans, cls):
 @njit(cache=True, nogil=True)
 def _fill_rows(trans, follow, accept, dfa_trans, dfa_cls, acc, follow_bytes, base, longest_match, depth, lo,
                max_depth):
-    """Rows ``base + lo ..`` of one terminal's block (as :func:`_fill_block` writes them),
-    in order, up to the first DFA state deeper than ``max_depth`` bytes from the start;
-    returns the rows written then. ``depth``: per DFA state its distance from the start,
+    """Rows ``base + lo ..`` of the lexer tables for one terminal's DFA (its table over
+    byte classes ``dfa_cls``, see ByteDFA.class_table), in order, up to the first DFA
+    state deeper than ``max_depth`` bytes from the start: its transitions shifted by
+    ``base``; at accepting states the bytes that may start the next lexeme (with longest
+    match, only those the DFA cannot take itself). Returns the rows written then. ``depth``: per DFA state its distance from the start,
     -1 where not known yet; the DFA's states are numbered breadth-first, so a state's
     depth is known (from an earlier state) when its row comes."""
     n = dfa_trans.shape[0]
@@ -1089,24 +1084,10 @@ def _fill_rows(trans, follow, accept, dfa_trans, dfa_cls, acc, follow_bytes, bas
 
 @njit(cache=True, nogil=True)
 def _fill_block(trans, follow, accept, block_term, dfa_trans, dfa_cls, acc, follow_bytes, base, term, longest_match):
-    """Rows ``base ..`` of the lexer tables for one terminal's DFA (its table over byte
-    classes ``dfa_cls``, see ByteDFA.class_table): its transitions shifted by ``base``; at
-    accepting states the bytes that may start the next lexeme (with longest match, only
-    those the DFA cannot take itself); the terminal of each."""
+    """Every row of one terminal's block (as :func:`_fill_rows` writes them) and the
+    terminal of each."""
     n = dfa_trans.shape[0]
-    for k in range(n):
-        s = base + k
-        block_term[s] = term
-        for b in range(256):
-            nxt = dfa_trans[k, dfa_cls[b]]
-            trans[s, b] = nxt + base if nxt >= 0 else -1
-        if not acc[k]:  # most states: nothing follows inside a lexeme
-            follow[s, :] = False
-            accept[s] = False
-            continue
-        any_follow = False
-        for b in range(256):
-            f = follow_bytes[b] and not (longest_match and dfa_trans[k, dfa_cls[b]] >= 0)
-            follow[s, b] = f
-            any_follow = any_follow or f
-        accept[s] = any_follow
+    block_term[base:base + n] = term
+    depth = np.full(n, -1, dtype=np.int32)
+    depth[0] = 0
+    _fill_rows(trans, follow, accept, dfa_trans, dfa_cls, acc, follow_bytes, base, longest_match, depth, 0, n)
