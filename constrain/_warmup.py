@@ -10,6 +10,7 @@ numba's compiler holds a process-wide lock, so threads would not help), then loa
 
 from __future__ import annotations
 
+import atexit
 import os
 import subprocess
 import sys
@@ -128,6 +129,7 @@ def _run_spec(kind: str, text: str, vocab: Vocabulary) -> None:
         return  # a vocabulary that cannot spell it: nothing to warm with it
     m = compiled.matcher(max_tokens=400) if kind == "json_budget" else compiled.matcher()
     for token in vocab.longest_match(text.encode("utf-8")):
+        _checkpoint()
         m.mask_words()
         if not m.advance(token):
             break
@@ -139,9 +141,12 @@ def _run_all(vocab: Vocabulary) -> None:
 
     with _caches.no_trace():
         for load in _automata_kernels().values():
+            _checkpoint()
             load()
         for kind, text in _WARM_SPECS:
+            _checkpoint()
             _run_spec(kind, text, vocab)
+        _checkpoint()
         # (the lookup of a product state by its members, which shared walks ask for
         # where the specs above may not)
         from .automata.dfa import literal_dfa
@@ -278,6 +283,31 @@ def warmup(vocab: Vocabulary | None = None, *, jobs: int = 1) -> float:
 # and the first compile finds them ready (measured in benchmarks/bench_coldstart.py).
 
 _prefetch_thread: threading.Thread | None = None
+_prefetch_lock = threading.Lock()
+_exiting = threading.Event()
+
+
+class _Stopped(Exception):
+    """The interpreter is exiting: the prefetch thread stops between two kernels."""
+
+
+def _checkpoint() -> None:
+    if _exiting.is_set() and threading.current_thread() is _prefetch_thread:
+        raise _Stopped
+
+
+@atexit.register
+def _stop_prefetch() -> None:
+    """At exit, let the prefetch thread end at its next kernel and wait for it. A daemon
+    thread left running is stopped by the interpreter the next time it takes the GIL,
+    which may be inside LLVM's C++ code (numba's object cache calls back into Python
+    there): the process then aborts ("terminate called without an active exception")
+    instead of exiting."""
+    with _prefetch_lock:
+        _exiting.set()
+        t = _prefetch_thread
+    if t is not None and t is not threading.current_thread():
+        t.join()
 
 
 def _mark_ready() -> None:
@@ -298,7 +328,7 @@ def _prefetch() -> None:
 
         _grammar_store._code()  # (the disk caches' source digest, made once per process)
         warmup()
-    except Exception:  # noqa: BLE001 - the first compile will load (and report) the same
+    except Exception:  # noqa: BLE001 - the first compile will load (and report) the same (_Stopped too)
         pass
 
 
@@ -316,8 +346,11 @@ def prefetch() -> bool:
     marker = _kernels.ready_marker()
     if marker is None or not os.path.exists(marker):
         return False
-    _prefetch_thread = threading.Thread(target=_prefetch, name="constrain-prefetch", daemon=True)
-    _prefetch_thread.start()
+    with _prefetch_lock:
+        if _exiting.is_set() or _prefetch_thread is not None:
+            return False
+        _prefetch_thread = threading.Thread(target=_prefetch, name="constrain-prefetch", daemon=True)
+        _prefetch_thread.start()
     return True
 
 

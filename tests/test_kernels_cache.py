@@ -145,6 +145,23 @@ def test_a_fork_waits_for_the_prefetch(tmp_path, warm_numba_dir):
     assert _python(code, env).split() == ["0", "True"]
 
 
+def test_exit_stops_the_prefetch_between_kernels(tmp_path, warm_numba_dir):
+    # A process that ends while the kernels load: the thread stops at its next kernel and
+    # the exit waits for it (stopped by the interpreter inside LLVM, it would abort the
+    # process). The check is registered first, so it runs after constrain's own.
+    env = {"CONSTRAIN_CACHE_DIR": str(tmp_path), "NUMBA_CACHE_DIR": warm_numba_dir}
+    code = (
+        "import atexit\n"
+        "def check():\n"
+        "    t = w._prefetch_thread\n"
+        "    print(t is not None, t is not None and t.is_alive(), w._warmed, w.prefetch())\n"
+        "atexit.register(check)\n"
+        "import constrain, constrain._warmup as w\n"
+    )
+    for _ in range(3):
+        assert _python(code, env).split() == ["True", "False", "False", "False"]
+
+
 def test_limit_clock_never_goes_back():
     import threading
 
