@@ -47,6 +47,19 @@ def test_warmup_leaves_shared_caches_alone():
     assert constrain.warmup(vocab) == 0.0  # once per process
 
 
+def test_warmup_with_warm_kernels_still_makes_the_vocabulary_tables(monkeypatch):
+    from constrain import _warmup
+    from constrain.masking import unique
+
+    vocab = constrain.Vocabulary([b"a", b"b", b"ab", b"</s>"], special=[3], eos_token_ids=[3])
+    monkeypatch.setattr(_warmup, "_warmed", True)  # (kernels loaded before)
+    assert vocab._sorted_bytes is None and unique._INDEX.get(vocab.fingerprint) is None
+    assert constrain.warmup(vocab) > 0.0
+    assert vocab._sorted_bytes == (b"a", b"ab", b"b") and vocab._by_bytes == {b"a": 0, b"b": 1, b"ab": 2}
+    assert unique._INDEX.get(vocab.fingerprint) is not None
+    assert constrain.warmup(vocab) == 0.0
+
+
 def test_warmup_with_a_vocabulary_that_cannot_spell_its_specs():
     from constrain import _warmup
 
