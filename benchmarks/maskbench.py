@@ -96,6 +96,8 @@ def summarize(engine: str, results: list[dict], proc: EngineProcess) -> dict:
         "invalidation_errors": sum(r.get("invalidation_errors", 0) for r in results),
         "disagreements": sum(r.get("disagreements", 0) for r in results),
         "restarts": proc.restarts,
+        "gc": {k: (max if k.endswith("max_ns") else sum)(r["gc"][k] for r in results if "gc" in r)
+               for k in ("full", "full_max_ns", "in_masks", "in_masks_max_ns")} if any("gc" in r for r in results) else None,
     }
 
 
@@ -136,6 +138,15 @@ def print_report(summaries: list[dict]) -> None:
         _harness.fmt_ms(s["warmup_ns"]) if s["warmup_ns"] is not None else "-" for s in summaries])
     prep.append(["worker restarts"] + [str(s["restarts"]) for s in summaries])
     print(_harness.format_table(["one-off costs"] + [s["engine"] for s in summaries], prep))
+    # (the worker's cyclic garbage collector: where a collection runs inside a mask, it
+    # may be that mask's worst case)
+    gcs = [s["gc"] or {} for s in summaries]
+    rows = [["full collections (longest, ms)"] + [
+        f"{g['full']:,} ({g['full_max_ns'] / 1e6:.1f})" if g else "-" for g in gcs]]
+    rows.append(["collections inside a timed mask (longest, ms)"] + [
+        f"{g['in_masks']:,} ({g['in_masks_max_ns'] / 1e6:.1f})" if g else "-" for g in gcs])
+    print()
+    print(_harness.format_table(["garbage collector"] + [s["engine"] for s in summaries], rows))
     for s in summaries:
         if s["start_error"]:
             print(f"note: {s['engine']} did not start: {s['start_error']}")

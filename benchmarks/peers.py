@@ -312,6 +312,42 @@ def _is_allowed(row, t: int) -> bool:
     return (int(row[t >> 5]) >> (t & 31)) & 1 == 1
 
 
+class GcWatch:
+    """The cyclic garbage collector's pauses in a worker (its callbacks): per job, the
+    full collections and the longest; the collections that ran inside a timed mask (a
+    mask that allocates may set one off) and the longest of those."""
+
+    def __init__(self) -> None:
+        self.in_mask = False
+        self._t0 = 0
+        self._reset()
+
+    def _reset(self) -> None:
+        self.full = self.masks = 0
+        self.full_max_ns = self.mask_max_ns = 0
+
+    def __call__(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._t0 = time.perf_counter_ns()
+            return
+        took = time.perf_counter_ns() - self._t0
+        if info["generation"] == 2:
+            self.full += 1
+            self.full_max_ns = max(self.full_max_ns, took)
+        if self.in_mask:
+            self.masks += 1
+            self.mask_max_ns = max(self.mask_max_ns, took)
+
+    def take(self) -> dict:
+        out = {"full": self.full, "full_max_ns": self.full_max_ns, "in_masks": self.masks,
+               "in_masks_max_ns": self.mask_max_ns}
+        self._reset()
+        return out
+
+
+GC_WATCH = GcWatch()
+
+
 def run_job(adapter: Adapter, job: dict, bitmask) -> dict:
     """Compile, time the first mask, walk every test; never raises for engine errors."""
     res: dict[str, Any] = {"id": job["id"], "engine": adapter.name, "status": "ok", "error": None}
@@ -321,6 +357,8 @@ def run_job(adapter: Adapter, job: dict, bitmask) -> dict:
         res.update(status="unavailable", error=str(e))
         return res
     row = bitmask[0]
+    watch = GC_WATCH
+    watch.take()
     # TTFM: the median over ``ttfm_repeat`` compiles (default one), each from scratch;
     # with ``ttfm_budget_s``, no new compile starts past that many seconds once three are done.
     compile_ns: list[int] = []
@@ -347,7 +385,7 @@ def run_job(adapter: Adapter, job: dict, bitmask) -> dict:
             ttfm_ns.append(t2 - t0)
     except Exception as e:  # any exception while compiling is, by definition, a compile error
         res.update(status="compile_error", error=f"{type(e).__name__}: {e}"[:500],
-                   declined=adapter.declines(e))
+                   declined=adapter.declines(e), gc=watch.take())
         return res
     res["compile_ns"] = statistics.median(compile_ns)
     res["ttfm_ns"] = statistics.median(ttfm_ns)
@@ -364,9 +402,11 @@ def run_job(adapter: Adapter, job: dict, bitmask) -> dict:
             rejected_at = None
             for i, t in enumerate(tokens):
                 row.fill(0)  # a fill that skips words must show up as rejections
+                watch.in_mask = True
                 a = _ns()
                 fill()
                 b = _ns()
+                watch.in_mask = False
                 tbm.append(b - a)
                 if not _is_allowed(row, t):
                     rejected_at = i
@@ -406,6 +446,7 @@ def run_job(adapter: Adapter, job: dict, bitmask) -> dict:
         disagreements=disagreements,
     )
     res["passed"] = res["status"] == "ok" and validation_errors == 0 and invalidation_errors == 0
+    res["gc"] = watch.take()
     return res
 
 
@@ -458,6 +499,7 @@ def worker_main(conn, engine: str, tokenizer_name: str, warmup_kinds: list[str],
             gc.collect()
             gc.freeze()
             atexit.register(gc.unfreeze)  # finalised at exit as usual
+        gc.callbacks.append(GC_WATCH)
         info["ok"] = True
     except Exception as e:
         info.update(ok=False, error=f"{type(e).__name__}: {e}", trace=traceback.format_exc())
