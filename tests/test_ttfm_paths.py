@@ -191,3 +191,27 @@ def test_large_bounded_strings_are_written_as_far_as_tokens_read(monkeypatch, ca
             assert all(lexer.dfas[t]._t is None for t in big)  # read over byte classes: no 256-column table
     assert runs[True] == runs[False]
     assert runs[True][-3:] == [True, True, False]  # the document fits; one character more does not
+
+
+def test_a_dropped_grammar_leaves_no_ir_for_the_collector():
+    # The terminal memos keep DFAs under their terminals' text, not the IR objects: what a
+    # compile leaves behind is no tracked IR (which every full collection would read).
+    import gc
+
+    from constrain import _warmup
+    from constrain.grammar import ir
+
+    if _warmup._prefetch_thread is not None:
+        _warmup._prefetch_thread.join()  # (its warm-up compiles specs of its own meanwhile)
+    schema = {"type": "object", "properties": {f"k{i}": {"type": "string", "pattern": f"^x{i}[a-z]+$"}
+                                               for i in range(40)},
+              "additionalProperties": {"enum": ["a", "b", {"c": 1}]}}
+    kinds = (ir.Lit, ir.RegexTerm, ir.Concat, ir.Union_, ir.Intersect, ir.Difference)
+    gc.collect()
+    before = {id(o) for o in gc.get_objects() if isinstance(o, kinds)}  # (other tests' own)
+    g = compile(constrain.JsonSchema(schema), byte_vocab(), cache=False)
+    g.matcher().mask_words()
+    del g
+    gc.collect()
+    assert not [o for o in gc.get_objects() if isinstance(o, kinds) and id(o) not in before]
+    assert len(rx._TERMINALS) > 40 and all(type(k) is str for k in rx._TERMINALS.keys())

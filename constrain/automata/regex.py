@@ -604,7 +604,7 @@ def syntax_terminals(*terms) -> None:
     and are kept by :func:`constrain.clear_caches` (at most a few hundred are kept)."""
     for term in terms:
         if len(_SYNTAX_TERMS) < _SYNTAX_MAX:
-            _SYNTAX_TERMS.add(term)
+            _SYNTAX_TERMS.add(repr(term))
 
 
 def is_syntax_key(key: str) -> bool:
@@ -786,8 +786,13 @@ def compile_terminal(term, limits: Limits = DEFAULT_LIMITS) -> ByteDFA:
         limits.max_regex_states == DEFAULT_LIMITS.max_regex_states
         and limits.max_regex_seconds == DEFAULT_LIMITS.max_regex_seconds
     ) else (term, limits.max_regex_states, limits.max_regex_seconds)
-    memo = _SYNTAX if key in _SYNTAX_TERMS else _TERMINALS
-    got = memo.get(key)
+    # The memos are keyed by the terminal's text (the IR's dataclass repr: equal exactly
+    # where the terminals are), a string the cyclic collector never reads through; the
+    # IR objects themselves as keys were thousands of tracked objects, read at every
+    # full collection (half of one's time after a few hundred schemas).
+    text = repr(key)
+    memo = _SYNTAX if text in _SYNTAX_TERMS else _TERMINALS
+    got = memo.get(text)
     if got is not None:
         return got
     if _worth_a_lookup(term) and store.enabled():
@@ -799,7 +804,7 @@ def compile_terminal(term, limits: Limits = DEFAULT_LIMITS) -> ByteDFA:
                 store.save(key, dfa)
     else:
         dfa = _terminal_dfa(term, limits)
-    memo.put(key, dfa)
+    memo.put(text, dfa)
     if memo is _SYNTAX and len(_SYNTAX_KEYS) < 2 * _SYNTAX_MAX:
         _SYNTAX_KEYS.add(dfa.key)
     return dfa
