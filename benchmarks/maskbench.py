@@ -96,6 +96,9 @@ def summarize(engine: str, results: list[dict], proc: EngineProcess) -> dict:
         "invalidation_errors": sum(r.get("invalidation_errors", 0) for r in results),
         "disagreements": sum(r.get("disagreements", 0) for r in results),
         "restarts": proc.restarts,
+        # (per schema that compiled and ran clean: its masks' times, for the figures over
+        # the schemas every engine compiled)
+        "tbm_by_id": {r["id"]: r["tbm_ns"] for r in results if r["status"] == "ok" and r.get("tbm_ns")},
         "gc": {k: (max if k.endswith("max_ns") else sum)(r["gc"][k] for r in results if "gc" in r)
                for k in ("full", "full_max_ns", "in_masks", "in_masks_max_ns")} if any("gc" in r for r in results) else None,
     }
@@ -132,6 +135,24 @@ def print_report(summaries: list[dict]) -> None:
         rows.append([label] + [col(s, lambda s: f"{s[key]:,}") for s in summaries])
     print(_harness.format_table(heads, rows))
     print()
+    # The same figures over the schemas that every engine compiled and ran clean: each
+    # engine's masks over the same documents (an engine's masks on schemas another cannot
+    # compile are left out of both).
+    live = [s for s in summaries if s["available"]]
+    if len(live) > 1:
+        common = set.intersection(*(set(s["tbm_by_id"]) for s in live))
+        rows = []
+        per = []
+        for s in live:
+            tbm = sorted(x for i in common for x in s["tbm_by_id"][i])
+            per.append((sum(tbm) / len(tbm) if tbm else float("nan"),
+                        *_harness.percentiles(tbm, [99, 99.9]), tbm[-1] if tbm else float("nan"), len(tbm)))
+        for k, label in enumerate(["TBM mean (µs)", "TBM p99 (µs)", "TBM p99.9 (µs)", "TBM max (µs)"]):
+            rows.append([label] + [_harness.fmt_us(p[k]) for p in per])
+        rows.append(["tokens (masks timed)"] + [f"{p[4]:,}" for p in per])
+        print(_harness.format_table([f"on the {len(common):,} schemas every engine compiled"]
+                                    + [s["engine"] for s in live], rows))
+        print()
     prep = [["vocabulary preprocessing (s)"] + [
         f"{s['prep_ns'] / 1e9:.2f}" if s["prep_ns"] is not None else "-" for s in summaries]]
     prep.append(["first JSON compile+walk in process (ms)"] + [
