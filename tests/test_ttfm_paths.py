@@ -215,3 +215,27 @@ def test_a_dropped_grammar_leaves_no_ir_for_the_collector():
     gc.collect()
     assert not [o for o in gc.get_objects() if isinstance(o, kinds) and id(o) not in before]
     assert len(rx._TERMINALS) > 40 and all(type(k) is str for k in rx._TERMINALS.keys())
+
+
+def test_the_parser_tables_leave_the_collector():
+    # The parser's tables of many ints are tuples, which the cyclic collector stops
+    # tracking at its first pass (sets and lists of ints it reads at every full collection)
+    import gc
+
+    g = compile(constrain.Lark('''
+        start: item ("," item)*
+        item: NAME | "[" start? "]" | NAME "=" NUMBER
+        NAME: /[a-z]+/
+        NUMBER: /[0-9]+/
+    '''), byte_vocab(), cache=False)
+    m = g.matcher()
+    for b in b"a,[b=1,[c]],[],d":
+        m.mask_words()
+        assert m.advance(b)
+    gc.collect()
+    gc.collect()  # (a tuple of tuples: untracked once its members are)
+    p = g.parser
+    tables = [p._next_sym, p._lhs, p._first_dr, *p._first_dr, *p._predictions.values(), *p._group_nts,
+              *(group[0] for group in p._groups)]
+    assert len(p._groups) > 1 and len(p._predictions) > 1
+    assert not [t for t in tables if gc.is_tracked(t)]

@@ -72,9 +72,13 @@ class EarleyParser:
             next_sym.extend(rhs)
             next_sym.append(-1)
             lhs.extend([head] * (len(rhs) + 1))
-        self._next_sym = next_sym
-        self._lhs = lhs
-        self._first_dr = first_dr_of
+        # (tuples, here and in the tables below that hold many ints: the cyclic collector
+        # stops tracking a tuple of ints at its first pass, where a list, a set or a
+        # frozenset of them is read through at every full collection, a cache miss an
+        # int: ~30 ms for a parser of 10^4 states)
+        self._next_sym = tuple(next_sym)
+        self._lhs = tuple(lhs)
+        self._first_dr = tuple(map(tuple, first_dr_of))
         self._accept_dr = 1  # S' -> S .
         nullable = [False] * n_nt
         # (an alternative with a terminal is never empty: lexemes are not)
@@ -96,15 +100,15 @@ class EarleyParser:
         self._by_terminal: list[dict[int, list[int]]] = []
         # Per prediction group: its nonterminals' items (all HERE), and the same two
         # tables over them (HERE left unresolved: the group serves many sets).
-        self._groups: list[tuple[frozenset[int], dict[int, list[int]], dict[int, list[int]]]] = []
-        self._group_index: dict[frozenset[int], int] = {}
-        self._group_nts: list[frozenset[int]] = []  # the nonterminals each group predicts
+        self._groups: list[tuple[tuple[int, ...], dict[int, tuple[int, ...]], dict[int, tuple[int, ...]]]] = []
+        self._group_index: dict[tuple[int, ...], int] = {}
+        self._group_nts: list[tuple[int, ...]] = []  # the nonterminals each group predicts, sorted
         self._joins: dict[int, int] = {}  # a << 32 | b (a < b) -> the state of both
         self._group_allowed: list[tuple[int, ...]] = []
         self._advance: dict[int, int] = {}  # state << 32 | terminal -> state
         self._allowed: list[tuple[int, ...]] = []
         self._accepting: list[bool] = []
-        self._predictions: dict[int, tuple[frozenset[int], frozenset[int]]] = {}
+        self._predictions: dict[int, tuple[int, ...]] = {}
         self._state_keys: dict[int, bytes] = {}  # see state_key
         self.initial = self._intern(*self._closure({0 * _BIG + 0}))
 
@@ -142,7 +146,8 @@ class EarleyParser:
                 got = self._joins[key] = DEAD
             if got is None:
                 items = tuple(sorted(set(self._sets[a]).union(self._sets[b])))
-                predicted = self._group_nts[self._group_of[a]] | self._group_nts[self._group_of[b]]
+                predicted = tuple(sorted(set(self._group_nts[self._group_of[a]]).union(
+                    self._group_nts[self._group_of[b]])))
                 if len(items) > self.max_items_per_set:
                     raise _too_many_items(self.max_items_per_set)
                 got = self._joins[key] = self._intern(items, predicted)
@@ -159,7 +164,7 @@ class EarleyParser:
         """The Earley items of ``state``: its kernel and what it predicts (origin HERE).
         Items whose rule is complete are left out (their completions are in), save the
         accepting one."""
-        return self._groups[self._group_of[state]][0].union(self._sets[state])
+        return frozenset(self._groups[self._group_of[state]][0]).union(self._sets[state])
 
     @property
     def n_states(self) -> int:
@@ -271,7 +276,7 @@ class EarleyParser:
         self._waiting[state] = waiting
         return waiting
 
-    def _group(self, nts: frozenset[int]) -> int:
+    def _group(self, nts: tuple[int, ...]) -> int:
         """The prediction group of the nonterminals ``nts``: what predicting them adds,
         closed under prediction. Sets whose dots stand before the same nonterminals share it."""
         got = self._group_index.get(nts)
@@ -280,7 +285,7 @@ class EarleyParser:
         items: set[int] = set()
         predictions = self._predictions
         for s in nts:
-            items |= (predictions.get(s) or self._prediction(s))[0]
+            items.update(predictions.get(s) or self._prediction(s))
         n_nt = self.n_nt
         ns = self._next_sym
         by_terminal: dict[int, list[int]] = {}
@@ -292,7 +297,7 @@ class EarleyParser:
             elif s >= 0:
                 waiting.setdefault(s, []).append(it)
         got = len(self._groups)
-        self._groups.append((frozenset(items), {k: tuple(v) for k, v in by_terminal.items()},
+        self._groups.append((tuple(sorted(items)), {k: tuple(v) for k, v in by_terminal.items()},
                              {k: tuple(v) for k, v in waiting.items()}))
         self._group_nts.append(nts)
         self._group_allowed.append(tuple(sorted(by_terminal)))
@@ -308,8 +313,8 @@ class EarleyParser:
             return DEAD
         return self._intern(*self._closure(kernel))
 
-    def _prediction(self, s: int) -> tuple[frozenset[int], frozenset[int]]:
-        """(items, nonterminals) that predicting nonterminal ``s`` adds to any set.
+    def _prediction(self, s: int) -> tuple[int, ...]:
+        """The items that predicting nonterminal ``s`` adds to any set, sorted.
 
         Predicted items start HERE, so what they predict in turn, and the dots they move
         over nullable symbols, are the same in every set: closed once per nonterminal.
@@ -338,11 +343,11 @@ class EarleyParser:
                     stack.extend(d0 * _BIG for d0 in first[s2])
                 if nullable[s2]:
                     stack.append(it + _BIG)
-        got = (frozenset(items), frozenset(nts))
+        got = tuple(sorted(items))
         self._predictions[s] = got
         return got
 
-    def _closure(self, kernel: set[int]) -> tuple[tuple[int, ...], frozenset[int]]:
+    def _closure(self, kernel: set[int]) -> tuple[tuple[int, ...], tuple[int, ...]]:
         """The kernel closed under completion and nullable skips (items that do not start
         here), and the nonterminals right after its dots (its prediction group closes
         them under prediction)."""
@@ -398,9 +403,9 @@ class EarleyParser:
         # accepting item stays (it marks the set as accepting).
         acc = self._accept_dr
         kept = [it for it in items if ns[it >> 32] >= 0 or it >> 32 == acc]
-        return tuple(sorted(kept)), frozenset(predicted)
+        return tuple(sorted(kept)), tuple(sorted(predicted))
 
-    def _intern(self, items: tuple[int, ...], predicted: frozenset[int]) -> int:
+    def _intern(self, items: tuple[int, ...], predicted: tuple[int, ...]) -> int:
         got = self._index.get(items)
         if got is not None:
             return got
