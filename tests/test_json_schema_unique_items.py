@@ -123,6 +123,38 @@ def test_tokens_that_end_two_items_are_checked(qwen2):
     assert len(quote) == 1 and not m3.is_token_allowed(quote[0]) and not _bit(m3.mask_words(), quote[0])
 
 
+def test_the_check_is_kept_per_state_not_per_offset(qwen2, monkeypatch):
+    """The check's memo serves a state that recurs later in the text (rows of one shape),
+    and what it serves is what the check computes afresh there."""
+    from constrain.masking import unique
+    schema = {"type": "array", "items": {"type": "object", "properties": {
+        "k": {"type": "string"}, "v": {"type": "array", "items": {"type": "string"}, "uniqueItems": True}},
+        "required": ["k", "v"], "additionalProperties": False}}
+    g = constrain.compile(constrain.JsonSchema(schema), qwen2)
+    checker = g.unique_checker
+    calls = []
+    real = unique.UniqueChecker._duplicates
+    monkeypatch.setattr(unique.UniqueChecker, "_duplicates", lambda self, *a: calls.append(a) or real(self, *a))
+    m = g.matcher()
+    row = b'{"k": "x", "v": ["a", "b"]}, '
+    fourth = qwen2.longest_match(row)
+    toks = qwen2.longest_match(b"[") + fourth * 3  # from the third row on, the rows' states recur
+    for i, t in enumerate(toks + fourth[:-1] + qwen2.longest_match(b'{"k": "x", "v": ["a", "')):
+        if i == len(toks):
+            calls.clear()
+        words = m.mask_words()
+        fresh = real(checker, m._stack[-1], m._tracks[-1], g.engine.mask(m._stack[-1]))
+        expect = g.engine.mask(m._stack[-1]).copy()
+        for d in fresh:
+            expect[d >> 5] &= ~np.uint32(1 << (d & 31))
+        assert np.array_equal(words, expect), i
+        assert m.advance(t)
+        if i == len(toks) + len(fourth) - 2:
+            assert not calls  # the fourth row: every check served from the third's
+    repeat = qwen2.longest_match(b'a"')
+    assert not all(m.advance(t) for t in repeat)
+
+
 def test_rollback_and_fork_keep_the_items(qwen2):
     g = constrain.compile(constrain.JsonSchema(SCHEMAS[0]), qwen2)
     m = g.matcher()

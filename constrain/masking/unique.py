@@ -571,7 +571,7 @@ class UniqueChecker:
         """The tokens a trap is looked for after, at (``hid``, ``track``), and as a set
         (memoized): between items of short objects or arrays, those with a comma; else
         :meth:`_item_candidates`."""
-        key = (hid, track)
+        key = _key(hid, track)
         got = self._walks.get(key)
         if got is None:
             f = _outermost(track)[1]
@@ -865,7 +865,7 @@ class UniqueChecker:
         as an earlier item (:meth:`_candidates`, :meth:`_item_candidates`) whose
         planner's completion repeats one; a token stays where :func:`fresh_completion`
         finds a completion that fits."""
-        key = (hid, track, cap)
+        key = (_key(hid, track), cap)
         got = self._fresh.get(key)
         if got is not None and got[0] is words:
             return got[1]
@@ -902,7 +902,7 @@ class UniqueChecker:
         to an earlier one of its array. Returns ``words`` itself when none does. Raises
         MatcherError when that leaves no token while the grammar allowed some: every way
         on from here repeats an item."""
-        key = (hid, track)
+        key = _key(hid, track)
         got = self._masks.get(key)
         if got is not None and got[0] is words:
             return got[1]
@@ -987,6 +987,17 @@ class UniqueChecker:
 
 
 _ALL = np.zeros(0, dtype=np.int64)  # every allowed token a candidate
+
+
+def _key(hid: int, track: Track) -> tuple:
+    """A memo key of the check at (``hid``, ``track``) that leaves out where the text
+    is: what the check says of a token depends on the offsets of a track only through
+    their distances from its end (the items' starts are compared with one another and
+    with the bytes kept, never with the start of the text), so a key with the starts
+    counted back from the end serves every place the same state recurs at (the string
+    of an object's key read at each of its members, say)."""
+    frames, mode, text, at = track
+    return hid, tuple(f if f is None or f[2] < 0 else (f[0], f[1], f[2] - at, f[3]) for f in frames), mode, text
 _STUCK_SPAN = 32  # the longest token looked up inside an earlier item
 
 
