@@ -244,13 +244,9 @@ def _tiny_vocab() -> Vocabulary:
 def _vocabulary_tables(vocab: Vocabulary) -> bool:
     """Make the per-vocabulary tables a first spec would otherwise build in its compile
     or first mask (each once per vocabulary); whether any was missing."""
-    from .masking.unique import _INDEX, token_index
+    from .masking.unique import prepare_index
 
-    missing = vocab._by_bytes is None or vocab._sorted_bytes is None or _INDEX.get(vocab.fingerprint) is None
-    vocab.token_of(b"")
-    vocab.extends_token(b"")
-    token_index(vocab)
-    return missing
+    return prepare_index(vocab)
 
 
 def warmup(vocab: Vocabulary | None = None, *, jobs: int = 1) -> float:

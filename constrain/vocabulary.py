@@ -182,10 +182,23 @@ class Vocabulary:
 
     def extends_token(self, prefix: bytes) -> bool:
         """True when some usable token is longer than ``prefix`` and starts with it."""
+        k = bisect.bisect_right(self._usable_sorted(), prefix)
+        return k < len(self._sorted_bytes) and self._sorted_bytes[k].startswith(prefix)  # type: ignore[arg-type]
+
+    def _usable_sorted(self) -> tuple[bytes, ...]:
+        """The usable tokens' bytes in sorted order, made once."""
         if self._sorted_bytes is None:
             self._sorted_bytes = tuple(map(self._tokens.__getitem__, self.trie_ids.tolist()))
-        k = bisect.bisect_right(self._sorted_bytes, prefix)
-        return k < len(self._sorted_bytes) and self._sorted_bytes[k].startswith(prefix)
+        return self._sorted_bytes
+
+    def prepare_tables(self) -> bool:
+        """Make the lookup tables that :meth:`token_of`, :meth:`longest_match`,
+        :meth:`fewest_tokens` and :meth:`extends_token` build on first use, so that no
+        compile or mask pays for them; whether any was missing."""
+        missing = self._by_bytes is None or self._sorted_bytes is None
+        self._usable_by_bytes()
+        self._usable_sorted()
+        return missing
 
     # Depths at which a whole-vocabulary walk may be split (see trie_longer): tokens
     # longer than these are few (Qwen2: 1,918 of 151,643 tokens are longer than 16

@@ -387,6 +387,48 @@ def test_items_from_a_long_enum_never_begin_a_used_value():
     assert not m.is_token_allowed(comma) and m.is_token_allowed(close)
 
 
+def test_enum_item_masks_equal_the_check_token_by_token(qwen2):
+    # inside a string item from a known set, tokens of string content are judged without
+    # a walk: there, each mask along random documents equals feeding every token the
+    # grammar allows (the check's own answer)
+    values = [f"feature/{w}" for w in ("a", "ab", "abc", "b", "ba", "caf\u00e9", "c\"q", "d", "dd")] + \
+        [f"x{i}" for i in range(40)]
+    item = {"enum": values}
+    schemas = [{"type": "array", "items": item, "uniqueItems": True},
+               {"type": "array", "items": {"type": "array", "items": item, "uniqueItems": True}}]
+    rng = np.random.default_rng(3)
+    looked = removed = 0
+    for schema in schemas:
+        g = constrain.compile(constrain.JsonSchema(schema), qwen2)
+        checker = g.unique_checker
+        opening = "[" if schema is schemas[0] else '[["feature/a"], ['
+        for doc in range(12):
+            m = g.matcher()
+            # items written first: values with "feature/d" all used by some documents
+            written = [json.dumps(str(v), ensure_ascii=False) for v in rng.permutation(values[:7])[: doc % 8]] + ['"feature/d"', '"feature/dd"']
+            assert all(m.advance(t) for t in qwen2.longest_match((opening + ", ".join(written) + ", ").encode()))
+            for _ in range(40):
+                words = m.mask_words()
+                s, track = m._stack[-1], m._tracks[-1]
+                if checker._string_head(track) is not None:
+                    looked += 1
+                    grammar = g.engine.mask(s)
+                    allowed = np.flatnonzero(np.unpackbits(grammar.view(np.uint8), bitorder="little")[: qwen2.size])
+                    for t in allowed.tolist():
+                        kept = checker.feed(s, track, qwen2.token_bytes(t)) is not None
+                        assert _bit(words, t) == kept, (doc, t)
+                        removed += not kept
+                ids = m.allowed_token_ids()
+                if not len(ids):
+                    break
+                # short tokens favoured: items end early, repeat and nest
+                weights = np.array([4.0 if len(qwen2.token_bytes(int(t))) <= 2 else 1.0 for t in ids])
+                assert m.advance(int(rng.choice(ids, p=weights / weights.sum())))
+                if m.is_terminated():
+                    break
+    assert looked >= 20 and removed >= 20, (looked, removed)
+
+
 @settings(max_examples=60, deadline=None)
 @given(data=st.data())
 def test_long_enum_items_agree_with_jsonschema(data):

@@ -60,6 +60,17 @@ def test_warmup_with_warm_kernels_still_makes_the_vocabulary_tables(monkeypatch)
     assert constrain.warmup(vocab) == 0.0
 
 
+def test_vocabulary_tables_are_made_once_and_say_so():
+    vocab = constrain.Vocabulary([b"a", b"b", b"ab", b"</s>"], special=[3], eos_token_ids=[3])
+    assert vocab.prepare_tables() is True
+    assert vocab.prepare_tables() is False
+    assert vocab.token_of(b"ab") == 2 and vocab.extends_token(b"a") and not vocab.extends_token(b"ab")
+    assert vocab.token_of(b"</s>") is None  # (special: not usable)
+    fresh = constrain.Vocabulary([b"a", b"b"])
+    fresh.token_of(b"a")  # one table made on first use, the other still missing
+    assert fresh.prepare_tables() is True and fresh.prepare_tables() is False
+
+
 def test_warmup_with_a_vocabulary_that_cannot_spell_its_specs():
     from constrain import _warmup
 

@@ -379,6 +379,9 @@ class _TokenIndex:
             "commas": live & (count(data == 0x2C) > 0),
             "close_commas": live & after(data == 0x2C, first(np.isin(data, list(b"]}")))),
         }
+        # tokens of string content only (no quote, no backslash): inside a string they
+        # only lengthen it (see UniqueChecker._string_head)
+        self.plain = live & (count(quote) == 0) & (count(data == _BSLASH) == 0)
         by_head: dict[bytes, list[int]] = {}
         for t in np.flatnonzero(simple).tolist():
             # ends the string being written with the bytes before its quote, then separators
@@ -393,6 +396,14 @@ def token_index(vocab: Vocabulary) -> _TokenIndex:
     if got is None:
         got = _INDEX.setdefault(vocab.fingerprint, _TokenIndex(vocab))
     return got
+
+
+def prepare_index(vocab: Vocabulary) -> bool:
+    """Make the check's per-vocabulary tables (:class:`_TokenIndex`, and the vocabulary's
+    own lookups it reads) ahead of any grammar that needs them; whether any was missing."""
+    missing = _INDEX.get(vocab.fingerprint) is None
+    token_index(vocab)
+    return vocab.prepare_tables() or missing
 
 
 class UniqueChecker:
@@ -420,8 +431,7 @@ class UniqueChecker:
         self._index: _TokenIndex = token_index(self.vocab)
         self._comma_set = frozenset(self._index.commas.tolist())
         self._close_comma_set = frozenset(self._index.close_commas.tolist())
-        self.vocab.token_of(b"")
-        self.vocab.extends_token(b"")
+        self.vocab.prepare_tables()
         self._masks = LRU(1024)
         self._stuck = LRU(1024)
         self._encoded = LRU(256)
@@ -976,14 +986,52 @@ class UniqueChecker:
             if self._comma_due(track):
                 cands = np.concatenate([cands, self.index.close_commas])
         if cands is _ALL:
-            cands = np.flatnonzero(np.unpackbits(words.view(np.uint8), bitorder="little")[: self.vocab.size])
+            cands = _ids_of(words, self.vocab.size)
         elif len(cands):
             cands = np.unique(cands[_allowed(words, cands)])
         tb = self.vocab.token_bytes
+        fast = self._string_head(track) if len(cands) else None
+        if fast is not None:
+            # inside a string item from a known set: a token of string content only
+            # lengthens the item, which stays new while an unused value begins with it
+            # (what feed would answer, without its walk)
+            head, rest = fast
+            plain = self.index.plain[cands]
+            n = len(rest)
+            for t in cands[plain].tolist():
+                item = head + tb(t)
+                k = bisect_left(rest, item)
+                if k == n or not rest[k].startswith(item):
+                    out.append(t)
+            cands = cands[~plain]
         for t in cands.tolist():
             if self.feed(hid, track, tb(t)) is None:
                 out.append(t)
         return out
+
+    def _string_head(self, track: Track) -> tuple[bytes, list[bytes]] | None:
+        """Where the text is inside a string item, free of escapes, of the one checked
+        array open, whose items are drawn from known strings: (the item's bytes so far,
+        the UTF-8 bytes of the unused values that begin with them, sorted); else None.
+        There, :meth:`feed` of a token without quote or backslash answers as its domain
+        check does (no other check looks at such an item: no trap is made inside a string
+        of a known set, nor inside a string of an array that no checked array encloses)."""
+        frames, mode, text, at = track
+        if mode != _STR or not frames:
+            return None
+        top = frames[-1]
+        if top is None or not top[0] or top[3] < 0 or top[2] < 0:
+            return None
+        if any(f is not None and f[0] for f in frames[:-1]):
+            return None
+        head = text[top[2] - (at - len(text)) + 1:]
+        if _BSLASH in head:
+            return None
+        encoded, values = self.domains[top[3]]
+        used = top[1]
+        # the values that begin with head: from head to head + 0xFF (a byte no UTF-8 has)
+        i, j = bisect_left(encoded, head), bisect_left(encoded, head + b"\xff")
+        return head, [e for e, v in zip(encoded[i:j], values[i:j]) if v not in used]
 
 
 _ALL = np.zeros(0, dtype=np.int64)  # every allowed token a candidate
@@ -1162,6 +1210,16 @@ def _without(words: np.ndarray, ids: list[int]) -> np.ndarray:
         out[t >> 5] &= ~np.uint32(1 << (t & 31))
     out.setflags(write=False)
     return out
+
+
+def _ids_of(words: np.ndarray, size: int) -> np.ndarray:
+    """The token ids below ``size`` whose bits are set in the bitmask ``words``, sorted
+    (the bits of the nonzero words only: a mask of a few tokens reads a few words)."""
+    nz = np.flatnonzero(words)
+    bits = np.unpackbits(words[nz].view(np.uint8), bitorder="little").reshape(len(nz), 32)
+    rows, cols = np.nonzero(bits)
+    ids = nz[rows] * 32 + cols
+    return ids[ids < size]
 
 
 def _allowed(words: np.ndarray, ids: np.ndarray) -> np.ndarray:
