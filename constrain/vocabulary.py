@@ -182,8 +182,9 @@ class Vocabulary:
 
     def extends_token(self, prefix: bytes) -> bool:
         """True when some usable token is longer than ``prefix`` and starts with it."""
-        k = bisect.bisect_right(self._usable_sorted(), prefix)
-        return k < len(self._sorted_bytes) and self._sorted_bytes[k].startswith(prefix)  # type: ignore[arg-type]
+        tokens = self._usable_sorted()
+        k = bisect.bisect_right(tokens, prefix)
+        return k < len(tokens) and tokens[k].startswith(prefix)
 
     def _usable_sorted(self) -> tuple[bytes, ...]:
         """The usable tokens' bytes in sorted order, made once."""

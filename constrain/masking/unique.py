@@ -1035,6 +1035,7 @@ class UniqueChecker:
 
 
 _ALL = np.zeros(0, dtype=np.int64)  # every allowed token a candidate
+_STUCK_SPAN = 32  # the longest token looked up inside an earlier item
 
 
 def _key(hid: int, track: Track) -> tuple:
@@ -1046,7 +1047,6 @@ def _key(hid: int, track: Track) -> tuple:
     of an object's key read at each of its members, say)."""
     frames, mode, text, at = track
     return hid, tuple(f if f is None or f[2] < 0 else (f[0], f[1], f[2] - at, f[3]) for f in frames), mode, text
-_STUCK_SPAN = 32  # the longest token looked up inside an earlier item
 
 
 def _beginning(encoded: list[bytes], head: bytes) -> list[bytes]:
