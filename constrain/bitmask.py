@@ -14,7 +14,8 @@ from ._kernels import njit
 from . import _caches
 
 __all__ = [
-    "allocate_bitmask", "apply_bitmask", "bitmask_words", "bits_from_ids", "mask_hash", "masks_equal", "set_bits",
+    "allocate_bitmask", "apply_bitmask", "bitmask_words", "bits_from_ids", "ids_from_words", "mask_hash", "masks_equal",
+    "set_bits",
 ]
 
 
@@ -29,6 +30,16 @@ def allocate_bitmask(batch: int, vocab_size: int) -> np.ndarray:
     if batch < 1 or vocab_size < 1:
         raise ValueError(f"batch and vocab_size must be positive, got {batch} and {vocab_size}")
     return np.full((batch, bitmask_words(vocab_size)), -1, dtype=np.int32)
+
+
+def ids_from_words(words: np.ndarray, size: int) -> np.ndarray:
+    """The token ids below ``size`` allowed by the uint32 words ``words``, sorted (only
+    the nonzero words are unpacked: a mask of a few tokens reads a few words)."""
+    nz = np.flatnonzero(words)
+    bits = np.unpackbits(words[nz].view(np.uint8), bitorder="little").reshape(len(nz), 32)
+    rows, cols = np.nonzero(bits)
+    ids = nz[rows] * 32 + cols
+    return ids[ids < size]
 
 
 @njit(cache=True, nogil=True)

@@ -6,7 +6,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .bitmask import copy_rows
+from .bitmask import copy_rows, ids_from_words
 from .compiler import Plan, assemble, build
 from .masking.budget import BudgetPlanner
 from .masking.unique import START as _TRACK_START
@@ -359,9 +359,7 @@ class Matcher:
         arr[index, : words.shape[0]] = words.view(np.int32)
 
     def allowed_token_ids(self) -> np.ndarray:
-        words = self.mask_words()
-        bits = np.unpackbits(words.view(np.uint8), bitorder="little")
-        return np.nonzero(bits[: self._grammar.vocab.model_vocab_size])[0]
+        return ids_from_words(self.mask_words(), self._grammar.vocab.model_vocab_size)
 
     def forced_bytes(self, limit: int = 4096) -> bytes:
         """The bytes the grammar allows in exactly one way from here (stops where a choice

@@ -40,6 +40,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .._caches import LRU, cache
+from ..bitmask import ids_from_words
 from ..errors import MatcherError
 from ..vocabulary import Vocabulary
 
@@ -986,7 +987,7 @@ class UniqueChecker:
             if self._comma_due(track):
                 cands = np.concatenate([cands, self.index.close_commas])
         if cands is _ALL:
-            cands = _ids_of(words, self.vocab.size)
+            cands = ids_from_words(words, self.vocab.size)
         elif len(cands):
             cands = np.unique(cands[_allowed(words, cands)])
         tb = self.vocab.token_bytes
@@ -1020,9 +1021,7 @@ class UniqueChecker:
         if mode != _STR or not frames:
             return None
         top = frames[-1]
-        if top is None or not top[0] or top[3] < 0 or top[2] < 0:
-            return None
-        if any(f is not None and f[0] for f in frames[:-1]):
+        if top is None or not top[0] or top[3] < 0 or top[2] < 0 or _outermost(track)[0] != len(frames) - 1:
             return None
         head = text[top[2] - (at - len(text)) + 1:]
         if _BSLASH in head:
@@ -1210,16 +1209,6 @@ def _without(words: np.ndarray, ids: list[int]) -> np.ndarray:
         out[t >> 5] &= ~np.uint32(1 << (t & 31))
     out.setflags(write=False)
     return out
-
-
-def _ids_of(words: np.ndarray, size: int) -> np.ndarray:
-    """The token ids below ``size`` whose bits are set in the bitmask ``words``, sorted
-    (the bits of the nonzero words only: a mask of a few tokens reads a few words)."""
-    nz = np.flatnonzero(words)
-    bits = np.unpackbits(words[nz].view(np.uint8), bitorder="little").reshape(len(nz), 32)
-    rows, cols = np.nonzero(bits)
-    ids = nz[rows] * 32 + cols
-    return ids[ids < size]
 
 
 def _allowed(words: np.ndarray, ids: np.ndarray) -> np.ndarray:
