@@ -146,7 +146,14 @@ class ObjectBuilder:
             self.rule(name, balts)
             return name
 
-        return self._braced(lo == 0 and not required, hi != 0, lambda: tail(0, 0))
+        try:
+            return self._braced(lo == 0 and not required, hi != 0, lambda: tail(0, 0))
+        finally:
+            # The helpers call each other through their closure cells: a reference cycle
+            # that would keep this compiler (its rules, IR and report) alive until the
+            # cyclic collector ran, then stall whatever ran beside it. Emptied cells free
+            # them when this returns.
+            del inc, extras, tail, before
 
     def _members_any_order(
         self, f: Flat, names: list[str], members: list[str | None], required: set[str], extra: str | None, hint: str

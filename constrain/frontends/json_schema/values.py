@@ -27,18 +27,19 @@ def value_key(value: Any) -> str:
     """Key under which JSON Schema equality holds (1 == 1.0, True != 1)."""
     if isinstance(value, str):
         return _dumps_str(value)
-    def norm(v: Any) -> Any:
-        if isinstance(v, bool) or v is None or isinstance(v, str):
-            return v
-        if isinstance(v, (int, float)):
-            d = to_decimal(v).normalize()
-            return {"$num": str(d)}
-        if isinstance(v, list):
-            return [norm(x) for x in v]
-        if isinstance(v, dict):
-            return {k: norm(x) for k, x in v.items()}
+    return canon(_numbers_normalized(value))
+
+
+def _numbers_normalized(v: Any) -> Any:
+    if isinstance(v, bool) or v is None or isinstance(v, str):
         return v
-    return canon(norm(value))
+    if isinstance(v, (int, float)):
+        return {"$num": str(to_decimal(v).normalize())}
+    if isinstance(v, list):
+        return [_numbers_normalized(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _numbers_normalized(x) for k, x in v.items()}
+    return v
 
 
 def json_type(v: Any) -> str:
