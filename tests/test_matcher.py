@@ -442,6 +442,36 @@ def test_lookups_by_name_find_product_states_without_naming_others(monkeypatch):
     assert all(fresh.name(f) == named.name(sid) for f, sid in zip(found, products) if f >= 0)
 
 
+def test_product_rows_are_their_members_steps():
+    # A product state's row, read one byte per class of bytes its members' blocks do not
+    # tell apart, is on every byte the state of the members' own steps (none: -1).
+    schema = {"anyOf": [
+        {"type": "object", "properties": {k: {"type": "integer"} for k in keys},
+         "patternProperties": {"^x[a-f0-9]{2,}$": {"type": "string"}}, "additionalProperties": {"type": "boolean"}}
+        for keys in (("alpha", "beta"), ("alps", "gamma", "b\u00e9ta"), ("a", "al", "delta"), ("zeta", "\t"))]}
+    g = constrain.compile(schema, byte_vocab(), cache=False)
+    for doc in (b'{"alpine": true, "x0f": "s"}', b'{"gamma": 1, "al": true}', b'{"be": false}'):
+        m = g.matcher()
+        for b in doc:
+            m.mask_words()
+            assert m.advance(b)
+    lexer = g.engine.lexer
+    products = [sid for sid in range(lexer.n_states) if len(lexer.members(sid)) > 1]
+    assert len(products) > 20
+    for sid in products:
+        members = lexer.members(sid)
+        for b in range(256):
+            want = sorted((t, int(lexer.dfas[t].transitions[k, b])) for t, k in members
+                          if lexer.dfas[t].transitions[k, b] >= 0)
+            got = int(lexer.trans[sid, b])
+            if not want:
+                assert got == -1
+            elif got >= 0:
+                assert sorted(lexer.members(got)) == want
+            else:  # (only where the byte is excluded at a lexeme start)
+                assert lexer.is_start[sid] and b in lexer._exclude[sid]
+
+
 def test_equal_masks_are_kept_once_and_bounded():
     v = byte_vocab([b'"a', b'", "', b'": "', b'"}'])
     schema = {"type": "object", "properties": {k: {"type": "string"} for k in "abcdef"}}

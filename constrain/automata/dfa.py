@@ -329,7 +329,7 @@ def renumbered(table: np.ndarray, byte_cls: np.ndarray, accepting: np.ndarray, s
     return ByteDFA.of_classes(out, byte_cls, out_acc)
 
 
-def _byte_classes(dfas: Sequence[ByteDFA]) -> tuple[np.ndarray, np.ndarray]:
+def joint_classes(dfas: Sequence[ByteDFA]) -> tuple[np.ndarray, np.ndarray]:
     """Joint byte classes of several DFAs: (representative byte per class, class per byte)."""
     joint = np.zeros(256, dtype=np.int64)
     for d in dfas:
@@ -345,7 +345,7 @@ def _byte_classes(dfas: Sequence[ByteDFA]) -> tuple[np.ndarray, np.ndarray]:
 
 def joint_class_bytes(*dfas: ByteDFA) -> np.ndarray:
     """One byte (int64) of each class of bytes that none of ``dfas`` tells apart."""
-    return _byte_classes(dfas)[0]
+    return joint_classes(dfas)[0]
 
 
 def _raise_status(status: int, what: str, max_states: int, time_limit: float) -> None:
@@ -357,7 +357,7 @@ def _raise_status(status: int, what: str, max_states: int, time_limit: float) ->
 
 
 def _pair(a: ByteDFA, b: ByteDFA, op: int, max_states: int, time_limit: float, what: str) -> ByteDFA:
-    reps, byte_cls = _byte_classes((a, b))
+    reps, byte_cls = joint_classes((a, b))
     t0 = clock()
     rows, acc, status = pair_product(np.take(a.transitions, reps, axis=1),
                                               np.take(b.transitions, reps, axis=1),
@@ -369,7 +369,7 @@ def _pair(a: ByteDFA, b: ByteDFA, op: int, max_states: int, time_limit: float, w
 def _subsets(dfas: Sequence[ByteDFA], concat_: bool, max_states: int, time_limit: float, what: str) -> ByteDFA:
     """Subset construction over the disjoint union of ``dfas``: their union, or, with
     ``concat_``, their concatenation (epsilon from each accepting state to the next start)."""
-    reps, byte_cls = _byte_classes(dfas)
+    reps, byte_cls = joint_classes(dfas)
     k = len(reps)
     sizes = [d.n_states for d in dfas]
     offs = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
@@ -495,7 +495,7 @@ def concat(*dfas: ByteDFA, max_states: int = DEFAULT_LIMITS.max_regex_states,
     t0 = clock()
     if any(d.is_empty() for d in dfas):
         return empty_dfa()
-    reps, byte_cls = _byte_classes(dfas)
+    reps, byte_cls = joint_classes(dfas)
     # join cheaply where exact; a subset construction over the rest
     pending: list = []
     cur = None  # (class table, accepting) of the joined run so far

@@ -26,7 +26,7 @@ import numpy as np
 from .._kernels import njit
 
 from .._hashtable import first_slot, hash_run, next_slot, put
-from ..automata.dfa import joint_class_bytes
+from ..automata.dfa import joint_class_bytes, joint_classes
 from ..errors import CompileLimitError
 from ..limits import DEFAULT_LIMITS, limit_error
 
@@ -106,6 +106,7 @@ class Lexer:
         self.max_states = max_states
         self._lock = threading.RLock()
         self._keys: dict[tuple[frozenset, bool, bytes], int] = {}
+        self._joint: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]] = {}  # see _classes_of
         # Product states that are not lexeme starts, by their sorted lone members (for
         # the numba subset construction): offsets, members, state ids, hash table, count;
         # made with the first product of two or more members.
@@ -595,9 +596,10 @@ class Lexer:
                     np.zeros(17, dtype=np.int64), np.empty(64, dtype=np.int32), np.empty(16, dtype=np.int32),
                     np.full(64, -1, dtype=np.int64), 0,
                 )
+            reps, cls = self._classes_of(tuple(sorted({t for t, _ in members})))
             ok, off, dat, rows, self._products, self._sparse = _product_closure(
                 self.trans, np.array(lone, dtype=np.int32), self._products, first, self.max_states,
-                self._sp_lo, self._sp_hi, self._sparse,
+                self._sp_lo, self._sp_hi, self._sparse, cls, reps,
             )
             n = len(off) - 1 if ok else -1
         if n < 0 or first + n > self.max_states:
@@ -623,6 +625,16 @@ class Lexer:
             rows &= self.trans[first:end] < 0
             self.accept[first:end] = rows.any(axis=1)
         return first
+
+    def _classes_of(self, terms: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+        """The classes of bytes that no block of ``terms`` tells apart (one byte of each,
+        the class of each byte): every state of a product of their members has the same
+        row on the bytes of a class, so its closure reads and hashes one byte per class
+        (68 of 256 for 28 terminals of JSON keys)."""
+        got = self._joint.get(terms)
+        if got is None:
+            got = self._joint[terms] = joint_classes([self.dfas[t] for t in terms])
+        return got
 
     def _new_states(self, first: int, off: np.ndarray, dat: np.ndarray, n: int) -> None:
         """:meth:`_new_state` for subsets 1 .. n - 1 of a product closure (sorted lone
@@ -678,17 +690,22 @@ _NO_STATE_KEY = b"\xff" * 16  # Lexer.state_key of -1
 
 @njit(cache=True, nogil=True)
 def _expand_subset(trans, i, n, off, dat, rows, table, scratch, p_off, p_dat, p_sid, p_table, first, cap,
-                   sp_lo, sp_hi, sp_b, sp_d, sp_n, count, fill, bucket):
+                   sp_lo, sp_hi, sp_b, sp_d, sp_n, count, fill, bucket, cls, reps, target):
     """Row of subset ``i`` of :func:`_product_closure`, adding the subsets it reaches that
     are new (the arrays have room for them). Returns the new count, or -1 past ``cap``.
 
-    The members' live transitions are read sparse (written to ``sp_*`` the first time a
-    member is met; ``sp_n[0]``: entries used, room left for 256 per member) and put in
-    buckets by byte, in member order, so each bucket is sorted (a member's target stays
-    in its block)."""
+    Bytes of one class (``cls``: class of each byte; ``reps``: the first byte of each)
+    lead every member to the same state: one target per class, put in the row for each
+    of its bytes. A member with few live transitions is read sparse (written to ``sp_*``
+    the first time a member is met; ``sp_n[0]``: entries used, room left for 256 per
+    member), keeping the classes' first bytes; another, one byte per class. Targets go
+    in buckets by class, in member order, so each bucket is sorted (a member's target
+    stays in its block). Classes come in the order of their first bytes: subsets are
+    numbered as a byte-by-byte pass would number them."""
+    n_cls = reps.shape[0]
     a = off[i]
     z = off[i + 1]
-    count[:] = 0
+    count[:n_cls] = 0
     for x in range(a, z):
         m = dat[x]
         if sp_lo[m] < 0:
@@ -702,36 +719,52 @@ def _expand_subset(trans, i, n, off, dat, rows, table, scratch, p_off, p_dat, p_
                     e += 1
             sp_hi[m] = e
             sp_n[0] = e
-        for e in range(sp_lo[m], sp_hi[m]):
-            count[sp_b[e]] += 1
+        if sp_hi[m] - sp_lo[m] <= n_cls:
+            for e in range(sp_lo[m], sp_hi[m]):
+                b = sp_b[e]
+                if reps[cls[b]] == b:
+                    count[cls[b]] += 1
+        else:
+            for c in range(n_cls):
+                if trans[m, reps[c]] >= 0:
+                    count[c] += 1
     fill[0] = 0
-    for b in range(256):
-        fill[b + 1] = fill[b] + count[b]
+    for c in range(n_cls):
+        fill[c + 1] = fill[c] + count[c]
     for x in range(a, z):
         m = dat[x]
-        for e in range(sp_lo[m], sp_hi[m]):
-            b = sp_b[e]
-            bucket[fill[b]] = sp_d[e]
-            fill[b] += 1
-    for b in range(256):
-        k = count[b]
+        if sp_hi[m] - sp_lo[m] <= n_cls:
+            for e in range(sp_lo[m], sp_hi[m]):
+                b = sp_b[e]
+                c = cls[b]
+                if reps[c] == b:
+                    bucket[fill[c]] = sp_d[e]
+                    fill[c] += 1
+        else:
+            for c in range(n_cls):
+                nx = trans[m, reps[c]]
+                if nx >= 0:
+                    bucket[fill[c]] = nx
+                    fill[c] += 1
+    for c in range(n_cls):
+        k = count[c]
         if k == 0:
-            rows[i, b] = -1
+            target[c] = -1
             continue
-        lo = fill[b] - k
+        lo = fill[c] - k
         if k == 1:
-            rows[i, b] = bucket[lo]
+            target[c] = bucket[lo]
             continue
         for q in range(k):
             scratch[q] = bucket[lo + q]
         h = hash_run(scratch, 0, k, 0)
         found = _find_members(p_off, p_dat, p_table, h, scratch, k)
         if found >= 0:
-            rows[i, b] = p_sid[found]
+            target[c] = p_sid[found]
             continue
         found = _find_members(off, dat, table, h, scratch, k)
         if found >= 0:
-            rows[i, b] = first + found
+            target[c] = first + found
             continue
         if first + n >= cap:
             return -1
@@ -739,13 +772,15 @@ def _expand_subset(trans, i, n, off, dat, rows, table, scratch, p_off, p_dat, p_
         dat[start : start + k] = scratch[:k]
         off[n + 1] = start + k
         _place(off, dat, table, n)
-        rows[i, b] = first + n
+        target[c] = first + n
         n += 1
+    for b in range(256):
+        rows[i, b] = target[cls[b]]
     return n
 
 
 @njit(cache=True, nogil=True)
-def _product_closure(trans, root, products, first, cap, sp_lo, sp_hi, sparse):
+def _product_closure(trans, root, products, first, cap, sp_lo, sp_hi, sparse, cls, reps):
     """Subset construction over lone-block rows of ``trans`` from the sorted lone states
     ``root``. ``products`` (off, dat, sid, table, n): the product states made so far
     (their sorted lone members), found by hash. Returns (ok, offsets, members, rows,
@@ -755,7 +790,8 @@ def _product_closure(trans, root, products, first, cap, sp_lo, sp_hi, sparse):
     is a lexeme start, kept apart from an equal subset reached later. ``ok`` is False
     (and ``products`` unchanged) past ``cap`` lexer states. ``sp_lo``, ``sp_hi``,
     ``sparse`` (bytes, targets, used): the members' live transitions (see
-    ``Lexer._sp_lo``), returned grown."""
+    ``Lexer._sp_lo``), returned grown. ``cls``, ``reps``: classes of bytes that no
+    member's block tells apart (see :func:`_expand_subset`)."""
     p_off, p_dat, p_sid, p_table, p_n = products
     m = root.shape[0]
     off = np.empty(17, dtype=np.int64)
@@ -770,6 +806,7 @@ def _product_closure(trans, root, products, first, cap, sp_lo, sp_hi, sparse):
     count = np.empty(256, dtype=np.int64)
     fill = np.empty(257, dtype=np.int64)
     bucket = np.empty(256 * m, dtype=np.int32)
+    target = np.empty(reps.shape[0], dtype=np.int32)
     sp_b, sp_d, used = sparse
     sp_n = np.zeros(1, dtype=np.int64)
     sp_n[0] = used
@@ -806,7 +843,7 @@ def _product_closure(trans, root, products, first, cap, sp_lo, sp_hi, sparse):
             sp_d2[: sp_n[0]] = sp_d[: sp_n[0]]
             sp_d = sp_d2
         n = _expand_subset(trans, i, n, off, dat, rows, table, scratch, p_off, p_dat, p_sid, p_table, first, cap,
-                           sp_lo, sp_hi, sp_b, sp_d, sp_n, count, fill, bucket)
+                           sp_lo, sp_hi, sp_b, sp_d, sp_n, count, fill, bucket, cls, reps, target)
         if n < 0:
             return False, off[:1], dat[:0], rows[:0], products, (sp_b, sp_d, sp_n[0])
         i += 1
