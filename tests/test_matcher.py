@@ -428,16 +428,16 @@ def test_lookups_by_name_find_product_states_without_naming_others(monkeypatch):
     named, got = walk(True)
     assert got == want
     products = [sid for sid in range(named.n_states)
-                if named._members[sid] is not None and not named.is_start[sid]]
+                if named.lone_terminal(sid) < 0 and not named.is_lexeme_start(sid)]
     assert products
     for sid in products:
         assert named.find(named.name(sid)) == sid
-    starts = [sid for sid in range(named.n_states) if named.is_start[sid]]
+    starts = [sid for sid in range(named.n_states) if named.is_lexeme_start(sid)]
     assert starts and all(named.find(named.name(sid)) == sid for sid in starts)
     # in another lexer of the grammar (fewer states made): the state of that name, or none
     fresh = constrain.compile(schema, v, cache=False).engine.lexer
     found = [fresh.find(named.name(sid)) for sid in products]
-    assert all(fresh.canon[sid] in ((), None) for sid in range(fresh.n_states))  # nothing named
+    assert not fresh.canon  # nothing named
     assert any(f >= 0 for f in found)
     assert all(fresh.name(f) == named.name(sid) for f, sid in zip(found, products) if f >= 0)
 
@@ -469,7 +469,7 @@ def test_product_rows_are_their_members_steps():
             elif got >= 0:
                 assert sorted(lexer.members(got)) == want
             else:  # (only where the byte is excluded at a lexeme start)
-                assert lexer.is_start[sid] and b in lexer._exclude[sid]
+                assert lexer.is_lexeme_start(sid) and b in lexer.excluded(sid)
 
 
 def test_equal_masks_are_kept_once_and_bounded():
@@ -541,9 +541,9 @@ def test_lexer_names_made_late_equal_names_made_early():
     def names(lexer):
         out = {}
         for sid in range(lexer.n_states):
-            key = (lexer.members(sid), lexer.is_start[sid], lexer._exclude[sid])
+            key = (lexer.members(sid), lexer.is_lexeme_start(sid), lexer.excluded(sid))
             out[key] = lexer.name(sid)
-            if lexer.canon[sid] is not None:  # a product state: found by its name
+            if lexer.lone_terminal(sid) < 0:  # a product state: found by its name
                 assert lexer.find(lexer.name(sid)) in (sid, -1)
         return out
 

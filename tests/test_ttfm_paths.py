@@ -241,6 +241,25 @@ def test_the_parser_tables_leave_the_collector():
     assert not [t for t in tables if gc.is_tracked(t)]
 
 
+def test_the_lexer_keeps_nothing_per_lone_state_for_the_collector():
+    # Most lexer states are those of single-terminal blocks, read off arrays: no container
+    # the cyclic collector reads grows with them (five lists with an entry per state made
+    # a third of a large schema's full collection).
+    import gc
+
+    schema = {"type": "object", "properties": {f"key_{i}": {"type": "string", "pattern": f"^v{i}-[a-z]{{2,9}}$"}
+                                               for i in range(60)}}
+    g = compile(constrain.JsonSchema(schema), byte_vocab(), cache=False)
+    m = g.matcher()
+    for b in b'{"key_3": "v3-abc", "key_7": "v7-xy"}':
+        m.mask_words()
+        assert m.advance(b)
+    lexer = g.engine.lexer
+    assert lexer.n_states > 2000
+    sizes = {k: len(v) for k, v in vars(lexer).items() if isinstance(v, (list, dict, set, tuple)) and gc.is_tracked(v)}
+    assert max(sizes.values()) < lexer.n_states // 10, sizes
+
+
 def test_a_compile_leaves_no_reference_cycles():
     # What a compile and its masks make is freed when dropped, by reference counts: a cycle
     # (nested helpers that call each other through their closure cells) would keep the

@@ -92,8 +92,8 @@ def test_states_alike_within_a_token_walk_alike(schema):
                 wa, (lo_a, hi_a, d_a, s_a) = _plain(engine, base + a)
                 wb, (lo_b, hi_b, d_b, s_b) = _plain(engine, base + b)
                 assert np.array_equal(wa, wb)
-                got_a = sorted(zip(lo_a.tolist(), hi_a.tolist(), d_a.tolist(), (lexer.completed[s] for s in s_a.tolist())))
-                got_b = sorted(zip(lo_b.tolist(), hi_b.tolist(), d_b.tolist(), (lexer.completed[s] for s in s_b.tolist())))
+                got_a = sorted(zip(lo_a.tolist(), hi_a.tolist(), d_a.tolist(), (lexer.completes(s) for s in s_a.tolist())))
+                got_b = sorted(zip(lo_b.tolist(), hi_b.tolist(), d_b.tolist(), (lexer.completes(s) for s in s_b.tolist())))
                 assert got_a == got_b
     if schema == "max_length":
         assert alike > 10  # most of the bounded string's states are far from the bound
@@ -101,7 +101,7 @@ def test_states_alike_within_a_token_walk_alike(schema):
 
 def _events_by_terminal(lexer, ev):
     lo, hi, d, st = (a.tolist() for a in ev)
-    return sorted(zip(lo, hi, d, (lexer.completed[s] for s in st)))
+    return sorted(zip(lo, hi, d, (lexer.completes(s) for s in st)))
 
 
 @pytest.mark.parametrize("vocab_name", ["qwen2", "smollm2"])

@@ -184,7 +184,7 @@ class BudgetPlanner:
         live terminal's shortest suffix followed by the parser's after that terminal."""
         lexer = self.lexer
         candidates: list[bytes] = []
-        if c < 0 or lexer.is_start[c]:
+        if c < 0 or lexer.is_lexeme_start(c):
             done = self.parser_completion(p)
             if done is not None:
                 candidates.append(done)

@@ -19,6 +19,7 @@ terminals in one product: which lexeme ends depends on all of them.
 from __future__ import annotations
 
 import threading
+from bisect import bisect_right
 from hashlib import blake2b
 from typing import Sequence
 
@@ -111,23 +112,32 @@ class Lexer:
         # the numba subset construction): offsets, members, state ids, hash table, count;
         # made with the first product of two or more members.
         self._products: tuple | None = None
-        # Members of product states; None for the states of single-terminal blocks,
-        # whose member is read off ``_block_term`` (no Python object per such state); for
-        # a state a product closure reached, the index in ``_closures`` of the arrays its
-        # members are read from when first asked for: (first state id, offsets, terminals,
-        # DFA states).
-        self._members: list[tuple[tuple[int, int], ...] | int | None] = []
+        # What is known of each state is kept for product states only, in dicts by state
+        # id: the states of single-terminal blocks (most of them, 10^4-10^5 in a large
+        # schema's lexer) are read off arrays (their terminal ``_block_term``, whether its
+        # lexeme may end there ``_done``), so that no Python object per state is left for
+        # the cyclic collector to read at every full collection (lists of 65,000 entries
+        # each made a third of a 10 ms collection).
+        self._n = 0  # states made
+        # Members of product states made as lexeme starts; those of a state a product
+        # closure reached are read off the arrays of ``_closures`` (first state id,
+        # offsets, terminals, DFA states; ``_closure_firsts``: their first ids) when first
+        # asked for, then kept here.
+        self._members: dict[int, tuple[tuple[int, int], ...]] = {}
         self._closures: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = []
-        self.completed: list[tuple[int, ...]] = []  # terminals whose lexeme may end here
+        self._closure_firsts: list[int] = []
+        self._completed: dict[int, tuple[int, ...]] = {}  # product states: see completes()
+        self._one = tuple((t,) for t in range(len(self.dfas)))
         # accept[s]: some lexeme may end in state s and be followed by more bytes;
         # follow[s, b]: ... by a lexeme starting with byte b.
-        self.is_start: list[bool] = []
-        self._exclude: list[bytes] = []
+        self._start_ids: set[int] = set()  # lexeme starts
+        self._exclude: dict[int, bytes] = {}  # lexeme starts that exclude bytes: those bytes
         # A grammar-independent name for each state: its members' terminals (DFA content
         # and the bytes that may follow their lexemes) and DFA states, flags and the bytes
         # that may follow. Equal names walk the vocabulary the same way in any grammar,
-        # so whole-vocabulary walks are shared across grammars.
-        self.canon: list[tuple | None] = []  # product states (() until named); see name()
+        # so whole-vocabulary walks are shared across grammars. Product states' names,
+        # made when first asked for; see name().
+        self.canon: dict[int, tuple] = {}
         self._terms_by_name: dict = {}  # see _term_of_name
         self._single_base: dict[int, int] = {}
         self._state_keys: dict[int, bytes] = {}  # see state_key
@@ -197,7 +207,21 @@ class Lexer:
 
     @property
     def n_states(self) -> int:
-        return len(self._members)
+        return self._n
+
+    def completes(self, sid: int) -> tuple[int, ...]:
+        """The terminals whose lexeme may end in state ``sid``, sorted."""
+        got = self._completed.get(sid)
+        if got is None:
+            got = self._one[self._block_term[sid]] if self._done[sid] else ()
+        return got
+
+    def is_lexeme_start(self, sid: int) -> bool:
+        return sid in self._start_ids
+
+    def excluded(self, sid: int) -> bytes:
+        """The bytes a lexeme start excludes (none elsewhere)."""
+        return self._exclude.get(sid, b"")
 
     def start(self, allowed: tuple[int, ...], exclude: bytes = b"") -> tuple[int, ...]:
         """The lexer states at a lexeme start where the parser allows ``allowed`` (ignores
@@ -272,7 +296,7 @@ class Lexer:
         states in use and never touches the rest."""
         if need <= self._cap:
             return
-        used = len(self._members)
+        used = self._n
         self._cap = max(need, self._cap + self._cap // 2)
 
         def grown(a: np.ndarray) -> np.ndarray:
@@ -292,7 +316,7 @@ class Lexer:
             return base
         dfa = self.dfas[t]
         n = dfa.n_states
-        base = len(self._members)
+        base = self._n
         if base + n > self.max_states:
             raise self._limit_error()
         self._grow(base + n)
@@ -316,13 +340,7 @@ class Lexer:
             )
         self._done[base:base + n] = acc
         self._sp_lo[base:base + n] = -1
-        one = (t,)
-        completed = [one if a else () for a in acc.tolist()]
-        self._members.extend([None] * n)
-        self._exclude.extend([b""] * n)
-        self.completed.extend(completed)
-        self.is_start.extend([False] * n)
-        self.canon.extend([None] * n)
+        self._n = base + n
         return base
 
     def _windowed(self, t: int) -> bool:
@@ -343,9 +361,11 @@ class Lexer:
         if not windows:
             return
         for c in states:
-            if c < 0 or self._members[c] is not None:
-                continue  # (a product state: its blocks are written past where it can go, see _build)
+            if c < 0:
+                continue
             t = int(self._block_term[c])
+            if t < 0:
+                continue  # (a product state: its blocks are written past where it can go, see _build)
             window = windows.get(t)
             if window is None:
                 continue
@@ -386,22 +406,22 @@ class Lexer:
 
     def lone_terminal(self, sid: int) -> int:
         """The terminal of a single-terminal state (its DFA state is ``sid - single_base(t)``), else -1."""
-        return int(self._block_term[sid]) if self._members[sid] is None else -1
+        return int(self._block_term[sid])
 
     def single_base(self, t: int) -> int:
         return self._single_base[t]
 
     def members(self, sid: int) -> tuple[tuple[int, int], ...]:
         """The (terminal, DFA state) scans alive in lexer state ``sid``."""
-        got = self._members[sid]
+        got = self._members.get(sid)
         if got is None:
             t = int(self._block_term[sid])
-            got = ((t, sid - self._single_base[t]),)
-        elif type(got) is int:  # a state a product closure reached: made now
-            first, bounds, terms, states = self._closures[got]
+            if t >= 0:
+                return ((t, sid - self._single_base[t]),)
+            # a state a product closure reached: made now
+            first, bounds, terms, states = self._closures[bisect_right(self._closure_firsts, sid) - 1]
             a, z = bounds[sid - first], bounds[sid - first + 1]
-            got = tuple(zip(terms[a:z].tolist(), states[a:z].tolist()))
-            self._members[sid] = got
+            got = self._members[sid] = tuple(zip(terms[a:z].tolist(), states[a:z].tolist()))
         return got
 
     def state_key(self, sid: int) -> bytes:
@@ -414,7 +434,7 @@ class Lexer:
         got = self._state_keys.get(sid)
         if got is None:
             got = self._state_keys[sid] = blake2b(repr((
-                tuple(sorted(self.members(sid))), bool(self.is_start[sid]), self._exclude[sid])).encode(),
+                tuple(sorted(self.members(sid))), sid in self._start_ids, self.excluded(sid))).encode(),
                 digest_size=16).digest()
         return got
 
@@ -443,8 +463,9 @@ class Lexer:
         """Whether :meth:`name` of ``sid`` is cheap: no member's DFA is large and not yet
         keyed (hashing a DFA of tens of thousands of states costs tens of milliseconds,
         more than the walk a name lets grammars share)."""
-        if self._members[sid] is None:
-            return self._cheap(int(self._block_term[sid]))
+        t = int(self._block_term[sid])
+        if t >= 0:
+            return self._cheap(t)
         return all(self._cheap(t) for t, _ in self.members(sid))
 
     def _cheap(self, t: int) -> bool:
@@ -455,15 +476,15 @@ class Lexer:
         whether it is a lexeme start, the bytes excluded there and the bytes that may follow."""
         if not self._named:
             self._ensure_names()
-        got = self.canon[sid]
-        if got == ():  # a product state not named yet
-            with self._lock:
-                if self.canon[sid] == ():
-                    self._name(sid)
-            got = self.canon[sid]
-        if got is None:  # a single-terminal state
-            ((t, k),) = self.members(sid)
-            got = (((self._term_name(t), k),), False, b"", self.follow[sid].tobytes())
+        got = self.canon.get(sid)
+        if got is None:
+            t = int(self._block_term[sid])
+            if t >= 0:  # a single-terminal state
+                return (((self._term_name(t), sid - self._single_base[t]),), False, b"", self.follow[sid].tobytes())
+            with self._lock:  # a product state not named yet
+                got = self.canon.get(sid)
+                if got is None:
+                    got = self._name(sid)
         return got
 
     def find(self, name: tuple) -> int:
@@ -524,17 +545,19 @@ class Lexer:
         """Book-keeping of a new product state (``ordered``: its members, sorted); its
         rows (transitions, and following bytes where no member completes) are written by
         :meth:`_build`."""
-        sid = len(self._members)
-        self._members.append(ordered)
-        self._exclude.append(exclude)
-        self.canon.append(())  # named once its row is known
+        sid = self._n
+        self._n = sid + 1
+        self._members[sid] = ordered
+        if exclude:
+            self._exclude[sid] = exclude
+        if is_start:
+            self._start_ids.add(sid)
         # members are sorted, one per terminal at most: the terminals completed come sorted
         # (a member completes where its lone state does)
-        base, completed = self._single_base, self.completed
-        done = tuple(t for t, s in ordered if completed[base[t] + s])
-        self.completed.append(done)
-        self.is_start.append(is_start)
+        base, lone_done = self._single_base, self._done
+        done = tuple(t for t, s in ordered if lone_done[base[t] + s])
         if done:
+            self._completed[sid] = done
             fb = self._follow_bytes[done[0]].copy()
             for t in done[1:]:
                 fb |= self._follow_bytes[t]
@@ -547,18 +570,19 @@ class Lexer:
             f"lexer limit: more than {self.max_states} combined lexer states (too many overlapping terminals?)",
             "max_lexer_states", self.max_states)
 
-    def _name(self, sid: int) -> None:
+    def _name(self, sid: int) -> tuple:
         if not self.nameable(sid):
             # a member's DFA is large and not keyed: a name no other state shares
-            self.canon[sid] = (((_UNSHARED, sid),), False, b"", b"")
-            return
-        name = (
-            tuple(sorted((self._term_name(t), s) for t, s in self.members(sid))),
-            self.is_start[sid],
-            self._exclude[sid],
-            self.follow[sid].tobytes(),
-        )
+            name = (((_UNSHARED, sid),), False, b"", b"")
+        else:
+            name = (
+                tuple(sorted((self._term_name(t), s) for t, s in self.members(sid))),
+                sid in self._start_ids,
+                self.excluded(sid),
+                self.follow[sid].tobytes(),
+            )
         self.canon[sid] = name
+        return name
 
     def _build(self, members: frozenset, is_start: bool, exclude: bytes = b"") -> int:
         key = (members, is_start, exclude)
@@ -585,7 +609,7 @@ class Lexer:
                         reach = max(reach, min(self._longest(t, k), self._longest(t2, k2)))
                 d = int(window[1][k])
                 self._write_window(t, 1 << 30 if reach == _UNBOUNDED or d < 0 else d + reach + self.horizon)
-        first = len(self._members)
+        first = self._n
         if len(lone) == 1:
             # one member: its row is its lone state's, every step lands in that block
             rows = None
@@ -613,6 +637,7 @@ class Lexer:
         if exclude:
             self.trans[first, list(exclude)] = -1
         self._block_term[first:end] = -1
+        self._done[first:end] = False  # (product states' completions: _completed)
         self.follow[first:end] = False  # most product states: inside every member's lexeme
         self.accept[first:end] = False
         self._keys[key] = self._new_state(tuple(sorted(members)), is_start, exclude)
@@ -656,19 +681,15 @@ class Lexer:
         done = self._done[lone]
         k = n - 1
         # members are made into tuples when asked for (see members())
-        self._members.extend([len(self._closures)] * k)
         self._closures.append((first + 1, off[1:n + 1] - off[1], terms, states))
-        self._exclude.extend([b""] * k)
-        self.canon.extend([()] * k)  # named once its row is known
-        completed: list[tuple[int, ...]] = [()] * k
-        self.is_start.extend([False] * k)
+        self._closure_firsts.append(first + 1)
+        self._n += k
         at = np.flatnonzero(done)
         if len(at):
             # one member per terminal, sorted: the terminals completed come sorted
-            which_list = (seg[at] - 1).tolist()
-            for j, t in zip(which_list, terms[at].tolist()):
-                completed[j] += (t,)
-        self.completed.extend(completed)
+            completed = self._completed
+            for sid, t in zip((seg[at] + first).tolist(), terms[at].tolist()):
+                completed[sid] = completed.get(sid, ()) + (t,)
         if len(at):
             if self._follow_rows is None:
                 self._follow_rows = np.array(self._follow_bytes, dtype=np.bool_).reshape(len(self._follow_bytes), 256)

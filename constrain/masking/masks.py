@@ -190,7 +190,7 @@ class MaskEngine:
         got = self._nexts_memo.get(key)
         if got is None:
             out = []
-            for t in self.lexer.completed[s]:
+            for t in self.lexer.completes(s):
                 p2 = self._after_lexeme(p, t)
                 if p2 != DEAD:
                     out.append((p2, self.lexer.start_after(self.parser.allowed(p2), s, t)))
@@ -205,9 +205,9 @@ class MaskEngine:
         return got
 
     def _hyp_accepting(self, p: int, c: int) -> bool:
-        if c < 0 or self.lexer.is_start[c]:
+        if c < 0 or self.lexer.is_lexeme_start(c):
             return self.parser.accepting(p)
-        for t in self.lexer.completed[c]:
+        for t in self.lexer.completes(c):
             p2 = self._after_lexeme(p, t)
             if p2 != DEAD and self.parser.accepting(p2):
                 return True
@@ -407,7 +407,7 @@ class MaskEngine:
             if c < 0:
                 continue
             by_state.setdefault(c, set()).add(p)
-            if self.lexer.completed[c]:
+            if self.lexer.completes(c):
                 for p2, cs in self._nexts(p, c):
                     for c2 in cs:
                         by_state.setdefault(c2, set()).add(p2)

@@ -514,13 +514,13 @@ class UniqueChecker:
         h = engine.step_bytes(hid, data)
         if h < 0:
             return CHECKED  # not reachable: whatever is answered, the grammar refuses the text
-        completed = engine.lexer.completed
+        completes = engine.lexer.completes
         advance = engine.parser.advance
         found = set()
         for p, c in engine.hyps(h):
             if c < 0:
                 continue
-            for t in completed[c]:
+            for t in completes(c):
                 if t in self.marks and advance(p, t) >= 0:
                     found.add(t)
         if not found:
