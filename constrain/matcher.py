@@ -64,8 +64,8 @@ class CompiledGrammar:
 
     @property
     def grammar(self) -> Grammar:
-        """The grammar IR this was compiled from (made again from the spec, on first use,
-        for a grammar whose plan came from the disk cache)."""
+        """The grammar IR this was compiled from: made again from the spec on first use
+        when compiled from one (not kept by the compile: nothing that masks reads it)."""
         if self._grammar is None:
             from .specs import to_grammar
 
@@ -102,10 +102,15 @@ class CompiledGrammar:
         return self.planner.min_tokens(self.engine.initial)
 
     def __repr__(self) -> str:
-        return (
-            f"CompiledGrammar({self.name or self.grammar.start!r}, terminals={len(self.terminal_names)}, "
-            f"vocab={self.vocab.name!r})"
-        )
+        # (never the grammar made again from the spec for a repr, nor an error on an
+        # instance still being built)
+        name = getattr(self, "name", "")
+        if not name:
+            grammar = getattr(self, "_grammar", None)
+            name = repr(grammar.start) if grammar is not None else "?"
+        terminals = len(getattr(self, "terminal_names", ()))
+        vocab = getattr(self, "vocab", None)
+        return f"CompiledGrammar({name}, terminals={terminals}, vocab={vocab.name if vocab else None!r})"
 
 
 class Matcher:

@@ -225,8 +225,11 @@ def _compile(spec: Any, vocab: Vocabulary, cache: bool, limits: Limits) -> Compi
         p = plan(grammar, limits)
         if disk_key is not None and _grammar_store.worth_storing(clock() - t0):
             _grammar_store.save(disk_key, p, report, name)
+        # (the grammar IR is not kept: nothing that masks reads it, and a large schema's
+        # IR, tens of thousands of objects, would be read by every full collection of the
+        # cyclic collector while the grammar lives; .grammar makes it again when asked)
         compiled = CompiledGrammar.from_plan(p, vocab, source=(spec, limits), report=report, name=name,
-                                             limits=limits, grammar=grammar)
+                                             limits=limits)
     if key is not None:
         _GRAMMARS.put(key, compiled)
     return compiled

@@ -69,6 +69,8 @@ def test_a_stored_plan_compiles_without_the_front_end(store_dir, monkeypatch):
     monkeypatch.setattr(specs, "to_grammar", no_front_end)
     monkeypatch.setattr(specs, "plan", no_front_end)
     loaded = constrain.compile(constrain.JsonSchema(SCHEMA), vocab)
+    assert "CompiledGrammar(" in repr(loaded)  # (a repr runs no front end either)
+    assert "CompiledGrammar(?" in repr(constrain.CompiledGrammar.__new__(constrain.CompiledGrammar))
     monkeypatch.undo()
     assert loaded is not fresh
     text = json.dumps(DOC)

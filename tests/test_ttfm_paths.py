@@ -195,7 +195,8 @@ def test_large_bounded_strings_are_written_as_far_as_tokens_read(monkeypatch, ca
 
 def test_a_dropped_grammar_leaves_no_ir_for_the_collector():
     # The terminal memos keep DFAs under their terminals' text, not the IR objects: what a
-    # compile leaves behind is no tracked IR (which every full collection would read).
+    # compile leaves behind is no tracked IR (which every full collection would read); a
+    # compiled grammar does not keep it either.
     import gc
 
     from constrain import _warmup
@@ -211,6 +212,10 @@ def test_a_dropped_grammar_leaves_no_ir_for_the_collector():
     before = {id(o) for o in gc.get_objects() if isinstance(o, kinds)}  # (other tests' own)
     g = compile(constrain.JsonSchema(schema), byte_vocab(), cache=False)
     g.matcher().mask_words()
+    gc.collect()
+    # nor does a live grammar hold its IR (made again from the spec when asked for)
+    assert not [o for o in gc.get_objects() if isinstance(o, kinds) and id(o) not in before]
+    assert len(g.grammar.terminals) > 40
     del g
     gc.collect()
     assert not [o for o in gc.get_objects() if isinstance(o, kinds) and id(o) not in before]
