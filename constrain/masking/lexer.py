@@ -686,14 +686,13 @@ class Lexer:
         self._n += k
         at = np.flatnonzero(done)
         if len(at):
+            which = seg[at]
             # one member per terminal, sorted: the terminals completed come sorted
             completed = self._completed
-            for sid, t in zip((seg[at] + first).tolist(), terms[at].tolist()):
+            for sid, t in zip((which + first).tolist(), terms[at].tolist()):
                 completed[sid] = completed.get(sid, ()) + (t,)
-        if len(at):
             if self._follow_rows is None:
                 self._follow_rows = np.array(self._follow_bytes, dtype=np.bool_).reshape(len(self._follow_bytes), 256)
-            which = seg[at]
             starts = np.flatnonzero(np.concatenate(([True], which[1:] != which[:-1])))
             fb = np.logical_or.reduceat(self._follow_rows[terms[at]], starts, axis=0)
             sids = first + which[starts]
