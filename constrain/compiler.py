@@ -18,7 +18,7 @@ from .masking.lexer import Lexer
 from .masking.masks import ALIKE_MIN_STATES, MaskEngine
 from .masking.parser import EarleyParser, one_rule_parser
 from .errors import UnsatisfiableError
-from .grammar.analysis import Rules, one_rule_reduction, optionalize, reduce, terminal_follow_bits, terminals_used
+from .grammar.analysis import Rules, one_rule_reduction, optionalize, reduce, terminal_follow_rows, terminals_used
 from .grammar.ir import Difference, Grammar, Lit
 from .limits import DEFAULT_LIMITS, Limits
 from .vocabulary import Vocabulary
@@ -148,45 +148,34 @@ def terminal_dfas(
 def follow_bytes(grammar: Grammar, reduced: Rules, dfas: dict[str, ByteDFA], used: list[str]) -> list[np.ndarray]:
     """Per terminal of ``used``: the bytes that may start a lexeme right after one of its
     lexemes. The trie walk asks the parser only at nodes where a token goes on with one."""
-    live = set(used)
-    follow = terminal_follow_bits(reduced, used)
-    ignored = set(grammar.ignore)
-    firsts: dict[str, np.ndarray] = {}
-
-    def first(t: str) -> np.ndarray:
-        got = firsts.get(t)
-        if got is None:
-            got = firsts[t] = dfas[t].row(dfas[t].start) >= 0
-        return got
-
-    ignore_first = np.zeros(256, dtype=np.bool_)
-    for t in grammar.ignore:
-        if t in live:
-            ignore_first |= first(t)
+    if not used:
+        return []
+    follow = terminal_follow_rows(reduced, used)  # bit i of a row: used[i] may come next
+    firsts = np.stack([dfas[t].row(dfas[t].start) >= 0 for t in used])
+    index = {t: i for i, t in enumerate(used)}
+    ignored = [index[t] for t in grammar.ignore if t in index]
+    out = np.zeros((len(used), 256), dtype=np.bool_)
     # Terminals grouped by the bytes their lexemes may start with (few groups: every
-    # key of an object starts with a quote): one OR per group a FOLLOW set meets.
-    groups: dict[bytes, int] = {}
-    for i, u in enumerate(used):
-        key = first(u).tobytes()
-        groups[key] = groups.get(key, 0) | 1 << i
-    by_group = [(np.frombuffer(k, dtype=np.bool_), members) for k, members in groups.items()]
-    any_first = None
-    out = []
-    for t, after in zip(used, follow):
-        if t in ignored:
-            # An ignored lexeme may sit between any two lexemes: anything may follow it.
-            if any_first is None:
-                any_first = np.zeros(256, dtype=np.bool_)
-                for u in used:
-                    any_first |= first(u)
-            out.append(any_first.copy())
-            continue
-        fb = ignore_first.copy()
-        for bytes_, members in by_group:
-            if after & members:
-                fb |= bytes_
-        out.append(fb)
-    return out
+    # key of an object starts with a quote): one test per group and terminal.
+    groups: dict[bytes, list[int]] = {}
+    for i, key in enumerate(map(bytes, np.packbits(firsts, axis=1))):
+        got = groups.get(key)
+        if got is None:
+            groups[key] = [i]
+        else:
+            got.append(i)
+    words = follow.shape[1]
+    member = np.zeros(words * 64, dtype=np.bool_)
+    for ids in groups.values():
+        member[:] = False
+        member[ids] = True
+        hit = (follow & np.packbits(member, bitorder="little").view(np.uint64)).any(axis=1)
+        out[hit] |= firsts[ids[0]]
+    if ignored:
+        out |= firsts[ignored].any(axis=0)
+        # An ignored lexeme may sit between any two lexemes: anything may follow it.
+        out[ignored] = firsts.any(axis=0)
+    return list(out)
 
 
 def _references(grammar: Grammar, dfas: dict[str, ByteDFA], used: list[str], optional: set[str],

@@ -6,13 +6,59 @@ of symbol names, as in :attr:`Grammar.rules`.
 
 from __future__ import annotations
 
+from itertools import chain, compress
+from typing import Iterable
+
+import numpy as np
+
 from ..errors import UnsatisfiableError
+from ._fixpoints import first_sets, follow_sets, nullable_rules, productive_kept
 from .ir import Grammar
 
-__all__ = ["Rules", "reduce", "one_rule_reduction", "prune", "terminals_used", "optionalize", "terminal_follow",
-           "terminal_follow_bits", "nullable", "nullable_heads"]
+__all__ = ["Rules", "Coded", "reduce", "one_rule_reduction", "prune", "terminals_used", "optionalize",
+           "terminal_follow", "terminal_follow_bits", "terminal_follow_rows", "nullable", "nullable_heads"]
 
 Rules = dict[str, list[tuple[str, ...]]]
+
+
+class Coded:
+    """Rules as the flat integer arrays the kernels of :mod:`._fixpoints` read: the
+    nonterminals are symbols ``0 .. n_nt - 1`` in the rules' order, then ``others`` (the
+    terminals), then any other name an alternative uses. ``alts``: every alternative
+    (the rules' own tuples), rule by rule; rule ``r``'s are ``rule_off[r] ..
+    rule_off[r + 1] - 1``, alternative ``a``'s symbols ``syms[alt_off[a]:alt_off[a + 1]]``.
+    Made with C-level passes over the names (a Python loop per symbol use, ten thousand
+    in a large schema's grammar, was most of an analysis)."""
+
+    __slots__ = ("heads", "symbols", "index", "n_nt", "rule_off", "alt_off", "syms", "alts")
+
+    def __init__(self, rules: Rules, others: Iterable[str] = ()):
+        self.heads = heads = list(rules)
+        self.n_nt = len(heads)
+        index = dict(zip(heads, range(len(heads))))
+        for s in others:
+            if s not in index:
+                index[s] = len(index)
+        self.alts = alts = list(chain.from_iterable(rules.values()))
+        lengths = np.fromiter(map(len, alts), dtype=np.int64, count=len(alts))
+        n_uses = int(lengths.sum())
+        try:
+            syms = np.fromiter(map(index.__getitem__, chain.from_iterable(alts)), dtype=np.int64, count=n_uses)
+        except KeyError:  # a name that is neither a rule nor one of ``others``
+            for s in chain.from_iterable(alts):
+                index.setdefault(s, len(index))
+            syms = np.fromiter(map(index.__getitem__, chain.from_iterable(alts)), dtype=np.int64, count=n_uses)
+        self.index = index
+        self.symbols = list(index)
+        self.syms = syms
+        self.alt_off = _offsets(lengths)
+        self.rule_off = _offsets(np.fromiter(map(len, rules.values()), dtype=np.int64, count=len(heads)))
+
+
+def _offsets(lengths: np.ndarray) -> np.ndarray:
+    off = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=off[1:])
+    return off
 
 
 def reduce(grammar: Grammar, dead_terminals: frozenset[str] = frozenset()) -> Rules:
@@ -22,52 +68,25 @@ def reduce(grammar: Grammar, dead_terminals: frozenset[str] = frozenset()) -> Ru
     ``dead_terminals`` are terminals whose language is empty. Raises
     :class:`UnsatisfiableError` when the start derives no finite string.
     """
-    terms = {t for t in grammar.terminals if t not in dead_terminals}
-    rules = grammar.rules
-    # productive rules in linear time: each alternative counts its rule symbols not yet
-    # known productive; a rule becomes productive when one of its counts reaches zero
-    productive: set[str] = set()
-    ready: list[str] = []
-    missing: list[int] = []  # per alternative (numbered across rules)
-    owner: list[str] = []
-    uses: dict[str, list[int]] = {}
-    for name, alts in rules.items():
-        for alt in alts:
-            i = len(missing)
-            owner.append(name)
-            need = 0
-            for sym in alt:
-                if sym in rules:
-                    need += 1
-                    uses.setdefault(sym, []).append(i)
-                elif sym not in terms:
-                    need = -1  # a dead or unknown terminal: never productive
-                    break
-            missing.append(need)
-            if need == 0 and name not in productive:
-                productive.add(name)
-                ready.append(name)
-    while ready:
-        for i in uses.get(ready.pop(), ()):
-            if missing[i] > 0:
-                missing[i] -= 1
-                if missing[i] == 0 and owner[i] not in productive:
-                    productive.add(owner[i])
-                    ready.append(owner[i])
-    if grammar.start not in productive:
+    if grammar.start not in grammar.rules:
         raise UnsatisfiableError(f"the start rule {grammar.start!r} derives no finite string")
-    kept: Rules = {}
-    todo = [grammar.start]
-    while todo:
-        name = todo.pop()
-        if name in kept:
-            continue
-        alts = [a for a in grammar.rules[name] if all(s in terms or s in productive for s in a)]
-        kept[name] = alts
-        for alt in alts:
-            for s in alt:
-                if s in grammar.rules and s not in kept:
-                    todo.append(s)
+    coded = Coded(grammar.rules, grammar.terminals)
+    index = coded.index
+    live = np.zeros(len(coded.symbols), dtype=np.bool_)
+    live[np.fromiter((index[t] for t in grammar.terminals if t not in dead_terminals), dtype=np.int64)] = True
+    _, order, n_kept, keep = productive_kept(coded.n_nt, coded.rule_off, coded.alt_off, coded.syms, live,
+                                             index[grammar.start])
+    if n_kept == 0:
+        raise UnsatisfiableError(f"the start rule {grammar.start!r} derives no finite string")
+    # (rules that keep every alternative, most of them: a copy of their list)
+    dropped = set((np.searchsorted(coded.rule_off, np.flatnonzero(~keep), side="right") - 1).tolist())
+    order = order[:n_kept].tolist()
+    heads, lists = coded.heads, list(grammar.rules.values())
+    kept: Rules = dict(zip(map(heads.__getitem__, order), map(list.copy, map(lists.__getitem__, order))))
+    for r in dropped:
+        if heads[r] in kept:
+            lo, hi = int(coded.rule_off[r]), int(coded.rule_off[r + 1])
+            kept[heads[r]] = list(compress(coded.alts[lo:hi], keep[lo:hi].tolist()))
     return kept
 
 
@@ -111,15 +130,14 @@ def prune(grammar: Grammar) -> Grammar:
 
 def terminals_used(rules: Rules, grammar: Grammar) -> list[str]:
     """Terminal names the rules use, in first-use order, then the ignored terminals."""
-    seen: dict[str, None] = {}
-    for alts in rules.values():
-        for alt in alts:
-            for s in alt:
-                if s in grammar.terminals:
-                    seen.setdefault(s, None)
+    terminals = grammar.terminals
+    seen = dict.fromkeys(chain.from_iterable(chain.from_iterable(rules.values())))
+    out = [s for s in seen if s in terminals]
     for s in grammar.ignore:
-        seen.setdefault(s, None)
-    return list(seen)
+        if s not in seen:
+            seen[s] = None
+            out.append(s)
+    return out
 
 
 def optionalize(grammar: Grammar, names: set[str]) -> Grammar:
@@ -174,62 +192,9 @@ def nullable_heads(alternatives) -> set:
 
 def nullable(rules: Rules) -> set[str]:
     """The nonterminals that derive the empty string."""
-    return nullable_heads((k, alt) for k, alts in rules.items() for alt in alts)
-
-
-def _least_union(nodes, deps: dict, const: dict) -> dict:
-    """The least ``value`` with ``value[n] = const[n] | value[d]`` for every ``d`` in
-    ``deps[n]`` (integers as bit sets): each strongly connected component of the
-    dependency graph solved once, dependencies first (Tarjan's order)."""
-    index: dict = {}
-    low: dict = {}
-    stack: list = []
-    on_stack: set = set()
-    value: dict = {}
-    counter = 0
-    empty = ()
-    for root in nodes:
-        if root in index:
-            continue
-        index[root] = low[root] = counter
-        counter += 1
-        stack.append(root)
-        on_stack.add(root)
-        work = [(root, iter(deps.get(root, empty)))]
-        while work:
-            v, it = work[-1]
-            for w in it:
-                if w not in index:
-                    index[w] = low[w] = counter
-                    counter += 1
-                    stack.append(w)
-                    on_stack.add(w)
-                    work.append((w, iter(deps.get(w, empty))))
-                    break
-                if w in on_stack and index[w] < low[v]:
-                    low[v] = index[w]
-            else:
-                work.pop()
-                if work:
-                    u = work[-1][0]
-                    if low[v] < low[u]:
-                        low[u] = low[v]
-                if low[v] == index[v]:
-                    comp = []
-                    while True:
-                        w = stack.pop()
-                        on_stack.discard(w)
-                        comp.append(w)
-                        if w == v:
-                            break
-                    acc = 0
-                    for w in comp:
-                        acc |= const.get(w, 0)
-                        for d in deps.get(w, empty):
-                            acc |= value.get(d, 0)  # 0 for members of comp: not solved yet
-                    for w in comp:
-                        value[w] = acc
-    return value
+    coded = Coded(rules)
+    flags = nullable_rules(coded.n_nt, coded.rule_off, coded.alt_off, coded.syms)
+    return {coded.heads[i] for i in np.flatnonzero(flags).tolist()}
 
 
 def terminal_follow(rules: Rules, terminals: set[str]) -> dict[str, set[str]]:
@@ -249,51 +214,23 @@ def terminal_follow(rules: Rules, terminals: set[str]) -> dict[str, set[str]]:
 def terminal_follow_bits(rules: Rules, names: list[str]) -> list[int]:
     """:func:`terminal_follow` as bit sets: per terminal of ``names``, bit ``i`` set when
     ``names[i]`` may come right after it."""
-    if all(len(alt) <= 1 for alts in rules.values() for alt in alts):
+    rows = terminal_follow_rows(rules, names)
+    return [int.from_bytes(row.tobytes(), "little") for row in rows.astype("<u8")]
+
+
+def terminal_follow_rows(rules: Rules, names: list[str]) -> np.ndarray:
+    """:func:`terminal_follow_bits` as rows of uint64 words (bit ``i`` of a row: word
+    ``i >> 6``, bit ``i & 63``), one row per terminal of ``names``."""
+    words = max(1, (len(names) + 63) // 64)
+    coded = Coded(rules, names)
+    if len(coded.syms) == 0 or int(np.diff(coded.alt_off).max()) <= 1:
         # no alternative puts one symbol after another (a single terminal, a choice of
         # them): nothing follows anything
-        return [0] * len(names)
-    empty = nullable(rules)
-    bit = {t: 1 << i for i, t in enumerate(names)}
-    # FIRST: a terminal is its own; a rule's takes what each alternative can start with.
-    first_const: dict[str, int] = {}
-    first_deps: dict[str, list[str]] = {}
-    for k, alts in rules.items():
-        c = 0
-        ds = []
-        for alt in alts:
-            for x in alt:
-                if x in rules:
-                    ds.append(x)
-                else:
-                    c |= bit.get(x, 0)
-                if x not in empty:
-                    break
-        first_const[k] = c
-        first_deps[k] = ds
-    first = _least_union(rules, first_deps, first_const)
-    first.update(bit)
-    # FOLLOW: what comes after a symbol inside an alternative (constant), and all that
-    # follows the alternative's head when only nullable symbols come after it.
-    follow_const: dict[str, int] = {}
-    follow_deps: dict[str, list[str]] = {}
-    for k, alts in rules.items():
-        for alt in alts:
-            tail_first = 0
-            tail_nullable = True
-            for x in reversed(alt):
-                if tail_first:
-                    follow_const[x] = follow_const.get(x, 0) | tail_first
-                if tail_nullable:
-                    got = follow_deps.get(x)
-                    if got is None:
-                        follow_deps[x] = [k]
-                    else:
-                        got.append(k)
-                if x in empty:
-                    tail_first |= first.get(x, 0)
-                else:
-                    tail_first = first.get(x, 0)
-                    tail_nullable = False
-    follow = _least_union(names, follow_deps, follow_const)
-    return [follow.get(t, 0) for t in names]
+        return np.zeros((len(names), words), dtype=np.uint64)
+    index, n_nt = coded.index, coded.n_nt
+    bitpos = np.full(len(coded.symbols), -1, dtype=np.int64)
+    roots = np.fromiter((index[t] for t in names), dtype=np.int64, count=len(names))
+    bitpos[roots] = np.arange(len(names), dtype=np.int64)
+    empty = nullable_rules(n_nt, coded.rule_off, coded.alt_off, coded.syms)
+    first = first_sets(n_nt, coded.rule_off, coded.alt_off, coded.syms, empty, bitpos, words)
+    return follow_sets(n_nt, coded.rule_off, coded.alt_off, coded.syms, empty, first, bitpos, roots, words)
