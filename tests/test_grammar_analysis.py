@@ -154,3 +154,40 @@ def test_a_start_without_a_rule_or_a_finite_string_is_unsatisfiable():
         reduce(Grammar("s", {"t": [("A",)]}, {"A": Lit("a")}))
     with pytest.raises(UnsatisfiableError):
         reduce(Grammar("s", {"s": [("s", "A")]}, {"A": Lit("a")}))
+
+
+def _parser_tables(reduced, terminal_index, start):
+    """The Earley parser's flat tables written rule by rule: nonterminals by name, the
+    augmented start last, terminals after them."""
+    nts = sorted(reduced)
+    nt = {name: i for i, name in enumerate(nts)}
+    n_nt = len(nts) + 1
+    sym = dict(nt, **{t: n_nt + i for t, i in terminal_index.items()})
+    rules = [(n_nt - 1, (nt[start],))] + [(nt[k], tuple(sym[s] for s in alt)) for k in nts for alt in reduced[k]]
+    next_sym, lhs, first = [], [], [[] for _ in range(n_nt)]
+    for head, rhs in rules:
+        first[head].append(len(next_sym))
+        next_sym += [*rhs, -1]
+        lhs += [head] * (len(rhs) + 1)
+    empty = _nullable({**reduced, "\0start": [(start,)]})
+    return next_sym, lhs, [tuple(f) for f in first], [k in empty for k in nts] + [start in empty]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_the_parser_tables_are_the_rules_written_out(seed):
+    from constrain.masking.parser import EarleyParser
+
+    rng = random.Random(seed)
+    grammars = [json_schema_to_grammar(_schema(12))[0]] + [_random_grammar(rng)[0] for _ in range(200)]
+    for g in grammars:
+        try:
+            reduced = reduce(g)
+        except UnsatisfiableError:
+            continue
+        index = {t: i for i, t in enumerate(terminals_used(reduced, g))}
+        p = EarleyParser(g, index, reduced=reduced)
+        next_sym, lhs, first, empty = _parser_tables(reduced, index, g.start)
+        assert list(p.next_symbols) == next_sym
+        assert list(p.rule_heads) == lhs
+        assert [tuple(p.alternatives(k)) for k in range(p.n_nt)] == first
+        assert p._nullable == empty

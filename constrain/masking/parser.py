@@ -17,9 +17,12 @@ import threading
 from hashlib import blake2b
 from typing import Sequence
 
+import numpy as np
+
 from .. import _caches
 from ..errors import CompileLimitError
-from ..grammar.analysis import nullable_heads, reduce
+from ..grammar._fixpoints import nullable_rules
+from ..grammar.analysis import Coded, reduce
 from ..grammar.ir import Grammar
 from ..limits import DEFAULT_LIMITS, limit_error
 
@@ -55,35 +58,21 @@ class EarleyParser:
         n_nt = len(self.nt_index)
         self.n_terminals = len(terminal_index)
 
-        # Symbols: nonterminals are 0..n_nt-1, terminals are n_nt + t.
-        sym = {name: n_nt + t for name, t in terminal_index.items()}
-        sym.update(self.nt_index)
-        rules: list[tuple[int, tuple[int, ...]]] = [(self.nt_index[start_aug], (self.nt_index[grammar.start],))]
-        for name in nts:
-            head = self.nt_index[name]
-            rules.extend((head, tuple([sym[s] for s in alt])) for alt in reduced[name])
+        # Symbols: nonterminals are 0..n_nt-1 (by name, the augmented start last),
+        # terminals are n_nt + t. Dotted rules laid out flat, rule by rule (the augmented
+        # start's first, then each nonterminal's alternatives in order): dr = first[r] +
+        # dot, -1 after a rule's last symbol. Made from the rules coded as integer arrays
+        # (one pass over the names, the rest array arithmetic).
         self.n_nt = n_nt
-        # Dotted rules laid out flat: dr = first[r] + dot.
-        next_sym: list[int] = []  # -1 at the end of a rule
-        lhs: list[int] = []
-        first_dr_of: list[list[int]] = [[] for _ in range(n_nt)]
-        for head, rhs in rules:
-            first_dr_of[head].append(len(next_sym))
-            next_sym.extend(rhs)
-            next_sym.append(-1)
-            lhs.extend([head] * (len(rhs) + 1))
+        next_sym, lhs, first_dr, nullable = _layout(reduced, terminal_index, n_nt, self.nt_index[grammar.start])
         # (tuples, here and in the tables below that hold many ints: the cyclic collector
         # stops tracking a tuple of ints at its first pass, where a list, a set or a
         # frozenset of them is read through at every full collection, a cache miss an
         # int: ~30 ms for a parser of 10^4 states)
         self._next_sym = tuple(next_sym)
         self._lhs = tuple(lhs)
-        self._first_dr = tuple(map(tuple, first_dr_of))
+        self._first_dr = first_dr
         self._accept_dr = 1  # S' -> S .
-        nullable = [False] * n_nt
-        # (an alternative with a terminal is never empty: lexemes are not)
-        for head in nullable_heads([r for r in rules if max(r[1], default=-1) < n_nt]):
-            nullable[head] = True
         self._nullable = nullable
 
         # A set is interned by its *kernel*: the items that do not start in it (origin
@@ -421,6 +410,46 @@ class EarleyParser:
         self._sets.append(items)
         self._index[items] = sid
         return sid
+
+
+def _layout(reduced: dict[str, list[tuple[str, ...]]], terminal_index: dict[str, int], n_nt: int,
+            start: int) -> tuple[list[int], list[int], tuple[tuple[int, ...], ...], list[bool]]:
+    """The parser's flat tables of ``reduced`` (nonterminals numbered by name, the
+    augmented start ``n_nt - 1`` deriving nonterminal ``start``): the symbol after each
+    dotted rule, each dotted rule's head, each nonterminal's first dotted rules, and
+    which nonterminals derive the empty string."""
+    coded = Coded(reduced, terminal_index)
+    n_red = coded.n_nt
+    if len(coded.symbols) > n_red + len(terminal_index):
+        raise KeyError(coded.symbols[n_red + len(terminal_index)])  # neither a rule nor a terminal
+    order = np.array(sorted(range(n_red), key=coded.heads.__getitem__), dtype=np.int64)  # by name
+    remap = np.empty(len(coded.symbols), dtype=np.int64)
+    remap[order] = np.arange(n_red)
+    index = coded.index
+    remap[np.fromiter((index[t] for t in terminal_index), dtype=np.int64, count=len(terminal_index))] = (
+        n_nt + np.fromiter(terminal_index.values(), dtype=np.int64, count=len(terminal_index)))
+    counts = np.diff(coded.rule_off)[order]  # alternatives per nonterminal, by name
+    n_alts = int(counts.sum())
+    before = np.cumsum(counts) - counts
+    alt_seq = np.arange(n_alts) - np.repeat(before, counts) + np.repeat(coded.rule_off[:-1][order], counts)
+    lengths = np.diff(coded.alt_off)[alt_seq]
+    slots = lengths + 1
+    slot_start = 2 + np.cumsum(slots) - slots  # (slots 0 and 1: S' -> start, then its end)
+    total = 2 + int(slots.sum())
+    next_sym = np.full(total, -1, dtype=np.int64)
+    next_sym[0] = start
+    n_uses = int(lengths.sum())
+    within = np.arange(n_uses) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    next_sym[np.repeat(slot_start, lengths) + within] = remap[coded.syms[np.repeat(coded.alt_off[alt_seq], lengths) + within]]
+    lhs = np.empty(total, dtype=np.int64)
+    lhs[:2] = n_nt - 1
+    lhs[2:] = np.repeat(np.repeat(np.arange(n_red), counts), slots)
+    firsts = slot_start.tolist()
+    ends = np.cumsum(counts).tolist()
+    first_dr = tuple([tuple(firsts[e - c:e]) for e, c in zip(ends, counts.tolist())] + [(0,)])
+    empty = nullable_rules(n_red, coded.rule_off, coded.alt_off, coded.syms)
+    nullable = empty[order].tolist() + [bool(empty[order[start]])]
+    return next_sym.tolist(), lhs.tolist(), first_dr, nullable
 
 
 def _too_many_items(limit: int) -> CompileLimitError:
