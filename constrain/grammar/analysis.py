@@ -16,7 +16,7 @@ from ._fixpoints import first_sets, follow_sets, nullable_rules, productive_kept
 from .ir import Grammar
 
 __all__ = ["Rules", "Coded", "reduce", "one_rule_reduction", "prune", "terminals_used", "optionalize",
-           "terminal_follow", "terminal_follow_bits", "terminal_follow_rows", "nullable", "nullable_heads"]
+           "terminal_follow", "terminal_follow_bits", "terminal_follow_rows", "nullable"]
 
 Rules = dict[str, list[tuple[str, ...]]]
 
@@ -155,39 +155,6 @@ def optionalize(grammar: Grammar, names: set[str]) -> Grammar:
     return Grammar(
         grammar.start, rules, dict(grammar.terminals), grammar.ignore, dict(grammar.priorities), grammar.longest_match
     )
-
-
-def nullable_heads(alternatives) -> set:
-    """The heads that derive the empty string, from ``(head, symbols)`` pairs (one per
-    alternative; a symbol that is no head derives nothing empty). Linear time: each
-    alternative counts down the symbols not yet known nullable."""
-    out: set = set()
-    heads: list = []
-    left: list[int] = []
-    waiting: dict = {}
-    todo: list = []
-    for head, rhs in alternatives:
-        i = len(heads)
-        heads.append(head)
-        left.append(len(rhs))
-        if not rhs:
-            todo.append(head)
-        for x in rhs:
-            got = waiting.get(x)
-            if got is None:
-                waiting[x] = [i]
-            else:
-                got.append(i)
-    while todo:
-        h = todo.pop()
-        if h in out:
-            continue
-        out.add(h)
-        for i in waiting.get(h, ()):
-            left[i] -= 1
-            if left[i] == 0 and heads[i] not in out:
-                todo.append(heads[i])
-    return out
 
 
 def nullable(rules: Rules) -> set[str]:
