@@ -659,3 +659,24 @@ def test_dfas_over_byte_classes_make_their_table_when_asked():
         rows.append((lexer.trans[:n].copy(), lexer.accept[:n].copy(), lexer.follow[:n].copy(),
                      lexer._narrow([0])))
     assert all(np.array_equal(a, b) for a, b in zip(rows[0][:3], rows[1][:3])) and rows[0][3] == rows[1][3]
+
+
+def test_joint_classes_are_the_common_refinement_numbered_by_first_byte():
+    from constrain.automata.dfa import joint_classes
+
+    rng = random.Random(5)
+    pool = [literal_dfa(bytes(rng.choice(b'ab-"\\\xc3\xa9z') for _ in range(rng.randint(1, 10)))) for _ in range(60)]
+    pool += [compile_regex(p) for p in (r"[a-z]+", r"\d{3}-\d+", JSON_STRING_REGEX, r"[^\x00-\x1f]{2,5}", r"(?i)hello")]
+    for _ in range(300):
+        dfas = rng.sample(pool, rng.randint(1, 40))
+        reps, cls = joint_classes(dfas)
+        # two bytes share a class exactly where every DFA's own classes put them together,
+        # and then no DFA tells them apart
+        parts = np.stack([d._byte_partition() for d in dfas])
+        cols = np.concatenate([d.transitions.T for d in dfas], axis=1)
+        for a in range(0, 256, 7):
+            same = (parts == parts[:, a:a + 1]).all(axis=0)
+            assert np.array_equal(cls == cls[a], same)
+            assert (cols[same] == cols[a]).all()
+        assert list(reps) == sorted(int(np.flatnonzero(cls == k)[0]) for k in range(len(reps)))
+        assert [int(cls[r]) for r in reps] == list(range(len(reps)))

@@ -8,7 +8,7 @@ from .._kernels import njit
 
 from .._hashtable import SEED, hash_step
 
-__all__ = ["column_classes", "edge_ranges", "key_columns", "rows_of", "widen"]
+__all__ = ["column_classes", "edge_ranges", "joint_partition", "key_columns", "rows_of", "widen"]
 
 
 @njit(cache=True, nogil=True)
@@ -179,3 +179,30 @@ def key_columns(trans, part):
         for d in range(nc):
             tab[s, d] = trans[s, creps[d]]
     return cls, tab
+
+
+@njit(cache=True, nogil=True)
+def joint_partition(parts):
+    """The classes of bytes that none of the partitions ``parts`` (int64 ``[k, 256]``, a
+    class below 256 per byte in each row) tells apart: (one byte of each class, the
+    class of each byte), classes numbered in the order of their first bytes. One pass
+    over the bytes per row, each refining the classes so far (a pair of labels names a
+    class; labels are given in byte order, so the last pass's are in first-byte order)."""
+    joint = np.zeros(256, dtype=np.int64)
+    stamp = np.full(65536, -1, dtype=np.int64)  # pair seen in pass i: stamp == i
+    label = np.empty(65536, dtype=np.int64)
+    n = 1
+    for i in range(parts.shape[0]):
+        n = 0
+        for b in range(256):
+            key = joint[b] * 256 + parts[i, b]
+            if stamp[key] != i:
+                stamp[key] = i
+                label[key] = n
+                n += 1
+            joint[b] = label[key]
+    reps = np.full(n, -1, dtype=np.int64)
+    for b in range(256):
+        if reps[joint[b]] < 0:
+            reps[joint[b]] = b
+    return reps, joint

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..errors import CompileLimitError
 from ..limits import DEFAULT_LIMITS, limit_error
-from ._byte_classes import column_classes, key_columns
+from ._byte_classes import column_classes, joint_partition, key_columns
 from ._determinize import determinize
 from ._jit import clock
 from ._minimize import minimize, renumber
@@ -330,17 +330,13 @@ def renumbered(table: np.ndarray, byte_cls: np.ndarray, accepting: np.ndarray, s
 
 
 def joint_classes(dfas: Sequence[ByteDFA]) -> tuple[np.ndarray, np.ndarray]:
-    """Joint byte classes of several DFAs: (representative byte per class, class per byte)."""
-    joint = np.zeros(256, dtype=np.int64)
-    for d in dfas:
-        _, joint = np.unique(joint * 256 + d._byte_partition(), return_inverse=True)
-        joint = joint.reshape(-1)
-    _, first = np.unique(joint, return_index=True)
-    # classes numbered in order of their first byte
-    rank = np.empty(first.shape[0], dtype=np.int64)
-    order = np.argsort(first, kind="stable")
-    rank[order] = np.arange(first.shape[0])
-    return np.sort(first), rank[joint]
+    """Joint byte classes of several DFAs: (representative byte per class, its first, in
+    increasing order; class per byte). One kernel pass over all of them (a lexeme start of
+    a few hundred object keys asks for theirs in a mask)."""
+    parts = np.empty((len(dfas), 256), dtype=np.int64)
+    for i, d in enumerate(dfas):
+        parts[i] = d._byte_partition()
+    return joint_partition(parts)
 
 
 def joint_class_bytes(*dfas: ByteDFA) -> np.ndarray:
