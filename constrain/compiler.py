@@ -18,6 +18,7 @@ from .masking.lexer import Lexer
 from .masking.masks import ALIKE_MIN_STATES, MaskEngine
 from .masking.parser import EarleyParser, one_rule_parser
 from .errors import UnsatisfiableError
+from .grammar._fixpoints import follow_first_bytes
 from .grammar.analysis import Rules, one_rule_reduction, optionalize, reduce, terminal_follow_rows, terminals_used
 from .grammar.ir import Difference, Grammar, Lit
 from .limits import DEFAULT_LIMITS, Limits
@@ -154,23 +155,12 @@ def follow_bytes(grammar: Grammar, reduced: Rules, dfas: dict[str, ByteDFA], use
     firsts = np.stack([dfas[t].row(dfas[t].start) >= 0 for t in used])
     index = {t: i for i, t in enumerate(used)}
     ignored = [index[t] for t in grammar.ignore if t in index]
-    out = np.zeros((len(used), 256), dtype=np.bool_)
     # Terminals grouped by the bytes their lexemes may start with (few groups: every
     # key of an object starts with a quote): one test per group and terminal.
-    groups: dict[bytes, list[int]] = {}
-    for i, key in enumerate(map(bytes, np.packbits(firsts, axis=1))):
-        got = groups.get(key)
-        if got is None:
-            groups[key] = [i]
-        else:
-            got.append(i)
-    words = follow.shape[1]
-    member = np.zeros(words * 64, dtype=np.bool_)
-    for ids in groups.values():
-        member[:] = False
-        member[ids] = True
-        hit = (follow & np.packbits(member, bitorder="little").view(np.uint64)).any(axis=1)
-        out[hit] |= firsts[ids[0]]
+    groups: dict[bytes, int] = {}
+    group_of = np.fromiter((groups.setdefault(key, len(groups)) for key in map(bytes, np.packbits(firsts, axis=1))),
+                           dtype=np.int64, count=len(used))
+    out = follow_first_bytes(follow, firsts, group_of, len(groups))
     if ignored:
         out |= firsts[ignored].any(axis=0)
         # An ignored lexeme may sit between any two lexemes: anything may follow it.

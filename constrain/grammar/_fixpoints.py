@@ -15,7 +15,7 @@ import numpy as np
 
 from .._kernels import njit
 
-__all__ = ["productive_kept", "nullable_rules", "first_sets", "follow_sets"]
+__all__ = ["productive_kept", "nullable_rules", "first_sets", "follow_sets", "follow_first_bytes", "parser_layout"]
 
 
 @njit(cache=True, nogil=True)
@@ -325,3 +325,71 @@ def follow_sets(n_nt, rule_off, alt_off, syms, nullable, first, bitpos, roots, w
     for k in range(roots.shape[0]):
         out[k] = value[roots[k]]
     return out
+
+
+@njit(cache=True, nogil=True)
+def follow_first_bytes(follow, firsts, group_of, n_groups):
+    """Per terminal (a row of ``follow``, bit ``i`` for terminal ``i``): the bytes the
+    lexemes of the terminals that may follow it start with. Terminals come in
+    ``n_groups`` groups of equal first bytes (``firsts[i]``, bool ``[256]``): one test
+    of a row against each group's bits."""
+    n, w = follow.shape
+    bits = np.zeros((n_groups, w), dtype=np.uint64)
+    rep = np.full(n_groups, -1, dtype=np.int64)
+    for i in range(n):
+        g = group_of[i]
+        bits[g, i >> 6] |= np.uint64(1) << np.uint64(i & 63)
+        if rep[g] < 0:
+            rep[g] = i
+    out = np.zeros((n, 256), dtype=np.bool_)
+    for t in range(n):
+        for g in range(n_groups):
+            hit = False
+            for k in range(w):
+                if follow[t, k] & bits[g, k]:
+                    hit = True
+                    break
+            if hit:
+                r = rep[g]
+                for b in range(256):
+                    if firsts[r, b]:
+                        out[t, b] = True
+    return out
+
+
+@njit(cache=True, nogil=True)
+def parser_layout(rule_off, alt_off, syms, order, remap, start):
+    """An Earley parser's dotted rules laid out flat: the augmented start's rule (slot 0:
+    ``start``, slot 1: its end), then the alternatives of nonterminal ``order[0]``,
+    ``order[1]``, ..., each its symbols (through ``remap``) and -1. Returns (the symbol
+    after each dotted rule, the head of each: the rank in ``order``, the augmented start
+    ``len(order)``; the first slot of each alternative in that order)."""
+    n_red = order.shape[0]
+    total = 2
+    n_alts = 0
+    for k in range(n_red):
+        r = order[k]
+        total += alt_off[rule_off[r + 1]] - alt_off[rule_off[r]] + rule_off[r + 1] - rule_off[r]
+        n_alts += rule_off[r + 1] - rule_off[r]
+    next_sym = np.empty(total, dtype=np.int64)
+    lhs = np.empty(total, dtype=np.int64)
+    firsts = np.empty(n_alts, dtype=np.int64)
+    next_sym[0] = start
+    next_sym[1] = -1
+    lhs[0] = n_red
+    lhs[1] = n_red
+    pos = 2
+    a_i = 0
+    for k in range(n_red):
+        r = order[k]
+        for a in range(rule_off[r], rule_off[r + 1]):
+            firsts[a_i] = pos
+            a_i += 1
+            for j in range(alt_off[a], alt_off[a + 1]):
+                next_sym[pos] = remap[syms[j]]
+                lhs[pos] = k
+                pos += 1
+            next_sym[pos] = -1
+            lhs[pos] = k
+            pos += 1
+    return next_sym, lhs, firsts

@@ -21,7 +21,7 @@ import numpy as np
 
 from .. import _caches
 from ..errors import CompileLimitError
-from ..grammar._fixpoints import nullable_rules
+from ..grammar._fixpoints import nullable_rules, parser_layout
 from ..grammar.analysis import Coded, reduce
 from ..grammar.ir import Grammar
 from ..limits import DEFAULT_LIMITS, limit_error
@@ -428,28 +428,18 @@ def _layout(reduced: dict[str, list[tuple[str, ...]]], terminal_index: dict[str,
     index = coded.index
     remap[np.fromiter((index[t] for t in terminal_index), dtype=np.int64, count=len(terminal_index))] = (
         n_nt + np.fromiter(terminal_index.values(), dtype=np.int64, count=len(terminal_index)))
-    counts = np.diff(coded.rule_off)[order]  # alternatives per nonterminal, by name
-    n_alts = int(counts.sum())
-    before = np.cumsum(counts) - counts
-    alt_seq = np.arange(n_alts) - np.repeat(before, counts) + np.repeat(coded.rule_off[:-1][order], counts)
-    lengths = np.diff(coded.alt_off)[alt_seq]
-    slots = lengths + 1
-    slot_start = 2 + np.cumsum(slots) - slots  # (slots 0 and 1: S' -> start, then its end)
-    total = 2 + int(slots.sum())
-    next_sym = np.full(total, -1, dtype=np.int64)
-    next_sym[0] = start
-    n_uses = int(lengths.sum())
-    within = np.arange(n_uses) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-    next_sym[np.repeat(slot_start, lengths) + within] = remap[coded.syms[np.repeat(coded.alt_off[alt_seq], lengths) + within]]
-    lhs = np.empty(total, dtype=np.int64)
-    lhs[:2] = n_nt - 1
-    lhs[2:] = np.repeat(np.repeat(np.arange(n_red), counts), slots)
-    firsts = slot_start.tolist()
-    ends = np.cumsum(counts).tolist()
-    first_dr = tuple([tuple(firsts[e - c:e]) for e, c in zip(ends, counts.tolist())] + [(0,)])
+    next_sym, lhs, slots = parser_layout(coded.rule_off, coded.alt_off, coded.syms, order, remap, start)
+    firsts = slots.tolist()
+    counts = np.diff(coded.rule_off)[order].tolist()  # alternatives per nonterminal, by name
+    first_dr = []
+    e = 0
+    for c in counts:
+        first_dr.append(tuple(firsts[e:e + c]))
+        e += c
+    first_dr.append((0,))
     empty = nullable_rules(n_red, coded.rule_off, coded.alt_off, coded.syms)
     nullable = empty[order].tolist() + [bool(empty[order[start]])]
-    return next_sym.tolist(), lhs.tolist(), first_dr, nullable
+    return next_sym.tolist(), lhs.tolist(), tuple(first_dr), nullable
 
 
 def _too_many_items(limit: int) -> CompileLimitError:
