@@ -42,19 +42,18 @@ def _uses(n_nt, alt_off, syms, n_alts):
 
 
 @njit(cache=True, nogil=True)
-def productive_kept(n_nt, rule_off, alt_off, syms, live, start):
-    """Which rules derive a finite string (``live[s]``: terminal ``s`` has a lexeme), and
-    the reduction from ``start``: the rules it reaches through alternatives of live
-    symbols only, in the order a depth-first walk meets them (the last symbol pushed is
-    the next taken), and which alternatives stay. Returns (productive, order, n_kept,
-    alternative kept)."""
+def _derives(n_nt, rule_off, alt_off, syms, live):
+    """Which nonterminals derive a string of live terminals (``live[s]`` for a symbol
+    ``s >= n_nt``; with none live, the nonterminals that derive the empty string): each
+    alternative counts down its nonterminals not yet known to, one with a dead terminal
+    never does."""
     n_alts = alt_off.shape[0] - 1
     head = np.empty(n_alts, dtype=np.int64)
     for r in range(n_nt):
         for a in range(rule_off[r], rule_off[r + 1]):
             head[a] = r
     missing = np.zeros(n_alts, dtype=np.int64)
-    productive = np.zeros(n_nt, dtype=np.bool_)
+    out = np.zeros(n_nt, dtype=np.bool_)
     ready = np.empty(n_nt, dtype=np.int64)
     n_ready = 0
     for a in range(n_alts):
@@ -64,11 +63,11 @@ def productive_kept(n_nt, rule_off, alt_off, syms, live, start):
             if s < n_nt:
                 need += 1
             elif not live[s]:
-                need = -1  # a dead or unknown terminal: never productive
+                need = -1  # a dead or unknown terminal: never
                 break
         missing[a] = need
-        if need == 0 and not productive[head[a]]:
-            productive[head[a]] = True
+        if need == 0 and not out[head[a]]:
+            out[head[a]] = True
             ready[n_ready] = head[a]
             n_ready += 1
     off, uses = _uses(n_nt, alt_off, syms, n_alts)
@@ -79,15 +78,27 @@ def productive_kept(n_nt, rule_off, alt_off, syms, live, start):
             a = uses[k]
             if missing[a] > 0:
                 missing[a] -= 1
-                if missing[a] == 0 and not productive[head[a]]:
-                    productive[head[a]] = True
+                if missing[a] == 0 and not out[head[a]]:
+                    out[head[a]] = True
                     ready[n_ready] = head[a]
                     n_ready += 1
+    return out
+
+
+@njit(cache=True, nogil=True)
+def productive_kept(n_nt, rule_off, alt_off, syms, live, start):
+    """The reduction from ``start``: the rules it reaches through alternatives of live
+    symbols only (productive rules, terminals with ``live[s]``), in the order a
+    depth-first walk meets them (the last symbol pushed is the next taken), and which
+    alternatives stay. Returns (order, n_kept, alternative kept); n_kept is 0 when the
+    start derives no finite string."""
+    n_alts = alt_off.shape[0] - 1
+    productive = _derives(n_nt, rule_off, alt_off, syms, live)
     kept = np.zeros(n_alts, dtype=np.bool_)
     order = np.empty(n_nt, dtype=np.int64)
     n_kept = 0
     if not productive[start]:
-        return productive, order, 0, kept
+        return order, 0, kept
     seen = np.zeros(n_nt, dtype=np.bool_)
     todo = np.empty(alt_off[n_alts] + 1, dtype=np.int64)  # (each push is one use of a symbol)
     todo[0] = start
@@ -114,41 +125,18 @@ def productive_kept(n_nt, rule_off, alt_off, syms, live, start):
                     if s < n_nt and not seen[s]:
                         todo[sp] = s
                         sp += 1
-    return productive, order, n_kept, kept
+    return order, n_kept, kept
 
 
 @njit(cache=True, nogil=True)
 def nullable_rules(n_nt, rule_off, alt_off, syms):
-    """Which nonterminals derive the empty string (a symbol that is no nonterminal never
-    does): each alternative counts down its symbols not yet known nullable."""
-    n_alts = alt_off.shape[0] - 1
-    head = np.empty(n_alts, dtype=np.int64)
-    for r in range(n_nt):
-        for a in range(rule_off[r], rule_off[r + 1]):
-            head[a] = r
-    left = np.empty(n_alts, dtype=np.int64)
-    out = np.zeros(n_nt, dtype=np.bool_)
-    todo = np.empty(n_alts, dtype=np.int64)
-    n_todo = 0
-    for a in range(n_alts):
-        left[a] = alt_off[a + 1] - alt_off[a]
-        if left[a] == 0:
-            todo[n_todo] = head[a]
-            n_todo += 1
-    off, uses = _uses(n_nt, alt_off, syms, n_alts)
-    while n_todo > 0:
-        n_todo -= 1
-        h = todo[n_todo]
-        if out[h]:
-            continue
-        out[h] = True
-        for k in range(off[h], off[h + 1]):
-            a = uses[k]
-            left[a] -= 1
-            if left[a] == 0 and not out[head[a]]:
-                todo[n_todo] = head[a]
-                n_todo += 1
-    return out
+    """Which nonterminals derive the empty string: those that derive a string when no
+    terminal is live."""
+    n_sym = n_nt
+    for s in syms:
+        if s >= n_sym:
+            n_sym = s + 1
+    return _derives(n_nt, rule_off, alt_off, syms, np.zeros(n_sym, dtype=np.bool_))
 
 
 @njit(cache=True, nogil=True)

@@ -74,7 +74,7 @@ def reduce(grammar: Grammar, dead_terminals: frozenset[str] = frozenset()) -> Ru
     index = coded.index
     live = np.zeros(len(coded.symbols), dtype=np.bool_)
     live[np.fromiter((index[t] for t in grammar.terminals if t not in dead_terminals), dtype=np.int64)] = True
-    _, order, n_kept, keep = productive_kept(coded.n_nt, coded.rule_off, coded.alt_off, coded.syms, live,
+    order, n_kept, keep = productive_kept(coded.n_nt, coded.rule_off, coded.alt_off, coded.syms, live,
                                              index[grammar.start])
     if n_kept == 0:
         raise UnsatisfiableError(f"the start rule {grammar.start!r} derives no finite string")
