@@ -190,4 +190,4 @@ def test_the_parser_tables_are_the_rules_written_out(seed):
         assert list(p.next_symbols) == next_sym
         assert list(p.rule_heads) == lhs
         assert [tuple(p.alternatives(k)) for k in range(p.n_nt)] == first
-        assert p._nullable == empty
+        assert list(map(bool, p._nullable)) == empty

@@ -27,6 +27,7 @@ import numpy as np
 from .._kernels import njit
 
 from .._hashtable import first_slot, hash_run, next_slot, put
+from .._tables import pairs_key
 from ..automata.dfa import joint_class_bytes, joint_classes
 from ..errors import CompileLimitError
 from ..limits import DEFAULT_LIMITS, limit_error
@@ -106,7 +107,7 @@ class Lexer:
         self.ignore = frozenset(ignore)
         self.max_states = max_states
         self._lock = threading.RLock()
-        self._keys: dict[tuple[frozenset, bool, bytes], int] = {}
+        self._keys: dict[bytes, int] = {}  # _start_key(members, is_start, exclude) -> state
         self._joint: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]] = {}  # see _classes_of
         # Product states that are not lexeme starts, by their sorted lone members (for
         # the numba subset construction): offsets, members, state ids, hash table, count;
@@ -504,7 +505,7 @@ class Lexer:
                 return -1
             local.append((t, k))
         if is_start:
-            sid = self._keys.get((frozenset(local), True, exclude), -1)
+            sid = self._keys.get(_start_key(frozenset(local), True, exclude), -1)
         elif exclude:
             return -1
         elif len(local) == 1:
@@ -585,7 +586,7 @@ class Lexer:
         return name
 
     def _build(self, members: frozenset, is_start: bool, exclude: bytes = b"") -> int:
-        key = (members, is_start, exclude)
+        key = _start_key(members, is_start, exclude)
         got = self._keys.get(key)
         if got is not None:
             return got
@@ -705,6 +706,13 @@ class Lexer:
 _NAME_EAGER_STATES = 4096
 _UNSHARED = object()
 _UNBOUNDED = 1 << 62  # a lexeme of no bounded length (see Lexer._longest)
+
+
+def _start_key(members: frozenset, is_start: bool, exclude: bytes) -> bytes:
+    """The key of a product state by its members ((terminal, state) pairs),
+    whether it starts a lexeme and the bytes it excludes: bytes, which keep the dict of
+    them out of the cyclic collector's reach (see constrain._tables)."""
+    return len(members).to_bytes(4, "little") + pairs_key(sorted(members)) + (b"\1" if is_start else b"\0") + exclude
 _NO_STATE_KEY = b"\xff" * 16  # Lexer.state_key of -1
 
 

@@ -27,6 +27,7 @@ import numpy as np
 
 from .. import _caches
 from .._caches import LRU
+from .._tables import SHIFT, Chunked, Recent, ints_key, pairs_key
 from ..errors import CompileLimitError, ConstrainError
 from ..automata.regex import is_syntax_key
 from ..limits import DEFAULT_LIMITS, limit_error
@@ -41,6 +42,7 @@ from .walk import (
 __all__ = ["MaskEngine", "Hyp", "ALIKE_MIN_STATES"]
 
 Hyp = tuple[int, int]  # (parse state, lexer state); lexer state -1: nothing more may be read
+_LOW = (1 << SHIFT) - 1  # (Chunked: entry i is chunks[i >> SHIFT][i & _LOW])
 
 
 class MaskEngine:
@@ -61,13 +63,14 @@ class MaskEngine:
         self.vocab = vocab
         self.n_words = vocab.bitmask_words
         self._lock = threading.RLock()
-        # Hypothesis sets as sorted tuples: the cyclic GC stops tracking tuples of ints,
-        # so the many states of a large grammar cost later collections nothing.
-        self._hyps: list[tuple[Hyp, ...]] = []
-        self._hyp_index: dict[tuple[Hyp, ...], int] = {}
+        # Hypothesis sets as sorted tuples, in tables the cyclic collector does not read
+        # (constrain._tables): the many states of a large grammar cost a full collection
+        # next to nothing.
+        self._hyps = Chunked()
+        self._hyp_index: dict[bytes, int] = {}  # pairs_key(hypotheses) -> id
         # Masks per hypothesis set. Equal masks are stored once (many parse states allow
         # the same tokens): at most ``max_distinct_masks`` arrays are kept alive.
-        self._masks = LRU(mask_cache_size)
+        self._masks = Recent(mask_cache_size)
         self._mask_store: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
         self.max_distinct_masks = max_distinct_masks
         # Bounded memory: a dense mask or whole-vocabulary walk is ceil(V/32) words
@@ -84,7 +87,8 @@ class MaskEngine:
         self._parts: dict[int, set[Hyp]] = {}
         # int keys (id << 32 | id): nothing the cyclic GC counts or visits per entry
         self._steps: dict[int, int] = {}  # hypothesis set << 32 | token -> hypothesis set
-        self._nexts_memo: dict[int, tuple[tuple[int, tuple[int, ...]], ...]] = {}  # p << 32 | s
+        self._nexts_memo: dict[int, int] = {}  # p << 32 | s -> index in _nexts_vals
+        self._nexts_vals = Chunked([()])
         # The same, flattened for the numba resolution of lexeme boundaries: an
         # open-addressing table keyed by (parse state << 32 | lexer state); made by the
         # first mask with a token that crosses a lexeme boundary (see _resolve).
@@ -95,8 +99,8 @@ class MaskEngine:
         # Sets of parse states (sorted tuples) by id: the resolution merges the ways a
         # token may split into lexemes per lexer state, joining their parse states; the
         # joins it asked for, as a table (a << 32 | b -> id of a | b).
-        self._psets: list[tuple[int, ...]] = []
-        self._pset_index: dict[tuple[int, ...], int] = {}
+        self._psets = Chunked()
+        self._pset_index: dict[bytes, int] = {}  # ints_key(members) -> id
         self._un_count = 0
         self._resolve_scratch: list[np.ndarray] | None = None  # see _resolve
         # token costs (see token_costs): (set << 32 | lexer state) -> cost
@@ -125,14 +129,14 @@ class MaskEngine:
     def intern(self, hyps) -> int:
         """The id of the set of hypotheses ``hyps`` (any iterable of them)."""
         hyps = tuple(sorted(set(hyps)))
-        got = self._hyp_index.get(hyps)
+        key = pairs_key(hyps)
+        got = self._hyp_index.get(key)
         if got is None:
             with self._lock:
-                got = self._hyp_index.get(hyps)
+                got = self._hyp_index.get(key)
                 if got is None:
-                    got = len(self._hyps)
-                    self._hyps.append(hyps)
-                    self._hyp_index[hyps] = got
+                    got = self._hyps.append(hyps)
+                    self._hyp_index[key] = got
         return got
 
     def prepare(self, max_states: int = 64, budget_ns: int = 1_000_000) -> int:
@@ -187,14 +191,16 @@ class MaskEngine:
         each terminal it may complete (and the parser takes), the parse state after it
         and the next lexeme's start states. Memoized."""
         key = p << 32 | s
-        got = self._nexts_memo.get(key)
-        if got is None:
-            out = []
-            for t in self.lexer.completes(s):
-                p2 = self._after_lexeme(p, t)
-                if p2 != DEAD:
-                    out.append((p2, self.lexer.start_after(self.parser.allowed(p2), s, t)))
-            got = self._nexts_memo[key] = tuple(out)
+        i = self._nexts_memo.get(key)
+        if i is not None:
+            return self._nexts_vals.chunks[i >> SHIFT][i & _LOW]
+        out = []
+        for t in self.lexer.completes(s):
+            p2 = self._after_lexeme(p, t)
+            if p2 != DEAD:
+                out.append((p2, self.lexer.start_after(self.parser.allowed(p2), s, t)))
+        got = tuple(out)
+        self._nexts_memo[key] = self._nexts_vals.append(got) if got else 0
         return got
 
     def accepting(self, hid: int) -> bool:
@@ -343,8 +349,8 @@ class MaskEngine:
                         else:
                             got = self._shared_mask(got)
                     self._masks.put(hid, got)
-                    while len(self._mask_store) > self.max_distinct_masks and self._masks.data:
-                        self._masks.data.popitem(last=False)
+                    while len(self._mask_store) > self.max_distinct_masks and self._masks.drop_oldest():
+                        pass
         return got
 
     def attach_store(self, store) -> None:
@@ -363,7 +369,7 @@ class MaskEngine:
 
     def cached_mask(self, hid: int) -> np.ndarray | None:
         """The memoized mask of ``hid``, or None (never computes one)."""
-        return self._masks.data.get(hid)
+        return self._masks.peek(hid)
 
     def _shared_mask(self, mask: np.ndarray) -> np.ndarray:
         """``mask``, or an equal read-only mask already kept."""
@@ -570,10 +576,10 @@ class MaskEngine:
 
     def _pset(self, members: tuple[int, ...]) -> int:
         """The id of the set of parse states ``members`` (sorted, distinct)."""
-        got = self._pset_index.get(members)
+        key = ints_key(members)
+        got = self._pset_index.get(key)
         if got is None:
-            got = self._pset_index[members] = len(self._psets)
-            self._psets.append(members)
+            got = self._pset_index[key] = self._psets.append(members)
         return got
 
     def _set_nexts(self, s: int, c: int) -> list[tuple[int, int]]:

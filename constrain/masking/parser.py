@@ -14,12 +14,14 @@ keyed on it (token masks included) is computed once.
 from __future__ import annotations
 
 import threading
+from array import array
 from hashlib import blake2b
 from typing import Sequence
 
 import numpy as np
 
 from .. import _caches
+from .._tables import SHIFT, Chunked, ints_key
 from ..errors import CompileLimitError
 from ..grammar._fixpoints import nullable_rules, parser_layout
 from ..grammar.analysis import Coded, reduce
@@ -29,6 +31,7 @@ from ..limits import DEFAULT_LIMITS, limit_error
 __all__ = ["EarleyParser", "DEAD"]
 
 DEAD = -1
+_LOW = (1 << SHIFT) - 1  # (Chunked: entry i is chunks[i >> SHIFT][i & _LOW])
 _BIG = 1 << 32  # item = dotted_rule * _BIG + (origin + 1); origin -1 means HERE
 _HERE = bytes(16)  # the origin of an item that started in its own set, in state_key
 
@@ -73,30 +76,37 @@ class EarleyParser:
         self._lhs = tuple(lhs)
         self._first_dr = first_dr
         self._accept_dr = 1  # S' -> S .
-        self._nullable = nullable
+        self._nullable = bytes(nullable)
 
         # A set is interned by its *kernel*: the items that do not start in it (origin
         # not HERE; the initial set's start items too). Every other item comes from
         # predicting nonterminals, and what predicting a nonterminal adds is the same
         # in every set, so the kernel alone fixes the set: its predicted part is shared
         # by every set that predicts the same nonterminals (a *prediction group*).
-        self._sets: list[tuple[int, ...]] = []  # kernels, sorted (GC-untracked, unlike frozensets)
-        self._group_of: list[int] = []
-        self._index: dict[tuple[int, ...], int] = {}
-        # Per kernel (see _index_items): items by the terminal after the dot; items
-        # waiting on each nonterminal, HERE origins resolved to the set.
-        self._waiting: list[dict[int, list[int]] | None] = []  # None: not indexed yet
-        self._by_terminal: list[dict[int, list[int]]] = []
-        # Per prediction group: its nonterminals' items (all HERE), and the same two
-        # tables over them (HERE left unresolved: the group serves many sets).
-        self._groups: list[tuple[tuple[int, ...], dict[int, tuple[int, ...]], dict[int, tuple[int, ...]]]] = []
-        self._group_index: dict[tuple[int, ...], int] = {}
-        self._group_nts: list[tuple[int, ...]] = []  # the nonterminals each group predicts, sorted
+        # Per-state tables are kept where the cyclic collector does not read them
+        # (constrain._tables): tuples in chunks, bytes keys, ints in arrays.
+        self._sets = Chunked()  # kernels, sorted tuples of items
+        self._group_of = array("q")
+        self._index: dict[bytes, int] = {}  # ints_key(kernel) -> state
+        # Runs of items (sorted tuples), found by (owner << 32 | symbol) in int-keyed
+        # dicts: per kernel (see _index_items), its items by the terminal after the dot,
+        # and its items waiting on each nonterminal, HERE origins resolved to the set
+        # (indexed when a completion first asks: _waits_done); per prediction group, the
+        # same two over its items (HERE left unresolved: the group serves many sets).
+        self._runs = Chunked()
+        self._state_terms: dict[int, int] = {}
+        self._state_waits: dict[int, int] = {}
+        self._waits_done = bytearray()
+        self._group_terms: dict[int, int] = {}
+        self._group_waits: dict[int, int] = {}
+        self._groups = Chunked()  # per prediction group: its nonterminals' items (all HERE)
+        self._group_index: dict[bytes, int] = {}
+        self._group_nts = Chunked()  # the nonterminals each group predicts, sorted
         self._joins: dict[int, int] = {}  # a << 32 | b (a < b) -> the state of both
-        self._group_allowed: list[tuple[int, ...]] = []
+        self._group_allowed = Chunked()
         self._advance: dict[int, int] = {}  # state << 32 | terminal -> state
-        self._allowed: list[tuple[int, ...]] = []
-        self._accepting: list[bool] = []
+        self._allowed = Chunked()  # sorted tuples of terminal ids
+        self._accepting = bytearray()
         self._predictions: dict[int, tuple[int, ...]] = {}
         self._state_keys: dict[int, bytes] = {}  # see state_key
         self.initial = self._intern(*self._closure({0 * _BIG + 0}))
@@ -144,16 +154,16 @@ class EarleyParser:
 
     def allowed(self, state: int) -> tuple[int, ...]:
         """Terminal ids the grammar allows next, sorted."""
-        return self._allowed[state]
+        return self._allowed.chunks[state >> SHIFT][state & _LOW]
 
     def accepting(self, state: int) -> bool:
-        return self._accepting[state]
+        return bool(self._accepting[state])
 
     def items(self, state: int) -> frozenset[int]:
         """The Earley items of ``state``: its kernel and what it predicts (origin HERE).
         Items whose rule is complete are left out (their completions are in), save the
         accepting one."""
-        return frozenset(self._groups[self._group_of[state]][0]).union(self._sets[state])
+        return frozenset(self._groups[self._group_of[state]]).union(self._sets[state])
 
     @property
     def n_states(self) -> int:
@@ -230,22 +240,27 @@ class EarleyParser:
                     got.append(it)
             elif s < 0 and it >> 32 == acc:
                 accepting = True
-        # (tuples, not lists, once built: the cyclic GC stops tracking tuples and dicts
-        # of plain ints, and a parser keeps thousands of these)
-        self._by_terminal.append({k: tuple(v) for k, v in by_terminal.items()})
-        self._waiting.append(None)
+        self._put_runs(self._state_terms, state, by_terminal)
         self._accepting.append(accepting)
+        self._waits_done.append(0)
+        g_allowed = self._group_allowed[group]
         if not by_terminal:
-            self._allowed.append(self._group_allowed[group])
+            self._allowed.append(g_allowed)
+        elif not g_allowed:
+            self._allowed.append(tuple(sorted(by_terminal)))
         else:
-            g_terms = self._groups[group][1]
-            if not g_terms:
-                self._allowed.append(tuple(sorted(by_terminal)))
-            else:
-                self._allowed.append(tuple(sorted(by_terminal.keys() | g_terms.keys())))
+            self._allowed.append(tuple(sorted(by_terminal.keys() | set(g_allowed))))
 
-    def _waiting_of(self, state: int) -> dict[int, list[int]]:
-        """The kernel items of ``state`` waiting on each nonterminal (HERE origins
+    def _put_runs(self, table: dict[int, int], owner: int, runs: dict[int, list[int]]) -> None:
+        for sym, items in runs.items():
+            table[owner << 32 | sym] = self._runs.append(tuple(items))
+
+    def _run(self, table: dict[int, int], owner: int, sym: int) -> tuple[int, ...]:
+        i = table.get(owner << 32 | sym)
+        return () if i is None else self._runs.chunks[i >> SHIFT][i & _LOW]
+
+    def _index_waiting(self, state: int) -> None:
+        """Index the kernel items of ``state`` waiting on each nonterminal (HERE origins
         resolved to ``state``)."""
         n_nt = self.n_nt
         ns = self._next_sym
@@ -261,14 +276,14 @@ class EarleyParser:
                     waiting[s] = [it]
                 else:
                     got.append(it)
-        waiting = {k: tuple(v) for k, v in waiting.items()}
-        self._waiting[state] = waiting
-        return waiting
+        self._put_runs(self._state_waits, state, waiting)
+        self._waits_done[state] = 1
 
     def _group(self, nts: tuple[int, ...]) -> int:
         """The prediction group of the nonterminals ``nts``: what predicting them adds,
         closed under prediction. Sets whose dots stand before the same nonterminals share it."""
-        got = self._group_index.get(nts)
+        key = ints_key(nts)
+        got = self._group_index.get(key)
         if got is not None:
             return got
         items: set[int] = set()
@@ -285,18 +300,19 @@ class EarleyParser:
                 by_terminal.setdefault(s - n_nt, []).append(it)
             elif s >= 0:
                 waiting.setdefault(s, []).append(it)
-        got = len(self._groups)
-        self._groups.append((tuple(sorted(items)), {k: tuple(v) for k, v in by_terminal.items()},
-                             {k: tuple(v) for k, v in waiting.items()}))
+        got = self._groups.append(tuple(sorted(items)))
+        self._put_runs(self._group_terms, got, by_terminal)
+        self._put_runs(self._group_waits, got, waiting)
         self._group_nts.append(nts)
         self._group_allowed.append(tuple(sorted(by_terminal)))
-        self._group_index[nts] = got
+        self._group_index[key] = got
         return got
 
     def _compute_advance(self, state: int, terminal: int) -> int:
         here = state + 1
-        kernel = {it + _BIG if it & 0xFFFFFFFF else it + _BIG + here for it in self._by_terminal[state].get(terminal, ())}
-        for it in self._groups[self._group_of[state]][1].get(terminal, ()):
+        kernel = {it + _BIG if it & 0xFFFFFFFF else it + _BIG + here
+                  for it in self._run(self._state_terms, state, terminal)}
+        for it in self._run(self._group_terms, self._group_of[state], terminal):
             kernel.add(it + _BIG + here)
         if not kernel:
             return DEAD
@@ -347,8 +363,10 @@ class EarleyParser:
         n_nt = self.n_nt
         nullable = self._nullable
         predicted: set[int] = set()
-        waiting = self._waiting
-        groups = self._groups
+        runs = self._runs.chunks
+        state_waits = self._state_waits
+        waits_done = self._waits_done
+        group_waits = self._group_waits
         group_of = self._group_of
         limit = self.max_items_per_set
         while stack:
@@ -359,19 +377,22 @@ class EarleyParser:
             if s < 0:
                 if org:  # completed an item that started in an earlier set
                     a = lhs[dr]
-                    wt = waiting[org - 1]
-                    if wt is None:
-                        wt = self._waiting_of(org - 1)
-                    for w in wt.get(a, ()):
-                        new = w + _BIG
-                        if new not in items:
-                            items.add(new)
-                            stack.append(new)
-                    for w in groups[group_of[org - 1]][2].get(a, ()):
-                        new = w + _BIG + org
-                        if new not in items:
-                            items.add(new)
-                            stack.append(new)
+                    if not waits_done[org - 1]:
+                        self._index_waiting(org - 1)
+                    i = state_waits.get((org - 1) << 32 | a)
+                    if i is not None:
+                        for w in runs[i >> SHIFT][i & _LOW]:
+                            new = w + _BIG
+                            if new not in items:
+                                items.add(new)
+                                stack.append(new)
+                    i = group_waits.get(group_of[org - 1] << 32 | a)
+                    if i is not None:
+                        for w in runs[i >> SHIFT][i & _LOW]:
+                            new = w + _BIG + org
+                            if new not in items:
+                                items.add(new)
+                                stack.append(new)
                     if len(items) > limit:
                         raise _too_many_items(limit)
                 continue
@@ -395,20 +416,21 @@ class EarleyParser:
         return tuple(sorted(kept)), tuple(sorted(predicted))
 
     def _intern(self, items: tuple[int, ...], predicted: tuple[int, ...]) -> int:
-        got = self._index.get(items)
+        key = ints_key(items)
+        got = self._index.get(key)
         if got is not None:
             return got
         if len(self._sets) >= self.max_states:
             raise limit_error(f"parser limit: more than {self.max_states} distinct parse states",
                               "max_parser_states", self.max_states)
         group = self._group(predicted)
-        if len(items) + len(self._groups[group][0]) > self.max_items_per_set:
+        if len(items) + len(self._groups[group]) > self.max_items_per_set:
             raise _too_many_items(self.max_items_per_set)
         sid = len(self._sets)
         self._group_of.append(group)
         self._index_items(sid, items, group)
         self._sets.append(items)
-        self._index[items] = sid
+        self._index[key] = sid
         return sid
 
 
