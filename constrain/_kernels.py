@@ -44,6 +44,7 @@ __all__ = ["njit", "interpreting", "start_background", "use_compiled", "wait_com
 KERNEL_FILES = (
     "_hashtable.py", "bitmask.py", "device_masks.py", "trie.py",
     "automata/_ascii.py", "automata/_bitset_dfa.py", "automata/_byte_classes.py", "automata/_determinize.py",
+    "automata/_json_strings.py",
     "automata/_minimize.py", "automata/_product.py", "automata/_reach.py", "automata/_regex_dfa.py",
     "automata/_support.py", "grammar/_fixpoints.py",
     "masking/lexer.py", "masking/walk.py",

@@ -578,6 +578,20 @@ def test_string_except_names_by_example():
     assert regex_mod._terminal_dfa(term) == _general(term)
 
 
+def test_a_name_read_off_its_escaped_source_is_the_one_its_regex_parses_to():
+    # The front ends write a name as re.escape(name): read back without parsing, it must
+    # be what the regex parser makes of that source, for every character
+    rng = random.Random(4)
+    chars = [chr(c) for c in range(128)] + ["é", "中", "\u2028", "😀"]
+    names = chars + ["".join(rng.choice(chars) for _ in range(rng.randint(0, 8))) for _ in range(500)]
+    for name in names:
+        part = Regex(re.escape(name), json_string=True)
+        assert regex_mod._name(part) == regex_mod._parsed_name(part) == name, repr(name)
+    for source in ["a.b", "a\\d", "[a]", "a|b", "\\x41", "a{2}"]:  # not a name's escape: parsed
+        part = Regex(source, json_string=True)
+        assert regex_mod._name(part) == regex_mod._parsed_name(part), source
+
+
 @pytest.mark.parametrize("lo,hi", [(0, 0), (0, 1), (1, 1), (2, 2), (3, 7), (0, 40), (5, 64), (1, 255)])
 def test_bounded_json_string_equals_the_general_concatenation(lo, hi):
     term = Concat((Lit('"'), Regex(r"[\s\S]{%d,%d}" % (lo, hi), json_string=True), Lit('"')))

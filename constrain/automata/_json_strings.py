@@ -25,7 +25,9 @@ from typing import Sequence
 
 import numpy as np
 
-from .dfa import ByteDFA, renumbered, word_trie
+from .._hashtable import first_slot, hash_run, next_slot
+from .._kernels import njit
+from .dfa import ByteDFA, renumbered
 
 __all__ = ["JSON_STRING_REGEX", "json_string_except", "json_string_of_length"]
 
@@ -33,14 +35,7 @@ __all__ = ["JSON_STRING_REGEX", "json_string_except", "json_string_of_length"]
 JSON_STRING_REGEX = r'"(?:[^"\\\x00-\x1f]|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*"'
 
 _SHORT = {0x22: 0x22, 0x5C: 0x5C, 0x2F: 0x2F, 0x62: 0x08, 0x66: 0x0C, 0x6E: 0x0A, 0x72: 0x0D, 0x74: 0x09}
-_LETTER = {meaning: letter for letter, meaning in _SHORT.items()}  # character -> its short escape
-_DIGITS = [(0x30 + v,) if v < 10 else (0x61 + v - 10, 0x41 + v - 10) for v in range(16)]  # hex digits of a value
 _QUOTE, _BACKSLASH, _U, _ZERO = 0x22, 0x5C, 0x75, 0x30
-
-
-def _raw(c: int) -> bool:
-    """Whether JSON writes character ``c`` (ASCII) as itself inside a string."""
-    return c >= 0x20 and c != _QUOTE and c != _BACKSLASH
 
 
 def json_string_except(string: ByteDFA, names: Sequence[str]) -> ByteDFA | None:
@@ -67,89 +62,17 @@ def json_string_except(string: ByteDFA, names: Sequence[str]) -> ByteDFA | None:
         if int(t[esc, short]) != body:
             return None
 
-    # the trie of the names, one node per decoded prefix
-    children, final = word_trie(name.encode("ascii") for name in names)
-
-    # Trie nodes with equal futures share states (the minimal DFA has one for each): a
-    # node by whether a name ends there and its children's classes, the states inside an
-    # escape after it by its children alone, the last hex digit's state by the children
-    # that one high nibble leads to. Children are made after their parents.
-    n_nodes = len(children)
-    node_cls = [0] * n_nodes
-    node_ids: dict[tuple, int] = {}
-    node_kids: list[tuple] = []  # per node class: its children (character, class), sorted
-    node_final: list[bool] = []
-    for node in range(n_nodes - 1, -1, -1):
-        kids = tuple(sorted((ch, node_cls[child]) for ch, child in children[node].items()))
-        key = (final[node], kids)
-        got = node_ids.get(key)
-        if got is None:
-            got = node_ids[key] = len(node_kids)
-            node_kids.append(kids)
-            node_final.append(final[node])
-        node_cls[node] = got
-
-    # states: the string DFA's, then per node class T (between characters), per set of
-    # children E (after a backslash), U1..U3 (after \u, \u0, \u00), and U4 (after \u00h)
-    # per set of children below one high nibble h
+    # The trie of the names (sorted: each node's children come in byte order), its nodes
+    # of equal futures merged, and the changed transitions of the table, in one kernel
+    # pass (a few hundred trie nodes cost a millisecond in Python).
+    words = sorted({name.encode("ascii") for name in names})
+    data = np.frombuffer(b"".join(words), dtype=np.uint8)
+    off = np.zeros(len(words) + 1, dtype=np.int64)
+    np.cumsum([len(w) for w in words], out=off[1:])
+    hex_targets = np.array([int(t[u[2], 0x30 + h]) for h in range(8)], dtype=np.int64)
     n_string = t.shape[0]
-    row_of: list[int] = []  # the string state each new state starts as a copy of
-    node_state = []
-    for _ in node_kids:
-        node_state.append(n_string + len(row_of))
-        row_of.append(body)
-    escape_state: dict[tuple, int] = {}
-    for kids in dict.fromkeys(node_kids):
-        if kids:
-            escape_state[kids] = n_string + len(row_of)
-            row_of.extend((esc, u[0], u[1], u[2]))
-    rows: list[int] = [0]  # the changed transitions: (state, byte) -> target
-    cols: list[int] = [_QUOTE]
-    targets: list[int] = [node_state[node_cls[0]]]
-    u4_of: dict[tuple, int] = {}
-    for c, kids in enumerate(node_kids):
-        s = node_state[c]
-        if node_final[c]:
-            rows.append(s), cols.append(_QUOTE), targets.append(-1)  # exactly a name
-        if not kids:
-            continue
-        e = escape_state[kids]
-        rows.append(s), cols.append(_BACKSLASH), targets.append(e)
-        for ch, child in kids:
-            if _raw(ch):
-                rows.append(s), cols.append(ch), targets.append(node_state[child])
-    for kids, e in escape_state.items():
-        u1, u2, u3 = e + 1, e + 2, e + 3
-        rows += (e, u1, u2)
-        cols += (_U, _ZERO, _ZERO)
-        targets += (u1, u2, u3)
-        by_high: dict[int, list[tuple[int, int]]] = {}
-        for ch, child in kids:
-            letter = _LETTER.get(ch)
-            if letter is not None:
-                rows.append(e), cols.append(letter), targets.append(node_state[child])
-            by_high.setdefault(ch >> 4, []).append((ch & 0xF, child))
-        for h, low in by_high.items():
-            key = (int(t[u[2], 0x30 + h]), tuple(low))
-            u4 = u4_of.get(key)
-            if u4 is None:
-                u4 = u4_of[key] = n_string + len(row_of)
-                row_of.append(key[0])
-                for lo, child in low:
-                    for digit in _DIGITS[lo]:
-                        rows.append(u4), cols.append(digit), targets.append(node_state[child])
-            rows.append(u3), cols.append(0x30 + h), targets.append(u4)
-
-    # over byte classes: the string DFA's, with every byte changed above a class of its own
-    part = string._byte_partition()
-    changed = np.unique(np.array(cols, dtype=np.int64))
-    key = part.astype(np.int64)
-    key[changed] = int(key.max()) + 1 + np.arange(changed.shape[0])
-    _, first, byte_cls = np.unique(key, return_index=True, return_inverse=True)
-    byte_cls = byte_cls.reshape(-1)
-    base = np.take(t, first, axis=1)
-    table = np.take(base, np.concatenate((np.arange(n_string), np.array(row_of, dtype=np.int64))), axis=0)
-    table[np.array(rows, dtype=np.int64), byte_cls[np.array(cols, dtype=np.int64)]] = targets
+    table, byte_cls = _except_table(t, string._byte_partition(), *_except_rows(
+        data, off, n_string, body, esc, u[0], u[1], u[2], hex_targets))
     accepting = np.zeros(table.shape[0], dtype=np.bool_)
     accepting[:n_string] = string.accepting
     return renumbered(table, byte_cls, accepting)  # (minimal as built: numbered, not minimized)
@@ -194,3 +117,241 @@ def json_string_of_length(char: ByteDFA, m: int, n: int) -> ByteDFA | None:
     accepting = np.zeros(size, dtype=np.bool_)
     accepting[size - 1] = True
     return renumbered(table, byte_cls, accepting)
+
+
+_LETTERS = np.full(128, -1, dtype=np.int64)  # character -> its short escape's letter
+for _letter, _meaning in _SHORT.items():
+    _LETTERS[_meaning] = _letter
+
+
+@njit(cache=True, nogil=True)
+def _intern_run(off, dat, n, table, run, k):
+    """The id of ``run[:k]`` among the ``n`` runs of ``off``/``dat`` (found through
+    ``table``, which has room), added as run ``n`` when new: (id, new count)."""
+    h = hash_run(run, 0, k, 0)
+    slot = first_slot(table, h)
+    while table[slot] != -1:
+        j = table[slot]
+        lo = off[j]
+        if off[j + 1] - lo == k:
+            same = True
+            for x in range(k):
+                if dat[lo + x] != run[x]:
+                    same = False
+                    break
+            if same:
+                return j, n
+        slot = next_slot(table, slot)
+    lo = off[n]
+    dat[lo:lo + k] = run[:k]
+    off[n + 1] = lo + k
+    table[slot] = n
+    return n, n + 1
+
+
+@njit(cache=True, nogil=True)
+def _except_rows(data, off, n_string, body, esc, u1, u2, u3, hex_targets):
+    """The states and transitions :func:`json_string_except` adds to the string DFA's for
+    the sorted ASCII names ``data[off[i]:off[i + 1]]``: (the string state each new state
+    starts as a copy of, and the changed transitions as rows, bytes, targets). ``body``,
+    ``esc``, ``u1``..``u3``: the string DFA's states inside a string, after a backslash,
+    after ``\\u``, ``\\u0``, ``\\u00``; ``hex_targets[h]``: its state after ``\\u00h``.
+
+    New states: per class of trie nodes (a node by whether a name ends there and its
+    children's classes) one between characters; per set of children, four inside an
+    escape (after the backslash, ``\\u``, ``\\u0``, ``\\u00``); per high nibble ``h`` of
+    those children and the children below it, one after ``\\u00h``."""
+    n_names = off.shape[0] - 1
+    cap = off[n_names] + 1
+    # the trie: children as sibling lists, in byte order (the names are sorted)
+    first = np.full(cap, -1, dtype=np.int64)
+    last = np.full(cap, -1, dtype=np.int64)
+    sib = np.full(cap, -1, dtype=np.int64)
+    byte = np.zeros(cap, dtype=np.int64)
+    final = np.zeros(cap, dtype=np.int64)
+    n = 1
+    for w in range(n_names):
+        node = 0
+        for x in range(off[w], off[w + 1]):
+            b = data[x]
+            c = last[node]  # (sorted names: a byte not yet seen here comes after the others)
+            if c < 0 or byte[c] != b:
+                c = n
+                n += 1
+                byte[c] = b
+                if last[node] < 0:
+                    first[node] = c
+                else:
+                    sib[last[node]] = c
+                last[node] = c
+            node = c
+        final[node] = 1
+    size = 1
+    while size < 4 * n + 64:
+        size *= 2
+    run = np.empty(2 * n + 18, dtype=np.int64)
+    # classes of nodes, children before parents (they come later in the trie)
+    cls = np.empty(n, dtype=np.int64)
+    c_off = np.zeros(n + 1, dtype=np.int64)
+    c_dat = np.empty(3 * n + 1, dtype=np.int64)
+    c_table = np.full(size, -1, dtype=np.int64)
+    n_cls = 0
+    for node in range(n - 1, -1, -1):
+        run[0] = final[node]
+        k = 1
+        c = first[node]
+        while c >= 0:
+            run[k] = byte[c]
+            run[k + 1] = cls[c]
+            k += 2
+            c = sib[c]
+        cls[node], n_cls = _intern_run(c_off, c_dat, n_cls, c_table, run, k)
+    # the sets of children (a class's, without its final flag), in order of the classes
+    kid_set = np.full(n_cls, -1, dtype=np.int64)
+    k_off = np.zeros(n_cls + 1, dtype=np.int64)
+    k_dat = np.empty(3 * n + 1, dtype=np.int64)
+    k_table = np.full(size, -1, dtype=np.int64)
+    n_kids = 0
+    for q in range(n_cls):
+        k = c_off[q + 1] - c_off[q] - 1
+        if k > 0:
+            run[:k] = c_dat[c_off[q] + 1:c_off[q + 1]]
+            kid_set[q], n_kids = _intern_run(k_off, k_dat, n_kids, k_table, run, k)
+    # new states: a class's is n_string + its id; a set of children's four follow
+    u4_max = 8 * n_kids
+    row_of = np.empty(n_cls + 4 * n_kids + u4_max, dtype=np.int64)
+    row_of[:n_cls] = body
+    for j in range(n_kids):
+        e = n_cls + 4 * j
+        row_of[e] = esc
+        row_of[e + 1] = u1
+        row_of[e + 2] = u2
+        row_of[e + 3] = u3
+    n_rows = n_cls + 4 * n_kids
+    m = 1 + 2 * n_cls + 3 * n + 4 * n_kids + 8 * n_kids + 4 * n + 16
+    rows = np.empty(m, dtype=np.int64)
+    cols = np.empty(m, dtype=np.int64)
+    targets = np.empty(m, dtype=np.int64)
+    rows[0] = 0
+    cols[0] = 0x22
+    targets[0] = n_string + cls[0]
+    e_n = 1
+    for q in range(n_cls):
+        s = n_string + q
+        if c_dat[c_off[q]]:  # exactly a name
+            rows[e_n] = s
+            cols[e_n] = 0x22
+            targets[e_n] = -1
+            e_n += 1
+        j = kid_set[q]
+        if j < 0:
+            continue
+        rows[e_n] = s
+        cols[e_n] = 0x5C
+        targets[e_n] = n_string + n_cls + 4 * j
+        e_n += 1
+        for x in range(c_off[q] + 1, c_off[q + 1], 2):
+            ch = c_dat[x]
+            if ch >= 0x20 and ch != 0x22 and ch != 0x5C:  # written as itself
+                rows[e_n] = s
+                cols[e_n] = ch
+                targets[e_n] = n_string + c_dat[x + 1]
+                e_n += 1
+    u_off = np.zeros(u4_max + 1, dtype=np.int64)
+    u_dat = np.empty(3 * n + u4_max + 1, dtype=np.int64)
+    u_table = np.full(2 * size, -1, dtype=np.int64)
+    n_u4 = 0
+    for j in range(n_kids):
+        e = n_string + n_cls + 4 * j
+        rows[e_n] = e
+        cols[e_n] = 0x75
+        targets[e_n] = e + 1
+        rows[e_n + 1] = e + 1
+        cols[e_n + 1] = 0x30
+        targets[e_n + 1] = e + 2
+        rows[e_n + 2] = e + 2
+        cols[e_n + 2] = 0x30
+        targets[e_n + 2] = e + 3
+        e_n += 3
+        lo, hi = k_off[j], k_off[j + 1]
+        for x in range(lo, hi, 2):
+            letter = _LETTERS[k_dat[x]]
+            if letter >= 0:
+                rows[e_n] = e
+                cols[e_n] = letter
+                targets[e_n] = n_string + k_dat[x + 1]
+                e_n += 1
+        x = lo
+        while x < hi:  # the children by high nibble (in byte order: nibbles ascending)
+            h = k_dat[x] >> 4
+            run[0] = hex_targets[h]
+            k = 1
+            while x < hi and k_dat[x] >> 4 == h:
+                run[k] = k_dat[x] & 0xF
+                run[k + 1] = k_dat[x + 1]
+                k += 2
+                x += 2
+            u4, n_new = _intern_run(u_off, u_dat, n_u4, u_table, run, k)
+            if n_new > n_u4:
+                n_u4 = n_new
+                row_of[n_rows] = run[0]
+                for y in range(1, k, 2):
+                    v = run[y]
+                    digit = 0x30 + v if v < 10 else 0x61 + v - 10
+                    rows[e_n] = n_string + n_rows
+                    cols[e_n] = digit
+                    targets[e_n] = n_string + run[y + 1]
+                    e_n += 1
+                    if v >= 10:
+                        rows[e_n] = n_string + n_rows
+                        cols[e_n] = 0x41 + v - 10
+                        targets[e_n] = n_string + run[y + 1]
+                        e_n += 1
+                n_rows += 1
+            rows[e_n] = e + 3
+            cols[e_n] = 0x30 + h
+            targets[e_n] = n_string + n_cls + 4 * n_kids + u4
+            e_n += 1
+    return row_of[:n_rows], rows[:e_n], cols[:e_n], targets[:e_n]
+
+
+@njit(cache=True, nogil=True)
+def _except_table(t, part, row_of, rows, cols, targets):
+    """The table of :func:`json_string_except` over byte classes (numbered by first
+    byte), and the class of each byte: the string DFA's rows (``t``, its byte partition
+    ``part``), then a copy of row ``row_of[i]`` for each new state, every byte of a changed
+    transition (``rows``, ``cols``, ``targets``) in a class of its own."""
+    key = np.empty(256, dtype=np.int64)
+    n_keys = 0
+    for b in range(256):
+        key[b] = part[b]
+        n_keys = max(n_keys, part[b] + 1)
+    changed = np.zeros(256, dtype=np.bool_)
+    for x in range(cols.shape[0]):
+        changed[cols[x]] = True
+    for b in range(256):
+        if changed[b]:
+            key[b] = n_keys
+            n_keys += 1
+    cls_of_key = np.full(n_keys, -1, dtype=np.int64)
+    byte_cls = np.empty(256, dtype=np.int64)
+    firsts = np.empty(256, dtype=np.int64)
+    k = 0
+    for b in range(256):
+        c = cls_of_key[key[b]]
+        if c < 0:
+            c = k
+            cls_of_key[key[b]] = c
+            firsts[c] = b
+            k += 1
+        byte_cls[b] = c
+    n_string = t.shape[0]
+    n = n_string + row_of.shape[0]
+    table = np.empty((n, k), dtype=np.int32)
+    for s in range(n):
+        src = s if s < n_string else row_of[s - n_string]
+        for c in range(k):
+            table[s, c] = t[src, firsts[c]]
+    for x in range(rows.shape[0]):
+        table[rows[x], byte_cls[cols[x]]] = targets[x]
+    return table, byte_cls

@@ -725,10 +725,21 @@ def _quoted_length(term: Concat, limits: Limits) -> ByteDFA | None:
     return json_string_of_length(char, m, n)
 
 
+_ESCAPED = re.compile(r"\\(.)", re.S)
+
+
 def _name(part) -> str | None:
     """The string a JSON-string regex matches when it is one literal, else None."""
     if not (isinstance(part, RegexTerminal) and part.json_string) or part.search or part.ignore_case:
         return None
+    source = part.source
+    plain = _ESCAPED.sub(r"\1", source) if "\\" in source else source
+    if re.escape(plain) == source:  # (how the front ends write a name: no parse needed)
+        return plain
+    return _parsed_name(part)
+
+
+def _parsed_name(part) -> str | None:
     try:
         ast = parse(part.source, ascii=part.ascii, ignore_case=False, search=False)
     except RegexError:
