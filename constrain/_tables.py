@@ -33,8 +33,9 @@ _LOW = CHUNK - 1
 class Chunked:
     """An append-only sequence: ``chunks[i >> SHIFT][i & (CHUNK - 1)]`` is entry ``i``
     (hot paths index ``chunks`` themselves, a method call costs more than the lookup).
-    Entries should be what the collector stops tracking (tuples of ints, dicts of ints to
-    such tuples): a chunk holding a list stays tracked."""
+    Entries should be what the collector stops tracking (tuples of ints, tuples of
+    those): a chunk holding a list or a dict stays tracked. Appends must not run
+    concurrently (their owners append under their locks); reads may."""
 
     __slots__ = ("chunks", "_tail", "_n")
 

@@ -114,3 +114,57 @@ def test_a_full_collection_reads_little_of_a_grown_grammar():
     # lists would be read in full. Read: the open chunks, a few hundred entries each.
     assert _collector_reads(g.parser) < n_states // 2, (_collector_reads(g.parser), n_states)
     assert _collector_reads(g.engine) < n_hyps // 2, (_collector_reads(g.engine), n_hyps)
+
+
+def test_matchers_of_one_grammar_in_threads_see_the_masks_one_thread_sees():
+    # Steps memoize without the engine's lock and masks under it: with switches forced
+    # every microsecond, tables grown by several threads at once must hold what one
+    # thread puts in them
+    import sys
+    import threading
+
+    vocab = real_vocab("smollm2")
+    schema = {"type": "object", "additionalProperties": False, "properties": {
+        f"k{i}": {"anyOf": [{"type": "integer"}, {"type": "array", "items": {"$ref": "#"}}, {"$ref": "#"}]}
+        for i in range(12)}}
+    spec = constrain.JsonSchema(schema)
+    eos = set(vocab.eos_token_ids)
+    rng = random.Random(2)
+    g = constrain.compile(spec, vocab, cache=False)
+    docs, want = [], []
+    for _ in range(24):  # random documents and their masks, one thread
+        m, doc, masks = g.matcher(), [], []
+        for _ in range(60):
+            ids = m.allowed_token_ids()
+            masks.append(ids.tobytes())
+            ids = [i for i in ids.tolist() if i not in eos]
+            if not ids:
+                break
+            doc.append(rng.choice(ids))
+            assert m.advance(doc[-1])
+        docs.append(doc)
+        want.append(masks)
+    fresh = constrain.compile(spec, vocab, cache=False)
+    got: list = [None] * len(docs)
+
+    def replay(k: int) -> None:
+        for j in range(k, len(docs), 4):
+            m, masks = fresh.matcher(), []
+            for tok in docs[j]:
+                masks.append(m.allowed_token_ids().tobytes())
+                assert m.advance(tok)
+            if len(masks) < len(want[j]):
+                masks.append(m.allowed_token_ids().tobytes())
+            got[j] = masks
+
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        threads = [threading.Thread(target=replay, args=(k,)) for k in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(old)
+    assert got == want

@@ -200,7 +200,13 @@ class MaskEngine:
             if p2 != DEAD:
                 out.append((p2, self.lexer.start_after(self.parser.allowed(p2), s, t)))
         got = tuple(out)
-        self._nexts_memo[key] = self._nexts_vals.append(got) if got else 0
+        if not got:
+            self._nexts_memo[key] = 0
+        else:
+            with self._lock:  # (steps come here without the engine's lock; appends must not interleave)
+                i = self._nexts_memo.get(key)
+                if i is None:
+                    self._nexts_memo[key] = self._nexts_vals.append(got)
         return got
 
     def accepting(self, hid: int) -> bool:
