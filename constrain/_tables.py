@@ -8,8 +8,8 @@ collector stops tracking:
 
 * :class:`Chunked`, an append-only sequence in chunks of :data:`CHUNK` entries: a full
   chunk becomes a tuple, which the collector stops tracking once its entries are
-  untracked themselves (tuples of ints, tuples of those, dicts of ints to them), so a
-  full collection reads one reference per chunk;
+  untracked themselves (tuples of ints, tuples of those; not dicts: CPython keeps a
+  tuple holding any dict tracked), so a full collection reads one reference per chunk;
 * dicts whose keys and values are never tracked (ints, bytes) are never tracked
   themselves: :func:`ints_key` packs a sequence of ints into a bytes key, where a tuple
   key would make the dict tracked again at every insert until the next full collection;
@@ -23,15 +23,15 @@ from array import array
 from itertools import chain
 from typing import Any, Iterable, Iterator
 
-__all__ = ["CHUNK", "SHIFT", "Chunked", "Recent", "ints_key", "pairs_key"]
+__all__ = ["CHUNK", "SHIFT", "LOW", "Chunked", "Recent", "ints_key", "pairs_key"]
 
 SHIFT = 10
 CHUNK = 1 << SHIFT
-_LOW = CHUNK - 1
+LOW = CHUNK - 1  # entry i of a Chunked is chunks[i >> SHIFT][i & LOW]
 
 
 class Chunked:
-    """An append-only sequence: ``chunks[i >> SHIFT][i & (CHUNK - 1)]`` is entry ``i``
+    """An append-only sequence: ``chunks[i >> SHIFT][i & LOW]`` is entry ``i``
     (hot paths index ``chunks`` themselves, a method call costs more than the lookup).
     Entries should be what the collector stops tracking (tuples of ints, tuples of
     those): a chunk holding a list or a dict stays tracked. Appends must not run
@@ -61,7 +61,7 @@ class Chunked:
     def __getitem__(self, i: int) -> Any:
         if not 0 <= i < self._n:
             raise IndexError(i)
-        return self.chunks[i >> SHIFT][i & _LOW]
+        return self.chunks[i >> SHIFT][i & LOW]
 
     def __len__(self) -> int:
         return self._n

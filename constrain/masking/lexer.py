@@ -713,6 +713,8 @@ def _start_key(members: frozenset, is_start: bool, exclude: bytes) -> bytes:
     whether it starts a lexeme and the bytes it excludes: bytes, which keep the dict of
     them out of the cyclic collector's reach (see constrain._tables)."""
     return len(members).to_bytes(4, "little") + pairs_key(sorted(members)) + (b"\1" if is_start else b"\0") + exclude
+
+
 _NO_STATE_KEY = b"\xff" * 16  # Lexer.state_key of -1
 
 

@@ -27,7 +27,7 @@ import numpy as np
 
 from .. import _caches
 from .._caches import LRU
-from .._tables import SHIFT, Chunked, Recent, ints_key, pairs_key
+from .._tables import LOW, SHIFT, Chunked, Recent, ints_key, pairs_key
 from ..errors import CompileLimitError, ConstrainError
 from ..automata.regex import is_syntax_key
 from ..limits import DEFAULT_LIMITS, limit_error
@@ -42,7 +42,6 @@ from .walk import (
 __all__ = ["MaskEngine", "Hyp", "ALIKE_MIN_STATES"]
 
 Hyp = tuple[int, int]  # (parse state, lexer state); lexer state -1: nothing more may be read
-_LOW = (1 << SHIFT) - 1  # (Chunked: entry i is chunks[i >> SHIFT][i & _LOW])
 
 
 class MaskEngine:
@@ -193,7 +192,7 @@ class MaskEngine:
         key = p << 32 | s
         i = self._nexts_memo.get(key)
         if i is not None:
-            return self._nexts_vals.chunks[i >> SHIFT][i & _LOW]
+            return self._nexts_vals.chunks[i >> SHIFT][i & LOW]
         out = []
         for t in self.lexer.completes(s):
             p2 = self._after_lexeme(p, t)

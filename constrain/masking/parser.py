@@ -21,7 +21,7 @@ from typing import Sequence
 import numpy as np
 
 from .. import _caches
-from .._tables import SHIFT, Chunked, ints_key
+from .._tables import LOW, SHIFT, Chunked, ints_key
 from ..errors import CompileLimitError
 from ..grammar._fixpoints import nullable_rules, parser_layout
 from ..grammar.analysis import Coded, reduce
@@ -31,7 +31,6 @@ from ..limits import DEFAULT_LIMITS, limit_error
 __all__ = ["EarleyParser", "DEAD"]
 
 DEAD = -1
-_LOW = (1 << SHIFT) - 1  # (Chunked: entry i is chunks[i >> SHIFT][i & _LOW])
 _BIG = 1 << 32  # item = dotted_rule * _BIG + (origin + 1); origin -1 means HERE
 _HERE = bytes(16)  # the origin of an item that started in its own set, in state_key
 
@@ -154,7 +153,7 @@ class EarleyParser:
 
     def allowed(self, state: int) -> tuple[int, ...]:
         """Terminal ids the grammar allows next, sorted."""
-        return self._allowed.chunks[state >> SHIFT][state & _LOW]
+        return self._allowed.chunks[state >> SHIFT][state & LOW]
 
     def accepting(self, state: int) -> bool:
         return bool(self._accepting[state])
@@ -257,7 +256,7 @@ class EarleyParser:
 
     def _run(self, table: dict[int, int], owner: int, sym: int) -> tuple[int, ...]:
         i = table.get(owner << 32 | sym)
-        return () if i is None else self._runs.chunks[i >> SHIFT][i & _LOW]
+        return () if i is None else self._runs.chunks[i >> SHIFT][i & LOW]
 
     def _index_waiting(self, state: int) -> None:
         """Index the kernel items of ``state`` waiting on each nonterminal (HERE origins
@@ -381,14 +380,14 @@ class EarleyParser:
                         self._index_waiting(org - 1)
                     i = state_waits.get((org - 1) << 32 | a)
                     if i is not None:
-                        for w in runs[i >> SHIFT][i & _LOW]:
+                        for w in runs[i >> SHIFT][i & LOW]:
                             new = w + _BIG
                             if new not in items:
                                 items.add(new)
                                 stack.append(new)
                     i = group_waits.get(group_of[org - 1] << 32 | a)
                     if i is not None:
-                        for w in runs[i >> SHIFT][i & _LOW]:
+                        for w in runs[i >> SHIFT][i & LOW]:
                             new = w + _BIG + org
                             if new not in items:
                                 items.add(new)
